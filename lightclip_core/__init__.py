@@ -1,0 +1,17 @@
+"""LightCLIP: text-based person search with lightweight vision encoders inside CLIP."""
+
+from .errors import LightCLIPError, OfflineError, UnknownNameError
+from .models import LightCLIP, LightCLIPConfig, create_model, list_backbones, list_text_encoders
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LightCLIP",
+    "LightCLIPConfig",
+    "LightCLIPError",
+    "OfflineError",
+    "UnknownNameError",
+    "create_model",
+    "list_backbones",
+    "list_text_encoders",
+]

@@ -1,0 +1,112 @@
+"""``python -m lightclip_core <command>``: the only module that parses argv.
+
+Results go to stdout (``--json`` prints one JSON object); logs and errors go to stderr. A
+`LightCLIPError` ends the command with its one-sentence message and exit status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from .errors import LightCLIPError
+
+
+def image_size_arg(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (e.g. ``256x128``) or a single side ``224``."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        sides = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 256x128, got {text!r}") from None
+    if len(sides) == 1:
+        sides *= 2
+    if len(sides) != 2 or min(sides) <= 0:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 256x128, got {text!r}")
+    return sides[0], sides[1]
+
+
+def cmd_backbones(args: argparse.Namespace) -> int:
+    """Print the backbone table: key, display name, params, GFLOPs, feature width."""
+    import torch
+
+    from .models.backbones import create_backbone, get_backbone_spec, list_backbones
+    from .profiling import gflops, params_m
+
+    keys = args.names or list_backbones()
+    rows = []
+    for key in keys:
+        spec = get_backbone_spec(key)
+        row = {
+            "backbone": spec.key,
+            "display_name": spec.display_name,
+            "timm_name": spec.timm_name,
+            "feature_dim": spec.feature_dim,
+            "min_size": spec.min_size,
+            "fixed_size": spec.fixed_size,
+        }
+        if not args.no_flops:
+            trunk = create_backbone(key, image_size=args.image_size)
+            h, w = trunk.image_size
+            row.update(
+                feature_dim=trunk.num_features,
+                image_size=[h, w],
+                params_m=round(params_m(trunk), 3),
+                gflops=round(gflops(trunk, torch.zeros(1, 3, h, w)), 3),
+            )
+        rows.append(row)
+
+    if args.json:
+        print(json.dumps({"flops_note": "FLOPs = 2 x MACs (torch FlopCounterMode)", "backbones": rows}))
+        return 0
+    header = ["key", "display name", "params (M)", "GFLOPs", "input HxW", "feature width"]
+    table = [header]
+    for r in rows:
+        size = "x".join(map(str, r["image_size"])) if "image_size" in r else "-"
+        table.append(
+            [
+                r["backbone"],
+                r["display_name"],
+                f"{r['params_m']:.2f}" if "params_m" in r else "-",
+                f"{r['gflops']:.2f}" if "gflops" in r else "-",
+                size,
+                str(r["feature_dim"] or "?"),
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for i, row in enumerate(table):
+        print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    if not args.no_flops:
+        print("\nVision trunk only, random init, batch 1; FLOPs = 2 x MACs (torch FlopCounterMode).")
+    print("Any other timm model works as timm:<name>.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lightclip_core",
+        description="LightCLIP: text-based person search with lightweight vision encoders inside CLIP.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    p = sub.add_parser("backbones", help="list the vision backbones with their size and cost")
+    p.add_argument("names", nargs="*", help="backbone keys (default: all registered); timm:<name> works")
+    p.add_argument("--image-size", type=image_size_arg, default=None, help="HxW (default: each backbone's own)")
+    p.add_argument("--no-flops", action="store_true", help="skip building models (no params/GFLOPs)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_backbones)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LightCLIPError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,106 @@
+"""Contrastive and identity losses. Each returns ``{"<name>_loss": scalar}``; `compute_losses` is the
+one place where weights are applied and the total is formed (as open_clip's trainer sums ``*_loss``).
+
+Features are expected L2-normalised, shape ``(B, D)``; rows of the image batch pair with rows of the
+text batch; `logit_scale` is 1/τ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import LightCLIPError
+
+SDM_KL_FORMS = ("pred-label", "label-pred")
+
+
+def itc_loss(image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float) -> dict[str, Tensor]:
+    """Symmetric InfoNCE (CLIP): pair i is the only positive of row i, both directions averaged."""
+    logits = logit_scale * image_features @ text_features.t()  # (B, B), image rows
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    return {"itc_loss": loss}
+
+
+def sdm_loss(
+    image_features: Tensor,
+    text_features: Tensor,
+    pids: Tensor,
+    logit_scale: Tensor | float,
+    epsilon: float = 1e-8,
+    kl: str = "pred-label",
+) -> dict[str, Tensor]:
+    """IRRA's similarity distribution matching: every same-identity pair in the batch is a positive.
+
+    The target of row i is uniform over the columns with the same person id. ``kl="pred-label"``
+    is IRRA's published form, KL(p ‖ q) with q smoothed by `epsilon`, summed over the image->text and
+    text->image directions. ``kl="label-pred"`` is KL(q ‖ p), the multi-positive cross-entropy: with
+    all ids distinct it equals 2 × `itc_loss` (SDM sums the two directions, ITC averages them), while
+    IRRA's form then still differs from ITC by its ε-weighted penalty on negatives.
+    """
+    if kl not in SDM_KL_FORMS:
+        raise LightCLIPError(f"Unknown SDM kl form {kl!r}; valid forms are: {', '.join(SDM_KL_FORMS)}.")
+    pids = pids.reshape(-1, 1)
+    labels = (pids == pids.t()).to(image_features.dtype)  # (B, B) symmetric
+    target = labels / labels.sum(dim=1, keepdim=True)  # (B, B), rows sum to 1
+    t2i_logits = logit_scale * text_features @ image_features.t()  # (B, B)
+    loss = image_features.new_zeros(())
+    for logits in (t2i_logits.t(), t2i_logits):  # image->text, text->image
+        log_pred = F.log_softmax(logits, dim=1)
+        if kl == "pred-label":
+            per_row = (log_pred.exp() * (log_pred - torch.log(target + epsilon))).sum(dim=1)
+        else:
+            per_row = (target * (torch.log(target.clamp_min(1e-30)) - log_pred)).sum(dim=1)
+        loss = loss + per_row.mean()
+    return {"sdm_loss": loss}
+
+
+def id_loss(image_logits: Tensor, text_logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    """IRRA's ID loss: one classifier over training identities, applied to both modalities."""
+    loss = (F.cross_entropy(image_logits, labels) + F.cross_entropy(text_logits, labels)) / 2
+    return {"id_loss": loss}
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (0 turns a loss off) and SDM options."""
+
+    itc: float = 1.0
+    sdm: float = 0.0
+    id: float = 0.0
+    sdm_kl: str = "pred-label"
+    sdm_epsilon: float = 1e-8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compute_losses(outputs: dict[str, Tensor], pids: Tensor, cfg: LossConfig | None = None) -> dict[str, Tensor]:
+    """Weighted ``<name>_loss`` terms from a LightCLIP forward dict, plus their sum as ``loss``.
+
+    `pids` are the batch's identity labels ``(B,)``; the ID loss needs them as class indices
+    ``0..num_classes-1``.
+    """
+    cfg = cfg or LossConfig()
+    img, txt, scale = outputs["image_features"], outputs["text_features"], outputs["logit_scale"]
+    terms: dict[str, Tensor] = {}
+
+    def add(weight: float, result: dict[str, Tensor]) -> None:
+        terms.update({name: weight * value for name, value in result.items()})
+
+    if cfg.itc:
+        add(cfg.itc, itc_loss(img, txt, scale))
+    if cfg.sdm:
+        add(cfg.sdm, sdm_loss(img, txt, pids, scale, epsilon=cfg.sdm_epsilon, kl=cfg.sdm_kl))
+    if cfg.id:
+        if "image_logits" not in outputs or "text_logits" not in outputs:
+            raise LightCLIPError("The ID loss needs a model built with num_classes > 0 and text features.")
+        add(cfg.id, id_loss(outputs["image_logits"], outputs["text_logits"], pids))
+    if not terms:
+        raise LightCLIPError("All loss weights are 0; set at least one of itc, sdm, id.")
+    terms["loss"] = torch.stack([v for k, v in terms.items() if k.endswith("_loss")]).sum()
+    return terms

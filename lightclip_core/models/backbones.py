@@ -1,0 +1,194 @@
+"""Vision trunks by name: the eight lightweight encoders of the study, CLIP's ViT-B/32 image tower as
+the reference, and any other timm model as ``timm:<name>``.
+
+Every trunk is a timm model created with ``num_classes=0``, so ``trunk(x)`` returns pooled features
+``(B, F)``. Pretrained ImageNet weights come through `lightclip_core.hub` (cache first, fast offline
+failure), never through timm's own downloader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import LightCLIPError, UnknownNameError
+from ..hub import resolve_hub_file
+from ..registry import Registry
+
+# Person crops are tall: 256 x 128 (H x W) is the usual ReID input and every trunk below accepts it.
+DEFAULT_IMAGE_SIZE: tuple[int, int] = (256, 128)
+TIMM_PREFIX = "timm:"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What LightCLIP needs to know about a trunk before (and after) building it."""
+
+    key: str
+    display_name: str
+    timm_name: str
+    feature_dim: int | None  # pooled output width; None: discovered when the model is built
+    min_size: int = 32  # smallest input side it accepts (pixels)
+    size_multiple: int = 1  # each side must be a multiple of this
+    fixed_size: bool = False  # the input size is fixed when the model is created (img_size=...)
+    pretrained_tag: str | None = None  # timm weight tag used for pretrained=True (None: timm default)
+    channels_last: bool = True  # safe to run in channels_last memory format
+    default_image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+    notes: str = field(default="", compare=False)
+
+    @property
+    def timm_id(self) -> str:
+        """timm model id including the weight tag, as timm.create_model takes it."""
+        return f"{self.timm_name}.{self.pretrained_tag}" if self.pretrained_tag else self.timm_name
+
+    def check_image_size(self, image_size: tuple[int, int]) -> None:
+        """Raise a clear error when this trunk cannot take inputs of `image_size` (H, W)."""
+        h, w = image_size
+        if min(h, w) < self.min_size:
+            raise LightCLIPError(
+                f"{self.key} needs inputs of at least {self.min_size} px a side, got {h}x{w}."
+            )
+        if h % self.size_multiple or w % self.size_multiple:
+            raise LightCLIPError(
+                f"{self.key} needs input sides that are multiples of {self.size_multiple} px, "
+                f"got {h}x{w}."
+            )
+
+
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", hint=", or any timm model as timm:<name>")
+
+
+def _register(spec: BackboneSpec) -> None:
+    BACKBONES.register(spec.key, spec)
+
+
+_register(BackboneSpec("mobilenetv2_100", "MobileNetV2", "mobilenetv2_100", 1280))
+# MobileNetV3 keeps its 1x1 conv head with num_classes=0: the pooled width is head_hidden_size
+# (1024 / 1280), not num_features (576 / 960).
+_register(BackboneSpec("mobilenetv3_small_100", "MobileNetV3-Small", "mobilenetv3_small_100", 1024))
+_register(BackboneSpec("mobilenetv3_large_100", "MobileNetV3-Large", "mobilenetv3_large_100", 1280))
+_register(BackboneSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0", 1280))
+_register(BackboneSpec("efficientnet_b3", "EfficientNet-B3", "efficientnet_b3", 1536))
+_register(BackboneSpec("inception_v3", "InceptionV3", "inception_v3", 2048, min_size=75))
+# fastvit_t8 segfaults in CPU training with channels_last on torch 2.14.1 (see NOTES.md).
+_register(BackboneSpec("fastvit_t8", "FastViT-T8", "fastvit_t8", 768, channels_last=False))
+# CoAtNet's relative-position attention is sized at creation; sides must divide by 32.
+_register(
+    BackboneSpec(
+        "coatnet_0_rw_224", "CoAtNet-0", "coatnet_0_rw_224", 768, size_multiple=32, fixed_size=True
+    )
+)
+# CLIP's own image tower (OpenAI ViT-B/32, QuickGELU as in the original), the reference row.
+_register(
+    BackboneSpec(
+        "vit_base_patch32_clip_224",
+        "CLIP ViT-B/32 (image tower)",
+        "vit_base_patch32_clip_quickgelu_224",
+        768,
+        fixed_size=True,
+        pretrained_tag="openai",
+        notes="reference",
+    )
+)
+
+
+def list_backbones() -> list[str]:
+    """Keys of the registered backbones (``timm:<name>`` is accepted on top of these)."""
+    return BACKBONES.names()
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    """The spec of a registered backbone, or one derived from timm for ``timm:<name>``."""
+    if not name.startswith(TIMM_PREFIX):
+        return BACKBONES.get(name)
+    import timm
+
+    timm_name = name[len(TIMM_PREFIX) :]
+    arch, _, tag = timm_name.partition(".")
+    if not timm.is_model(arch):
+        raise UnknownNameError(
+            f"Unknown timm model {arch!r} in {name!r}; timm.list_models() lists the valid names."
+        )
+    cfg = timm.models.get_pretrained_cfg(timm_name) if timm.models.is_model_pretrained(arch) else None
+    min_input = getattr(cfg, "min_input_size", None)
+    return BackboneSpec(
+        key=name,
+        display_name=timm_name,
+        timm_name=arch,
+        feature_dim=None,
+        min_size=int(min(min_input[1:])) if min_input else 32,
+        fixed_size=bool(getattr(cfg, "fixed_input_size", False)),
+        pretrained_tag=tag or None,
+    )
+
+
+def _pretrained_weights_file(spec: BackboneSpec) -> str:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(spec.timm_id)
+    if cfg is None or not cfg.hf_hub_id:
+        raise LightCLIPError(f"timm has no downloadable pretrained weights for {spec.timm_id}.")
+    if cfg.hf_hub_filename:
+        filenames = [cfg.hf_hub_filename]
+    else:  # timm's own order: safetensors first
+        filenames = ["model.safetensors", "pytorch_model.bin"]
+    return resolve_hub_file(
+        cfg.hf_hub_id,
+        filenames,
+        what=f"The pretrained weights of {spec.key}",
+        alternative=(
+            "use pretrained=False (random init) offline, or run once with network access to cache them"
+        ),
+    )
+
+
+class Backbone(nn.Module):
+    """A timm trunk that maps images ``(B, 3, H, W)`` to pooled features ``(B, F)``."""
+
+    def __init__(
+        self, spec: BackboneSpec, image_size: tuple[int, int] | None = None, pretrained: bool = False
+    ) -> None:
+        super().__init__()
+        import timm
+
+        self.spec = spec
+        self.image_size: tuple[int, int] = tuple(image_size or spec.default_image_size)  # type: ignore[assignment]
+        spec.check_image_size(self.image_size)
+        kwargs: dict = {"num_classes": 0}
+        if spec.fixed_size:
+            kwargs["img_size"] = self.image_size
+        if pretrained:
+            kwargs["pretrained_cfg_overlay"] = {"file": _pretrained_weights_file(spec), "source": ""}
+        self.trunk = timm.create_model(
+            spec.timm_id if pretrained else spec.timm_name, pretrained=pretrained, **kwargs
+        )
+        self.num_features = spec.feature_dim or self._probe_feature_dim()
+        data_config = timm.data.resolve_model_data_config(self.trunk)
+        self.mean: tuple[float, ...] = tuple(data_config["mean"])
+        self.std: tuple[float, ...] = tuple(data_config["std"])
+
+    def _probe_feature_dim(self) -> int:
+        # timm's num_features is not always the pooled width (MobileNetV3); trust one real forward.
+        was_training = self.trunk.training
+        self.trunk.eval()
+        with torch.no_grad():
+            out = self.trunk(torch.zeros(1, 3, *self.image_size))
+        self.trunk.train(was_training)
+        return int(out.shape[-1])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.spec.fixed_size and tuple(images.shape[-2:]) != self.image_size:
+            raise LightCLIPError(
+                f"{self.spec.key} was built for {self.image_size[0]}x{self.image_size[1]} inputs, "
+                f"got {images.shape[-2]}x{images.shape[-1]}."
+            )
+        return self.trunk(images)  # (B, F)
+
+
+def create_backbone(
+    name: str, pretrained: bool = False, image_size: tuple[int, int] | None = None
+) -> Backbone:
+    """Build the trunk `name` (a registry key or ``timm:<name>``) at `image_size` (H, W)."""
+    return Backbone(get_backbone_spec(name), image_size=image_size, pretrained=pretrained)

@@ -1,0 +1,161 @@
+"""LightCLIP: a lightweight vision trunk inside CLIP's recipe, against a frozen text encoder.
+
+    images (B, 3, H, W) -> backbone -> (B, F) -> projection head -> (B, D) -> L2 normalise
+    texts  list[str]    -> frozen text encoder (cached)          -> (B, D), already unit norm
+
+D is the text encoder's width (384 for minilm-l6, 512 for clip-vit-b-32): the text space stays fixed
+and only the image side (trunk, head, temperature, optional ID classifier) learns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import LightCLIPError
+from .backbones import Backbone, create_backbone
+from .heads import ProjectionHead
+from .text_encoders import TextEncoder, create_text_encoder
+
+
+@dataclass
+class LightCLIPConfig:
+    """Everything needed to rebuild a LightCLIP model's architecture (saved with checkpoints)."""
+
+    backbone: str
+    text_encoder: str = "minilm-l6"
+    image_size: tuple[int, int] | None = None  # (H, W); None: the backbone's default (256, 128)
+    head: str = "mlp"  # "linear" | "mlp"
+    head_hidden_dim: int | None = None  # mlp width; None: max(feature width, D)
+    head_dropout: float = 0.0
+    num_classes: int = 0  # > 0 adds an ID classifier over training identities (IRRA's ID loss)
+    init_temperature: float = 0.07  # CLIP's init: logit scale 1 / 0.07
+    max_logit_scale: float = 100.0  # CLIP's clamp
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["image_size"] is not None:
+            d["image_size"] = list(d["image_size"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LightCLIPConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise LightCLIPError(f"Unknown LightCLIP config keys: {', '.join(unknown)}.")
+        d = dict(d)
+        if d.get("image_size") is not None:
+            d["image_size"] = tuple(int(v) for v in d["image_size"])
+        return cls(**d)
+
+
+class LightCLIP(nn.Module):
+    """Vision trunk + projection head trained against a frozen text encoder."""
+
+    def __init__(
+        self,
+        config: LightCLIPConfig,
+        pretrained_backbone: bool = False,
+        pretrained_text: bool = True,
+        text_encoder: TextEncoder | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.text_encoder = text_encoder or create_text_encoder(config.text_encoder, pretrained_text)
+        self.backbone: Backbone = create_backbone(config.backbone, pretrained_backbone, config.image_size)
+        self.embed_dim = self.text_encoder.dim
+        self.head = ProjectionHead(
+            self.backbone.num_features,
+            self.embed_dim,
+            kind=config.head,
+            hidden_dim=config.head_hidden_dim,
+            dropout=config.head_dropout,
+        )
+        # Stored as a log so the optimiser works on an unconstrained scalar, as in CLIP.
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
+        self.classifier = (
+            nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
+        )
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The (H, W) input size the model expects."""
+        return self.backbone.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def encode_image(self, images: Tensor) -> Tensor:
+        """``(B, 3, H, W) -> (B, D)``, L2-normalised."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise LightCLIPError(
+                f"encode_image takes a (B, 3, H, W) batch, got shape {tuple(images.shape)}."
+            )
+        features = self.backbone(images)  # (B, F)
+        return F.normalize(self.head(features), dim=-1)  # (B, D)
+
+    def encode_text(self, texts: Sequence[str]) -> Tensor:
+        """``list[str] -> (B, D)``, L2-normalised; frozen and cached, so no gradient flows."""
+        return self.text_encoder.encode(texts)
+
+    def scale(self) -> Tensor:
+        """The logit scale 1/τ, clamped at `max_logit_scale`."""
+        return self.logit_scale.exp().clamp(max=self.config.max_logit_scale)
+
+    def forward(
+        self,
+        images: Tensor,
+        texts: Sequence[str] | None = None,
+        text_features: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Encode a batch of image-caption pairs.
+
+        Pass `texts` or precomputed `text_features` ``(B, D)``. Returns ``image_features``,
+        ``text_features`` (if any), ``logit_scale``, and with an ID classifier ``image_logits`` /
+        ``text_logits`` ``(B, num_classes)``.
+        """
+        out: dict[str, Tensor] = {"image_features": self.encode_image(images), "logit_scale": self.scale()}
+        if text_features is None and texts is not None:
+            text_features = self.encode_text(texts)
+        if text_features is not None:
+            img = out["image_features"]
+            out["text_features"] = text_features.to(device=img.device, dtype=img.dtype)
+        if self.classifier is not None:
+            out["image_logits"] = self.classifier(out["image_features"])
+            if text_features is not None:
+                out["text_logits"] = self.classifier(out["text_features"])
+        return out
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """Everything but the frozen text encoder, whose weights come from its own package."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("text_encoder.")}
+
+
+def create_model(
+    backbone: str,
+    text_encoder: str = "minilm-l6",
+    pretrained: bool = False,
+    image_size: tuple[int, int] | None = None,
+    **config: Any,
+) -> LightCLIP:
+    """Build a LightCLIP model.
+
+    `backbone` is a key of `list_backbones()` or ``timm:<name>``; `pretrained` loads the trunk's
+    ImageNet weights (cache, or one download; offline without a cache it fails in one sentence).
+    The text encoder is always pretrained and frozen. Extra keyword arguments set
+    `LightCLIPConfig` fields (``head="linear"``, ``num_classes=11003``, ...).
+    """
+    cfg = LightCLIPConfig(
+        backbone=backbone,
+        text_encoder=text_encoder,
+        image_size=tuple(image_size) if image_size is not None else None,
+        **config,
+    )
+    return LightCLIP(cfg, pretrained_backbone=pretrained)

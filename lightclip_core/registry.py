@@ -1,0 +1,60 @@
+"""Name -> entry tables (backbones, text encoders, losses). Unknown names fail with the valid list."""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, TypeVar
+
+from .errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """An ordered table of named entries, in registration order.
+
+    `REG.register("name", entry)` stores an entry; `REG.register("name")` used as a decorator stores
+    the decorated object. `REG.get(name)` raises `UnknownNameError` listing the valid names.
+    """
+
+    def __init__(self, kind: str, hint: str = "") -> None:
+        self.kind = kind
+        self.hint = hint  # extra advice appended to the unknown-name error, e.g. "or timm:<name>"
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
+        if entry is None:
+
+            def decorator(obj: T) -> T:
+                self._store(name, obj)
+                return obj
+
+            return decorator
+        self._store(name, entry)
+        return entry
+
+    def _store(self, name: str, entry: T) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = entry
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        valid = ", ".join(self._entries)
+        return f"Unknown {self.kind} {name!r}; valid names are: {valid}{self.hint}."
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)

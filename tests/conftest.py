@@ -1,0 +1,40 @@
+"""Shared test settings: small thread count, quiet libraries, helpers for subprocess runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.manual_seed(0)
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter from the repo root (env vars that libraries read at import)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a subprocess that sees no Hub (a refused port) and an empty Hub cache."""
+    return {
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # discard port: connection refused at once
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_OFFLINE": "0",
+        "LIGHTCLIP_HUB_TIMEOUT_S": "3",
+    }

@@ -1,0 +1,156 @@
+"""The model zoo: every backbone x the offline text encoder, heads, config, name errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightclip_core import LightCLIPError, UnknownNameError, create_model, list_backbones, list_text_encoders
+from lightclip_core.losses import compute_losses
+from lightclip_core.models import LightCLIPConfig, get_backbone_spec
+from lightclip_core.models.backbones import create_backbone
+
+STUDY_BACKBONES = [
+    "mobilenetv2_100",
+    "mobilenetv3_small_100",
+    "mobilenetv3_large_100",
+    "efficientnet_b0",
+    "efficientnet_b3",
+    "inception_v3",
+    "fastvit_t8",
+    "coatnet_0_rw_224",
+    "vit_base_patch32_clip_224",
+]
+
+
+def test_registry_holds_the_study_backbones_with_display_names():
+    assert set(STUDY_BACKBONES) <= set(list_backbones())
+    for key in STUDY_BACKBONES:
+        spec = get_backbone_spec(key)
+        assert spec.display_name and spec.display_name != key
+    assert get_backbone_spec("coatnet_0_rw_224").fixed_size
+    assert get_backbone_spec("vit_base_patch32_clip_224").fixed_size
+    assert not get_backbone_spec("mobilenetv3_large_100").fixed_size
+    assert get_backbone_spec("inception_v3").min_size == 75
+
+
+def test_text_encoders_listed():
+    assert list_text_encoders()[:2] == ["minilm-l6", "clip-vit-b-32"]
+
+
+@pytest.mark.parametrize("backbone", [*list_backbones(), "timm:mobilenetv3_small_050"])
+def test_every_backbone_encodes_and_trains_only_the_image_side(backbone):
+    torch.manual_seed(0)
+    model = create_model(backbone, text_encoder="minilm-l6")
+    h, w = model.image_size
+    images = torch.randn(2, 3, h, w)
+    texts = ["a man in a grey jacket and black trousers", "a woman with a red bag"]
+
+    out = model(images, texts=texts)
+    img, txt = out["image_features"], out["text_features"]
+    assert img.shape == txt.shape == (2, model.embed_dim) == (2, 384)
+    for feats in (img, txt):
+        assert torch.isfinite(feats).all()
+        torch.testing.assert_close(feats.norm(dim=-1), torch.ones(2), atol=1e-5, rtol=0)
+    # The registry's stated feature width is the real pooled width.
+    assert model.backbone.trunk(images).shape[-1] == model.backbone.num_features
+    if get_backbone_spec(backbone).feature_dim is not None:
+        assert model.backbone.num_features == get_backbone_spec(backbone).feature_dim
+
+    compute_losses(out, torch.tensor([0, 1]))["loss"].backward()
+    trunk_grads = [p.grad for p in model.backbone.parameters() if p.grad is not None]
+    assert trunk_grads and any(g.abs().sum() > 0 for g in trunk_grads)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.head.parameters())
+    assert model.logit_scale.grad is not None
+    for p in model.text_encoder.parameters():
+        assert not p.requires_grad and p.grad is None
+
+
+def test_text_encoder_stays_in_eval_mode_when_model_trains():
+    model = create_model("mobilenetv3_small_100")
+    model.train()
+    assert model.backbone.training and model.head.training
+    assert not model.text_encoder.training
+    assert not any(m.training for m in model.text_encoder.modules())
+
+
+def test_encode_image_is_deterministic_in_eval_and_unit_norm():
+    model = create_model("mobilenetv3_small_100", image_size=(128, 64)).eval()
+    x = torch.randn(3, 3, 128, 64)
+    with torch.no_grad():
+        a, b = model.encode_image(x), model.encode_image(x)
+    torch.testing.assert_close(a, b)
+    assert model.image_size == (128, 64)
+
+
+def test_logit_scale_init_and_clamp():
+    model = create_model("mobilenetv3_small_100")
+    assert model.scale().item() == pytest.approx(1 / 0.07, rel=1e-5)
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)  # e^10 >> 100
+    assert model.scale().item() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_head_kinds(head):
+    model = create_model("mobilenetv3_small_100", head=head, head_hidden_dim=64)
+    layers = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(layers) == (1 if head == "linear" else 2)
+    assert layers[-1].out_features == 384
+
+
+def test_id_classifier_outputs_logits_for_both_modalities():
+    model = create_model("mobilenetv3_small_100", num_classes=7, image_size=(128, 64))
+    out = model(torch.randn(2, 3, 128, 64), texts=["a", "b"])
+    assert out["image_logits"].shape == out["text_logits"].shape == (2, 7)
+
+
+def test_trainable_state_dict_leaves_out_the_frozen_text_encoder():
+    model = create_model("mobilenetv3_small_100")
+    keys = model.trainable_state_dict().keys()
+    assert keys and not any(k.startswith("text_encoder.") for k in keys)
+    assert any(k.startswith("backbone.") for k in keys) and "logit_scale" in keys
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = LightCLIPConfig(backbone="efficientnet_b0", image_size=(192, 96), head="linear")
+    assert LightCLIPConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(LightCLIPError, match="bogus"):
+        LightCLIPConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_unknown_backbone_lists_valid_names():
+    with pytest.raises(UnknownNameError) as info:
+        create_model("resnet9000")
+    msg = str(info.value)
+    assert "resnet9000" in msg
+    for key in STUDY_BACKBONES:
+        assert key in msg
+    assert "timm:<name>" in msg
+
+
+def test_unknown_timm_model_and_text_encoder():
+    with pytest.raises(UnknownNameError, match="timm.list_models"):
+        create_model("timm:not_a_model_at_all")
+    with pytest.raises(UnknownNameError) as info:
+        create_model("mobilenetv3_small_100", text_encoder="bert-huge")
+    assert "minilm-l6" in str(info.value) and "clip-vit-b-32" in str(info.value)
+
+
+def test_input_size_rules_give_clear_errors():
+    with pytest.raises(LightCLIPError, match="at least 75 px"):
+        create_backbone("inception_v3", image_size=(64, 64))
+    with pytest.raises(LightCLIPError, match="multiples of 32"):
+        create_backbone("coatnet_0_rw_224", image_size=(250, 120))
+    vit = create_backbone("vit_base_patch32_clip_224", image_size=(128, 64))
+    with pytest.raises(LightCLIPError, match="built for 128x64"):
+        vit(torch.randn(1, 3, 256, 128))
+    model = create_model("mobilenetv3_small_100")
+    with pytest.raises(LightCLIPError, match=r"\(B, 3, H, W\)"):
+        model.encode_image(torch.randn(3, 64, 32))
+
+
+def test_non_fixed_backbones_accept_other_sizes():
+    trunk = create_backbone("efficientnet_b0").eval()
+    with torch.no_grad():
+        assert trunk(torch.randn(1, 3, 160, 96)).shape == (1, 1280)
