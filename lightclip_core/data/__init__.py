@@ -1,0 +1,1 @@
+"""Datasets: SynthPedes, the person-search benchmarks, Flickr30k and plain folders."""

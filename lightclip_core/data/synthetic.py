@@ -1,0 +1,1212 @@
+"""SynthPedes: a procedural, labelled stand-in for CUHK-PEDES that needs no download.
+
+Identities have fixed attributes (clothes, colours, bags, hair, ...); each is drawn with PIL several
+times with a different view, pose, scale, background, occlusion, lighting, blur and noise, and each
+picture gets two independently written captions in the style of CUHK-PEDES annotations. A share of the
+identities are near-duplicates that differ from another identity in exactly one attribute, so that
+fine detail decides the rank. Output is RSTPReid's format (``data_captions.json`` + ``imgs/``) plus
+``attributes.json`` with every identity's ground truth. The same seed and sizes give byte-identical
+files, whatever the number of worker processes.
+
+It is synthetic and always called so: numbers measured on it never stand in for a real benchmark's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from ..errors import LightCLIPError
+
+VERSION = 1
+
+# --------------------------------------------------------------------------------------------------
+# Attribute vocabulary
+# --------------------------------------------------------------------------------------------------
+
+# Base RGB of each colour name; every picture draws its own shade around it (see `shade`).
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (196, 32, 38),
+    "blue": (38, 84, 196),
+    "navy": (28, 36, 86),
+    "light blue": (138, 184, 228),
+    "green": (42, 136, 62),
+    "yellow": (232, 204, 44),
+    "orange": (236, 128, 34),
+    "pink": (236, 150, 186),
+    "purple": (116, 52, 146),
+    "brown": (108, 70, 42),
+    "black": (28, 28, 31),
+    "white": (236, 236, 232),
+    "grey": (126, 126, 128),
+    "beige": (212, 192, 156),
+}
+HAIR_COLOURS: dict[str, tuple[int, int, int]] = {
+    "black": (24, 20, 18),
+    "brown": (88, 56, 32),
+    "blonde": (214, 178, 96),
+    "grey": (150, 148, 144),
+    "red": (160, 66, 30),
+}
+SKIN_TONES = [(241, 206, 178), (224, 178, 140), (196, 144, 104), (150, 100, 66), (102, 66, 44)]
+
+GENDERS = ("man", "woman")
+AGES = ("young", "adult", "elderly")
+HAIR_STYLES = ("short", "long", "ponytail", "bun", "bald")
+UPPER_TYPES = ("t-shirt", "shirt", "jacket", "coat", "hoodie", "sweater", "dress")
+LOWER_TYPES = ("trousers", "jeans", "shorts", "skirt")
+SHOE_TYPES = ("sneakers", "boots", "shoes", "sandals")
+BAG_TYPES = ("backpack", "handbag", "shoulder bag", "none")
+HEADWEAR = ("hat", "cap", "none")
+CARRY = ("umbrella", "phone", "none")
+PATTERNS = ("plain", "striped", "checked")
+VIEWS = ("front", "back", "left", "right")
+
+# Attributes a near-duplicate may change (one of them, nothing else).
+MUTABLE = (
+    "upper_colour",
+    "lower_colour",
+    "shoes_colour",
+    "bag",
+    "bag_colour",
+    "hair_colour",
+    "headwear",
+    "glasses",
+    "upper_pattern",
+    "carry",
+    "upper_type",
+    "lower_type",
+)
+
+
+@dataclass
+class Identity:
+    """Ground-truth attributes of one synthetic person (fixed across its pictures)."""
+
+    pid: int
+    gender: str
+    age: str
+    skin: int  # index into SKIN_TONES (rendered, never captioned)
+    height: float  # relative body height
+    build: float  # relative body width
+    hair_style: str
+    hair_colour: str
+    upper_type: str
+    upper_colour: str
+    upper_pattern: str
+    sleeves: str  # "long" | "short"
+    lower_type: str  # "none" under a dress
+    lower_colour: str
+    shoes_type: str
+    shoes_colour: str
+    bag: str
+    bag_colour: str  # "none" without a bag
+    headwear: str
+    headwear_colour: str
+    glasses: bool
+    carry: str
+    carry_colour: str
+    family: int = -1  # identities of one family differ in exactly one attribute
+    differs_in: str = ""  # the attribute that differs from the family's first identity
+
+    def captioned(self) -> dict[str, Any]:
+        """The attributes as stored in attributes.json."""
+        return {k: v for k, v in asdict(self).items() if k not in ("skin", "height", "build")}
+
+
+def _pick(rng: np.random.Generator, options, p=None):
+    return options[int(rng.choice(len(options), p=p))]
+
+
+def _colour(rng: np.random.Generator, exclude: tuple[str, ...] = ()) -> str:
+    names = [c for c in COLOURS if c not in exclude]
+    return _pick(rng, names)
+
+
+def sample_identity(rng: np.random.Generator, pid: int) -> Identity:
+    """Draw one identity with plausible, mutually consistent attributes."""
+    gender = _pick(rng, GENDERS)
+    age = _pick(rng, AGES, p=[0.3, 0.5, 0.2])
+    woman = gender == "woman"
+    hair_style = _pick(rng, HAIR_STYLES, p=[0.15, 0.45, 0.22, 0.15, 0.03] if woman else [0.78, 0.08, 0.04, 0.0, 0.10])
+    hair_colour = (
+        _pick(rng, ("grey", "black", "brown"), p=[0.7, 0.15, 0.15])
+        if age == "elderly"
+        else _pick(rng, tuple(HAIR_COLOURS), p=[0.42, 0.3, 0.16, 0.02, 0.10])
+    )
+    upper_type = _pick(rng, UPPER_TYPES, p=[0.2, 0.14, 0.18, 0.12, 0.12, 0.12, 0.12] if woman else [0.24, 0.17, 0.21, 0.13, 0.13, 0.12, 0.0])
+    sleeves = "short" if upper_type == "t-shirt" else (
+        _pick(rng, ("long", "short"), p=[0.5, 0.5]) if upper_type in ("shirt", "dress") else "long"
+    )
+    upper_pattern = _pick(rng, PATTERNS, p=[0.7, 0.18, 0.12]) if upper_type in ("t-shirt", "shirt", "sweater", "dress") else "plain"
+    upper_colour = _colour(rng)
+    if upper_type == "dress":
+        lower_type, lower_colour = "none", "none"
+    else:
+        lower_type = _pick(rng, LOWER_TYPES, p=[0.4, 0.3, 0.15, 0.15] if woman else [0.5, 0.35, 0.15, 0.0])
+        lower_colour = (
+            _pick(rng, ("blue", "navy", "light blue", "black", "grey"), p=[0.45, 0.2, 0.15, 0.12, 0.08])
+            if lower_type == "jeans"
+            else _colour(rng, exclude=(upper_colour,))
+        )
+    shoes_type = _pick(rng, SHOE_TYPES, p=[0.45, 0.2, 0.27, 0.08])
+    shoes_colour = _pick(rng, ("black", "white", "brown", "grey", "red", "blue", "beige", "navy"), p=[0.34, 0.28, 0.14, 0.08, 0.04, 0.05, 0.04, 0.03])
+    bag = _pick(rng, BAG_TYPES, p=[0.3, 0.18 if woman else 0.04, 0.2, 0.32 if woman else 0.46])
+    bag_colour = "none" if bag == "none" else _colour(rng)
+    headwear = _pick(rng, HEADWEAR, p=[0.1, 0.16, 0.74])
+    headwear_colour = "none" if headwear == "none" else _colour(rng)
+    carry = _pick(rng, CARRY, p=[0.1, 0.14, 0.76])
+    carry_colour = _colour(rng) if carry == "umbrella" else ("black" if carry == "phone" else "none")
+    return Identity(
+        pid=pid,
+        gender=gender,
+        age=age,
+        skin=int(rng.integers(len(SKIN_TONES))),
+        height=float(rng.uniform(0.9, 1.0) if age != "young" else rng.uniform(0.84, 0.96)),
+        build=float(rng.uniform(0.9, 1.12)),
+        hair_style=hair_style,
+        hair_colour=hair_colour if hair_style != "bald" else "none",
+        upper_type=upper_type,
+        upper_colour=upper_colour,
+        upper_pattern=upper_pattern,
+        sleeves=sleeves,
+        lower_type=lower_type,
+        lower_colour=lower_colour,
+        shoes_type=shoes_type,
+        shoes_colour=shoes_colour,
+        bag=bag,
+        bag_colour=bag_colour,
+        headwear=headwear,
+        headwear_colour=headwear_colour,
+        glasses=bool(rng.random() < 0.18),
+        carry=carry,
+        carry_colour=carry_colour,
+    )
+
+
+def mutate_identity(rng: np.random.Generator, base: Identity, pid: int) -> Identity | None:
+    """A copy of `base` that differs in exactly one captionable attribute (None if none applies)."""
+    order = list(MUTABLE)
+    rng.shuffle(order)
+    for attr in order:
+        new = Identity(**{**asdict(base), "pid": pid, "differs_in": attr})
+        if attr == "upper_colour":
+            new.upper_colour = _colour(rng, exclude=(base.upper_colour, base.lower_colour))
+        elif attr == "lower_colour" and base.lower_type != "none":
+            new.lower_colour = _colour(rng, exclude=(base.lower_colour, base.upper_colour))
+        elif attr == "shoes_colour":
+            new.shoes_colour = _pick(rng, [c for c in ("black", "white", "brown", "grey", "red", "blue") if c != base.shoes_colour])
+        elif attr == "bag":
+            choices = [b for b in BAG_TYPES if b != base.bag]
+            new.bag = _pick(rng, choices)
+            new.bag_colour = "none" if new.bag == "none" else (base.bag_colour if base.bag != "none" else _colour(rng))
+            if base.bag != "none" and new.bag != "none":
+                new.differs_in = "bag_type"
+        elif attr == "bag_colour" and base.bag != "none":
+            new.bag_colour = _colour(rng, exclude=(base.bag_colour,))
+        elif attr == "hair_colour" and base.hair_style != "bald":
+            new.hair_colour = _pick(rng, [c for c in HAIR_COLOURS if c != base.hair_colour])
+        elif attr == "headwear":
+            new.headwear = _pick(rng, [h for h in HEADWEAR if h != base.headwear])
+            new.headwear_colour = "none" if new.headwear == "none" else _colour(rng)
+        elif attr == "glasses":
+            new.glasses = not base.glasses
+        elif attr == "upper_pattern" and base.upper_type in ("t-shirt", "shirt", "sweater", "dress"):
+            new.upper_pattern = _pick(rng, [p for p in PATTERNS if p != base.upper_pattern])
+        elif attr == "carry":
+            new.carry = _pick(rng, [c for c in CARRY if c != base.carry])
+            new.carry_colour = _colour(rng) if new.carry == "umbrella" else ("black" if new.carry == "phone" else "none")
+        elif attr == "upper_type" and base.upper_type != "dress":
+            # Keep the pattern: a striped top can only become another top that may be striped.
+            types = ("t-shirt", "sweater") if base.upper_pattern != "plain" else ("t-shirt", "jacket", "coat", "hoodie", "sweater")
+            new.upper_type = _pick(rng, [t for t in types if t != base.upper_type])
+            new.sleeves = "short" if new.upper_type == "t-shirt" else "long"
+        elif attr == "lower_type" and base.lower_type in ("trousers", "jeans", "shorts"):
+            new.lower_type = _pick(rng, [t for t in ("trousers", "shorts") if t != base.lower_type])
+        else:
+            continue
+        return new
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------
+
+RGB = tuple[int, int, int]
+
+
+def shade(rgb: RGB, rng: np.random.Generator, amount: float = 1.0) -> RGB:
+    """A per-picture shade of a named colour: brightness and channel jitter that keep the name."""
+    light = rng.uniform(0.86, 1.1) if amount else 1.0
+    out = []
+    for c in rgb:
+        v = c * light + rng.normal(0, 7 * amount)
+        out.append(int(min(255, max(0, v))))
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _mix(a: RGB, b: RGB, t: float) -> RGB:
+    return tuple(int(a[i] * (1 - t) + b[i] * t) for i in range(3))  # type: ignore[return-value]
+
+
+def _darker(rgb: RGB, f: float = 0.7) -> RGB:
+    return tuple(int(c * f) for c in rgb)  # type: ignore[return-value]
+
+
+def _contrast(rgb: RGB) -> RGB:
+    """A colour that shows on `rgb` (for stripes, seams, logos)."""
+    lum = 0.3 * rgb[0] + 0.59 * rgb[1] + 0.11 * rgb[2]
+    return _darker(rgb, 0.45) if lum > 110 else _mix(rgb, (245, 245, 245), 0.6)
+
+
+@dataclass
+class Shot:
+    """How one picture of an identity is taken; also what its captions may say about the picture."""
+
+    view: str  # front | back | left | right
+    action: str  # walking | standing
+    occluder: str  # none | pole | person | obstacle
+    visible: set[str] = field(default_factory=set)  # attributes that can be seen in this picture
+
+
+class BackgroundBank:
+    """A few large textured scenes per process; each picture crops one (cheap and deterministic)."""
+
+    KINDS = ("street", "wall", "grass", "pavement", "sky")
+
+    def __init__(self, size: tuple[int, int], seed: int, count: int = 20) -> None:
+        h, w = size
+        self.size = size
+        self.big = (int(h * 1.3), int(w * 1.6))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBA5E]))
+        self.scenes = [self._scene(self.KINDS[i % len(self.KINDS)], rng) for i in range(count)]
+        self.noise = rng.normal(0, 1, size=(h * 2, w * 2, 3)).astype(np.float32)
+
+    def _scene(self, kind: str, rng: np.random.Generator) -> Image.Image:
+        H, W = self.big
+        img = Image.new("RGB", (W, H))
+        d = ImageDraw.Draw(img)
+        ground = int(H * rng.uniform(0.55, 0.7))
+        if kind in ("street", "sky", "grass"):
+            top = tuple(int(v) for v in rng.integers(60, 200, 3)) if kind == "street" else (
+                int(rng.integers(110, 170)), int(rng.integers(160, 200)), int(rng.integers(210, 250))
+            )
+            bottom = _mix(top, (230, 230, 225), 0.5)
+            for y in range(ground):
+                d.line([(0, y), (W, y)], fill=_mix(top, bottom, y / max(1, ground)))
+        if kind == "street":  # building facade with windows
+            wall = tuple(int(v) for v in rng.integers(90, 210, 3))
+            d.rectangle([0, 0, W, ground], fill=wall)
+            ww, wh = int(W * rng.uniform(0.1, 0.16)), int(H * rng.uniform(0.07, 0.1))
+            for y in range(int(H * 0.04), ground - wh, int(wh * 1.8)):
+                for x in range(int(W * 0.05), W - ww, int(ww * 1.9)):
+                    d.rectangle([x, y, x + ww, y + wh], fill=_darker(wall, rng.uniform(0.3, 0.6)))
+        elif kind == "wall":  # bricks
+            brick = (int(rng.integers(120, 180)), int(rng.integers(50, 90)), int(rng.integers(30, 60)))
+            mortar = (180, 175, 165)
+            d.rectangle([0, 0, W, ground], fill=mortar)
+            bh, bw = max(3, H // 40), max(6, W // 8)
+            for row, y in enumerate(range(0, ground, bh + 1)):
+                off = (bw // 2) * (row % 2)
+                for x in range(-off, W, bw + 1):
+                    d.rectangle([x, y, x + bw - 1, y + bh - 1], fill=shade(brick, rng, 0.8))
+        elif kind == "grass":
+            d.rectangle([0, ground - int(H * 0.1), W, ground], fill=(70, 110, 60))  # hedge
+        # ground: pavement tiles, grass or asphalt
+        g_col = {
+            "street": (120, 120, 122),
+            "wall": (150, 146, 140),
+            "grass": (76, 132, 58),
+            "pavement": (170, 160, 145),
+            "sky": (140, 136, 128),
+        }[kind]
+        if kind == "pavement":
+            d.rectangle([0, 0, W, H], fill=_mix(g_col, (255, 255, 255), 0.2))
+            ground = int(H * 0.25)
+        d.rectangle([0, ground, W, H], fill=g_col)
+        if kind in ("street", "pavement", "wall"):
+            step = max(6, W // 6)
+            for y in range(ground, H, step // 2):
+                d.line([(0, y), (W, y)], fill=_darker(g_col, 0.85))
+            for x in range(0, W, step):
+                d.line([(x, ground), (x, H)], fill=_darker(g_col, 0.85))
+        arr = np.asarray(img, dtype=np.float32)
+        grain = rng.normal(0, 9 if kind == "grass" else 5, size=arr.shape[:2] + (1,)).astype(np.float32)
+        return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
+
+    def crop(self, rng: np.random.Generator) -> Image.Image:
+        h, w = self.size
+        scene = self.scenes[int(rng.integers(len(self.scenes)))]
+        x = int(rng.integers(0, scene.width - w + 1))
+        y = int(rng.integers(0, scene.height - h + 1))
+        img = scene.crop((x, y, x + w, y + h))
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
+
+
+class Renderer:
+    """Draws pictures of identities at a fixed (H, W) with PIL."""
+
+    def __init__(self, size: tuple[int, int] = (256, 128), seed: int = 0) -> None:
+        self.size = size
+        self.bank = BackgroundBank(size, seed)
+
+    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
+        H, W = self.size
+        view = view or _pick(rng, VIEWS)
+        action = "walking" if rng.random() < 0.7 else "standing"
+        img = self.bank.crop(rng)
+        d = ImageDraw.Draw(img)
+
+        # Geometry: everything is a fraction of the person's height `ph`.
+        ph = H * rng.uniform(0.74, 0.93) * ident.height
+        feet = H * rng.uniform(0.94, 0.995)
+        top = feet - ph
+        cx = W / 2 + rng.uniform(-0.1, 0.1) * W
+        woman = ident.gender == "woman"
+        bw = ident.build * (0.93 if woman else 1.0)
+        side = view in ("left", "right")
+        face = -1 if view == "left" else 1  # facing direction on screen for side views
+        Y = lambda f: top + f * ph  # noqa: E731
+        L = lambda f: f * ph  # noqa: E731
+
+        skin = shade(SKIN_TONES[ident.skin], rng, 0.5)
+        upper = shade(COLOURS[ident.upper_colour], rng)
+        lower = shade(COLOURS[ident.lower_colour], rng) if ident.lower_type != "none" else upper
+        shoes = shade(COLOURS[ident.shoes_colour], rng)
+        hair = shade(HAIR_COLOURS[ident.hair_colour], rng, 0.6) if ident.hair_style != "bald" else skin
+        bagc = shade(COLOURS[ident.bag_colour], rng) if ident.bag != "none" else None
+        hatc = shade(COLOURS[ident.headwear_colour], rng) if ident.headwear != "none" else None
+
+        stride = rng.uniform(0.18, 0.38) if action == "walking" else rng.uniform(0.0, 0.05)
+        phase = rng.choice([-1.0, 1.0])
+        sh = L(0.06 if side else 0.118) * bw  # shoulder half-width
+        hip = L(0.055 if side else (0.102 if woman else 0.094)) * bw
+        ys, yh, yk, ya = Y(0.165), Y(0.5), Y(0.73), Y(0.955)
+        limb = max(2, int(L(0.05) * bw))
+        arm_w = max(2, int(L(0.04) * bw))
+        shirt_bottom = {"coat": 0.64, "jacket": 0.53, "hoodie": 0.53, "dress": 0.5}.get(ident.upper_type, 0.51)
+
+        # --- legs (lower garment) -----------------------------------------------------------------
+        def leg(x_hip: float, angle: float, colour_thigh: RGB, colour_shin: RGB, far: bool) -> tuple[float, float]:
+            k = (x_hip + math.sin(angle) * (yk - yh), yk)
+            a = (k[0] + math.sin(angle * 0.8) * (ya - yk), ya - abs(math.sin(angle)) * L(0.02))
+            f = 0.78 if far else 1.0
+            d.line([(x_hip, yh), k], fill=_darker(colour_thigh, f), width=limb + 1, joint="curve")
+            d.line([k, a], fill=_darker(colour_shin, f), width=limb, joint="curve")
+            return a
+
+        legs_covered = ident.lower_type in ("trousers", "jeans")
+        thigh = lower if ident.lower_type in ("trousers", "jeans", "shorts") else skin
+        shin = lower if legs_covered else skin
+        if ident.shoes_type == "boots":
+            shin = shin if legs_covered else shoes
+        if side:
+            ankles = [
+                leg(cx, -stride * phase, thigh, shin, far=True),
+                leg(cx, stride * phase, thigh, shin, far=False),
+            ]
+        else:
+            spread = L(0.045) * bw
+            ankles = [
+                leg(cx - spread, -0.04 - stride * 0.15, thigh, shin, far=False),
+                leg(cx + spread, 0.04 + stride * 0.15, thigh, shin, far=False),
+            ]
+        if ident.lower_type == "jeans":  # seams
+            for ax, ay in ankles:
+                d.line([(ax, ay - L(0.02)), (ax + (cx - ax) * 0.1, yh + L(0.02))], fill=_darker(lower, 0.75), width=1)
+
+        # --- shoes --------------------------------------------------------------------------------
+        for ax, ay in ankles:
+            length = L(0.075) if side else L(0.045)
+            x0 = ax - length * (0.3 if face > 0 else 0.7) if side else ax - length
+            x1 = x0 + (length * 1.0 if side else 2 * length)
+            if ident.shoes_type == "sandals":
+                d.ellipse([x0, ay - L(0.01), x1, ay + L(0.03)], fill=skin)
+                d.line([(x0, ay + L(0.008)), (x1, ay + L(0.008))], fill=shoes, width=max(1, int(L(0.012))))
+            else:
+                d.ellipse([x0, ay - L(0.012), x1, ay + L(0.035)], fill=shoes)
+                if ident.shoes_type == "sneakers":
+                    d.line([(x0 + 1, ay + L(0.03)), (x1 - 1, ay + L(0.03))], fill=(235, 235, 235), width=max(1, int(L(0.01))))
+                if ident.shoes_type == "boots":
+                    d.rectangle([ax - arm_w * 0.8, ay - L(0.07), ax + arm_w * 0.8, ay], fill=shoes)
+
+        # --- backpack behind the body (front / side views) ------------------------------------------
+        if ident.bag == "backpack" and view != "back":
+            if side:
+                bx = cx - face * (sh + L(0.005))
+                x0, x1 = sorted([bx, bx - face * L(0.085)])
+                d.rounded_rectangle([x0, Y(0.19), x1, Y(0.44)], radius=max(1, int(L(0.02))), fill=bagc)
+            else:
+                d.rounded_rectangle([cx - sh * 1.08, Y(0.2), cx + sh * 1.08, Y(0.42)], radius=max(1, int(L(0.02))), fill=_darker(bagc, 0.8))
+
+        # --- far arm (side view) --------------------------------------------------------------------
+        sleeve_long = ident.sleeves == "long"
+
+        def arm(x_sh: float, swing: float, far: bool, raised: bool = False) -> tuple[float, float]:
+            f = 0.78 if far else 1.0
+            elbow = (x_sh + math.sin(swing) * L(0.16), ys + math.cos(swing) * L(0.16))
+            if raised:  # forearm up toward the chest (phone)
+                hand = (elbow[0] + (cx - elbow[0]) * 0.6, elbow[1] - L(0.08))
+            else:
+                hand = (elbow[0] + math.sin(swing * 1.2) * L(0.15), elbow[1] + math.cos(swing * 1.2) * L(0.15))
+            upper_end = elbow if sleeve_long else ((x_sh + elbow[0]) / 2, (ys + elbow[1]) / 2)
+            d.line([(x_sh, ys + L(0.01)), elbow, hand], fill=_darker(skin, f), width=arm_w, joint="curve")
+            d.line([(x_sh, ys + L(0.01)), upper_end], fill=_darker(upper, f), width=arm_w + 1, joint="curve")
+            if sleeve_long:
+                d.line([elbow, (elbow[0] + (hand[0] - elbow[0]) * 0.85, elbow[1] + (hand[1] - elbow[1]) * 0.85)], fill=_darker(upper, f), width=arm_w + 1)
+            r = arm_w * 0.6
+            d.ellipse([hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r], fill=_darker(skin, f))
+            return hand
+
+        phone_hand = ident.carry == "phone"
+        if side:
+            arm(cx, stride * phase * 0.9, far=True)
+
+        # --- torso (upper garment) ------------------------------------------------------------------
+        waist = hip * 0.98 if ident.upper_type != "dress" else hip
+        bottom = Y(shirt_bottom)
+        body = [(cx - sh, ys), (cx + sh, ys), (cx + waist, bottom), (cx - waist, bottom)]
+        d.polygon(body, fill=upper)
+        d.ellipse([cx - sh - arm_w * 0.6, ys - 2, cx - sh + arm_w * 0.9, ys + arm_w * 1.6], fill=upper)
+        d.ellipse([cx + sh - arm_w * 0.9, ys - 2, cx + sh + arm_w * 0.6, ys + arm_w * 1.6], fill=upper)
+        if ident.upper_type == "dress":
+            flare = hip * 1.5
+            d.polygon([(cx - waist, bottom), (cx + waist, bottom), (cx + flare, Y(0.72)), (cx - flare, Y(0.72))], fill=upper)
+            bottom_pattern = Y(0.72)
+        else:
+            bottom_pattern = bottom
+        if ident.lower_type == "skirt":
+            flare = hip * 1.45
+            d.polygon([(cx - hip, Y(0.49)), (cx + hip, Y(0.49)), (cx + flare, Y(0.7)), (cx - flare, Y(0.7))], fill=lower)
+        # pattern, clipped to the trapezoid row by row
+        if ident.upper_pattern != "plain":
+            pc = _contrast(upper)
+            step = max(3, int(L(0.035)))
+            y = ys + step / 2
+            while y < bottom_pattern - 1:
+                t = (y - ys) / max(1.0, bottom - ys)
+                half = sh + (waist - sh) * min(1.0, t)
+                if y > bottom:
+                    half = waist + (hip * 1.5 - waist) * (y - bottom) / max(1.0, bottom_pattern - bottom)
+                d.line([(cx - half + 1, y), (cx + half - 1, y)], fill=pc, width=max(1, step // 3))
+                y += step
+            if ident.upper_pattern == "checked":
+                x = cx - waist + step / 2
+                while x < cx + waist:
+                    d.line([(x, ys + 2), (x, bottom_pattern - 2)], fill=pc, width=max(1, step // 3))
+                    x += step
+        # garment details that tell the type apart
+        if view == "front":
+            if ident.upper_type in ("jacket", "coat"):
+                d.line([(cx, ys + L(0.02)), (cx, bottom)], fill=_darker(upper, 0.55), width=max(1, int(L(0.01))))
+                d.polygon([(cx - sh * 0.5, ys), (cx, ys + L(0.07)), (cx + sh * 0.5, ys)], fill=_contrast(upper) if ident.upper_type == "jacket" else _darker(upper, 0.8))
+                if ident.upper_type == "coat":
+                    for by in (0.26, 0.34, 0.42, 0.5):
+                        d.ellipse([cx - 2 + L(0.015), Y(by) - 1, cx + L(0.015), Y(by) + 1], fill=_darker(upper, 0.4))
+            elif ident.upper_type == "shirt":
+                d.polygon([(cx - sh * 0.45, ys), (cx, ys + L(0.04)), (cx + sh * 0.45, ys), (cx, ys + L(0.015))], fill=_contrast(upper))
+                d.line([(cx, ys + L(0.04)), (cx, bottom)], fill=_darker(upper, 0.7), width=1)
+            elif ident.upper_type == "hoodie":
+                d.rectangle([cx - waist * 0.6, Y(0.38), cx + waist * 0.6, Y(0.47)], outline=_darker(upper, 0.65))
+                d.line([(cx - L(0.02), ys + L(0.01)), (cx - L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
+                d.line([(cx + L(0.02), ys + L(0.01)), (cx + L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
+            elif ident.upper_type in ("t-shirt", "dress"):
+                d.chord([cx - L(0.035), ys - L(0.02), cx + L(0.035), ys + L(0.03)], 0, 180, fill=skin)
+        if ident.upper_type == "sweater":
+            d.line([(cx - waist, bottom - L(0.012)), (cx + waist, bottom - L(0.012))], fill=_darker(upper, 0.7), width=max(1, int(L(0.02))))
+        if ident.upper_type == "hoodie" and view != "front":
+            hx = cx - face * L(0.03) if side else cx
+            d.ellipse([hx - L(0.06), ys - L(0.03), hx + L(0.06), ys + L(0.06)], fill=_darker(upper, 0.85))
+
+        # --- near arms ------------------------------------------------------------------------------
+        if side:
+            hands = [arm(cx, -stride * phase * 0.9, far=False, raised=phone_hand)]
+        else:
+            hands = [
+                arm(cx - sh, -0.12 - stride * 0.2, far=False),
+                arm(cx + sh, 0.12 + stride * 0.2, far=False, raised=phone_hand and view == "front"),
+            ]
+
+        # --- bags on top of the body ---------------------------------------------------------------
+        strap_w = max(1, int(L(0.012)))
+        if ident.bag == "backpack" and view == "back":
+            d.rounded_rectangle([cx - sh * 0.82, Y(0.19), cx + sh * 0.82, Y(0.45)], radius=max(1, int(L(0.025))), fill=bagc)
+            d.rectangle([cx - sh * 0.55, Y(0.33), cx + sh * 0.55, Y(0.42)], outline=_darker(bagc, 0.6))
+        elif ident.bag == "backpack" and view == "front":
+            for sx in (-1, 1):
+                d.line([(cx + sx * sh * 0.6, ys), (cx + sx * sh * 0.75, Y(0.36))], fill=bagc, width=strap_w + 1)
+        elif ident.bag == "shoulder bag":
+            if side:
+                d.line([(cx, ys), (cx + face * L(0.01), Y(0.45))], fill=bagc, width=strap_w)
+                d.rectangle([cx - L(0.045), Y(0.45), cx + L(0.045), Y(0.53)], fill=bagc)
+            else:
+                d.line([(cx - sh * 0.8, ys), (cx + hip * 1.1, Y(0.47))], fill=bagc, width=strap_w)
+                d.rectangle([cx + hip * 0.7, Y(0.46), cx + hip * 1.7, Y(0.55)], fill=bagc)
+        elif ident.bag == "handbag":
+            hx, hy = hands[0]
+            d.arc([hx - L(0.025), hy - L(0.01), hx + L(0.025), hy + L(0.035)], 180, 360, fill=bagc, width=strap_w)
+            d.rectangle([hx - L(0.04), hy + L(0.015), hx + L(0.04), hy + L(0.075)], fill=bagc)
+
+        # --- head ----------------------------------------------------------------------------------
+        hc_y, hr_y, hr_x = Y(0.075), L(0.062), L(0.05)
+        hcx = cx + (face * L(0.008) if side else 0)
+        d.rectangle([cx - L(0.018), hc_y + hr_y * 0.6, cx + L(0.018), ys + 1], fill=skin)  # neck
+        long_hair = ident.hair_style == "long"
+        if long_hair and view != "back":
+            d.rounded_rectangle(
+                [hcx - hr_x * 1.15 - (face * L(0.02) if side else 0), hc_y - hr_y, hcx + hr_x * 1.15 - (face * L(0.02) if side else 0), Y(0.26)],
+                radius=max(1, int(L(0.03))),
+                fill=hair,
+            )
+        head_box = [hcx - hr_x, hc_y - hr_y, hcx + hr_x, hc_y + hr_y]
+        if view == "back":
+            d.ellipse(head_box, fill=hair if ident.hair_style != "bald" else skin)
+            if long_hair:
+                d.rounded_rectangle([hcx - hr_x * 1.15, hc_y - hr_y * 0.4, hcx + hr_x * 1.15, Y(0.27)], radius=max(1, int(L(0.03))), fill=hair)
+            if ident.hair_style == "ponytail":
+                d.ellipse([hcx - L(0.02), hc_y, hcx + L(0.02), Y(0.2)], fill=_darker(hair, 0.9))
+            if ident.hair_style == "bun":
+                d.ellipse([hcx - L(0.03), hc_y - hr_y - L(0.02), hcx + L(0.03), hc_y - hr_y + L(0.035)], fill=_darker(hair, 0.9))
+        else:
+            if ident.hair_style != "bald":
+                d.ellipse([hcx - hr_x * 1.08, hc_y - hr_y * 1.08, hcx + hr_x * 1.08, hc_y + hr_y * 0.5], fill=hair)
+            if side:
+                d.ellipse([hcx - hr_x * 0.85 + face * L(0.012), hc_y - hr_y * 0.55, hcx + hr_x * 0.85 + face * L(0.012), hc_y + hr_y], fill=skin)
+                d.polygon([(hcx + face * hr_x * 0.95, hc_y - L(0.005)), (hcx + face * (hr_x + L(0.012)), hc_y + L(0.01)), (hcx + face * hr_x * 0.95, hc_y + L(0.018))], fill=skin)
+                d.ellipse([hcx + face * hr_x * 0.5 - 1, hc_y - 1, hcx + face * hr_x * 0.5 + 1, hc_y + 1], fill=(30, 25, 25))
+                if ident.hair_style == "ponytail":
+                    px = hcx - face * hr_x
+                    d.ellipse([px - L(0.025), hc_y - L(0.02), px + L(0.02), Y(0.19)], fill=hair)
+                if ident.hair_style == "bun":
+                    bx = hcx - face * hr_x * 0.8
+                    d.ellipse([bx - L(0.028), hc_y - hr_y - L(0.01), bx + L(0.028), hc_y - hr_y + L(0.04)], fill=hair)
+            else:
+                d.ellipse([hcx - hr_x * 0.88, hc_y - hr_y * 0.6, hcx + hr_x * 0.88, hc_y + hr_y], fill=skin)
+                for ex in (-1, 1):
+                    ecx = hcx + ex * hr_x * 0.38
+                    d.ellipse([ecx - 1, hc_y - 1, ecx + 1, hc_y + 1], fill=(30, 25, 25))
+                d.line([(hcx - L(0.012), hc_y + hr_y * 0.55), (hcx + L(0.012), hc_y + hr_y * 0.55)], fill=_darker(skin, 0.7), width=1)
+                if ident.hair_style == "bun":
+                    d.ellipse([hcx - L(0.028), hc_y - hr_y - L(0.035), hcx + L(0.028), hc_y - hr_y + L(0.02)], fill=hair)
+            if ident.glasses:
+                gc = (20, 20, 20)
+                lw = max(1, int(L(0.006)))
+                if side:
+                    gx = hcx + face * hr_x * 0.55
+                    d.rectangle([gx - L(0.014), hc_y - L(0.01), gx + L(0.014), hc_y + L(0.01)], outline=gc, width=lw)
+                    d.line([(gx - face * L(0.014), hc_y), (hcx - face * hr_x * 0.3, hc_y - L(0.004))], fill=gc, width=lw)
+                else:
+                    for ex in (-1, 1):
+                        ecx = hcx + ex * hr_x * 0.4
+                        d.rectangle([ecx - L(0.018), hc_y - L(0.011), ecx + L(0.018), hc_y + L(0.011)], outline=gc, width=lw)
+                    d.line([(hcx - L(0.004), hc_y), (hcx + L(0.004), hc_y)], fill=gc, width=lw)
+
+        # --- headwear ------------------------------------------------------------------------------
+        if ident.headwear == "cap":
+            d.chord([hcx - hr_x * 1.05, hc_y - hr_y * 1.15, hcx + hr_x * 1.05, hc_y + hr_y * 0.2], 180, 360, fill=hatc)
+            if side:
+                bx0, bx1 = sorted([hcx + face * hr_x * 0.6, hcx + face * (hr_x + L(0.05))])
+                d.rectangle([bx0, hc_y - hr_y * 0.5, bx1, hc_y - hr_y * 0.35], fill=_darker(hatc, 0.85))
+            elif view == "front":
+                d.ellipse([hcx - hr_x * 1.0, hc_y - hr_y * 0.6, hcx + hr_x * 1.0, hc_y - hr_y * 0.25], fill=_darker(hatc, 0.85))
+        elif ident.headwear == "hat":
+            d.rounded_rectangle([hcx - hr_x * 0.9, hc_y - hr_y * 1.55, hcx + hr_x * 0.9, hc_y - hr_y * 0.45], radius=max(1, int(L(0.015))), fill=hatc)
+            d.ellipse([hcx - hr_x * 1.7, hc_y - hr_y * 0.65, hcx + hr_x * 1.7, hc_y - hr_y * 0.3], fill=_darker(hatc, 0.85))
+
+        # --- things carried ------------------------------------------------------------------------
+        if ident.carry == "umbrella":
+            uc = shade(COLOURS[ident.carry_colour], rng)
+            hx, hy = hands[-1]
+            top_y = top - L(0.04)
+            d.line([(hx, hy), (hx, top_y + L(0.06))], fill=(40, 40, 40), width=max(1, int(L(0.008))))
+            d.pieslice([hx - L(0.24), top_y - L(0.02), hx + L(0.24), top_y + L(0.17)], 180, 360, fill=uc)
+        elif ident.carry == "phone" and view != "back":
+            hx, hy = hands[-1]
+            d.rectangle([hx - L(0.012), hy - L(0.035), hx + L(0.012), hy], fill=(15, 15, 18))
+
+        # --- occlusion -----------------------------------------------------------------------------
+        occluder = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
+        if occluder == "pole":
+            px = cx + rng.uniform(-0.35, 0.35) * W
+            pw = max(3, int(W * rng.uniform(0.04, 0.08)))
+            pc = tuple(int(v) for v in rng.integers(40, 120, 3))
+            d.rectangle([px - pw / 2, 0, px + pw / 2, H], fill=pc)
+            d.line([(px - pw / 2 + 1, 0), (px - pw / 2 + 1, H)], fill=_mix(pc, (255, 255, 255), 0.3), width=1)
+        elif occluder == "person":
+            left = rng.random() < 0.5
+            ow = W * rng.uniform(0.14, 0.26)
+            oc = tuple(int(v) for v in rng.integers(20, 230, 3))
+            x0, x1 = (-ow * 0.6, ow) if left else (W - ow, W + ow * 0.6)
+            d.rounded_rectangle([x0, Y(0.15), x1, H + 5], radius=int(ow * 0.4), fill=oc)
+            hx = x1 - ow * 0.3 if left else x0 + ow * 0.3
+            d.ellipse([hx - L(0.055), Y(0.02), hx + L(0.055), Y(0.15)], fill=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))])
+        elif occluder == "obstacle":
+            oy = H * rng.uniform(0.78, 0.88)
+            oc = tuple(int(v) for v in rng.integers(30, 200, 3))
+            d.rounded_rectangle([-5, oy, W + 5, H + 5], radius=max(1, int(W * 0.06)), fill=oc)
+            d.line([(0, oy + 3), (W, oy + 3)], fill=_mix(oc, (255, 255, 255), 0.35), width=1)
+
+        img = self._camera(img, rng)
+        shot = Shot(view=view, action=action, occluder=occluder, visible=self._visible(ident, view, occluder))
+        return img, shot
+
+    def _camera(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
+        """Lighting, colour cast, blur and sensor noise."""
+        if rng.random() < 0.55:
+            img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+        arr = np.asarray(img, dtype=np.float32)
+        gain = rng.uniform(0.72, 1.18) * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
+        offset = rng.uniform(-12, 12)
+        h, w = self.size
+        ny, nx = int(rng.integers(0, h)), int(rng.integers(0, w))
+        noise = self.bank.noise[ny : ny + h, nx : nx + w] * rng.uniform(0.0, 6.0)
+        arr = arr * gain + offset + noise
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+    @staticmethod
+    def _visible(ident: Identity, view: str, occluder: str) -> set[str]:
+        """Attributes a careful annotator could see in this picture."""
+        vis = {"gender", "age", "hair", "upper", "upper_pattern", "sleeves", "lower", "shoes", "headwear", "bag", "carry"}
+        if view != "back":
+            vis.add("glasses")
+        if ident.carry == "phone" and view == "back":
+            vis.discard("carry")
+        if ident.bag == "backpack" and view == "front":
+            vis.add("bag")  # straps show; the colour too
+        if occluder == "obstacle":
+            vis.discard("shoes")
+        return vis
+
+
+# --------------------------------------------------------------------------------------------------
+# Captions
+# --------------------------------------------------------------------------------------------------
+
+COLOUR_WORDS: dict[str, tuple[str, ...]] = {
+    "red": ("red",),
+    "blue": ("blue",),
+    "navy": ("navy", "navy blue", "dark blue"),
+    "light blue": ("light blue", "pale blue", "sky blue"),
+    "green": ("green",),
+    "yellow": ("yellow",),
+    "orange": ("orange",),
+    "pink": ("pink",),
+    "purple": ("purple", "violet"),
+    "brown": ("brown",),
+    "black": ("black",),
+    "white": ("white",),
+    "grey": ("grey", "gray"),
+    "beige": ("beige", "tan", "cream"),
+}
+HAIR_WORDS: dict[str, tuple[str, ...]] = {
+    "black": ("black", "dark"),
+    "brown": ("brown", "dark brown"),
+    "blonde": ("blonde", "blond", "fair"),
+    "grey": ("grey", "gray", "silver"),
+    "red": ("red", "ginger"),
+}
+ITEM_WORDS: dict[str, tuple[str, ...]] = {
+    "t-shirt": ("t-shirt", "T-shirt", "tee", "tee shirt"),
+    "shirt": ("shirt", "button-up shirt", "collared shirt"),
+    "jacket": ("jacket", "zip-up jacket"),
+    "coat": ("coat", "long coat", "overcoat"),
+    "hoodie": ("hoodie", "hooded sweatshirt", "hooded top"),
+    "sweater": ("sweater", "jumper", "pullover"),
+    "dress": ("dress", "knee-length dress"),
+    "trousers": ("trousers", "pants", "slacks"),
+    "jeans": ("jeans", "denim jeans"),
+    "shorts": ("shorts",),
+    "skirt": ("skirt", "knee-length skirt"),
+    "sneakers": ("sneakers", "trainers", "running shoes"),
+    "boots": ("boots", "ankle boots"),
+    "shoes": ("shoes", "leather shoes"),
+    "sandals": ("sandals",),
+    "backpack": ("backpack", "rucksack"),
+    "handbag": ("handbag", "purse"),
+    "shoulder bag": ("shoulder bag", "messenger bag", "crossbody bag"),
+    "hat": ("hat",),
+    "cap": ("cap", "baseball cap"),
+    "umbrella": ("umbrella",),
+    "phone": ("phone", "cell phone", "mobile phone"),
+}
+PLURAL_ITEMS = {"trousers", "jeans", "shorts", "sneakers", "boots", "shoes", "sandals"}
+PATTERN_WORDS = {"striped": ("striped", "stripy"), "checked": ("checked", "plaid", "checkered")}
+NOUNS = {
+    ("man", "young"): ("young man", "man", "guy", "boy", "male"),
+    ("man", "adult"): ("man", "guy", "gentleman", "male", "person"),
+    ("man", "elderly"): ("old man", "elderly man", "older gentleman", "man"),
+    ("woman", "young"): ("young woman", "woman", "girl", "lady", "female"),
+    ("woman", "adult"): ("woman", "lady", "female", "person"),
+    ("woman", "elderly"): ("old woman", "elderly woman", "older lady", "woman"),
+}
+PRONOUNS = {"man": ("he", "his", "him"), "woman": ("she", "her", "her")}
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[0].lower() in "aeiou" else "a ") + phrase
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+class CaptionWriter:
+    """Writes CUHK-PEDES-style descriptions of one picture; every stated fact is true of it.
+
+    `write` returns the caption and the list of (attribute, value) facts it states, which the tests
+    check against the identity.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def _w(self, options):
+        return options[int(self.rng.integers(len(options)))]
+
+    def colour(self, name: str) -> str:
+        return self._w(COLOUR_WORDS[name])
+
+    def item_np(self, ident: Identity, slot: str, facts: list, with_article: bool = True) -> str:
+        """Noun phrase for a garment/accessory slot with its colour (and pattern / sleeves)."""
+        rng = self.rng
+        if slot == "upper":
+            words = []
+            if ident.upper_pattern != "plain" and rng.random() < 0.75:
+                words.append(self._w(PATTERN_WORDS[ident.upper_pattern]))
+                facts.append(("upper_pattern", ident.upper_pattern))
+            if rng.random() < 0.93:
+                words.insert(0, self.colour(ident.upper_colour))
+                facts.append(("upper_colour", ident.upper_colour))
+            if ident.upper_type in ("shirt", "dress") and rng.random() < 0.35:
+                words.append(f"{ident.sleeves}-sleeved")
+                facts.append(("sleeves", ident.sleeves))
+            words.append(self._w(ITEM_WORDS[ident.upper_type]))
+            facts.append(("upper_type", ident.upper_type))
+            item = ident.upper_type
+        else:
+            item, colour = {
+                "lower": (ident.lower_type, ident.lower_colour),
+                "shoes": (ident.shoes_type, ident.shoes_colour),
+                "bag": (ident.bag, ident.bag_colour),
+                "headwear": (ident.headwear, ident.headwear_colour),
+                "carry": (ident.carry, ident.carry_colour),
+            }[slot]
+            words = []
+            say_colour = rng.random() < (0.9 if slot != "carry" else (0.6 if item == "umbrella" else 0.0))
+            if say_colour:
+                words.append(self.colour(colour))
+                facts.append((f"{slot}_colour", colour))
+            words.append(self._w(ITEM_WORDS[item]))
+            facts.append((slot, item))
+        phrase = " ".join(words)
+        if not with_article or item in PLURAL_ITEMS:
+            return phrase
+        return _article(phrase)
+
+    def hair_phrase(self, ident: Identity, facts: list) -> str:
+        facts.append(("hair_style", ident.hair_style))
+        if ident.hair_style == "bald":
+            return self._w(("a bald head", "no hair"))
+        colour = self._w(HAIR_WORDS[ident.hair_colour])
+        facts.append(("hair_colour", ident.hair_colour))
+        return {
+            "short": self._w((f"short {colour} hair", f"{colour} short hair")),
+            "long": self._w((f"long {colour} hair", f"{colour} hair down to the shoulders")),
+            "ponytail": self._w((f"{colour} hair in a ponytail", f"a {colour} ponytail")),
+            "bun": self._w((f"{colour} hair tied in a bun", f"a {colour} bun")),
+        }[ident.hair_style]
+
+    def write(self, ident: Identity, shot: Shot) -> tuple[str, list[tuple[str, Any]]]:
+        """One caption for `ident` as seen in `shot`, 12-60 words."""
+        for _ in range(20):
+            caption, facts = self._draft(ident, shot)
+            n = len(caption.split())
+            if 12 <= n <= 60:
+                return caption, facts
+        return caption, facts  # the last draft; lengths are tested on the whole corpus
+
+    def _draft(self, ident: Identity, shot: Shot) -> tuple[str, list[tuple[str, Any]]]:
+        rng = self.rng
+        facts: list[tuple[str, Any]] = [("gender", ident.gender)]
+        he, his, _ = PRONOUNS[ident.gender]
+        noun = self._w(NOUNS[(ident.gender, ident.age)])
+        if ident.age != "adult" and noun.split()[0] in ("young", "old", "elderly", "older"):
+            facts.append(("age", ident.age))
+        vis = shot.visible
+
+        # Which slots this annotator mentions (each caption omits some).
+        p = {"upper": 0.97, "lower": 0.85, "shoes": 0.5, "bag": 0.85, "headwear": 0.8, "carry": 0.75, "hair": 0.5, "glasses": 0.75}
+        slots = []
+        for slot in ("upper", "lower", "shoes", "bag", "headwear", "carry"):
+            present = {
+                "upper": True,
+                "lower": ident.lower_type != "none",
+                "shoes": True,
+                "bag": ident.bag != "none",
+                "headwear": ident.headwear != "none",
+                "carry": ident.carry != "none",
+            }[slot]
+            if present and slot in vis and rng.random() < p[slot]:
+                slots.append(slot)
+        mention_hair = "hair" in vis and rng.random() < p["hair"] and not (ident.headwear == "hat" and ident.hair_style in ("short", "bald"))
+        mention_glasses = ident.glasses and "glasses" in vis and rng.random() < p["glasses"]
+        say_no_bag = ident.bag == "none" and rng.random() < 0.12
+        clothes = [s for s in slots if s in ("upper", "lower", "shoes")]
+        extras = [s for s in slots if s not in clothes]
+        rng.shuffle(extras)
+        if rng.random() < 0.3:
+            rng.shuffle(clothes)
+
+        style = int(rng.integers(4))
+        action = self._action(shot, he)
+        sentences: list[str] = []
+
+        if style == 0:  # "The man is walking. He is wearing ... . His bag is black."
+            opener = f"The {noun} {action}" if action else f"The {noun} {self._w(('is in the picture', 'is on the street', 'is outdoors'))}"
+            if mention_hair and rng.random() < 0.5:
+                opener = f"{_article(noun)} with {self.hair_phrase(ident, facts)} {action or 'is shown'}"
+                mention_hair = False
+            sentences.append(_cap(opener) + ".")
+            if clothes:
+                verb = self._w(("is wearing", "wears", "has on", "is dressed in"))
+                sentences.append(f"{_cap(he)} {verb} {self._join([self.item_np(ident, s, facts) for s in clothes])}.")
+        elif style == 1:  # one long sentence
+            head = _article(noun)
+            if ident.age == "elderly" and noun in ("man", "woman", "person") and rng.random() < 0.5:
+                head = f"an elderly {noun}"
+                facts.append(("age", "elderly"))
+            parts = [head]
+            if mention_hair:
+                parts.append(f"with {self.hair_phrase(ident, facts)}")
+                mention_hair = False
+            if clothes:
+                parts.append(f"{self._w(('wearing', 'in', 'dressed in'))} {self._join([self.item_np(ident, s, facts) for s in clothes])}")
+            if action and rng.random() < 0.5:
+                parts.append(action.replace("is ", "", 1) if action.startswith("is ") else action)
+            sentences.append(_cap(", ".join(parts[:1]) + " " + " ".join(parts[1:])) + ".")
+        elif style == 2:  # "This person has ... and wears ..."
+            start = self._w((f"This {noun}", f"The {noun}", _cap(_article(noun))))
+            if mention_hair:
+                sentences.append(f"{start} has {self.hair_phrase(ident, facts)}.")
+                mention_hair = False
+                subj = _cap(he)
+            else:
+                subj = start
+            if clothes:
+                sentences.append(f"{subj} {self._w(('is wearing', 'wears'))} {self._join([self.item_np(ident, s, facts) for s in clothes])}.")
+            if action and rng.random() < 0.6:
+                sentences.append(f"{_cap(he)} {action}.")
+        else:  # predicate style: "His shirt is red and his pants are black."
+            sentences.append(_cap(f"{_article(noun)} {action}" if action else f"{_article(noun)} in the street") + ".")
+            preds = []
+            for s in clothes:
+                preds.append(self._predicate(ident, s, his, facts))
+            if preds:
+                sentences.append(_cap(self._join(preds)) + ".")
+
+        if mention_hair:
+            sentences.append(f"{_cap(he)} has {self.hair_phrase(ident, facts)}.")
+        if mention_glasses:
+            facts.append(("glasses", True))
+            sentences.append(self._w((f"{_cap(he)} wears glasses.", f"{_cap(he)} is wearing glasses.", f"{_cap(he)} has glasses on.")))
+        for s in extras:
+            sentences.append(self._extra(ident, s, he, his, facts))
+        if say_no_bag:
+            facts.append(("bag", "none"))
+            sentences.append(self._w((f"{_cap(he)} is not carrying a bag.", f"{_cap(he)} has no bag.")))
+        return " ".join(sentences), facts
+
+    def _action(self, shot: Shot, he: str) -> str:
+        rng = self.rng
+        if rng.random() < 0.3:
+            return ""
+        if shot.action == "walking":
+            options = ["is walking", "is walking down the street", "walks along the pavement"]
+            if shot.view == "back":
+                options += ["is walking away from the camera", "is seen from behind walking"]
+            elif shot.view == "front":
+                options += ["is walking toward the camera"]
+            else:
+                options += [f"is walking to the {shot.view}"]
+        else:
+            options = ["is standing", "is standing still", "stands on the sidewalk"]
+            if shot.view == "back":
+                options += ["is standing with their back to the camera"]
+        return self._w(options)
+
+    def _predicate(self, ident: Identity, slot: str, his: str, facts: list) -> str:
+        item, colour = {
+            "upper": (ident.upper_type, ident.upper_colour),
+            "lower": (ident.lower_type, ident.lower_colour),
+            "shoes": (ident.shoes_type, ident.shoes_colour),
+        }[slot]
+        facts += [(f"{slot}_type" if slot == "upper" else slot, item), (f"{slot}_colour", colour)]
+        verb = "are" if item in PLURAL_ITEMS else "is"
+        return f"{his} {self._w(ITEM_WORDS[item])} {verb} {self.colour(colour)}"
+
+    def _extra(self, ident: Identity, slot: str, he: str, his: str, facts: list) -> str:
+        np_ = self.item_np(ident, slot, facts)
+        if slot == "bag":
+            where = {"backpack": "on {his} back", "handbag": "in {his} hand", "shoulder bag": "over {his} shoulder"}[ident.bag]
+            return self._w(
+                (
+                    f"{_cap(he)} is carrying {np_}.",
+                    f"{_cap(he)} has {np_} {where.format(his=his)}.",
+                    f"{_cap(he)} carries {np_}.",
+                )
+            )
+        if slot == "headwear":
+            return self._w((f"{_cap(he)} is wearing {np_}.", f"{_cap(he)} has {np_} on {his} head.", f"On {his} head is {np_}."))
+        # carry
+        return self._w((f"{_cap(he)} is holding {np_}.", f"{_cap(he)} holds {np_} in {his} hand."))
+
+    def _join(self, phrases: list[str]) -> str:
+        if len(phrases) <= 1:
+            return "".join(phrases)
+        return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Dataset generation
+# --------------------------------------------------------------------------------------------------
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Sizes and seed of a SynthPedes dataset; the same config gives byte-identical files."""
+
+    ids: int = 2000
+    images_per_id: int = 4
+    size: tuple[int, int] = (256, 128)  # (H, W)
+    val_ids: int = 250
+    test_ids: int = 500
+    seed: int = 0
+    hard_share: float = 0.3  # share of identities created as near-duplicates of another
+    jpeg_quality: int = 76
+
+    def check(self) -> None:
+        if self.ids < 1 or self.images_per_id < 1:
+            raise LightCLIPError("SynthPedes needs at least one identity and one image per identity.")
+        if self.val_ids < 0 or self.test_ids < 0 or self.val_ids + self.test_ids > self.ids:
+            raise LightCLIPError(
+                f"--val-ids ({self.val_ids}) + --test-ids ({self.test_ids}) must not exceed --ids ({self.ids})."
+            )
+        if min(self.size) < 32:
+            raise LightCLIPError(f"SynthPedes pictures need at least 32 px a side, got {self.size[0]}x{self.size[1]}.")
+
+
+def make_identities(cfg: SynthConfig) -> tuple[list[Identity], dict[int, str]]:
+    """All identities (families of near-duplicates included) and their identity-disjoint splits."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
+    families: list[list[Identity]] = []
+    people: list[Identity] = []
+    while len(people) < cfg.ids:
+        base = sample_identity(rng, len(people))
+        base.family = len(families)
+        family = [base]
+        people.append(base)
+        if len(people) < cfg.ids and rng.random() < cfg.hard_share / (1 + cfg.hard_share):
+            twin = mutate_identity(rng, base, len(people))
+            if twin is not None:
+                twin.family = base.family
+                family.append(twin)
+                people.append(twin)
+        families.append(family)
+    # Whole families go to one split, so near-duplicates meet in the same gallery.
+    order = rng.permutation(len(families))
+    quota = {"test": cfg.test_ids, "val": cfg.val_ids}
+    split: dict[int, str] = {}
+    for f in order:
+        family = families[int(f)]
+        name = next((s for s in ("test", "val") if quota[s] >= len(family)), "train")
+        if name != "train":
+            quota[name] -= len(family)
+        for person in family:
+            split[person.pid] = name
+    return people, split
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(cfg: SynthConfig) -> None:
+    _worker_state["cfg"] = cfg
+    _worker_state["renderer"] = Renderer(cfg.size, cfg.seed)
+
+
+def _image_rng(cfg: SynthConfig, pid: int, k: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, pid, k]))
+
+
+def render_identity(ident: Identity) -> list[dict[str, Any]]:
+    """Pictures and captions of one identity (in a worker process, or inline)."""
+    cfg: SynthConfig = _worker_state["cfg"]
+    renderer: Renderer = _worker_state["renderer"]
+    views = list(np.random.default_rng(np.random.SeedSequence([cfg.seed, 3, ident.pid])).permutation(VIEWS))
+    out = []
+    for k in range(cfg.images_per_id):
+        rng = _image_rng(cfg, ident.pid, k)
+        img, shot = renderer.render(ident, rng, view=str(views[k % len(views)]))
+        writer = CaptionWriter(rng)
+        captions, facts = zip(*(writer.write(ident, shot) for _ in range(2)))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=cfg.jpeg_quality)
+        out.append(
+            {
+                "name": f"{ident.pid:05d}_{k:02d}.jpg",
+                "jpeg": buf.getvalue(),
+                "captions": list(captions),
+                "facts": [[[a, v] for a, v in f] for f in facts],
+                "view": shot.view,
+                "action": shot.action,
+                "occluder": shot.occluder,
+            }
+        )
+    return out
+
+
+def iter_rendered(cfg: SynthConfig, people: list[Identity], workers: int = 1) -> Iterator[tuple[Identity, list[dict]]]:
+    """(identity, pictures) in pid order; the same output for any number of workers."""
+    if workers <= 1 or len(people) < 8:
+        _init_worker(cfg)
+        for ident in people:
+            yield ident, render_identity(ident)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+        yield from zip(people, pool.imap(render_identity, people, chunksize=8))
+
+
+def _write_json_atomic(path: Path, obj: Any, indent: int | None = 1) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def generate(
+    out_dir: str | Path,
+    cfg: SynthConfig = SynthConfig(),
+    splits: tuple[str, ...] = SPLITS,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Write SynthPedes to `out_dir` (``data_captions.json``, ``attributes.json``, ``imgs/``).
+
+    `splits` limits what is written (the bundled gallery is ``("test",)``); pictures of a split are
+    identical whichever splits are written. Returns a summary with counts and timing.
+    """
+    import time
+
+    cfg.check()
+    bad = [s for s in splits if s not in SPLITS]
+    if bad or not splits:
+        raise LightCLIPError(f"Unknown split(s) {bad}; valid splits are: {', '.join(SPLITS)}.")
+    out = Path(out_dir)
+    if (out / "data_captions.json").exists() and not overwrite:
+        raise LightCLIPError(f"{out} already holds a dataset (data_captions.json); pass --overwrite to replace it.")
+    (out / "imgs").mkdir(parents=True, exist_ok=True)
+    for stale in (out / "imgs").glob("*.jpg"):
+        stale.unlink()
+
+    people, split = make_identities(cfg)
+    chosen = [p for p in people if split[p.pid] in splits]
+    t0 = time.perf_counter()
+    records, facts, n_images = [], {}, 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(chosen), unit="id", desc="SynthPedes", file=__import__("sys").stderr)
+    for ident, pictures in iter_rendered(cfg, chosen, workers):
+        for pic in pictures:
+            rel = f"imgs/{pic['name']}"
+            (out / rel).write_bytes(pic["jpeg"])
+            records.append({"id": ident.pid, "img_path": rel, "captions": pic["captions"], "split": split[ident.pid]})
+            facts[rel] = {"view": pic["view"], "action": pic["action"], "occluder": pic["occluder"], "facts": pic["facts"]}
+            n_images += 1
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    counts = {s: sum(1 for p in chosen if split[p.pid] == s) for s in splits}
+    attributes = {
+        "generator": "SynthPedes",
+        "synthetic": True,
+        "version": VERSION,
+        "config": {**asdict(cfg), "size": list(cfg.size)},
+        "splits_written": list(splits),
+        "ids_per_split": counts,
+        "identities": [dict(p.captioned(), split=split[p.pid]) for p in chosen],
+        "pictures": facts,
+    }
+    _write_json_atomic(out / "attributes.json", attributes, indent=None)
+    _write_json_atomic(out / "data_captions.json", records)  # last: its presence marks a complete dataset
+    return {"out": str(out), "images": n_images, "ids": counts, "seconds": seconds, "images_per_s": n_images / max(seconds, 1e-9)}
+
+
+def contact_sheet(
+    out_png: str | Path,
+    cfg: SynthConfig = SynthConfig(),
+    n_ids: int = 8,
+    caption_width: int = 420,
+) -> Path:
+    """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture."""
+    from PIL import ImageFont
+
+    people, _ = make_identities(SynthConfig(**{**asdict(cfg), "ids": max(n_ids, 2), "val_ids": 0, "test_ids": 0}))
+    people = people[:n_ids]
+    h, w = cfg.size
+    k = cfg.images_per_id
+    try:
+        font = ImageFont.load_default(size=max(10, h // 18))
+    except TypeError:  # Pillow < 10.1
+        font = ImageFont.load_default()
+    sheet = Image.new("RGB", (k * w + caption_width, n_ids * h), (255, 255, 255))
+    d = ImageDraw.Draw(sheet)
+    _init_worker(cfg)
+    for row, (ident, pictures) in enumerate(zip(people, map(render_identity, people))):
+        for col, pic in enumerate(pictures):
+            sheet.paste(Image.open(io.BytesIO(pic["jpeg"])), (col * w, row * h))
+        text = f"id {ident.pid}" + (f" (differs from id {ident.pid - 1} in {ident.differs_in})" if ident.differs_in else "")
+        lines = [text] + [f"{i + 1}. {c}" for i, c in enumerate(p["captions"][0] for p in pictures)]
+        y = row * h + 4
+        for line in lines:
+            for wrapped in _wrap(line, font, caption_width - 12, d):
+                d.text((k * w + 6, y), wrapped, fill=(0, 0, 0), font=font)
+                y += font.size + 2 if hasattr(font, "size") else 12
+        d.line([(0, row * h + h - 1), (sheet.width, row * h + h - 1)], fill=(200, 200, 200))
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def _wrap(text: str, font, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=font) <= width:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    return lines + ([line] if line else [])
