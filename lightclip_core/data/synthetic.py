@@ -115,7 +115,8 @@ class Identity:
     carry: str
     carry_colour: str
     family: int = -1  # identities of one family differ in exactly one attribute
-    differs_in: str = ""  # the attribute that differs from the family's first identity
+    twin_of: int = -1  # pid of the family's first identity, for a near-duplicate
+    differs_in: str = ""  # the attribute that differs from that identity
 
     def captioned(self) -> dict[str, Any]:
         """The attributes as stored in attributes.json."""
@@ -420,9 +421,10 @@ class Renderer:
                 leg(cx - spread, -0.04 - stride * 0.15, thigh, shin, far=False),
                 leg(cx + spread, 0.04 + stride * 0.15, thigh, shin, far=False),
             ]
-        if ident.lower_type == "jeans":  # seams
-            for ax, ay in ankles:
-                d.line([(ax, ay - L(0.02)), (ax + (cx - ax) * 0.1, yh + L(0.02))], fill=_darker(lower, 0.75), width=1)
+        if ident.lower_type == "jeans" and not side:  # outer seams
+            for (ax, ay), sx in zip(ankles, (-1, 1)):
+                top_x = cx + sx * spread
+                d.line([(ax + sx * limb * 0.3, ay - L(0.02)), (top_x + sx * limb * 0.3, yh + L(0.02))], fill=_darker(lower, 0.75), width=1)
 
         # --- shoes --------------------------------------------------------------------------------
         for ax, ay in ankles:
@@ -981,7 +983,6 @@ class CaptionWriter:
 
 SPLITS = ("train", "val", "test")
 
-
 @dataclass(frozen=True)
 class SynthConfig:
     """Sizes and seed of a SynthPedes dataset; the same config gives byte-identical files."""
@@ -1026,15 +1027,28 @@ def make_identities(cfg: SynthConfig) -> tuple[list[Identity], dict[int, str]]:
     # Whole families go to one split, so near-duplicates meet in the same gallery.
     order = rng.permutation(len(families))
     quota = {"test": cfg.test_ids, "val": cfg.val_ids}
-    split: dict[int, str] = {}
+    split_of: dict[int, str] = {}  # keyed by generation index
     for f in order:
         family = families[int(f)]
         name = next((s for s in ("test", "val") if quota[s] >= len(family)), "train")
         if name != "train":
             quota[name] -= len(family)
         for person in family:
-            split[person.pid] = name
-    return people, split
+            split_of[person.pid] = name
+    # Final ids run train, val, test, each from where the previous ended (RSTPReid's layout; IRRA's
+    # loader expects training ids 0..n-1).
+    ordered = sorted(people, key=lambda p: (SPLITS.index(split_of[p.pid]), p.pid))
+    new_pid = {p.pid: i for i, p in enumerate(ordered)}
+    first_of_family: dict[int, int] = {}
+    for p in people:  # generation order: a family's first identity comes first
+        first_of_family.setdefault(p.family, new_pid[p.pid])
+    split: dict[int, str] = {}
+    for p in ordered:
+        split[new_pid[p.pid]] = split_of[p.pid]
+        p.pid = new_pid[p.pid]
+        if p.differs_in:
+            p.twin_of = first_of_family[p.family]
+    return ordered, split
 
 
 _worker_state: dict[str, Any] = {}
@@ -1137,8 +1151,8 @@ def generate(
         bar = tqdm(total=len(chosen), unit="id", desc="SynthPedes", file=__import__("sys").stderr)
     for ident, pictures in iter_rendered(cfg, chosen, workers):
         for pic in pictures:
-            rel = f"imgs/{pic['name']}"
-            (out / rel).write_bytes(pic["jpeg"])
+            rel = pic["name"]  # relative to imgs/, as in RSTPReid
+            (out / "imgs" / rel).write_bytes(pic["jpeg"])
             records.append({"id": ident.pid, "img_path": rel, "captions": pic["captions"], "split": split[ident.pid]})
             facts[rel] = {"view": pic["view"], "action": pic["action"], "occluder": pic["occluder"], "facts": pic["facts"]}
             n_images += 1
@@ -1186,7 +1200,7 @@ def contact_sheet(
     for row, (ident, pictures) in enumerate(zip(people, map(render_identity, people))):
         for col, pic in enumerate(pictures):
             sheet.paste(Image.open(io.BytesIO(pic["jpeg"])), (col * w, row * h))
-        text = f"id {ident.pid}" + (f" (differs from id {ident.pid - 1} in {ident.differs_in})" if ident.differs_in else "")
+        text = f"id {ident.pid}" + (f" (differs from id {ident.twin_of} in {ident.differs_in})" if ident.differs_in else "")
         lines = [text] + [f"{i + 1}. {c}" for i, c in enumerate(p["captions"][0] for p in pictures)]
         y = row * h + 4
         for line in lines:

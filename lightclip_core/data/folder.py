@@ -1,0 +1,112 @@
+"""A plain folder of the user's own images: a gallery to search.
+
+Layout: any images (jpg, jpeg, png, webp, bmp; nested folders allowed) under `root`, and optionally
+``<root>/captions.jsonl``, one JSON object per line::
+
+    {"file": "street/cam1_0001.jpg", "captions": ["a man in a red coat"], "id": 7}
+
+``captions`` and ``id`` are optional; without an ``id`` each image is its own person. Hidden files,
+unreadable or corrupt images, and links that lead outside `root` are skipped and listed in
+``dataset.notes["skipped"]`` as ``(path, reason)``; they never stop the scan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .base import IMAGE_EXTENSIONS, DataError, PersonSearchDataset, Sample, require_root
+
+
+def _image_problem(path: Path) -> str | None:
+    """None for a readable image header, else why not (cheap: no full decode)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return None
+    except UnidentifiedImageError:
+        return "not an image PIL can read"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return f"corrupt image ({type(exc).__name__})"
+
+
+def _read_captions(root: Path) -> dict[str, dict]:
+    path = root / "captions.jsonl"
+    if not path.is_file():
+        return {}
+    table: dict[str, dict] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"Line {n} of {path} is not valid JSON ({exc.msg}).") from None
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                raise DataError(f"Line {n} of {path} needs a \"file\" field with the image's path relative to {root}.")
+            caps = entry.get("captions", [])
+            if isinstance(caps, str):
+                caps = [caps]
+            if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+                raise DataError(f"Line {n} of {path}: \"captions\" should be a list of strings.")
+            if "id" in entry and not isinstance(entry["id"], int):
+                raise DataError(f"Line {n} of {path}: \"id\" should be an integer.")
+            table[os.path.normpath(entry["file"])] = {"captions": caps, "id": entry.get("id"), "line": n}
+    return table
+
+
+def load_folder(
+    root: str | Path,
+    check_images: bool = True,
+    max_images: int | None = None,
+    split: str = "test",
+) -> PersonSearchDataset:
+    """Every image under `root` as a gallery sample (split `split`), with captions when given."""
+    root = require_root(root, "image folder")
+    real_root = root.resolve()
+    captions = _read_captions(root)
+    skipped: list[tuple[str, str]] = []
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name == "captions.jsonl":
+                continue
+            path = Path(dirpath) / name
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                skipped.append((str(path), "not an image file type (jpg, png, webp, bmp)"))
+                continue
+            if not path.resolve().is_relative_to(real_root):
+                skipped.append((str(path), "a link that leads outside the folder"))
+                continue
+            found.append(path)
+    found.sort()
+    if max_images is not None and len(found) > max_images:
+        skipped += [(str(p), f"over the limit of {max_images} images") for p in found[max_images:]]
+        found = found[:max_images]
+
+    used_ids = {c["id"] for c in captions.values() if c["id"] is not None}
+    next_id = max(used_ids, default=-1) + 1
+    samples, listed = [], set()
+    for path in found:
+        rel = os.path.normpath(str(path.relative_to(root)))
+        problem = _image_problem(path) if check_images else None
+        if problem:
+            skipped.append((str(path), problem))
+            continue
+        meta = captions.get(rel, {})
+        listed.add(rel)
+        pid = meta.get("id")
+        if pid is None:
+            pid, next_id = next_id, next_id + 1
+        samples.append(Sample(str(path), pid, tuple(meta.get("captions", ())), split))
+    for rel, meta in captions.items():
+        if rel not in listed and not any(p == str(root / rel) for p, _ in skipped):
+            skipped.append((str(root / rel), f"listed on line {meta['line']} of captions.jsonl but not found"))
+    if not samples:
+        raise DataError(f"No readable images under {root} ({len(skipped)} file(s) skipped).")
+    return PersonSearchDataset("folder", root, samples, notes={"skipped": skipped})

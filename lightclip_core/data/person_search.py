@@ -1,0 +1,125 @@
+"""Parsers for the text-based person search benchmarks, in their published on-disk formats.
+
+Each returns a `PersonSearchDataset`; `--root` is the directory holding the annotation file and
+``imgs/``. None of these can be downloaded automatically: request them from their authors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import (
+    DataError,
+    PersonSearchDataset,
+    Sample,
+    read_annotations,
+    require_fields,
+    require_root,
+    resolve_image,
+)
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _samples(entries: list[dict], root: Path, path_key: str, path: Path, id_offset: int = 0) -> list[Sample]:
+    samples = []
+    for i, e in enumerate(entries):
+        if e["split"] not in SPLIT_NAMES:
+            raise DataError(f"Entry {i} of {path} has split {e['split']!r}; expected one of {', '.join(SPLIT_NAMES)}.")
+        try:
+            pid = int(e["id"]) - id_offset
+        except (TypeError, ValueError):
+            raise DataError(f"Entry {i} of {path} has a non-integer id {e['id']!r}.") from None
+        samples.append(Sample(resolve_image(root, e[path_key]), pid, tuple(e["captions"]), e["split"]))
+    return samples
+
+
+def load_cuhkpedes(root: str | Path, check_images: bool = True) -> PersonSearchDataset:
+    """CUHK-PEDES (Li et al., CVPR 2017), the standard benchmark.
+
+    Statistics: 13,003 identities, 40,206 images, 80,412 captions (~23 words); splits 11,003 / 1,000 /
+    1,000 identities = 34,054 / 3,078 / 3,074 images. Layout::
+
+        <root>/reid_raw.json   [{"split": "train"|"val"|"test", "captions": [str, ...],
+                                 "file_path": "CUHK01/0363004.png", "processed_tokens": ..., "id": 1}, ...]
+        <root>/imgs/<file_path>
+
+    Ids start at 1 in the file; they are shifted to start at 0 here (as IRRA does).
+    """
+    root = require_root(root, "CUHK-PEDES")
+    path = root / "reid_raw.json"
+    entries = require_fields(
+        read_annotations(path, "CUHK-PEDES", "a list of {split, captions, file_path, id}"),
+        path,
+        ("split", "captions", "file_path", "id"),
+        {"captions": list, "file_path": str, "split": str},
+    )
+    ds = PersonSearchDataset("CUHK-PEDES", root, _samples(entries, root, "file_path", path, id_offset=1))
+    if check_images:
+        ds.check_images_exist()
+    return ds
+
+
+def load_icfgpedes(root: str | Path, check_images: bool = True, val_every: int = 20) -> PersonSearchDataset:
+    """ICFG-PEDES (Ding et al., 2021): 4,102 identities, 54,522 images, one caption each (~37 words).
+
+    Published splits are train (3,102 ids, 34,674 images) and test (1,000 ids, 19,848 images); there
+    is no val split. So that model selection never looks at test, val is made from training
+    identities: every `val_every`-th id in sorted order (5% by default; 155 of 3,102), moved from train
+    to val. Layout::
+
+        <root>/ICFG-PEDES.json  [{"split": "train"|"test", "captions": [str],
+                                  "file_path": "test/0000/0000_002_01_0302morning_0001_1.jpg", "id": 0}, ...]
+        <root>/imgs/<file_path>
+    """
+    root = require_root(root, "ICFG-PEDES")
+    path = root / "ICFG-PEDES.json"
+    entries = require_fields(
+        read_annotations(path, "ICFG-PEDES", "a list of {split, captions, file_path, id}"),
+        path,
+        ("split", "captions", "file_path", "id"),
+        {"captions": list, "file_path": str, "split": str},
+    )
+    samples = _samples(entries, root, "file_path", path)
+    train_ids = sorted({s.pid for s in samples if s.split == "train"})
+    val_ids = set(train_ids[::val_every]) if val_every > 0 else set()
+    samples = [Sample(s.img_path, s.pid, s.captions, "val") if s.split == "train" and s.pid in val_ids else s for s in samples]
+    ds = PersonSearchDataset("ICFG-PEDES", root, samples, notes={"val": f"every {val_every}th training id"})
+    if check_images:
+        ds.check_images_exist()
+    return ds
+
+
+def load_rstpreid(root: str | Path, check_images: bool = True, name: str = "RSTPReid") -> PersonSearchDataset:
+    """RSTPReid (Zhu et al., ACM MM 2021): 4,101 identities, 20,505 images, 2 captions each (~26 words).
+
+    Splits 3,701 / 200 / 200 identities, 5 images each (18,505 / 1,000 / 1,000). SynthPedes is written
+    in the same format. Layout::
+
+        <root>/data_captions.json  [{"id": 0, "img_path": "0000_c14_0031.jpg",
+                                     "captions": [str, str], "split": "train"|"val"|"test"}, ...]
+        <root>/imgs/<img_path>
+
+    (A path written as ``imgs/...`` relative to the root is accepted too.)
+    """
+    root = require_root(root, name)
+    path = root / "data_captions.json"
+    entries = require_fields(
+        read_annotations(path, name, "a list of {id, img_path, captions, split}"),
+        path,
+        ("id", "img_path", "captions", "split"),
+        {"captions": list, "img_path": str, "split": str},
+    )
+    ds = PersonSearchDataset(name, root, _samples(entries, root, "img_path", path))
+    if check_images:
+        ds.check_images_exist()
+    return ds
+
+
+def load_synthpedes(root: str | Path, check_images: bool = True) -> PersonSearchDataset:
+    """SynthPedes (synthetic; `lightclip_core.data.synthetic`), RSTPReid's format plus attributes.json."""
+    ds = load_rstpreid(root, check_images, name="SynthPedes")
+    attrs = Path(root) / "attributes.json"
+    ds.notes["synthetic"] = True
+    ds.notes["attributes"] = str(attrs) if attrs.is_file() else None
+    return ds
