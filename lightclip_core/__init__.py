@@ -1,5 +1,6 @@
 """LightCLIP: text-based person search with lightweight vision encoders inside CLIP."""
 
+from .checkpoints import load_checkpoint
 from .errors import LightCLIPError, OfflineError, UnknownNameError
 from .models import LightCLIP, LightCLIPConfig, create_model, list_backbones, list_text_encoders
 
@@ -14,4 +15,5 @@ __all__ = [
     "create_model",
     "list_backbones",
     "list_text_encoders",
+    "load_checkpoint",
 ]

@@ -125,6 +125,70 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_FLAGS = {
+    # flag dest -> TrainConfig field (None: same name)
+    "backbone": None, "text_encoder": None, "dataset": None, "root": None, "out": None, "epochs": None,
+    "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
+    "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
+    "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None,
+}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a backbone against a frozen text encoder; writes RUN_DIR/best and RUN_DIR/last."""
+    from dataclasses import replace
+
+    from .losses import LossConfig
+    from .train import PRESETS, TrainConfig, fit
+
+    cfg = TrainConfig()
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise LightCLIPError(f"Unknown preset {args.preset!r}; valid presets are: {', '.join(PRESETS)}.")
+        cfg = replace(cfg, **PRESETS[args.preset])
+    given = {field or dest: getattr(args, dest) for dest, field in TRAIN_FLAGS.items() if getattr(args, dest) is not None}
+    cfg = replace(cfg, **given)
+    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id") if getattr(args, k) is not None}
+    if losses:
+        cfg = replace(cfg, losses=LossConfig(**{**cfg.losses.to_dict(), **losses}))
+    if args.augment:
+        from .data.transforms import AUGMENTATIONS
+
+        cfg = replace(cfg, augment=AUGMENTATIONS[args.augment])
+    cfg = replace(cfg, pretrained=args.pretrained or cfg.pretrained, deterministic=args.deterministic,
+                  progress=not args.no_progress)
+    run_dir = fit(cfg, resume=args.resume)
+    print(json.dumps({"run_dir": str(run_dir), "best": str(run_dir / "best"), "last": str(run_dir / "last")}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on a dataset split; --json prints one object."""
+    import torch
+
+    from .checkpoints import load_checkpoint
+    from .data import load_dataset
+    from .evaluate import evaluate
+    from .train import resolve_device
+
+    device = resolve_device(args.device)
+    model = load_checkpoint(args.checkpoint, device=device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset, args.root)
+    result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json)
+    result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{model.config.backbone} on {args.dataset}/{args.split}: R@1 {result['r1']:.2f}  R@5 {result['r5']:.2f}  "
+            f"R@10 {result['r10']:.2f}  mAP {result['map']:.2f}  mINP {result['minp']:.2f}  val loss {result['val_loss']:.4f}  "
+            f"({result['n_queries']} queries, {result['n_gallery']} images, {result['seconds']:.1f} s)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightclip_core",
@@ -161,6 +225,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet-ids", type=int, default=8, help="identities on the contact sheet (default 8)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a backbone against a frozen text encoder",
+                       description="Train contrastively; writes RUN_DIR/last/ every epoch and RUN_DIR/best/ "
+                       "(best val mAP). Unset flags come from --preset, then from the defaults.")
+    p.add_argument("--preset", help="named settings, e.g. cpu-synth (see lightclip_core.train.PRESETS)")
+    p.add_argument("--backbone")
+    p.add_argument("--text-encoder")
+    p.add_argument("--dataset", help="synthpedes, rstpreid, cuhkpedes, icfgpedes, flickr30k, folder")
+    p.add_argument("--root", help="directory with the dataset's annotation file")
+    p.add_argument("--out", help="run directory (default runs/latest)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--image-size", type=image_size_arg, help="HxW")
+    p.add_argument("--head", choices=["linear", "mlp"])
+    p.add_argument("--pretrained", action="store_true", help="start the trunk from ImageNet weights (Hub/cache)")
+    p.add_argument("--augment", choices=["standard", "light", "none"], help="augmentation set (default standard)")
+    p.add_argument("--itc", type=float, help="ITC loss weight (default 1)")
+    p.add_argument("--sdm", type=float, help="SDM loss weight (default 0)")
+    p.add_argument("--id", type=float, help="ID loss weight (default 0)")
+    p.add_argument("--workers", type=int, help="data loader processes")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--channels-last", choices=["auto", "on", "off"])
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--deterministic", action="store_true")
+    p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--eval-batch-size", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint (R@1/5/10, mAP, mINP, val loss)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (RUN_DIR/best)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

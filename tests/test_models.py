@@ -154,3 +154,4 @@ def test_non_fixed_backbones_accept_other_sizes():
     trunk = create_backbone("efficientnet_b0").eval()
     with torch.no_grad():
         assert trunk(torch.randn(1, 3, 160, 96)).shape == (1, 1280)
+

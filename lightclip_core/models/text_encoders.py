@@ -61,7 +61,7 @@ class TextEncoder(nn.Module):
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
         raise NotImplementedError
 
-    def encode(self, texts: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         """Embeddings of `texts`, ``(N, dim)``, L2-normalised, on the encoder's device.
 
         Texts not in the LRU cache are encoded in batches of `batch_size`; the result is an ordinary
@@ -78,6 +78,7 @@ class TextEncoder(nn.Module):
         self.cache_misses += len(missing)
         self.cache_hits += len(texts) - len(missing)
         fresh: dict[str, torch.Tensor] = {}
+        missing.sort(key=len)  # batches of similar length waste less compute on padding
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             with torch.inference_mode():

@@ -1,0 +1,86 @@
+"""Image transforms from the model's input size and the trunk's normalisation.
+
+Training augmentations are the person-search set (flip, pad + crop, random erasing) plus a colour
+jitter that changes light, not colour names: no hue shift, and brightness / contrast / saturation
+kept small, because captions name colours ("navy" vs "blue", "grey" vs "black" differ mostly in
+brightness) and an augmentation that renames them would teach the model wrong pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import torch
+from torchvision import transforms as T
+
+from .base import load_image
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentations; each can be switched off (0)."""
+
+    flip: float = 0.5  # horizontal flip probability (captions say nothing about left and right)
+    pad: float = 0.08  # pad then random-crop back to size, as a share of the width (IRRA: 10 px at 128)
+    brightness: float = 0.15
+    contrast: float = 0.15
+    saturation: float = 0.1
+    erase: float = 0.3  # random erasing probability
+    erase_scale: tuple[float, float] = (0.02, 0.12)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["erase_scale"] = list(d["erase_scale"])
+        return d
+
+
+AUGMENTATIONS: dict[str, AugmentConfig] = {
+    # The person-search set (IRRA), for long runs where regularisation pays.
+    "standard": AugmentConfig(),
+    # Flip only: short CPU runs from scratch underfit, and pad-and-crop and light jitter were measured
+    # to slow early learning several-fold (tiny SynthPedes, MobileNetV3-Small, 64x32).
+    "light": AugmentConfig(pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
+    "none": AugmentConfig(flip=0.0, pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
+}
+
+
+def _normalize(model) -> T.Normalize:
+    return T.Normalize(mean=model.backbone.mean, std=model.backbone.std)
+
+
+def eval_transform(model) -> Callable:
+    """PIL image -> normalised tensor (3, H, W) at the model's input size."""
+    return T.Compose([T.Resize(model.image_size, interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), _normalize(model)])
+
+
+def train_transform(model, aug: AugmentConfig | None = None) -> Callable:
+    """PIL image -> augmented, normalised tensor (3, H, W)."""
+    aug = aug or AugmentConfig()
+    h, w = model.image_size
+    steps: list = [T.Resize((h, w), interpolation=T.InterpolationMode.BICUBIC)]
+    if aug.flip:
+        steps.append(T.RandomHorizontalFlip(aug.flip))
+    pad = round(aug.pad * w)
+    if pad:
+        steps += [T.Pad(pad), T.RandomCrop((h, w))]
+    if aug.brightness or aug.contrast or aug.saturation:
+        steps.append(T.ColorJitter(brightness=aug.brightness, contrast=aug.contrast, saturation=aug.saturation, hue=0.0))
+    steps += [T.ToTensor(), _normalize(model)]
+    if aug.erase:
+        steps.append(T.RandomErasing(p=aug.erase, scale=tuple(aug.erase_scale), value=0))
+    return T.Compose(steps)
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Image files through a transform (for gallery encoding)."""
+
+    def __init__(self, paths: Sequence[str], transform: Callable) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(load_image(self.paths[i]))

@@ -1,0 +1,485 @@
+"""Training: a vision trunk + head against a frozen text encoder, contrastively (``fit(config)``).
+
+- Caption embeddings are computed once per (text encoder, dataset) and cached on disk, so an epoch
+  costs only the image side.
+- Every epoch: train, evaluate on **val** (never test), write ``run_dir/last/`` atomically, and copy
+  it to ``run_dir/best/`` when val mAP improves. ``resume=True`` continues from ``last/``: weights,
+  optimizer, schedule and epoch; randomness is reseeded from (seed, epoch) at each epoch start, so a
+  resumed run follows the same path as an uninterrupted one.
+- Under ``torchrun --nproc_per_node N`` it trains with DistributedDataParallel (gloo on CPU, nccl on
+  CUDA), gathers features across ranks for the contrastive losses (as open_clip does), and only
+  rank 0 evaluates and writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .checkpoints import atomic_write_bytes, atomic_write_json, read_config, save_checkpoint
+from .data import load_dataset
+from .data.base import load_image
+from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
+from .errors import LightCLIPError
+from .evaluate import evaluate
+from .losses import LossConfig, compute_losses
+from .models.lightclip import LightCLIP, LightCLIPConfig
+
+STATE_TENSORS = "train_state.safetensors"
+STATE_JSON = "train_state.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved, fully resolved, as ``run_dir/train_config.json``."""
+
+    backbone: str = "mobilenetv3_large_100"
+    text_encoder: str = "minilm-l6"
+    dataset: str = "synthpedes"
+    root: str = "data/synthpedes"
+    out: str = "runs/latest"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    min_lr_ratio: float = 0.01  # cosine decays to lr * min_lr_ratio
+    image_size: tuple[int, int] | None = None
+    pretrained: bool = False
+    head: str = "mlp"
+    losses: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    num_workers: int = 2
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
+    channels_last: str = "auto"  # auto (CUDA, if the backbone allows) | on | off
+    threads: int = 0  # CPU threads for torch; 0: all cores
+    seed: int = 0
+    deterministic: bool = False
+    train_split: str = "train"
+    val_split: str = "val"
+    max_steps_per_epoch: int = 0  # 0: the whole epoch (a cap is for smoke tests)
+    eval_batch_size: int = 128
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["losses"] = self.losses.to_dict()
+        d["augment"] = self.augment.to_dict()
+        if self.image_size is not None:
+            d["image_size"] = list(self.image_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise LightCLIPError(f"Unknown training config keys: {', '.join(unknown)}.")
+        d = dict(d)
+        d["losses"] = LossConfig(**d.get("losses", {}))
+        aug = dict(d.get("augment", {}))
+        if "erase_scale" in aug:
+            aug["erase_scale"] = tuple(aug["erase_scale"])
+        d["augment"] = AugmentConfig(**aug)
+        if d.get("image_size") is not None:
+            d["image_size"] = tuple(d["image_size"])
+        return cls(**d)
+
+
+# Named presets: sizes measured on the 2-core CPU machine (see the README's training section).
+PRESETS: dict[str, dict[str, Any]] = {
+    # 128x96 is the smallest input every study backbone accepts (InceptionV3 needs >= 75 px a side,
+    # CoAtNet-0 multiples of 32). Short from-scratch runs underfit, so augmentation is light.
+    "cpu-synth": {
+        "dataset": "synthpedes",
+        "image_size": (128, 96),
+        "epochs": 6,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "warmup_epochs": 0.5,
+        "num_workers": 1,
+        "augment": AUGMENTATIONS["light"],
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LightCLIPError("--device cuda was asked for, but torch sees no CUDA device.")
+    if name == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def text_feature_cache_dir() -> Path:
+    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser() / "text_features"
+
+
+def cached_text_features(model: LightCLIP, captions: list[str], dataset_name: str, progress: bool) -> torch.Tensor:
+    """Embeddings of `captions` ``(N, D)`` from the disk cache, or encoded once and stored there."""
+    from safetensors.torch import load_file, save
+
+    key = hashlib.sha256("\n".join([model.config.text_encoder, *captions]).encode()).hexdigest()[:20]
+    path = text_feature_cache_dir() / f"{model.config.text_encoder}-{dataset_name}-{key}.safetensors"
+    if path.is_file():
+        try:
+            feats = load_file(str(path))["features"]
+            if feats.shape == (len(captions), model.embed_dim):
+                return feats
+        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
+            pass
+    t0 = time.perf_counter()
+    chunks = []
+    step = 512
+    it = range(0, len(captions), step)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"encoding {len(captions)} captions", unit="chunk", leave=False)
+    for start in it:
+        chunks.append(model.text_encoder.encode(captions[start : start + step]).float().cpu())
+    feats = torch.cat(chunks) if chunks else torch.empty(0, model.embed_dim)
+    atomic_write_bytes(path, save({"features": feats.contiguous()}))
+    log(f"text features: {len(captions)} captions encoded in {time.perf_counter() - t0:.1f} s, cached at {path}")
+    return feats
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """One item per training image: (augmented image, index of one of its captions, class label).
+
+    Which caption an image gets is drawn from (seed, epoch, index), so it does not depend on the
+    worker count, and a resumed epoch sees the same pairs.
+    """
+
+    def __init__(self, samples, caption_offsets: list[int], labels: list[int], transform, seed: int) -> None:
+        self.samples = samples
+        self.offsets = caption_offsets
+        self.labels = labels
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        s = self.samples[i]
+        pick = np.random.default_rng((self.seed, self.epoch, i)).integers(len(s.captions))
+        return self.transform(load_image(s.img_path)), self.offsets[i] + int(pick), self.labels[i]
+
+
+def lr_lambda(warmup_steps: int, total_steps: int, min_ratio: float):
+    def fn(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return fn
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases, norms and the temperature (as CLIP / timm)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name.endswith("logit_scale") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state into tensors (safetensors) and plain JSON (no pickle)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{k}"] = v
+    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    for key, v in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def gather_features(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
+    """Concatenate `x` from all ranks; with `with_grad` the local slice keeps its gradient."""
+    world = dist.get_world_size()
+    if with_grad:
+        import torch.distributed.nn.functional as dist_fn
+
+        return torch.cat(dist_fn.all_gather(x))
+    parts = [torch.zeros_like(x) for _ in range(world)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------------
+
+
+def fit(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train as `cfg` says; returns the run directory (with ``best/`` and ``last/``)."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = resolve_device(cfg.device)
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if distributed else 0
+    world = dist.get_world_size() if distributed else 1
+    main_proc = rank == 0
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    run_dir = Path(cfg.out)
+
+    start_epoch, best_map, history = 0, -1.0, []
+    if resume:
+        if not (run_dir / "last" / STATE_JSON).is_file():
+            raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
+        saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
+        differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head") if getattr(saved, k) != getattr(cfg, k)]
+        if differs:
+            raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
+        state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
+        start_epoch, best_map, history = state_meta["epoch"] + 1, state_meta["best_map"], state_meta["history"]
+    elif (run_dir / "last").exists():
+        raise LightCLIPError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out.")
+
+    seed_everything(cfg.seed)
+    dataset = load_dataset(cfg.dataset, cfg.root)
+    train_samples = dataset.split(cfg.train_split)
+    has_val = cfg.val_split in dataset.splits()
+    pids_sorted = sorted({s.pid for s in train_samples})
+    label_of = {pid: i for i, pid in enumerate(pids_sorted)}
+    model_cfg = LightCLIPConfig(
+        backbone=cfg.backbone,
+        text_encoder=cfg.text_encoder,
+        image_size=cfg.image_size,
+        head=cfg.head,
+        num_classes=len(pids_sorted) if cfg.losses.id > 0 else 0,
+    )
+    model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)
+    captions = [c for s in train_samples for c in s.captions]
+    offsets = list(np.cumsum([0] + [len(s.captions) for s in train_samples[:-1]]))
+    text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and main_proc)
+
+    model.to(device)
+    use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda" and model.backbone.spec.channels_last)
+    if use_cl:
+        model.backbone.to(memory_format=torch.channels_last)
+    amp = autocast_dtype(cfg.precision, device)
+
+    ds = PairDataset(train_samples, offsets, [label_of[s.pid] for s in train_samples], train_transform(model, cfg.augment), cfg.seed)
+    sampler = torch.utils.data.distributed.DistributedSampler(ds, world, rank, shuffle=True, seed=cfg.seed, drop_last=True) if distributed else None
+    steps_per_epoch = len(ds) // (cfg.batch_size * world)
+    if steps_per_epoch == 0:
+        raise LightCLIPError(f"{len(ds)} training images are fewer than one batch of {cfg.batch_size * world}; lower --batch-size.")
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+
+    train_model: nn.Module = model
+    if distributed:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    total_steps = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), total_steps, cfg.min_lr_ratio))
+    scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
+
+    if resume:
+        from safetensors.torch import load_file
+
+        last = run_dir / "last"
+        state = load_file(str(last / "model.safetensors"))
+        model.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=False)
+        optimizer_from_tensors(opt, load_file(str(last / STATE_TENSORS)), state_meta["optimizer"])
+        sched.load_state_dict(state_meta["scheduler"])
+        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
+    if main_proc:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
+
+    for epoch in range(start_epoch, cfg.epochs):
+        # Reseed from (seed, epoch): a resumed run repeats exactly what an uninterrupted one does.
+        seed_everything(cfg.seed * 1000 + epoch * world + rank)
+        ds.epoch = epoch
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            ds,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=cfg.num_workers,
+            generator=gen,
+            persistent_workers=False,
+            pin_memory=device.type == "cuda",
+        )
+        train_model.train()
+        t0 = time.perf_counter()
+        seen, loss_sum, steps = 0, 0.0, 0
+        bar = None
+        if cfg.progress and main_proc:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
+        for images, cap_idx, labels in loader:
+            if steps >= steps_per_epoch:
+                break
+            images = images.to(device, non_blocking=True)
+            if use_cl:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = labels.to(device)
+            txt = text_feats[cap_idx].to(device)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                out = train_model(images, text_features=txt)
+            out = {k: v.float() for k, v in out.items()}
+            pids = labels
+            if distributed:
+                out["image_features"] = gather_features(out["image_features"], with_grad=True)
+                out["text_features"] = gather_features(out["text_features"], with_grad=False)
+                pids = gather_features(labels, with_grad=False)
+                if "image_logits" in out:
+                    out["image_logits"] = gather_features(out["image_logits"], with_grad=True)
+                    out["text_logits"] = gather_features(out["text_logits"], with_grad=True)
+            terms = compute_losses(out, pids, cfg.losses)
+            # Each rank holds the loss of the global batch but gradients only for its own slice;
+            # DDP averages over ranks, so scale by the world size to get the global gradient.
+            loss = terms["loss"] * world
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            steps += 1
+            seen += images.shape[0] * world
+            loss_sum += terms["loss"].item()
+            if bar:
+                bar.set_postfix(loss=f"{loss_sum / steps:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.update(1)
+        if bar:
+            bar.close()
+        train_seconds = time.perf_counter() - t0
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(1, steps),
+            "lr": sched.get_last_lr()[0],
+            "images_per_s": seen / max(train_seconds, 1e-9),
+            "train_seconds": train_seconds,
+            "logit_scale": model.scale().item(),
+        }
+        if main_proc:
+            if has_val:
+                val = evaluate(model, dataset, cfg.val_split, cfg.eval_batch_size, cfg.num_workers, cfg.losses)
+                record.update({f"val_{k}": val[k] for k in ("r1", "r5", "r10", "map", "minp", "val_loss")})
+                record["val_loss"] = record.pop("val_val_loss")
+                score = val["map"]
+            else:
+                score = -record["train_loss"]
+            history.append(record)
+            improved = score > best_map
+            best_map = max(best_map, score)
+            _save_epoch(run_dir, model, opt, sched, cfg, epoch, best_map, history, improved)
+            log(
+                f"epoch {epoch + 1}/{cfg.epochs}  train loss {record['train_loss']:.4f}"
+                + (f"  val loss {record['val_loss']:.4f}  val R@1 {record['val_r1']:.2f}  mAP {record['val_map']:.2f}" if has_val else "")
+                + f"  {record['images_per_s']:.0f} img/s  {train_seconds:.0f} s" + ("  *best*" if improved else "")
+            )
+        if distributed:
+            dist.barrier()
+    if distributed:
+        dist.destroy_process_group()
+    return run_dir
+
+
+def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, best_map: float, history: list, improved: bool) -> None:
+    """Write last/ (and best/ when improved) atomically: weights first, then the resume state."""
+    from safetensors.torch import save
+
+    last = run_dir / "last"
+    extra = {"train": cfg.to_dict(), "epoch": epoch + 1, "metrics": history[-1], "synthetic": cfg.dataset == "synthpedes"}
+    save_checkpoint(model, last, extra)
+    atomic_write_json(last / "curves.json", history)
+    tensors, meta = optimizer_to_tensors(opt)
+    atomic_write_bytes(last / STATE_TENSORS, save(tensors))
+    atomic_write_json(last / STATE_JSON, {"epoch": epoch, "best_map": best_map, "history": history,
+                                          "optimizer": meta, "scheduler": sched.state_dict()})
+    if improved:
+        tmp = run_dir / ".best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for name in ("model.safetensors", "config.json", "curves.json"):
+            shutil.copy2(last / name, tmp / name)
+        atomic_write_json(tmp / "metrics.json", history[-1])
+        old = run_dir / ".best.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (run_dir / "best").exists():
+            os.replace(run_dir / "best", old)
+        os.replace(tmp, run_dir / "best")
+        shutil.rmtree(old, ignore_errors=True)
+    elif (run_dir / "best").exists():
+        atomic_write_json(run_dir / "best" / "curves.json", history)  # the best's curves run on
+    atomic_write_json(last / "metrics.json", history[-1])
+
+
+__all__ = ["PRESETS", "TrainConfig", "fit", "read_config"]
