@@ -160,7 +160,7 @@ def test_folder_without_images(tmp_path):
 def test_bad_inputs_name_the_file_and_the_problem(tmp_path, cuhk):
     with pytest.raises(DataError, match="does not exist"):
         load_dataset("rstpreid", tmp_path / "nowhere")
-    with pytest.raises(DataError, match=r"expects .*data_captions.json .*id, img_path, captions, split.*missing"):
+    with pytest.raises(DataError, match=r"expects .*data_captions.json .*id, split, captions, img_path.*missing"):
         load_dataset("rstpreid", cuhk)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "data_captions.json").write_text(json.dumps([{"id": 0, "img_path": "a.jpg", "split": "train"}]))

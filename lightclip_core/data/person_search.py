@@ -34,6 +34,26 @@ def _samples(entries: list[dict], root: Path, path_key: str, path: Path, id_offs
     return samples
 
 
+def _read(root: str | Path, name: str, filename: str, path_key: str, id_offset: int = 0) -> tuple[Path, list[Sample]]:
+    """Samples from a published annotation file: a JSON list of {id, split, captions, <path_key>}."""
+    root = require_root(root, name)
+    path = root / filename
+    fields = ("id", "split", "captions", path_key)
+    entries = require_fields(
+        read_annotations(path, name, f"a list of {{{', '.join(fields)}}}"),
+        path,
+        fields,
+        {"captions": list, path_key: str, "split": str},
+    )
+    return root, _samples(entries, root, path_key, path, id_offset)
+
+
+def _checked(ds: PersonSearchDataset, check_images: bool) -> PersonSearchDataset:
+    if check_images:
+        ds.check_images_exist()
+    return ds
+
+
 def load_cuhkpedes(root: str | Path, check_images: bool = True) -> PersonSearchDataset:
     """CUHK-PEDES (Li et al., CVPR 2017), the standard benchmark.
 
@@ -46,18 +66,8 @@ def load_cuhkpedes(root: str | Path, check_images: bool = True) -> PersonSearchD
 
     Ids start at 1 in the file; they are shifted to start at 0 here (as IRRA does).
     """
-    root = require_root(root, "CUHK-PEDES")
-    path = root / "reid_raw.json"
-    entries = require_fields(
-        read_annotations(path, "CUHK-PEDES", "a list of {split, captions, file_path, id}"),
-        path,
-        ("split", "captions", "file_path", "id"),
-        {"captions": list, "file_path": str, "split": str},
-    )
-    ds = PersonSearchDataset("CUHK-PEDES", root, _samples(entries, root, "file_path", path, id_offset=1))
-    if check_images:
-        ds.check_images_exist()
-    return ds
+    root, samples = _read(root, "CUHK-PEDES", "reid_raw.json", "file_path", id_offset=1)
+    return _checked(PersonSearchDataset("CUHK-PEDES", root, samples), check_images)
 
 
 def load_icfgpedes(root: str | Path, check_images: bool = True, val_every: int = 20) -> PersonSearchDataset:
@@ -72,22 +82,12 @@ def load_icfgpedes(root: str | Path, check_images: bool = True, val_every: int =
                                   "file_path": "test/0000/0000_002_01_0302morning_0001_1.jpg", "id": 0}, ...]
         <root>/imgs/<file_path>
     """
-    root = require_root(root, "ICFG-PEDES")
-    path = root / "ICFG-PEDES.json"
-    entries = require_fields(
-        read_annotations(path, "ICFG-PEDES", "a list of {split, captions, file_path, id}"),
-        path,
-        ("split", "captions", "file_path", "id"),
-        {"captions": list, "file_path": str, "split": str},
-    )
-    samples = _samples(entries, root, "file_path", path)
+    root, samples = _read(root, "ICFG-PEDES", "ICFG-PEDES.json", "file_path")
     train_ids = sorted({s.pid for s in samples if s.split == "train"})
     val_ids = set(train_ids[::val_every]) if val_every > 0 else set()
     samples = [Sample(s.img_path, s.pid, s.captions, "val") if s.split == "train" and s.pid in val_ids else s for s in samples]
-    ds = PersonSearchDataset("ICFG-PEDES", root, samples, notes={"val": f"every {val_every}th training id"})
-    if check_images:
-        ds.check_images_exist()
-    return ds
+    notes = {"val": f"every {val_every}th training id"}
+    return _checked(PersonSearchDataset("ICFG-PEDES", root, samples, notes=notes), check_images)
 
 
 def load_rstpreid(root: str | Path, check_images: bool = True, name: str = "RSTPReid") -> PersonSearchDataset:
@@ -102,18 +102,8 @@ def load_rstpreid(root: str | Path, check_images: bool = True, name: str = "RSTP
 
     (A path written as ``imgs/...`` relative to the root is accepted too.)
     """
-    root = require_root(root, name)
-    path = root / "data_captions.json"
-    entries = require_fields(
-        read_annotations(path, name, "a list of {id, img_path, captions, split}"),
-        path,
-        ("id", "img_path", "captions", "split"),
-        {"captions": list, "img_path": str, "split": str},
-    )
-    ds = PersonSearchDataset(name, root, _samples(entries, root, "img_path", path))
-    if check_images:
-        ds.check_images_exist()
-    return ds
+    root, samples = _read(root, name, "data_captions.json", "img_path")
+    return _checked(PersonSearchDataset(name, root, samples), check_images)
 
 
 def load_synthpedes(root: str | Path, check_images: bool = True) -> PersonSearchDataset:
