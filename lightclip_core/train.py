@@ -108,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-synth": {
         "dataset": "synthpedes",
         "image_size": (128, 96),
-        "epochs": 6,
+        "epochs": 5,
         "batch_size": 64,
         "lr": 2e-3,
         "warmup_epochs": 0.5,

@@ -98,6 +98,7 @@ def test_probe_gives_up_on_a_silent_network(monkeypatch):
 
     def hang(*args, **kwargs):
         time.sleep(30)
+        raise OSError("too late")  # the probe's thread outlives the test; let it end quietly
 
     monkeypatch.setattr(socket, "create_connection", hang)
     monkeypatch.setattr(hub, "_probe_cache", {})

@@ -166,3 +166,46 @@ def test_two_process_gloo_run(tiny, tmp_path):
     assert history[0]["images_per_s"] > 0
     assert proc.stderr.count("epoch 1/2") == 1  # only rank 0 logs and writes
     assert load_checkpoint(out / "best").config.backbone == "mobilenetv3_small_100"
+
+
+def _fixture(kind: str, root: Path) -> None:
+    """A few ids in `kind`'s published format, with train / val (if any) / test splits."""
+    from PIL import Image
+
+    rows = []
+    colours = [(200, 30, 30), (30, 30, 200), (30, 160, 30), (220, 220, 40), (120, 60, 20), (240, 240, 240)]
+    for pid in range(12):
+        split = "train" if pid < 8 else ("val" if pid < 10 and kind != "icfgpedes" else "test")
+        for k in range(2):
+            rel = f"{pid:04d}_{k}.jpg"
+            (root / "imgs").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 64), colours[pid % len(colours)]).save(root / "imgs" / rel)
+            rows.append({"id": pid + (1 if kind == "cuhkpedes" else 0), "split": split, "captions": [f"a person in colour {pid % 6}"],
+                         ("img_path" if kind == "rstpreid" else "file_path"): rel})
+    if kind == "flickr30k":  # parquet with embedded images, each image its own id
+        import datasets
+
+        table = datasets.Dataset.from_dict({
+            "image": [{"bytes": (root / "imgs" / r["file_path"]).read_bytes(), "path": r["file_path"]} for r in rows],
+            "caption": [r["captions"] for r in rows],
+            "split": [r["split"] for r in rows],
+        }).cast_column("image", datasets.Image())
+        shutil.rmtree(root / "imgs")
+        table.to_parquet(str(root / "flickr.parquet"))
+        return
+    name = {"cuhkpedes": "reid_raw.json", "icfgpedes": "ICFG-PEDES.json", "rstpreid": "data_captions.json"}[kind]
+    (root / name).write_text(json.dumps(rows))
+
+
+@pytest.mark.parametrize("kind", ["cuhkpedes", "icfgpedes", "rstpreid", "flickr30k"])
+def test_train_and_eval_on_each_published_format(kind, tmp_path, capsys):
+    from lightclip_core.cli import main
+
+    _fixture(kind, tmp_path / "data")
+    run = fit(small_cfg(tmp_path / "data", tmp_path / "run", dataset=kind, epochs=1, batch_size=4,
+                        max_steps_per_epoch=2))
+    assert (run / "best" / "model.safetensors").is_file()
+    assert main(["eval", "--checkpoint", str(run / "best"), "--dataset", kind, "--root", str(tmp_path / "data"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_gallery"] == {"icfgpedes": 8, "flickr30k": 4}.get(kind, 4)
+    assert {"r1", "r5", "r10", "map", "minp", "val_loss", "n_queries", "n_gallery", "seconds"} <= result.keys()
