@@ -21,7 +21,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
 from .losses import LossConfig, compute_losses
-from .models.lightclip import LightCLIP, LightCLIPConfig
+from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -86,18 +86,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise LightCLIPError(f"Unknown training config keys: {', '.join(unknown)}.")
-        d = dict(d)
+        d = config_kwargs(cls, d, "training")
         d["losses"] = LossConfig(**d.get("losses", {}))
         aug = dict(d.get("augment", {}))
         if "erase_scale" in aug:
             aug["erase_scale"] = tuple(aug["erase_scale"])
         d["augment"] = AugmentConfig(**aug)
-        if d.get("image_size") is not None:
-            d["image_size"] = tuple(d["image_size"])
         return cls(**d)
 
 

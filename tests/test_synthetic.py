@@ -14,7 +14,6 @@ from lightclip_core.cli import main
 from lightclip_core.data import load_dataset
 from lightclip_core.data.synthetic import (
     COLOUR_WORDS,
-    HAIR_WORDS,
     ITEM_WORDS,
     LightCLIPError,
     SynthConfig,

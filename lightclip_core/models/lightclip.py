@@ -23,6 +23,18 @@ from .heads import ProjectionHead
 from .text_encoders import TextEncoder, create_text_encoder
 
 
+def config_kwargs(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
+    """Keyword arguments for dataclass `cls` from a JSON dict: unknown keys are an error naming
+    them, and ``image_size`` lists become (H, W) tuples."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise LightCLIPError(f"Unknown {what} config keys: {', '.join(unknown)}.")
+    d = dict(d)
+    if d.get("image_size") is not None:
+        d["image_size"] = tuple(int(v) for v in d["image_size"])
+    return d
+
+
 @dataclass
 class LightCLIPConfig:
     """Everything needed to rebuild a LightCLIP model's architecture (saved with checkpoints)."""
@@ -45,14 +57,7 @@ class LightCLIPConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LightCLIPConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise LightCLIPError(f"Unknown LightCLIP config keys: {', '.join(unknown)}.")
-        d = dict(d)
-        if d.get("image_size") is not None:
-            d["image_size"] = tuple(int(v) for v in d["image_size"])
-        return cls(**d)
+        return cls(**config_kwargs(cls, d, "LightCLIP"))
 
 
 class LightCLIP(nn.Module):
