@@ -184,14 +184,9 @@ def evaluate(
     result = retrieval_metrics(None, ev.query_pids, ev.gallery_pids, sim_rows=lambda a, b: txt[a:b] @ img.t(), per_query=True)
     per_query = result.pop("per_query")
 
-    # Validation loss over pairs: the i-th caption of each image with that image, batched.
+    # Validation loss over pairs: each image with its first caption, batched.
     cfg = loss_cfg or LossConfig()
     cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0})  # the ID classifier knows training ids only
-    caption_row = {}
-    pos = 0
-    for gi, s in enumerate(dataset.split(split)):
-        caption_row[gi] = pos
-        pos += len(s.captions)
     losses = []
     scale = model.scale().detach().float().cpu()
     pids = torch.as_tensor(ev.gallery_pids)
@@ -200,7 +195,7 @@ def evaluate(
             idx = list(range(start, min(start + batch_size, len(ev.gallery))))
             if len(idx) < 2:
                 continue
-            out = {"image_features": img[idx], "text_features": txt[[caption_row[i] for i in idx]], "logit_scale": scale}
+            out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}
             losses.append(compute_losses(out, pids[idx], cfg)["loss"].item())
     result["val_loss"] = sum(losses) / len(losses) if losses else float("nan")
     analysis = attribute_analysis(dataset, split, per_query)

@@ -30,9 +30,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .checkpoints import atomic_write_bytes, atomic_write_json, read_config, save_checkpoint
+from .checkpoints import atomic_write_bytes, atomic_write_json, save_checkpoint
 from .data import load_dataset
-from .data.base import load_image
+from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
@@ -313,7 +313,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     )
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)
     captions = [c for s in train_samples for c in s.captions]
-    offsets = list(np.cumsum([0] + [len(s.captions) for s in train_samples[:-1]]))
+    offsets = caption_offsets(train_samples)
     text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and main_proc)
 
     model.to(device)
@@ -476,4 +476,4 @@ def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, 
     atomic_write_json(last / "metrics.json", history[-1])
 
 
-__all__ = ["PRESETS", "TrainConfig", "fit", "read_config"]
+__all__ = ["PRESETS", "TrainConfig", "fit"]

@@ -33,6 +33,15 @@ class Sample:
     split: str
 
 
+def caption_offsets(samples: list[Sample]) -> list[int]:
+    """Index of each sample's first caption in the captions of `samples` laid end to end."""
+    offsets, pos = [], 0
+    for s in samples:
+        offsets.append(pos)
+        pos += len(s.captions)
+    return offsets
+
+
 @dataclass(frozen=True)
 class EvalSplit:
     """Text queries and the image gallery of one split, with person ids for scoring."""
@@ -41,6 +50,7 @@ class EvalSplit:
     query_pids: list[int]
     gallery: list[str]  # image paths
     gallery_pids: list[int]
+    first_query: list[int]  # per gallery image: index of its first caption in `queries`
 
 
 @dataclass
@@ -73,12 +83,11 @@ class PersonSearchDataset:
 
     def eval_split(self, split: str = "test") -> EvalSplit:
         samples = self.split(split)
-        queries, query_pids = [], []
-        for s in samples:
-            for c in s.captions:
-                queries.append(c)
-                query_pids.append(s.pid)
-        return EvalSplit(queries, query_pids, [s.img_path for s in samples], [s.pid for s in samples])
+        queries = [c for s in samples for c in s.captions]
+        query_pids = [s.pid for s in samples for _ in s.captions]
+        return EvalSplit(
+            queries, query_pids, [s.img_path for s in samples], [s.pid for s in samples], caption_offsets(samples)
+        )
 
     def stats(self) -> dict[str, Any]:
         """Counts per split: identities, images, captions, mean caption length in words."""
