@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import LightCLIPError
@@ -130,7 +131,7 @@ TRAIN_FLAGS = {
     "backbone": None, "text_encoder": None, "dataset": None, "root": None, "out": None, "epochs": None,
     "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
     "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
-    "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None,
+    "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None, "temperature": None,
 }
 
 
@@ -155,6 +156,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .data.transforms import AUGMENTATIONS
 
         cfg = replace(cfg, augment=AUGMENTATIONS[args.augment])
+    if args.fixed_temperature:
+        cfg = replace(cfg, learn_temperature=False)
     cfg = replace(cfg, pretrained=args.pretrained or cfg.pretrained, deterministic=args.deterministic,
                   progress=not args.no_progress)
     run_dir = fit(cfg, resume=args.resume)
@@ -186,6 +189,96 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"R@10 {result['r10']:.2f}  mAP {result['map']:.2f}  mINP {result['minp']:.2f}  val loss {result['val_loss']:.4f}  "
             f"({result['n_queries']} queries, {result['n_gallery']} images, {result['seconds']:.1f} s)"
         )
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Params, GFLOPs, latency, throughput and peak memory of one model."""
+    import torch
+
+    from .profiling import profile
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.backbone and not args.checkpoint:
+        raise LightCLIPError("profile needs --backbone or --checkpoint.")
+    report = profile(args.backbone, args.checkpoint, args.text_encoder, args.image_size, args.device,
+                     repeats=args.repeats, memory=not args.no_memory)
+    d = report.to_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    mem = "n/a" if d["peak_mem_mb"] is None else f"{d['peak_mem_mb']:.0f} MB"
+    print(
+        f"{d['display_name']} ({d['backbone']}) at {d['image_size'][0]}x{d['image_size'][1]} on {d['device']}, "
+        f"{d['threads']} threads\n"
+        f"  params (M): trunk {d['params_m_trunk']:.2f}  head {d['params_m_head']:.2f}  image side {d['params_m']:.2f}  "
+        f"text encoder {d['params_m_text']:.2f}  total {d['params_m_total']:.2f}\n"
+        f"  GFLOPs ({d['flops_note']}): image {d['gflops']:.3f}  one query {d['gflops_text']:.3f}\n"
+        f"  latency (ms, median / p90): query {d['latency_ms']:.1f} / {d['latency_ms_p90']:.1f} "
+        f"(text {d['latency_ms_text']:.1f}, top-10 search of {d['gallery_size']} {d['latency_ms_search']:.2f})  "
+        f"5 queries batched {d['latency_ms_batch5']:.1f}  one image {d['latency_ms_image']:.1f} / {d['latency_ms_image_p90']:.1f}\n"
+        f"  throughput: {d['images_per_s']:.1f} images/s at batch 32;  peak memory of inference: {mem}"
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
+    import torch
+
+    from . import bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.scale:
+        sizes = [int(x) for x in args.scale_sizes.split(",")]
+        doc = bench.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries)
+        if args.out:
+            bench.write_bench(doc, args.out)
+        print(json.dumps(doc) if args.json else bench.scale_table(doc))
+        return 0
+    backbones = args.backbones.split(",") if args.backbones else None
+    doc = bench.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
+                          naive=not args.no_naive, memory=not args.no_memory)
+    out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
+    bench.write_bench(doc, out)
+    table = bench.markdown_table(doc)
+    if args.update_readme:
+        bench.update_readme(args.readme, table)
+    print(json.dumps(doc) if args.json else table)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache)."""
+    from .search import Gallery, SearchEngine
+
+    gallery = Gallery.load(args.gallery, max_images=args.max_images)
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind)
+    engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"
+    path = engine.index.save(args.out)
+    print(json.dumps({"index": str(path), "images": len(gallery), "kind": args.kind, "skipped": len(gallery.skipped)}))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search a gallery with a text query (or several) and print the top-K."""
+    from .search import Gallery, SearchEngine
+
+    gallery = Gallery.load(args.gallery)
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
+    results = engine.search_batch(args.query, args.k)
+    if args.json:
+        print(json.dumps([{"query": r.query, "truncated": r.truncated, "text_ms": r.text_ms, "search_ms": r.search_ms,
+                           "query_pid": r.query_pid, "ap": r.ap,
+                           "hits": [h.__dict__ for h in r.hits]} for r in results]))
+        return 0
+    for r in results:
+        print(f"{r.query!r}  ({r.gallery_size} images, text {r.text_ms:.1f} ms, search {r.search_ms:.2f} ms)")
+        for h in r.hits:
+            print(f"  {h.rank:>3}. {h.score:.4f}  id {h.pid:<6} {h.path}")
     return 0
 
 
@@ -242,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--image-size", type=image_size_arg, help="HxW")
     p.add_argument("--head", choices=["linear", "mlp"])
+    p.add_argument("--temperature", type=float, help="initial softmax temperature τ (logit scale 1/τ; default 0.07)")
+    p.add_argument("--fixed-temperature", action="store_true", help="keep τ fixed instead of learning it")
     p.add_argument("--pretrained", action="store_true", help="start the trunk from ImageNet weights (Hub/cache)")
     p.add_argument("--augment", choices=["standard", "light", "none"], help="augmentation set (default standard)")
     p.add_argument("--itc", type=float, help="ITC loss weight (default 1)")
@@ -271,6 +366,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("profile", help="params, GFLOPs, latency, throughput, peak memory of one model")
+    p.add_argument("--backbone", help="backbone key (random weights unless --checkpoint)")
+    p.add_argument("--checkpoint", help="checkpoint directory")
+    p.add_argument("--text-encoder", default="minilm-l6")
+    p.add_argument("--image-size", type=image_size_arg, help="HxW (default: the backbone's own)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per latency (default 20)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("bench", help="evaluate + profile every checkpoint; benchmarks.json; --scale: FAISS scaling")
+    p.add_argument("--checkpoints", default="checkpoints", help="directory of checkpoint directories")
+    p.add_argument("--gallery", default="gallery", help="gallery dataset directory (default: the bundled one)")
+    p.add_argument("--run", action="append", default=[], metavar="CKPT_DIR",
+                   help="also benchmark this checkpoint, marked not bundled (e.g. the ViT-B/32 reference)")
+    p.add_argument("--backbones", help="comma list: only these backbones")
+    p.add_argument("--out", help="output JSON (default CHECKPOINTS/benchmarks.json)")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-naive", action="store_true", help="skip the naive re-encode-per-query timing")
+    p.add_argument("--no-memory", action="store_true", help="skip peak-memory subprocesses")
+    p.add_argument("--update-readme", action="store_true", help="replace the table between the README's bench markers")
+    p.add_argument("--readme", default="README.md")
+    p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
+    p.add_argument("--scale-sizes", default="10000,100000,1000000")
+    p.add_argument("--scale-queries", type=int, default=100)
+    p.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW builds above this size")
+    p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("index", help="encode a gallery with a checkpoint and save its FAISS index")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    p.add_argument("--out", required=True, help="index path (writes .faiss and .json)")
+    p.add_argument("--kind", default="flat", choices=["flat", "hnsw", "ivf"])
+    p.add_argument("--max-images", type=int)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search a gallery with text queries")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    p.add_argument("--query", "-q", action="append", required=True, help="a description (repeat for several)")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
     return parser
 
 

@@ -169,8 +169,12 @@ def evaluate(
     num_workers: int = 0,
     loss_cfg=None,
     progress: bool = False,
+    image_features: Tensor | None = None,
 ) -> dict[str, Any]:
     """Encode `split` of `dataset` (all captions as queries, all images as gallery) and score it.
+
+    `image_features` ``(G, D)``, when given, are the split's gallery embeddings already computed
+    (in the split's order), so the images are not encoded again.
 
     Also the validation loss: the training losses on (image, caption) pairs of the split, in
     batches of `batch_size`, averaged.
@@ -179,7 +183,12 @@ def evaluate(
 
     t0 = time.perf_counter()
     ev = dataset.eval_split(split)
-    img = encode_images(model, ev.gallery, batch_size, num_workers, progress)  # (G, D)
+    if image_features is not None:
+        img = torch.as_tensor(image_features).float().cpu()
+        if img.shape[0] != len(ev.gallery):
+            raise ValueError(f"image_features has {img.shape[0]} rows for a gallery of {len(ev.gallery)} images")
+    else:
+        img = encode_images(model, ev.gallery, batch_size, num_workers, progress)  # (G, D)
     txt = model.encode_text(ev.queries).float().cpu()  # (Q, D)
     result = retrieval_metrics(None, ev.query_pids, ev.gallery_pids, sim_rows=lambda a, b: txt[a:b] @ img.t(), per_query=True)
     per_query = result.pop("per_query")

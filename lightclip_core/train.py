@@ -61,6 +61,8 @@ class TrainConfig:
     image_size: tuple[int, int] | None = None
     pretrained: bool = False
     head: str = "mlp"
+    temperature: float = 0.07  # initial τ (logit scale 1/τ)
+    learn_temperature: bool = True
     losses: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     num_workers: int = 2
@@ -309,6 +311,8 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
         text_encoder=cfg.text_encoder,
         image_size=cfg.image_size,
         head=cfg.head,
+        init_temperature=cfg.temperature,
+        learn_temperature=cfg.learn_temperature,
         num_classes=len(pids_sorted) if cfg.losses.id > 0 else 0,
     )
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)

@@ -47,6 +47,7 @@ class LightCLIPConfig:
     head_dropout: float = 0.0
     num_classes: int = 0  # > 0 adds an ID classifier over training identities (IRRA's ID loss)
     init_temperature: float = 0.07  # CLIP's init: logit scale 1 / 0.07
+    learn_temperature: bool = True  # False keeps 1/τ fixed (IRRA fixes τ = 0.02)
     max_logit_scale: float = 100.0  # CLIP's clamp
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,7 +84,9 @@ class LightCLIP(nn.Module):
             dropout=config.head_dropout,
         )
         # Stored as a log so the optimiser works on an unconstrained scalar, as in CLIP.
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / config.init_temperature)), requires_grad=config.learn_temperature
+        )
         self.classifier = (
             nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
         )

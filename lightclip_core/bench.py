@@ -1,0 +1,277 @@
+"""The benchmark suite: accuracy and cost of every checkpoint, side-by-side ratios, index scaling.
+
+``run_bench`` evaluates each checkpoint on the bundled gallery and profiles it, measures the three
+ratios of the README (warm vs naive query, batched vs single queries, throughput vs CLIP's ViT-B/32
+image tower) in the same run, and returns the `checkpoints/benchmarks.json` document.
+``run_scale`` measures exact vs approximate FAISS search on random unit vectors.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoints import atomic_write_json, read_config
+from .errors import LightCLIPError
+from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
+
+REFERENCE = "vit_base_patch32_clip_224"
+README_START = "<!-- bench-table:start -->"
+README_END = "<!-- bench-table:end -->"
+TABLE_COLUMNS = (
+    ("Backbone", "display_name", "{}"),
+    ("Params (M)", "params_m", "{:.2f}"),
+    ("GFLOPs", "gflops", "{:.3f}"),
+    ("Query (ms)", "latency_ms", "{:.1f}"),
+    ("Image (ms)", "latency_ms_image", "{:.1f}"),
+    ("img/s", "images_per_s", "{:.0f}"),
+    ("Peak MB", "peak_mem_mb", "{:.0f}"),
+    ("R@1", "r1", "{:.2f}"),
+    ("R@5", "r5", "{:.2f}"),
+    ("R@10", "r10", "{:.2f}"),
+    ("mAP", "map", "{:.2f}"),
+    ("mINP", "minp", "{:.2f}"),
+)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _training_summary(ckpt: Path) -> dict[str, Any]:
+    """The training config and curves stored beside a checkpoint (when it came from `train`)."""
+    cfg = read_config(ckpt)
+    train = cfg.get("train") or {}
+    out: dict[str, Any] = {"training": train, "epochs_trained": cfg.get("epoch"), "synthetic": cfg.get("synthetic"),
+                           "trained_on": train.get("dataset")}
+    curves = ckpt / "curves.json"
+    if curves.is_file():
+        out["curves"] = json.loads(curves.read_text())
+    return out
+
+
+def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
+                     bundled: bool = True) -> dict[str, Any]:
+    """One record: retrieval metrics on `gallery`'s dataset split + the efficiency report."""
+    from .data import load_dataset
+    from .evaluate import evaluate
+    from .search import SearchEngine
+
+    t0 = time.perf_counter()
+    engine = SearchEngine.from_checkpoint(ckpt, gallery)
+    model = engine.model
+    ds = load_dataset(gallery_dataset(gallery), gallery_root(gallery))
+    metrics = evaluate(model, ds, "test", image_features=torch.from_numpy(engine.embeddings))
+    peak = (lambda: cpu_peak_memory_mb(model.config.backbone, str(ckpt), model.config.text_encoder, model.image_size)) if memory else None
+    report = profile_model(model, engine=engine, repeats=repeats, peak_memory=peak)
+    record: dict[str, Any] = {**report.to_dict()}
+    record.pop("machine")
+    record.update({k: metrics[k] for k in ("r1", "r5", "r10", "map", "minp", "val_loss")})
+    record["n_queries"], record["n_gallery"] = metrics["n_queries"], metrics["n_gallery"]
+    if "by_attribute" in metrics:
+        record["by_attribute"] = metrics["by_attribute"]
+    record["bundled"] = bundled
+    record["checkpoint"] = str(ckpt)
+    record.update(_training_summary(ckpt))
+    record["batch5_vs_single"] = round(record["latency_ms_batch5"] / record["latency_ms"], 3)
+    if naive:
+        engine.search(TYPICAL_QUERY, 10)  # warm
+        t_naive = timed(lambda: engine.naive_search(TYPICAL_QUERY, 10), repeats=1, warmup=0)
+        record["latency_ms_naive"] = round(t_naive[0], 1)
+        record["naive_vs_warm_query"] = round(t_naive[0] / record["latency_ms"], 1)
+    record["bench_seconds"] = round(time.perf_counter() - t0, 1)
+    return record
+
+
+def gallery_root(gallery) -> Path:
+    return Path(gallery.paths[0]).parent.parent
+
+
+def gallery_dataset(gallery) -> str:
+    return "synthpedes" if (gallery_root(gallery) / "data_captions.json").is_file() else "folder"
+
+
+def run_bench(
+    checkpoints_dir: str | Path,
+    gallery_dir: str | Path,
+    extra: list[str | Path] = (),
+    backbones: list[str] | None = None,
+    repeats: int = 20,
+    naive: bool = True,
+    memory: bool = True,
+) -> dict[str, Any]:
+    """Benchmark every checkpoint under `checkpoints_dir` (bundled) and each of `extra` (not bundled).
+
+    The ViT-B/32 reference row always gets a throughput measurement (random weights if it has no
+    checkpoint), so the throughput ratio is measured in this run, at each model's input size.
+    """
+    from .search import Gallery, bundled_checkpoints
+
+    gallery = Gallery.load(gallery_dir)
+    found = [(p, True) for p in bundled_checkpoints(checkpoints_dir).values()]
+    found += [(Path(p), False) for p in extra]
+    if backbones:
+        found = [(p, b) for p, b in found if read_config(p)["model"]["backbone"] in backbones]
+    if not found:
+        raise LightCLIPError(f"No checkpoints to benchmark under {checkpoints_dir} (each is a directory with config.json).")
+    records = []
+    for ckpt, bundled in found:
+        log(f"bench: {ckpt}")
+        records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled))
+
+    # Throughput of CLIP's ViT-B/32 image tower at each input size that occurs, side by side.
+    vit_ips: dict[tuple[int, int], float] = {}
+    for rec in records:
+        size = tuple(rec["image_size"])
+        if rec["backbone"] == REFERENCE:
+            vit_ips.setdefault(size, rec["images_per_s"])
+    for size in sorted({tuple(r["image_size"]) for r in records} - set(vit_ips)):
+        log(f"bench: ViT-B/32 image tower throughput at {size[0]}x{size[1]} (random weights)")
+        vit_ips[size] = profile(REFERENCE, image_size=size, repeats=max(5, repeats // 4), memory=False).images_per_s
+    for rec in records:
+        rec["throughput_vs_vit_b32"] = round(rec["images_per_s"] / vit_ips[tuple(rec["image_size"])], 2)
+
+    default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
+    ratios = {
+        "measured_on": default["backbone"],
+        "naive_vs_warm_query": default.get("naive_vs_warm_query"),
+        "batch5_vs_single": default["batch5_vs_single"],
+        "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
+        "vit_b32_images_per_s": {f"{h}x{w}": v for (h, w), v in vit_ips.items()},
+    }
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info("cpu"),
+        "gallery": {"path": str(gallery_dir), "images": len(gallery), "queries": records[0]["n_queries"]},
+        "flops_note": FLOPS_NOTE,
+        "command": "python -m lightclip_core bench",
+        "records": records,
+        "ratios": ratios,
+    }
+
+
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
+    head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|"
+    rows = []
+    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
+        cells = []
+        for _, key, fmt in TABLE_COLUMNS:
+            v = rec.get(key)
+            cells.append("n/a" if v is None else fmt.format(v))
+        if not rec.get("bundled", True):
+            cells[0] += " (reference, not bundled)"
+        rows.append("| " + " | ".join(cells) + " |")
+    r = doc["ratios"]
+    m = doc["machine"]
+    lines = [head, rule, *rows, ""]
+    lines.append(
+        f"Measured by `{doc.get('command', 'python -m lightclip_core bench')}` on {m['cpu']} "
+        f"({m['torch_threads']} torch threads), {doc['gallery']['images']} gallery images, "
+        f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
+    )
+    if r.get("naive_vs_warm_query") is not None:
+        lines.append(
+            f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
+            f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
+            f"**{r['batch5_vs_single']:.2f}x** one query."
+        )
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, table: str) -> None:
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise LightCLIPError(f"{path} has no {README_START} ... {README_END} markers to replace.")
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    path.write_text(f"{before}{README_START}\n{table}\n{README_END}{after}")
+
+
+def write_bench(doc: dict[str, Any], out: str | Path) -> Path:
+    out = Path(out)
+    atomic_write_json(out, doc)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Index scaling
+# --------------------------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def run_scale(
+    sizes: list[int] = (10_000, 100_000, 1_000_000),
+    dim: int = 384,
+    kinds: tuple[str, ...] = ("flat", "ivf", "hnsw"),
+    n_queries: int = 100,
+    hnsw_max: int = 100_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Exact vs approximate search on random unit vectors (a pessimistic case for approximate
+    indexes: real embeddings cluster). Per size and kind: build seconds, index memory, median
+    single-query latency, recall@10 against the exact index."""
+    from .index import GalleryIndex
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in sizes:
+        g = rng.standard_normal((n, dim), dtype=np.float32)
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
+        q = rng.standard_normal((n_queries, dim), dtype=np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        exact = None
+        for kind in kinds:
+            if kind == "hnsw" and n > hnsw_max:
+                rows.append({"size": n, "kind": kind, "skipped": f"build above {hnsw_max} vectors takes too long on this CPU"})
+                continue
+            before = _rss_mb()
+            t0 = time.perf_counter()
+            index = GalleryIndex.build(g, kind)
+            build_s = time.perf_counter() - t0
+            mem = _rss_mb() - before
+            lat = timed(lambda ix=index: ix.search(q[0], 10), repeats=20, warmup=2)
+            single = [timed(lambda i=i, ix=index: ix.search(q[i], 10), 1, 0)[0] for i in range(1, min(n_queries, 30))]
+            found = index.search(q, 10)[1]
+            if kind == "flat":
+                exact = found
+            recall = float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, exact)])) if exact is not None else None
+            rows.append({
+                "size": n, "kind": kind, "build_s": round(build_s, 2), "mem_mb": round(mem, 1),
+                "latency_ms": round(statistics.median(lat + single), 3), "recall_at_10": recall,
+            })
+            log(f"scale: {n:>9,} {kind:5s} build {build_s:7.2f} s  query {rows[-1]['latency_ms']:8.3f} ms  recall@10 {recall}")
+            del index
+        del g
+    return {"dim": dim, "queries": n_queries, "machine": machine_info("cpu"), "rows": rows,
+            "command": "python -m lightclip_core bench --scale"}
+
+
+def scale_table(doc: dict[str, Any]) -> str:
+    lines = ["| gallery | index | build (s) | memory (MB) | query (ms) | recall@10 |", "|---:|---|---:|---:|---:|---:|"]
+    for r in doc["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['size']:,} | {r['kind']} | skipped: {r['skipped']} | | | |")
+        else:
+            lines.append(f"| {r['size']:,} | {r['kind']} | {r['build_s']:.2f} | {r['mem_mb']:.0f} | {r['latency_ms']:.2f} | {r['recall_at_10']:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,318 @@
+"""Text-to-person search over a gallery: ``SearchEngine.search(text, k) -> SearchResult``.
+
+A `Gallery` is a list of image files with person ids (and the captions written for them, when
+known). A `SearchEngine` pairs a trained model with a gallery: the gallery is encoded once (cached
+on disk, keyed by the checkpoint's and the gallery's fingerprints) and held in a `GalleryIndex`, so
+a query costs one text encode and one index search. No gradio import here; the app wires this up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import LightCLIPError
+from .index import GalleryIndex, as_float32, default_cache_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GALLERY = REPO_ROOT / "gallery"
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
+MAX_K = 50
+
+
+class QueryError(LightCLIPError):
+    """A query that cannot be searched (empty); the message is meant for the person who typed it."""
+
+
+def clean_query(text: Any, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, bool]:
+    """``(query, truncated)``: whitespace collapsed, cut to `max_chars` at a word boundary.
+
+    Raises `QueryError` for a missing or empty query.
+    """
+    if text is None or not isinstance(text, str):
+        raise QueryError("Type a description of the person to search for.")
+    query = " ".join(text.split())
+    if not query:
+        raise QueryError("Type a description of the person to search for (e.g. 'a woman in a red coat').")
+    if len(query) <= max_chars:
+        return query, False
+    cut = query[:max_chars]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut, True
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved gallery image."""
+
+    rank: int  # 1-based
+    row: int  # position in the gallery
+    score: float  # cosine similarity
+    pid: int
+    path: str
+    caption: str | None = None  # the gallery's first caption for this image, when it has one
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    gallery_size: int
+    text_ms: float = 0.0
+    search_ms: float = 0.0
+    truncated: bool = False
+    query_pid: int | None = None  # set when the query is one of the gallery's own captions
+    ap: float | None = None  # that query's average precision over the whole gallery, in percent
+
+    @property
+    def total_ms(self) -> float:
+        return self.text_ms + self.search_ms
+
+
+@dataclass
+class Gallery:
+    """Images to search, with person ids and (optionally) their captions."""
+
+    paths: list[str]
+    pids: list[int]
+    captions: list[tuple[str, ...]] = field(default_factory=list)
+    name: str = "gallery"
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) left out when loading
+
+    def __post_init__(self) -> None:
+        if len(self.paths) != len(self.pids):
+            raise LightCLIPError(f"Gallery has {len(self.paths)} images but {len(self.pids)} person ids.")
+        if not self.captions:
+            self.captions = [()] * len(self.paths)
+        self._caption_pid = {c: pid for caps, pid in zip(self.captions, self.pids) for c in caps}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @classmethod
+    def load(cls, root: str | Path = DEFAULT_GALLERY, dataset: str = "auto", split: str | None = None,
+             max_images: int | None = None) -> "Gallery":
+        """A gallery from a dataset directory (every split, or `split`) or a plain image folder.
+
+        `dataset="auto"`: RSTPReid/SynthPedes format when ``data_captions.json`` exists, else a folder.
+        """
+        from .data import load_dataset
+
+        root = Path(root)
+        if dataset == "auto":
+            dataset = "synthpedes" if (root / "data_captions.json").is_file() else "folder"
+        kwargs = {"max_images": max_images} if dataset == "folder" else {}
+        ds = load_dataset(dataset, root, **kwargs)
+        samples = ds.samples if split is None else ds.split(split)
+        if max_images is not None:
+            samples = samples[:max_images]
+        return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
+                   name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])))
+
+    def pid_of_caption(self, text: str) -> int | None:
+        return self._caption_pid.get(text)
+
+    def example_queries(self, n: int = 5, seed: int = 0) -> list[str]:
+        """`n` of the gallery's own captions, spread over identities (deterministic)."""
+        rows = [i for i, c in enumerate(self.captions) if c]
+        if not rows:
+            return []
+        rng = np.random.default_rng(seed)
+        picked = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+        return [self.captions[rows[i]][0] for i in sorted(picked)]
+
+    def fingerprint(self) -> str:
+        """Changes when any image (path, size, modification time) or id changes."""
+        h = hashlib.sha256()
+        for path, pid in zip(self.paths, self.pids):
+            st = os.stat(path)
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{pid}\n".encode())
+        return h.hexdigest()
+
+
+def checkpoint_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a checkpoint's weights and config."""
+    from .checkpoints import CONFIG_FILE, MODEL_FILE
+
+    h = hashlib.sha256()
+    for name in (MODEL_FILE, CONFIG_FILE):
+        with open(Path(path) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+class SearchEngine:
+    """A model + an indexed gallery. Thread-safe for concurrent searches (inference only)."""
+
+    def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "flat", **index_params: Any) -> None:
+        self.model = model.eval()
+        self.gallery = gallery
+        self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
+        if len(self.embeddings) != len(gallery):
+            raise LightCLIPError(f"{len(self.embeddings)} embeddings for a gallery of {len(gallery)} images.")
+        self.index = GalleryIndex.build(self.embeddings, index_kind, **index_params)
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model, gallery: Gallery, batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+                   **index_kw: Any) -> "SearchEngine":
+        return cls(model, gallery, encode_gallery(model, gallery, batch_size, progress), **index_kw)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        gallery: Gallery | None = None,
+        cache_dir: str | Path | None = None,
+        device: str = "cpu",
+        progress: Callable[[int, int], None] | None = None,
+        **index_kw: Any,
+    ) -> "SearchEngine":
+        """Load a checkpoint and index `gallery` (default: the bundled one).
+
+        Gallery embeddings are cached under ``<cache>/gallery/`` keyed by the checkpoint's and the
+        gallery's fingerprints, so the second start skips encoding. `cache_dir=False` disables it.
+        """
+        from safetensors.numpy import load_file, save
+
+        from .checkpoints import atomic_write_bytes, load_checkpoint
+
+        gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
+        model = load_checkpoint(checkpoint, device=device)
+        cache_file = None
+        if cache_dir is not False:
+            key = hashlib.sha256((checkpoint_fingerprint(checkpoint) + gallery.fingerprint()).encode()).hexdigest()[:24]
+            cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"{key}.safetensors"
+            if cache_file.is_file():
+                try:
+                    emb = load_file(str(cache_file))["embeddings"]
+                    if emb.shape == (len(gallery), model.embed_dim):
+                        return cls(model, gallery, emb, **index_kw)
+                except Exception:  # a damaged cache file is rebuilt, never trusted
+                    pass
+        emb = encode_gallery(model, gallery, progress=progress)
+        if cache_file is not None:
+            try:
+                atomic_write_bytes(cache_file, save({"embeddings": emb}))
+            except OSError:
+                pass  # a read-only cache directory only costs the next start its encoding time
+        return cls(model, gallery, emb, **index_kw)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[Hit]:
+        hits = []
+        for rank, (score, row) in enumerate(zip(scores.tolist(), rows.tolist()), start=1):
+            if row < 0:  # approximate indexes pad with -1 when they find fewer than k
+                continue
+            caps = self.gallery.captions[row]
+            hits.append(Hit(rank, row, float(score), int(self.gallery.pids[row]), self.gallery.paths[row], caps[0] if caps else None))
+        return hits
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        with torch.no_grad():
+            return as_float32(self.model.encode_text(list(queries)))
+
+    def search(self, text: str, k: int = 10) -> SearchResult:
+        """The `k` gallery images most similar to the description `text`."""
+        return self.search_batch([text], k)[0]
+
+    def search_batch(self, texts: Sequence[str], k: int = 10) -> list[SearchResult]:
+        """Several queries in one text-encoder batch and one index search (times are per batch)."""
+        cleaned = [clean_query(t) for t in texts]
+        k = max(1, min(int(k), MAX_K, len(self.gallery)))
+        t0 = time.perf_counter()
+        q = self.encode_queries([c for c, _ in cleaned])
+        t1 = time.perf_counter()
+        scores, rows = self.index.search(q, k)
+        t2 = time.perf_counter()
+        out = []
+        for i, (query, truncated) in enumerate(cleaned):
+            res = SearchResult(query, self._hits(scores[i], rows[i]), len(self.gallery),
+                               (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated)
+            pid = self.gallery.pid_of_caption(query)
+            if pid is not None:
+                res.query_pid, res.ap = pid, self.average_precision(q[i], pid)
+            out.append(res)
+        return out
+
+    def search_similar(self, row: int, k: int = 10) -> SearchResult:
+        """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out)."""
+        if not 0 <= int(row) < len(self.gallery):
+            raise LightCLIPError(f"Gallery image {row} does not exist (the gallery has {len(self.gallery)}).")
+        t0 = time.perf_counter()
+        scores, rows = self.index.search(self.embeddings[int(row)], min(k + 1, len(self.gallery)))
+        keep = rows[0] != int(row)
+        scores, rows = scores[0][keep][:k], rows[0][keep][:k]
+        t1 = time.perf_counter()
+        return SearchResult(f"image {row}", self._hits(scores, rows), len(self.gallery), 0.0, (t1 - t0) * 1e3)
+
+    def average_precision(self, query_embedding: np.ndarray, pid: int) -> float:
+        """AP (percent) of one query embedding whose true identity is `pid`, over the whole gallery."""
+        from .evaluate import retrieval_metrics
+
+        sim = torch.from_numpy(self.embeddings @ query_embedding)[None, :]  # (1, N)
+        return float(retrieval_metrics(sim, [pid], self.gallery.pids)["map"])
+
+    def naive_search(self, text: str, k: int = 10) -> SearchResult:
+        """What a per-query pipeline without an index costs: re-encode the whole gallery, then rank.
+
+        Only for benchmarks (the "inference time" of the study); results equal `search`'s.
+        """
+        query, truncated = clean_query(text)
+        t0 = time.perf_counter()
+        q = self.encode_queries([query])
+        t1 = time.perf_counter()
+        emb = encode_gallery(self.model, self.gallery)
+        sims = emb @ q[0]
+        rows = np.argsort(-sims, kind="stable")[:k]
+        t2 = time.perf_counter()
+        return SearchResult(query, self._hits(sims[rows], rows), len(self.gallery), (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated)
+
+
+def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """L2-normalised embeddings ``(N, D)`` float32 of the gallery's images, in order.
+
+    `progress(done, total)` is called after each batch (the app drives its progress bar with it).
+    """
+    from .data.base import load_image
+    from .data.transforms import eval_transform
+
+    tf = eval_transform(model)
+    out = []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(gallery), batch_size):
+            batch = torch.stack([tf(load_image(p)) for p in gallery.paths[start : start + batch_size]])
+            out.append(model.encode_image(batch.to(model.device)).float().cpu().numpy())
+            if progress is not None:
+                progress(min(start + batch_size, len(gallery)), len(gallery))
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
+
+
+def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
+    """Backbone key -> checkpoint directory, for every checkpoint under `root`."""
+    from .checkpoints import CONFIG_FILE, read_config
+
+    found = {}
+    root = Path(root)
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if (d / CONFIG_FILE).is_file():
+                try:
+                    found[read_config(d)["model"]["backbone"]] = d
+                except (LightCLIPError, KeyError):
+                    continue
+    return found

@@ -1,0 +1,87 @@
+"""profile / bench on tiny inputs: fields, units, ratios, the README table, index scaling."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightclip_core import create_model
+from lightclip_core import bench
+from lightclip_core.checkpoints import save_checkpoint
+from lightclip_core.cli import main
+from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.profiling import cpu_peak_memory_mb, profile_model
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bench")
+    gallery = base / "gallery"
+    generate(gallery, SynthConfig(ids=12, images_per_id=2, size=(64, 32), val_ids=0, test_ids=12, seed=8),
+             workers=1, splits=("test",))
+    torch.manual_seed(0)
+    ckpts = base / "checkpoints"
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32))
+    save_checkpoint(model, ckpts / "mobilenetv3_small_100", {"train": {"dataset": "synthpedes", "epochs": 1}, "epoch": 1})
+    return base, gallery, ckpts
+
+
+def test_profile_report_fields_and_units():
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32))
+    rep = profile_model(model, gallery_size=100, repeats=3).to_dict()
+    for key in ("params_m", "gflops", "latency_ms", "images_per_s"):
+        assert rep[key] > 0, key
+    assert rep["params_m"] == pytest.approx(rep["params_m_trunk"] + rep["params_m_head"], abs=2e-3)
+    assert rep["params_m_total"] == pytest.approx(rep["params_m"] + rep["params_m_text"] + 1e-6, abs=2e-3)
+    assert rep["latency_ms_search"] < rep["latency_ms"]
+    assert rep["gallery_size"] == 100 and "2 x MACs" in rep["flops_note"]
+    assert rep["gflops_text"] > 0
+
+
+def test_peak_memory_subprocess_measures_growth():
+    small = cpu_peak_memory_mb("mobilenetv3_small_100", image_size=(64, 32), batch=1)
+    big = cpu_peak_memory_mb("mobilenetv3_small_100", image_size=(256, 128), batch=32)
+    assert small is not None and big is not None
+    assert big > small  # 128x the pixels needs more activation memory
+
+
+def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, monkeypatch):
+    base, gallery, ckpts = setup
+    monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\ntail\n")
+    rc = main(["bench", "--checkpoints", str(ckpts), "--gallery", str(gallery), "--repeats", "2",
+               "--no-memory", "--update-readme", "--readme", str(readme)])
+    assert rc == 0
+    doc = json.loads((ckpts / "benchmarks.json").read_text())
+    (rec,) = doc["records"]
+    assert rec["backbone"] == "mobilenetv3_small_100" and rec["bundled"] is True
+    for key in ("r1", "r5", "r10", "map", "minp", "val_loss", "params_m", "gflops", "latency_ms", "images_per_s"):
+        assert isinstance(rec[key], float) and math.isfinite(rec[key]), key
+    assert rec["n_gallery"] == 24 and rec["n_queries"] == 48
+    assert rec["naive_vs_warm_query"] > 1  # re-encoding 24 images costs more than one warm query
+    r = doc["ratios"]
+    assert r["batch5_vs_single"] == rec["batch5_vs_single"] > 0
+    assert r["throughput_vs_vit_b32"]["mobilenetv3_small_100"] > 1  # a 1.5M-param CNN outruns ViT-B/32
+    text = readme.read_text()
+    assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
+    assert "python -m lightclip_core bench" in text
+
+
+def test_bench_without_checkpoints_says_so(tmp_path, capsys):
+    (tmp_path / "g").mkdir()
+    assert main(["bench", "--checkpoints", str(tmp_path / "none"), "--gallery", str(tmp_path / "g")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_scale_run_recall_and_skips(tmp_path):
+    doc = bench.run_scale([2000], dim=16, n_queries=10, hnsw_max=1000)
+    kinds = {r["kind"]: r for r in doc["rows"]}
+    assert kinds["flat"]["recall_at_10"] == 1.0
+    assert 0 < kinds["ivf"]["recall_at_10"] <= 1.0
+    assert "skipped" in kinds["hnsw"]
+    assert "| 2,000 | flat |" in bench.scale_table(doc)

@@ -1,0 +1,158 @@
+"""GalleryIndex against brute force; SearchEngine on a tiny gallery with a random-weight model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lightclip_core import LightCLIPError, create_model
+from lightclip_core.checkpoints import save_checkpoint
+from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.index import GalleryIndex
+from lightclip_core.search import (
+    MAX_QUERY_CHARS,
+    Gallery,
+    QueryError,
+    SearchEngine,
+    bundled_checkpoints,
+    clean_query,
+    encode_gallery,
+)
+
+
+def unit(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_flat_index_equals_brute_force_and_round_trips(tmp_path):
+    g, q = unit(500, 32), unit(7, 32, seed=1)
+    index = GalleryIndex.build(g)
+    scores, rows = index.search(q, 10)
+    sims = q @ g.T
+    want = np.argsort(-sims, axis=1, kind="stable")[:, :10]
+    assert (rows == want).all()
+    np.testing.assert_allclose(scores, np.take_along_axis(sims, want, 1), rtol=1e-5, atol=1e-6)
+    index.key = "model+gallery"
+    index.save(tmp_path / "idx")
+    again = GalleryIndex.load(tmp_path / "idx", key="model+gallery")
+    assert (again.search(q, 10)[1] == rows).all()
+    with pytest.raises(LightCLIPError, match="another model or gallery"):
+        GalleryIndex.load(tmp_path / "idx", key="other")
+    (tmp_path / "idx.faiss").write_bytes(b"garbage")
+    with pytest.raises(LightCLIPError, match="unreadable"):
+        GalleryIndex.load(tmp_path / "idx")
+
+
+def test_approximate_indexes_trade_recall_for_speed():
+    g, q = unit(4000, 32), unit(20, 32, seed=3)
+    exact = GalleryIndex.build(g).search(q, 10)[1]
+
+    def recall(index) -> float:
+        found = index.search(q, 10)[1]
+        return float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, exact)]))
+
+    assert recall(GalleryIndex.build(g, "hnsw")) >= 0.8
+    few, all_lists = GalleryIndex.build(g, "ivf", nprobe=4), GalleryIndex.build(g, "ivf", nprobe=10_000)
+    assert recall(all_lists) == 1.0  # probing every list is exhaustive
+    assert recall(few) < 1.0
+
+
+def test_index_errors():
+    index = GalleryIndex.build(unit(5, 8))
+    with pytest.raises(LightCLIPError, match="8-d"):
+        index.search(unit(1, 4), 3)
+    assert index.search(unit(1, 8), 99)[1].shape == (1, 5)  # k is capped at the gallery size
+    with pytest.raises(LightCLIPError, match="Unknown index kind"):
+        GalleryIndex(8, "lsh")
+
+
+def test_clean_query():
+    assert clean_query("  a  man\nin red ") == ("a man in red", False)
+    for bad in ("", "   \n", None):
+        with pytest.raises(QueryError, match="Type a description"):
+            clean_query(bad)
+    long = "word " * 2000  # 10,000 characters
+    q, truncated = clean_query(long)
+    assert truncated and len(q) <= MAX_QUERY_CHARS and q.endswith("word")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gallery")
+    generate(root, SynthConfig(ids=30, images_per_id=2, size=(64, 32), val_ids=5, test_ids=10, seed=4), workers=1)
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32)).eval()
+    ckpt = save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "m")
+    gallery = Gallery.load(root, split="test")
+    cache = tmp_path_factory.mktemp("cache")
+    return SearchEngine.from_checkpoint(ckpt, gallery, cache_dir=cache), ckpt, cache
+
+
+def test_search_matches_a_plain_ranking(engine):
+    eng, _, _ = engine
+    query = "a man in a red jacket and blue jeans"
+    res = eng.search(query, k=5)
+    q = eng.model.encode_text([query])[0].numpy()
+    emb = encode_gallery(eng.model, eng.gallery)
+    sims = emb @ q
+    want = np.argsort(-sims, kind="stable")[:5]
+    assert [h.row for h in res.hits] == want.tolist()
+    np.testing.assert_allclose([h.score for h in res.hits], sims[want], atol=1e-4)
+    assert [h.rank for h in res.hits] == [1, 2, 3, 4, 5]
+    assert res.gallery_size == len(eng.gallery) == 20 and res.text_ms > 0
+    naive = eng.naive_search(query, k=5)
+    assert [h.row for h in naive.hits] == [h.row for h in res.hits]
+
+
+def test_gallery_caption_queries_report_identity_and_ap(engine):
+    eng, _, _ = engine
+    caption = eng.gallery.captions[3][0]
+    res = eng.search(caption, k=50)
+    assert res.query_pid == eng.gallery.pids[3]
+    # AP by hand from the ranked hits (k covers the whole gallery)
+    rel = [h.pid == res.query_pid for h in res.hits]
+    precisions = [sum(rel[: i + 1]) / (i + 1) for i, r in enumerate(rel) if r]
+    assert res.ap == pytest.approx(100 * sum(precisions) / len(precisions), abs=1e-3)
+    assert eng.search("someone nobody wrote down", 3).ap is None
+
+
+def test_batch_similar_and_bad_queries(engine):
+    eng, _, _ = engine
+    queries = ["a woman with a black backpack", "a man in a grey coat"]
+    batch = eng.search_batch(queries, k=4)
+    for query, res in zip(queries, batch):
+        assert [h.row for h in res.hits] == [h.row for h in eng.search(query, 4).hits]
+    sim = eng.search_similar(2, k=4)
+    assert 2 not in [h.row for h in sim.hits] and len(sim.hits) == 4
+    with pytest.raises(QueryError):
+        eng.search("   ")
+    assert eng.search("x " * 5000, 3).truncated
+    with pytest.raises(LightCLIPError, match="does not exist"):
+        eng.search_similar(999)
+
+
+def test_gallery_embeddings_are_cached_by_checkpoint_and_gallery(engine, monkeypatch):
+    eng, ckpt, cache = engine
+    files = list((Path(cache) / "gallery").glob("*.safetensors"))
+    assert len(files) == 1
+    import lightclip_core.search as search_mod
+
+    def boom(*a, **k):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(search_mod, "encode_gallery", boom)
+    again = SearchEngine.from_checkpoint(ckpt, eng.gallery, cache_dir=cache)
+    np.testing.assert_array_equal(again.embeddings, eng.embeddings)
+
+
+def test_bundled_checkpoints_lists_directories(engine, tmp_path):
+    _, ckpt, _ = engine
+    import shutil
+
+    shutil.copytree(ckpt, tmp_path / "mnv3s")
+    (tmp_path / "junk").mkdir()
+    assert bundled_checkpoints(tmp_path) == {"mobilenetv3_small_100": tmp_path / "mnv3s"}
