@@ -41,14 +41,57 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write `model` to the checkpoint directory `path`; `extra` goes into config.json."""
+SCALE_SUFFIX = ".int8_scale"
+INT8_MIN_NUMEL = 4096  # smaller tensors (biases, norms, depthwise filters of tiny layers) stay fp16
+
+
+def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight-only int8 storage: each float tensor with >= 2 dims and >= INT8_MIN_NUMEL elements
+    becomes int8 with one fp32 scale per output channel (symmetric, max |w| -> 127); the rest fp16.
+    `dequantize_int8` restores float weights (error <= scale / 2 per element)."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if v.is_floating_point() and v.ndim >= 2 and v.numel() >= INT8_MIN_NUMEL:
+            w = v.float()
+            scale = w.abs().amax(dim=tuple(range(1, w.ndim)), keepdim=True).clamp(min=1e-12) / 127.0
+            out[k] = torch.round(w / scale).clamp(-127, 127).to(torch.int8).contiguous()
+            out[k + SCALE_SUFFIX] = scale.contiguous()
+        else:
+            out[k] = (v.half() if v.is_floating_point() else v).contiguous()
+    return out
+
+
+def dequantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of `quantize_int8` (a state without scales passes through unchanged)."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith(SCALE_SUFFIX):
+            continue
+        scale = state.get(k + SCALE_SUFFIX)
+        out[k] = v.float() * scale if scale is not None else v
+    return out
+
+
+def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None,
+                    dtype: torch.dtype | str | None = None) -> Path:
+    """Write `model` to the checkpoint directory `path`; `extra` goes into config.json.
+
+    `dtype`: None keeps the weights as they are; a float dtype (``torch.float16``) casts them;
+    ``"int8"`` stores large weight matrices as per-channel int8 (see `quantize_int8`).
+    """
     from safetensors.torch import save
 
     path = Path(path)
-    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.trainable_state_dict().items()}
+    raw = model.trainable_state_dict()
+    if dtype == "int8":
+        state = quantize_int8(raw)
+    else:
+        state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+                 for k, v in raw.items()}
     config = {"format": FORMAT, "model": model.config.to_dict(), **(extra or {})}
+    if dtype is not None:
+        config["weights_dtype"] = str(dtype).replace("torch.", "")
     atomic_write_bytes(path / MODEL_FILE, save(state))
     atomic_write_json(path / CONFIG_FILE, config)
     return path
@@ -97,6 +140,7 @@ def load_checkpoint(
         state = load_file(str(path / MODEL_FILE))
     except (SafetensorError, OSError, ValueError) as exc:
         raise LightCLIPError(f"{path / MODEL_FILE} cannot be read ({exc}); the file may be truncated.") from None
+    state = dequantize_int8(state)
     model = LightCLIP(cfg)
     expected = model.trainable_state_dict()
     missing = sorted(set(expected) - set(state))
@@ -116,3 +160,20 @@ def load_checkpoint(
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
     model.checkpoint_info = config
     return model.to(device).eval()
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str | None = torch.float16) -> Path:
+    """Copy checkpoint `src` (e.g. ``RUN_DIR/best``) to `dst` with weights in `dtype` (fp16 halves
+    the size, "int8" quarters it; `load_checkpoint` restores fp32), keeping config, metrics, curves."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    model = load_checkpoint(src)
+    config = read_config(src)
+    extra = {k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")}
+    extra["exported_from"] = str(src)
+    save_checkpoint(model, dst, extra, dtype=dtype)
+    for name in ("metrics.json", "curves.json"):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    return dst

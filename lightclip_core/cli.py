@@ -140,13 +140,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .losses import LossConfig
-    from .train import PRESETS, TrainConfig, fit
+    from .train import TrainConfig, fit, preset
 
     cfg = TrainConfig()
     if args.preset:
-        if args.preset not in PRESETS:
-            raise LightCLIPError(f"Unknown preset {args.preset!r}; valid presets are: {', '.join(PRESETS)}.")
-        cfg = replace(cfg, **PRESETS[args.preset])
+        cfg = replace(cfg, **preset(args.preset, args.backbone or cfg.backbone))
     given = {field or dest: getattr(args, dest) for dest, field in TRAIN_FLAGS.items() if getattr(args, dest) is not None}
     cfg = replace(cfg, **given)
     losses = {k: getattr(args, k) for k in ("itc", "sdm", "id") if getattr(args, k) is not None}
@@ -282,6 +280,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Copy a checkpoint with fp16 (or fp32) weights, e.g. RUN_DIR/best -> checkpoints/<backbone>."""
+    import torch
+
+    from .checkpoints import MODEL_FILE, export_checkpoint
+
+    dtype = {"fp16": torch.float16, "fp32": torch.float32, "int8": "int8"}[args.dtype]
+    dst = export_checkpoint(args.checkpoint, args.out, dtype)
+    size = (dst / MODEL_FILE).stat().st_size / 2**20
+    print(json.dumps({"checkpoint": str(dst), "dtype": args.dtype, "model_mb": round(size, 2)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightclip_core",
@@ -366,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="copy a checkpoint with fp16 weights (for bundling)")
+    p.add_argument("--checkpoint", required=True, help="source checkpoint directory (RUN_DIR/best)")
+    p.add_argument("--out", required=True, help="destination directory, e.g. checkpoints/<backbone>")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32", "int8"],
+                   help="fp16 (default), fp32, or int8: per-channel int8 weight storage, a quarter of fp32")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("profile", help="params, GFLOPs, latency, throughput, peak memory of one model")
     p.add_argument("--backbone", help="backbone key (random weights unless --checkpoint)")

@@ -149,6 +149,30 @@ def test_checkpoint_round_trip_in_fp16_keeps_outputs_close(tmp_path):
         torch.testing.assert_close(again.encode_image(x), model.encode_image(x), atol=2e-2, rtol=0)
 
 
+def test_int8_storage_quarters_the_file_and_keeps_embeddings(tmp_path):
+    from lightclip_core import create_model
+    from lightclip_core.checkpoints import dequantize_int8, export_checkpoint, quantize_int8
+
+    w = torch.randn(64, 32, 3, 3)
+    q = quantize_int8({"w": w, "b": torch.randn(64), "n": torch.tensor(3)})
+    assert q["w"].dtype == torch.int8 and q["b"].dtype == torch.float16 and q["n"].dtype == torch.int64
+    back = dequantize_int8(q)["w"]
+    scale = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 127
+    assert ((back - w).abs() <= scale / 2 + 1e-6).all()  # round-to-nearest error bound, per channel
+
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32)).eval()
+    save_checkpoint(model, tmp_path / "fp32")
+    export_checkpoint(tmp_path / "fp32", tmp_path / "int8", "int8")
+    size = lambda d: (tmp_path / d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size("int8") < 0.3 * size("fp32")
+    again = load_checkpoint(tmp_path / "int8")
+    x = torch.randn(4, 3, 64, 32)
+    with torch.no_grad():
+        cos = (again.encode_image(x) * model.encode_image(x)).sum(-1)
+    assert cos.min() > 0.99, cos
+
+
 @pytest.mark.slow
 def test_two_process_gloo_run(tiny, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -209,3 +233,17 @@ def test_train_and_eval_on_each_published_format(kind, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["n_gallery"] == {"icfgpedes": 8, "flickr30k": 4}.get(kind, 4)
     assert {"r1", "r5", "r10", "map", "minp", "val_loss", "n_queries", "n_gallery", "seconds"} <= result.keys()
+
+
+def test_cpu_preset_fits_every_study_backbone():
+    from lightclip_core.models.backbones import STUDY_BACKBONES, get_backbone_spec
+    from lightclip_core.train import preset
+
+    with pytest.raises(LightCLIPError, match="valid presets are: cpu-synth"):
+        preset("gpu-huge")
+    for key in STUDY_BACKBONES:
+        fields = preset("cpu-synth", key)
+        get_backbone_spec(key).check_image_size(fields["image_size"])  # raises if the size does not fit
+        assert 3 <= fields["epochs"] <= 5
+    assert preset("cpu-synth", "coatnet_0_rw_224")["epochs"] == 3
+    assert preset("cpu-synth", "mobilenetv3_large_100")["epochs"] == 5

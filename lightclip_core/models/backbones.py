@@ -94,6 +94,13 @@ _register(
 )
 
 
+# The eight encoders the study compares (the ViT-B/32 reference row is not one of them).
+STUDY_BACKBONES: tuple[str, ...] = (
+    "mobilenetv2_100", "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_b0",
+    "efficientnet_b3", "inception_v3", "fastvit_t8", "coatnet_0_rw_224",
+)
+
+
 def list_backbones() -> list[str]:
     """Keys of the registered backbones (``timm:<name>`` is accepted on top of these)."""
     return BACKBONES.names()

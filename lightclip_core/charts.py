@@ -1,0 +1,159 @@
+"""Plotly figures and tables from ``checkpoints/benchmarks.json`` (no gradio import).
+
+- `tradeoff_figure`: an accuracy metric against a cost, one point per backbone, the Pareto front
+  drawn (no other backbone is both cheaper and more accurate), hover details, optional log x.
+- `curves_figure`: training and validation loss (or val R@1 / mAP) per epoch per backbone.
+- `table` / `table_csv`: the full benchmark table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from .errors import LightCLIPError
+
+METRICS: dict[str, str] = {
+    "r1": "R@1 (%)",
+    "r5": "R@5 (%)",
+    "r10": "R@10 (%)",
+    "map": "mAP (%)",
+    "minp": "mINP (%)",
+}
+# cost key -> (axis label, lower is better)
+COSTS: dict[str, tuple[str, bool]] = {
+    "gflops": ("GFLOPs per image (FLOPs = 2 × MACs)", True),
+    "params_m": ("Parameters, vision trunk + head (M)", True),
+    "latency_ms": ("Query latency, text encode + top-10 search (ms, median)", True),
+    "latency_ms_image": ("Image encode latency, batch 1 (ms, median)", True),
+    "images_per_s": ("Image-encode throughput at batch 32 (images/s, higher is cheaper)", False),
+    "peak_mem_mb": ("Peak inference memory (MB)", True),
+}
+TABLE_FIELDS = (
+    ("backbone", "Backbone key"), ("display_name", "Backbone"), ("bundled", "Bundled"),
+    ("params_m", "Params (M)"), ("gflops", "GFLOPs"), ("latency_ms", "Query ms"), ("latency_ms_image", "Image ms"),
+    ("images_per_s", "Images/s"), ("peak_mem_mb", "Peak MB"), ("r1", "R@1"), ("r5", "R@5"), ("r10", "R@10"),
+    ("map", "mAP"), ("minp", "mINP"), ("val_loss", "Val loss"), ("epochs_trained", "Epochs"),
+    ("throughput_vs_vit_b32", "Throughput vs ViT-B/32"),
+)
+
+
+def load_benchmarks(path: str | Path) -> dict[str, Any]:
+    """The benchmark document, or a clear error when it is missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise LightCLIPError(f"No benchmark table at {path}; run `python -m lightclip_core bench` to make one.")
+    try:
+        doc = json.loads(path.read_text())
+        doc["records"]
+    except (ValueError, KeyError, TypeError):
+        raise LightCLIPError(f"{path} is not a benchmark table written by `python -m lightclip_core bench`.") from None
+    return doc
+
+
+def pareto_front(points: list[tuple[float, float]], lower_cost_is_better: bool = True) -> list[int]:
+    """Indices of the points no other point dominates (cost no worse, accuracy no worse, one
+    strictly better), sorted by cost. Points are ``(cost, accuracy)``; accuracy: higher is better."""
+    sign = 1.0 if lower_cost_is_better else -1.0
+    order = sorted(range(len(points)), key=lambda i: (sign * points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return sorted(front, key=lambda i: sign * points[i][0])
+
+
+def _subtitle(doc: dict[str, Any]) -> str:
+    m = doc.get("machine", {})
+    g = doc.get("gallery", {})
+    return (f"{m.get('cpu', 'unknown CPU')}, {m.get('torch_threads', '?')} threads · bundled models trained on "
+            f"synthetic people (SynthPedes) · gallery {g.get('images', '?')} images · FLOPs = 2 × MACs")
+
+
+def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops", log_x: bool = False) -> go.Figure:
+    """Accuracy `metric` against `cost`, with the Pareto front."""
+    if metric not in METRICS:
+        raise LightCLIPError(f"Unknown metric {metric!r}; valid metrics are: {', '.join(METRICS)}.")
+    if cost not in COSTS:
+        raise LightCLIPError(f"Unknown cost {cost!r}; valid costs are: {', '.join(COSTS)}.")
+    recs = [r for r in doc["records"] if r.get(metric) is not None and r.get(cost) is not None]
+    label, lower_better = COSTS[cost]
+    fig = go.Figure()
+    if recs:
+        xs, ys = [r[cost] for r in recs], [r[metric] for r in recs]
+        names = [r.get("display_name", r["backbone"]) + ("" if r.get("bundled", True) else " (reference)") for r in recs]
+        hover = [
+            f"<b>{n}</b><br>{METRICS[metric]}: {r[metric]:.2f}<br>{label}: {r[cost]:.4g}"
+            f"<br>params {r.get('params_m', float('nan')):.2f} M · {r.get('gflops', float('nan')):.3f} GFLOPs"
+            f"<br>query {r.get('latency_ms', float('nan')):.1f} ms · {r.get('images_per_s', float('nan')):.0f} img/s"
+            f"<br>R@1 {r.get('r1', float('nan')):.2f} · mAP {r.get('map', float('nan')):.2f} · mINP {r.get('minp', float('nan')):.2f}"
+            for n, r in zip(names, recs)
+        ]
+        front = pareto_front(list(zip(xs, ys)), lower_better)
+        fig.add_trace(go.Scatter(
+            x=[xs[i] for i in front], y=[ys[i] for i in front], mode="lines", name="Pareto front",
+            line={"dash": "dash", "color": "#888"}, hoverinfo="skip",
+        ))
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="backbones",
+            hovertext=hover, hoverinfo="text",
+            marker={"size": 12, "color": ["#d62728" if i in front else "#1f77b4" for i in range(len(recs))]},
+        ))
+    fig.update_layout(
+        title={"text": f"{METRICS[metric]} vs {label}<br><sup>{_subtitle(doc)}</sup>"},
+        xaxis_title=label, yaxis_title=METRICS[metric], template="plotly_white", showlegend=True,
+        margin={"t": 90},
+    )
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def curves_figure(doc: dict[str, Any], what: str = "loss") -> go.Figure:
+    """Per-epoch curves per backbone: ``what="loss"`` (train solid, val dotted), ``"val_r1"`` or ``"val_map"``."""
+    fig = go.Figure()
+    for r in doc["records"]:
+        curves = r.get("curves") or []
+        if not curves:
+            continue
+        name = r.get("display_name", r["backbone"])
+        epochs = [c["epoch"] for c in curves]
+        if what == "loss":
+            fig.add_trace(go.Scatter(x=epochs, y=[c.get("train_loss") for c in curves], mode="lines+markers",
+                                     name=f"{name} train", legendgroup=name))
+            fig.add_trace(go.Scatter(x=epochs, y=[c.get("val_loss") for c in curves], mode="lines+markers",
+                                     name=f"{name} val", legendgroup=name, line={"dash": "dot"}))
+        else:
+            fig.add_trace(go.Scatter(x=epochs, y=[c.get(what) for c in curves], mode="lines+markers", name=name))
+    ytitle = {"loss": "loss", "val_r1": "val R@1 (%)", "val_map": "val mAP (%)"}.get(what, what)
+    fig.update_layout(title=f"Training curves ({ytitle}) per backbone", xaxis_title="epoch", yaxis_title=ytitle,
+                      template="plotly_white")
+    return fig
+
+
+def table(doc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of the full benchmark table, rows sorted by image-side parameters."""
+    headers = [h for _, h in TABLE_FIELDS]
+    rows = []
+    for r in sorted(doc["records"], key=lambda r: r.get("params_m") or 0):
+        row = []
+        for key, _ in TABLE_FIELDS:
+            v = r.get(key)
+            row.append(round(v, 3) if isinstance(v, float) else v)
+        rows.append(row)
+    return headers, rows
+
+
+def table_csv(doc: dict[str, Any]) -> str:
+    headers, rows = table(doc)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(headers)
+    w.writerows(rows)
+    return buf.getvalue()
