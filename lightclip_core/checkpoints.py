@@ -22,10 +22,15 @@ CONFIG_FILE = "config.json"
 FORMAT = "lightclip-checkpoint-v1"
 
 
+_UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so never toggle it later)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; written files should read like any other
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

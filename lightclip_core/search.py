@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,3 +317,70 @@ def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
                 except (LightCLIPError, KeyError):
                     continue
     return found
+
+
+def how_to_get(backbone: str) -> str:
+    """One sentence telling a user how to make a checkpoint for `backbone`."""
+    return (f"No checkpoint for {backbone} yet: train one with `python -m lightclip_core train --preset cpu-synth "
+            f"--backbone {backbone} --out runs/{backbone}`, then `python -m lightclip_core export --dtype int8 "
+            f"--checkpoint runs/{backbone}/best --out checkpoints/{backbone}`.")
+
+
+class EnginePool:
+    """One lazily built `SearchEngine` per backbone over one shared gallery; thread-safe.
+
+    The app holds one pool; several browser sessions searching the same backbone share its engine.
+    """
+
+    def __init__(self, checkpoints_dir: str | Path = CHECKPOINTS_DIR, gallery_dir: str | Path = DEFAULT_GALLERY,
+                 cache_dir: str | Path | None = None) -> None:
+        self.checkpoints_dir = Path(checkpoints_dir)
+        self.gallery_dir = Path(gallery_dir)
+        self.cache_dir = cache_dir
+        self.checkpoints = bundled_checkpoints(self.checkpoints_dir)
+        self._gallery: Gallery | None = None
+        self._engines: dict[str, SearchEngine] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @property
+    def gallery(self) -> Gallery:
+        with self._lock:
+            if self._gallery is None:
+                self._gallery = Gallery.load(self.gallery_dir)
+            return self._gallery
+
+    def available(self) -> list[str]:
+        return list(self.checkpoints)
+
+    def is_loaded(self, backbone: str) -> bool:
+        return backbone in self._engines
+
+    def info(self, backbone: str) -> dict[str, Any]:
+        """What the app shows about a model: trained on what, epochs, val metrics."""
+        from .checkpoints import read_config
+
+        if backbone not in self.checkpoints:
+            return {"available": False, "message": how_to_get(backbone)}
+        cfg = read_config(self.checkpoints[backbone])
+        train = cfg.get("train") or {}
+        return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
+                "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}
+
+    def get(self, backbone: str, progress: Callable[[int, int], None] | None = None) -> SearchEngine:
+        """The engine for `backbone` (built on first use: load + encode or read the gallery cache)."""
+        from .models.backbones import get_backbone_spec
+
+        if backbone not in self.checkpoints:
+            get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones
+            raise LightCLIPError(how_to_get(backbone))
+        engine = self._engines.get(backbone)
+        if engine is not None:
+            return engine
+        with self._lock:
+            lock = self._locks.setdefault(backbone, threading.Lock())
+        with lock:  # two sessions asking for the same new backbone build it once
+            if backbone not in self._engines:
+                self._engines[backbone] = SearchEngine.from_checkpoint(
+                    self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress)
+            return self._engines[backbone]

@@ -1,0 +1,253 @@
+"""LightCLIP person search: the Gradio app (layout and wiring only; logic lives in lightclip_core).
+
+Run ``python app.py`` (offline, on the bundled checkpoints and gallery) and open the printed URL.
+Environment: LIGHTCLIP_PORT / GRADIO_SERVER_PORT (default 7860), GRADIO_SERVER_NAME (default
+127.0.0.1; Spaces sets 0.0.0.0), LIGHTCLIP_CHECKPOINTS, LIGHTCLIP_GALLERY, LIGHTCLIP_CONCURRENCY.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from lightclip_core import charts, views
+from lightclip_core.errors import LightCLIPError
+from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool, Gallery, SearchEngine
+from lightclip_core.uploads import MAX_IMAGES, ingest_uploads
+
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
+COMPARE_COLUMNS = 3
+CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
+
+ABOUT = """
+### What this compares
+LightCLIP keeps a frozen pretrained **text encoder** (all-MiniLM-L6-v2 offline, or CLIP's text tower)
+and replaces CLIP's **vision encoder** with lightweight CNN / hybrid backbones from timm
+(MobileNetV2, MobileNetV3-Small/Large, EfficientNet-B0/B3, InceptionV3, FastViT-T8, CoAtNet-0), each
+trained contrastively to map a person's picture next to the descriptions of that person. The
+**Trade-offs** tab shows what each encoder costs (parameters, GFLOPs with FLOPs = 2 × MACs, latency,
+throughput, memory) against what it retrieves (R@1/5/10, mAP, mINP), with CLIP's ViT-B/32 image tower
+as the reference row.
+
+**The bundled models are trained on SynthPedes**, a procedurally drawn dataset of pedestrians with
+CUHK-PEDES-style captions, in a few CPU minutes each. They work on the bundled synthetic gallery and
+**not on real photos**.
+
+### Train on the real benchmarks
+```bash
+python -m lightclip_core train --dataset cuhkpedes --root /data/CUHK-PEDES --backbone efficientnet_b0 --pretrained --epochs 30
+python -m lightclip_core train --dataset rstpreid  --root /data/RSTPReid   --backbone mobilenetv3_large_100 --pretrained
+python -m lightclip_core train --dataset icfgpedes --root /data/ICFG-PEDES  --backbone fastvit_t8 --pretrained
+python -m lightclip_core train --dataset flickr30k --root /data/flickr30k   --backbone efficientnet_b0 --pretrained
+python -m lightclip_core eval --checkpoint runs/latest/best --dataset cuhkpedes --root /data/CUHK-PEDES --json
+python -m lightclip_core export --dtype int8 --checkpoint runs/latest/best --out checkpoints/efficientnet_b0
+```
+`--root` is the folder with the dataset's annotation file (`reid_raw.json`, `ICFG-PEDES.json`,
+`data_captions.json`). `--pretrained` needs the ImageNet weights once (Hub or cache).
+
+### Deploy
+`hf upload <user>/<space> . --repo-type space` uploads this folder (checkpoints included) to a Gradio
+Space; the README's front matter (kept equal to `space.yaml`) configures it. On a GPU Space the
+models run on CUDA automatically.
+"""
+
+
+def _theme_kwargs() -> dict:
+    # System fonts only: a Google-font theme would make offline browsers wait for fonts.googleapis.com.
+    theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    return {"theme": theme, "css": ".result-info {min-height: 2em}"}
+
+
+def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Blocks:
+    choices = views.model_choices(pool)
+    default = default_backbone or (pool.available()[0] if pool.available() else (choices[0][1] if choices else None))
+    examples = [[q] for q in pool.gallery.example_queries(3, seed=1)] + [[q] for q in views.WITNESS_QUERIES]
+    bench_path = pool.checkpoints_dir / "benchmarks.json"
+    try:
+        bench = charts.load_benchmarks(bench_path)
+        bench_error = None
+    except LightCLIPError as exc:
+        bench, bench_error = {"records": [], "machine": {}, "gallery": {}}, str(exc)
+    csv_path = Path(tempfile.gettempdir()) / "lightclip_benchmarks.csv"
+    csv_path.write_text(charts.table_csv(bench))
+
+    with gr.Blocks(title="LightCLIP person search") as demo:
+        user_engine = gr.State(None)  # this session's own gallery (SearchEngine), if any
+        user_backbone = gr.State(None)
+        rows_state = gr.State([])  # gallery rows of the results on screen
+        selected = gr.State(None)
+
+        gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
+                    "Describe a person; see the people in the gallery who match, with cosine similarity.")
+        with gr.Tab("Search"):
+            with gr.Row():
+                backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
+                k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
+                mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
+            query = gr.Textbox(label="Description", placeholder="a woman in a red coat with a black backpack", lines=2)
+            with gr.Row():
+                search_btn = gr.Button("Search", variant="primary")
+                similar_btn = gr.Button("Find people like the selected result")
+            gr.Examples(examples, inputs=[query], label="Examples (the first are captions from the gallery)")
+            info = gr.Markdown(elem_classes=["result-info"])
+            results = gr.Gallery(label="Results", columns=8, height=640, object_fit="contain", allow_preview=True,
+                                 elem_id="results")
+            gr.Markdown(f"*{views.SYNTHETIC_WARNING}*")
+
+        with gr.Tab("Compare"):
+            cmp_models = gr.Dropdown(choices, value=pool.available()[:2], multiselect=True, max_choices=COMPARE_COLUMNS,
+                                     label=f"Models (up to {COMPARE_COLUMNS})")
+            with gr.Row():
+                cmp_query = gr.Textbox(label="Description", lines=2, scale=3)
+                cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
+            cmp_btn = gr.Button("Compare", variant="primary")
+            cmp_note = gr.Markdown()
+            cmp_galleries, cmp_infos = [], []
+            with gr.Row():
+                for i in range(COMPARE_COLUMNS):
+                    with gr.Column():
+                        cmp_infos.append(gr.Markdown())
+                        cmp_galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=4, height=360, object_fit="contain"))
+
+        with gr.Tab("Trade-offs"):
+            if bench_error:
+                gr.Markdown(f"⚠️ {bench_error}")
+            with gr.Row():
+                metric = gr.Dropdown([(v, k_) for k_, v in charts.METRICS.items()], value="r1", label="Accuracy")
+                cost = gr.Dropdown([(v[0], k_) for k_, v in charts.COSTS.items()], value="gflops", label="Cost")
+                log_x = gr.Checkbox(False, label="Log scale (x)")
+            plot = gr.Plot(charts.tradeoff_figure(bench), label="Accuracy vs cost", elem_id="tradeoff-plot")
+            curve_kind = gr.Radio([("Loss", "loss"), ("Val R@1", "val_r1"), ("Val mAP", "val_map")], value="loss",
+                                  label="Training curves")
+            curves = gr.Plot(charts.curves_figure(bench))
+            headers, rows = charts.table(bench)
+            gr.Dataframe(value=rows, headers=headers, label="All measurements", interactive=False, wrap=True)
+            gr.DownloadButton("Download CSV", value=str(csv_path))
+            m = bench.get("machine", {})
+            gr.Markdown(f"Measured by `python -m lightclip_core bench` on {m.get('cpu', '?')} "
+                        f"({m.get('torch_threads', '?')} torch threads). FLOPs = 2 × MACs. Bundled models are "
+                        "trained on synthetic people (SynthPedes) only.")
+
+        with gr.Tab("Your gallery"):
+            gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images. They are indexed "
+                        "with the model you choose and become searchable in the Search tab (tick *Search my uploaded "
+                        "gallery*) for this browser session only.")
+            up_backbone = gr.Dropdown(choices, value=default, label="Index with")
+            up_warn = gr.Markdown(views.SYNTHETIC_WARNING if pool.info(default or "").get("synthetic") else "")
+            files = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or zip files")
+            index_btn = gr.Button("Index my gallery", variant="primary")
+            up_status = gr.Markdown()
+
+        with gr.Tab("About"):
+            gr.Markdown(ABOUT)
+
+        # hidden triggers that carry the stable API names
+        api_search_btn = gr.Button(visible=False)
+        api_compare_btn = gr.Button(visible=False)
+
+        # ---------------------------------------------------------------- wiring
+        def ui_search(q, b, kk, use_mine, engine, engine_backbone):
+            if use_mine:
+                if engine is None:
+                    return [], "Index a gallery in the *Your gallery* tab first.", []
+                return views.search_view(pool, q, engine_backbone, kk, engine=engine)
+            return views.search_view(pool, q, b, kk)
+
+        search_inputs = [query, backbone, k, mine, user_engine, user_backbone]
+        for trigger in (search_btn.click, query.submit):
+            trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private")
+
+        def api_search(q, b, kk):
+            items, _, _ = views.search_view(pool, q, b, kk)
+            return items
+
+        api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search")
+
+        def on_select(rows, evt: gr.SelectData):
+            return rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
+
+        results.select(on_select, [rows_state], [selected], api_visibility="private")
+
+        def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
+            if use_mine and engine is not None:
+                return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
+            return views.similar_view(pool, b, row, kk)
+
+        similar_btn.click(ui_similar, [backbone, selected, k, mine, user_engine, user_backbone],
+                          [results, info, rows_state], api_visibility="private")
+
+        def ui_compare(q, models, kk):
+            items, texts, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
+            return (*items, *texts, note)
+
+        cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*cmp_galleries, *cmp_infos, cmp_note],
+                      api_visibility="private")
+
+        def api_compare(q, models, kk):
+            items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
+            return (*items, note)
+
+        api_compare_btn.click(api_compare, [cmp_query, cmp_models, cmp_k], [*cmp_galleries, cmp_note], api_name="compare")
+
+        for comp in (metric, cost, log_x):
+            comp.change(lambda a, c, lg: charts.tradeoff_figure(bench, a, c, lg), [metric, cost, log_x], [plot],
+                        api_visibility="private")
+        curve_kind.change(lambda w: charts.curves_figure(bench, w), [curve_kind], [curves], api_visibility="private")
+
+        def warn(b):
+            return views.SYNTHETIC_WARNING if pool.info(b or "").get("synthetic") else ""
+
+        up_backbone.change(warn, [up_backbone], [up_warn], api_visibility="private")
+
+        def ui_index(paths, b, progress=gr.Progress()):
+            if not paths:
+                return None, None, "Choose some images or a zip first."
+            folder = UPLOAD_ROOT / uuid.uuid4().hex
+            try:
+                base = pool.get(b)
+                progress(0, desc="copying uploads")
+                up = ingest_uploads([getattr(p, "name", p) for p in paths], folder)
+                gallery = Gallery.load(folder, dataset="folder")
+                t0 = time.perf_counter()
+                engine = SearchEngine.from_model(
+                    base.model, gallery, progress=lambda done, total: progress(done / total, desc=f"indexing {done}/{total}"))
+            except LightCLIPError as exc:
+                return None, None, f"⚠️ {exc}"
+            skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
+            lines = [f"Indexed **{len(gallery)}** images with {views.display_name(b)} in {time.perf_counter() - t0:.1f} s. "
+                     "Tick *Search my uploaded gallery* in the Search tab."]
+            if skipped:
+                lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
+            if pool.info(b).get("synthetic"):
+                lines.append(f"*{views.SYNTHETIC_WARNING}*")
+            return engine, b, "\n\n".join(lines)
+
+        index_btn.click(ui_index, [files, up_backbone], [user_engine, user_backbone, up_status], api_visibility="private")
+    return demo
+
+
+def main() -> int:
+    t0 = time.perf_counter()
+    pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY))
+    default = "mobilenetv3_large_100" if "mobilenetv3_large_100" in pool.available() else next(iter(pool.available()), None)
+    if default:
+        print(f"LightCLIP: indexing the gallery with {default} (cached after the first start) ...", file=sys.stderr)
+        pool.get(default)  # warm: the first visitor does not wait for the gallery encoding
+    demo = build_app(pool, default)
+    demo.queue(default_concurrency_limit=CONCURRENCY)
+    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    print(f"LightCLIP: ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
+                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], **_theme_kwargs())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

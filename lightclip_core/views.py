@@ -1,0 +1,144 @@
+"""What the app shows, as plain data: result captions, summaries, overlaps (no gradio import).
+
+Each function takes an `EnginePool` (and a user's own engine, when they indexed a gallery) and
+returns lists of ``(image_path, caption)`` plus Markdown, so app.py only wires components, and the
+tests call these directly without a server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .errors import LightCLIPError
+from .models.backbones import STUDY_BACKBONES, get_backbone_spec
+from .search import MAX_K, EnginePool, QueryError, SearchEngine, SearchResult
+
+SYNTHETIC_WARNING = (
+    "Models marked *synthetic* were trained only on SynthPedes (drawn people): they find people in the "
+    "synthetic gallery but not in real photos. For real photos, train on CUHK-PEDES / RSTPReid with a "
+    "pretrained trunk (see About)."
+)
+WITNESS_QUERIES = (
+    "a woman in a red coat with a black backpack",
+    "a man wearing a white shirt, blue jeans and black shoes",
+    "someone in a green jacket carrying a shoulder bag",
+    "a person with a yellow top and grey trousers",
+)
+
+
+def display_name(key: str) -> str:
+    try:
+        return get_backbone_spec(key).display_name
+    except LightCLIPError:
+        return key
+
+
+def model_choices(pool: EnginePool) -> list[tuple[str, str]]:
+    """``(label, backbone key)`` for the dropdowns: bundled models first, then the study's
+    backbones that have no checkpoint yet (choosing one explains how to get it)."""
+    out = []
+    for key in pool.available():
+        info = pool.info(key)
+        tag = "synthetic-trained" if info.get("synthetic") else f"trained on {info.get('dataset')}"
+        out.append((f"{display_name(key)} ({tag})", key))
+    for key in STUDY_BACKBONES:
+        if key not in pool.checkpoints:
+            out.append((f"{display_name(key)} (no checkpoint)", key))
+    return out
+
+
+def hit_items(result: SearchResult) -> list[tuple[str, str]]:
+    """Gallery items: each image captioned with rank, cosine similarity and person id; a ✓ marks
+    the query's own identity when the query is one of the gallery's captions."""
+    items = []
+    for h in result.hits:
+        mark = " ✓" if result.query_pid is not None and h.pid == result.query_pid else ""
+        items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · id {h.pid}{mark}"))
+    return items
+
+
+def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None) -> str:
+    lines = [
+        f"**{display_name(backbone)}** · {len(result.hits)} of {result.gallery_size:,} images · "
+        f"text encode {result.text_ms:.1f} ms · search {result.search_ms:.2f} ms"
+    ]
+    if result.truncated:
+        lines.append(f"Your description was long; it was cut to its first {len(result.query):,} characters.")
+    if result.query_pid is not None:
+        right = sum(h.pid == result.query_pid for h in result.hits)
+        lines.append(f"This query is a caption of person **{result.query_pid}** in the gallery: "
+                     f"{right} of the top {len(result.hits)} are that person (✓); its AP over the whole gallery is "
+                     f"**{result.ap:.1f}%**.")
+    if pool is not None and pool.info(backbone).get("synthetic"):
+        lines.append(f"*{display_name(backbone)} is synthetic-trained.* {SYNTHETIC_WARNING}")
+    return "\n\n".join(lines)
+
+
+def clamp_k(k: Any) -> int:
+    try:
+        return max(1, min(MAX_K, int(k)))
+    except (TypeError, ValueError):
+        return 10
+
+
+def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
+                engine: SearchEngine | None = None) -> tuple[list[tuple[str, str]], str, list[int]]:
+    """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
+    exception: an empty query, an unknown backbone or one without a checkpoint."""
+    try:
+        engine = engine or pool.get(backbone)
+        result = engine.search(query, clamp_k(k))
+    except QueryError as exc:
+        return [], str(exc), []
+    except LightCLIPError as exc:
+        return [], f"⚠️ {exc}", []
+    return hit_items(result), summary(result, backbone, pool), [h.row for h in result.hits]
+
+
+def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
+                 engine: SearchEngine | None = None) -> tuple[list[tuple[str, str]], str, list[int]]:
+    """"Find people like this": image-to-image search from gallery row `row`."""
+    if row is None:
+        return [], "Click a result first, then ask for people like it.", []
+    try:
+        engine = engine or pool.get(backbone)
+        result = engine.search_similar(int(row), clamp_k(k))
+    except LightCLIPError as exc:
+        return [], f"⚠️ {exc}", []
+    items = [(h.path, f"#{h.rank} · cos {h.score:.3f} · id {h.pid}") for h in result.hits]
+    src_pid = engine.gallery.pids[int(row)]
+    same = sum(h.pid == src_pid for h in result.hits)
+    md = (f"**People like gallery image {row}** (person {src_pid}) with {display_name(backbone)}: "
+          f"{same} of {len(result.hits)} are the same person · search {result.search_ms:.2f} ms")
+    return items, md, [h.row for h in result.hits]
+
+
+def overlap(lists: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
+    """``(i, j, shared)`` for every pair of top-K lists: how many gallery rows both contain."""
+    return [(i, j, len(set(lists[i]) & set(lists[j]))) for i in range(len(lists)) for j in range(i + 1, len(lists))]
+
+
+def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any = 10,
+                 columns: int = 3) -> tuple[list[list[tuple[str, str]]], list[str], str]:
+    """The same query through up to `columns` backbones: items and a summary per column, and how
+    much the top-K lists overlap."""
+    backbones = [b for b in (backbones or []) if b][:columns]
+    items, texts, rows = [], [], []
+    if not backbones:
+        return [[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare."
+    for b in backbones:
+        it, md, r = search_view(pool, query, b, k)
+        items.append(it)
+        texts.append(md)
+        rows.append(r)
+    shared = [(backbones[i], backbones[j], n) for i, j, n in overlap(rows) if rows[i] and rows[j]]
+    k_eff = max((len(r) for r in rows), default=0)
+    if shared:
+        parts = [f"{display_name(a)} ∩ {display_name(b)}: **{n}** of {k_eff}" for a, b, n in shared]
+        note = "Top-K overlap · " + " · ".join(parts)
+    else:
+        note = texts[0] if len(backbones) == 1 else "No overlap to show."
+    while len(items) < columns:
+        items.append([])
+        texts.append("")
+    return items, texts, note

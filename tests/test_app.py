@@ -1,0 +1,289 @@
+"""The app's logic called directly (views, charts, uploads), then the app on a local port via
+gradio_client, then (marked `browser`) a real headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO
+from lightclip_core import charts, create_model, views
+from lightclip_core.checkpoints import save_checkpoint
+from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.search import EnginePool, Gallery
+from lightclip_core.uploads import ingest_uploads
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A tiny gallery, two random-weight checkpoints and a benchmark table: what the app reads."""
+    base = tmp_path_factory.mktemp("site")
+    gallery = base / "gallery"
+    generate(gallery, SynthConfig(ids=16, images_per_id=2, size=(64, 32), val_ids=0, test_ids=16, seed=6),
+             workers=1, splits=("test",))
+    ckpts = base / "checkpoints"
+    extra = {"train": {"dataset": "synthpedes"}, "synthetic": True, "epoch": 1}
+    for seed, key in ((0, "mobilenetv3_small_100"), (1, "mobilenetv3_large_100")):
+        torch.manual_seed(seed)
+        save_checkpoint(create_model(key, image_size=(64, 32)), ckpts / key, extra)
+    recs = [
+        {"backbone": "mobilenetv3_small_100", "display_name": "MobileNetV3-Small", "r1": 1.0, "r5": 5.0, "r10": 9.0,
+         "map": 2.0, "minp": 1.0, "params_m": 2.0, "gflops": 0.05, "latency_ms": 10.0, "latency_ms_image": 3.0,
+         "images_per_s": 300.0, "peak_mem_mb": 50.0, "bundled": True,
+         "curves": [{"epoch": 1, "train_loss": 4.0, "val_loss": 4.5, "val_r1": 1.0, "val_map": 2.0}]},
+        {"backbone": "mobilenetv3_large_100", "display_name": "MobileNetV3-Large", "r1": 2.0, "r5": 7.0, "r10": 12.0,
+         "map": 2.8, "minp": 1.1, "params_m": 6.3, "gflops": 0.11, "latency_ms": 12.0, "latency_ms_image": 6.0,
+         "images_per_s": 120.0, "peak_mem_mb": 80.0, "bundled": True},
+    ]
+    (ckpts / "benchmarks.json").write_text(json.dumps({"machine": {"cpu": "test CPU", "torch_threads": 2},
+                                                        "gallery": {"images": 32}, "records": recs}))
+    cache = base / "cache"
+    return {"base": base, "gallery": gallery, "ckpts": ckpts, "cache": cache,
+            "pool": EnginePool(ckpts, gallery, cache_dir=cache)}
+
+
+# -- views ------------------------------------------------------------------------------------------
+
+
+def test_search_view_captions_and_bad_inputs(site):
+    pool = site["pool"]
+    items, md, rows = views.search_view(pool, "a man in a red jacket", "mobilenetv3_small_100", 5)
+    assert len(items) == len(rows) == 5
+    assert items[0][1].startswith("#1 · cos ") and "id " in items[0][1]
+    assert "of 32 images" in md and "synthetic-trained" in md
+    items, md, _ = views.search_view(pool, "   ", "mobilenetv3_small_100", 5)
+    assert items == [] and "Type a description" in md
+    items, md, _ = views.search_view(pool, "red " * 2500, "mobilenetv3_small_100", 3)  # 10,000 characters
+    assert len(items) == 3 and "was cut" in md
+    items, md, _ = views.search_view(pool, "a man", "efficientnet_b3", 5)
+    assert items == [] and "No checkpoint for efficientnet_b3" in md and "export" in md
+    items, md, _ = views.search_view(pool, "a man", "resnet_9000", 5)
+    assert items == [] and "valid" in md.lower()
+    assert len(views.search_view(pool, "a man", "mobilenetv3_small_100", 999)[0]) == 32  # k capped
+
+
+def test_gallery_caption_query_marks_the_right_person(site):
+    pool = site["pool"]
+    g = pool.gallery
+    caption, pid = g.captions[5][0], g.pids[5]
+    items, md, rows = views.search_view(pool, caption, "mobilenetv3_small_100", 32)
+    marked = [c for _, c in items if c.endswith("✓")]
+    assert len(marked) == sum(p == pid for p in g.pids) == 2
+    assert f"person **{pid}**" in md and "AP over the whole gallery" in md
+
+
+def test_similar_and_compare_views(site):
+    pool = site["pool"]
+    items, md, rows = views.similar_view(pool, "mobilenetv3_small_100", 4, 6)
+    assert len(items) == 6 and 4 not in rows and "People like gallery image 4" in md
+    assert views.similar_view(pool, "mobilenetv3_small_100", None)[0] == []
+    items, texts, note = views.compare_view(pool, "a woman in a blue dress", ["mobilenetv3_small_100", "mobilenetv3_large_100"], 8)
+    assert [len(i) for i in items] == [8, 8, 0] and "Top-K overlap" in note
+    a = {r for r in views.search_view(pool, "a woman in a blue dress", "mobilenetv3_small_100", 8)[2]}
+    b = {r for r in views.search_view(pool, "a woman in a blue dress", "mobilenetv3_large_100", 8)[2]}
+    assert f"**{len(a & b)}** of 8" in note
+    assert views.overlap([[1, 2, 3], [3, 4, 1], [9]]) == [(0, 1, 2), (0, 2, 0), (1, 2, 0)]
+
+
+def test_model_choices_list_missing_backbones(site):
+    choices = dict((k, label) for label, k in views.model_choices(site["pool"]))
+    assert "synthetic-trained" in choices["mobilenetv3_small_100"]
+    assert choices["coatnet_0_rw_224"] == "CoAtNet-0 (no checkpoint)"
+
+
+# -- charts -----------------------------------------------------------------------------------------
+
+
+def test_pareto_front_matches_brute_force():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        pts = [(rng.choice([1, 2, 3, 4, 5]), rng.choice([1, 2, 3, 4])) for _ in range(rng.randint(1, 9))]
+        for lower in (True, False):
+            s = 1 if lower else -1
+
+            def dominated(i):
+                ci, ai = pts[i]
+                return any((s * cj <= s * ci and aj >= ai and (s * cj < s * ci or aj > ai)) for cj, aj in pts)
+
+            want = {i for i in range(len(pts)) if not dominated(i)}
+            got = set(charts.pareto_front(pts, lower))
+            # duplicates of a front point: the front keeps one representative
+            assert {pts[i] for i in got} == {pts[i] for i in want}
+
+
+def test_charts_from_the_benchmark_table(site):
+    doc = charts.load_benchmarks(site["ckpts"] / "benchmarks.json")
+    fig = charts.tradeoff_figure(doc, "map", "latency_ms", log_x=True)
+    names = [t.name for t in fig.data]
+    assert names == ["Pareto front", "backbones"] and fig.layout.xaxis.type == "log"
+    assert "2 × MACs" in fig.layout.title.text and "synthetic" in fig.layout.title.text
+    assert list(fig.data[1].x) == [10.0, 12.0]
+    assert len(charts.curves_figure(doc).data) == 2  # one backbone has curves: train + val
+    csv_text = charts.table_csv(doc)
+    assert csv_text.splitlines()[0].startswith("Backbone key,Backbone") and "MobileNetV3-Large" in csv_text
+    with pytest.raises(Exception, match="valid costs"):
+        charts.tradeoff_figure(doc, "r1", "price")
+    with pytest.raises(Exception, match="run `python -m lightclip_core bench`"):
+        charts.load_benchmarks(site["base"] / "nope.json")
+
+
+# -- uploads ----------------------------------------------------------------------------------------
+
+
+def _png(color=(255, 0, 0), size=(32, 64)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_uploads_are_flattened_limited_and_listed(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.png").write_bytes(_png())
+    (src / "notes.txt").write_text("hello")
+    (src / "broken.jpg").write_bytes(b"not really a jpeg")
+    zpath = src / "people.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("../../escape.png", _png((0, 255, 0)))
+        zf.writestr("/abs/path.png", _png((0, 0, 255)))
+        zf.writestr("dir/ok.png", _png())
+        zf.writestr("readme.md", "x")
+        link = zipfile.ZipInfo("link.png")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+    dest = tmp_path / "dest"
+    res = ingest_uploads([src / "a.png", src / "notes.txt", src / "broken.jpg", zpath], dest)
+    files = sorted(p.name for p in dest.iterdir())
+    assert all(p.parent == dest for p in dest.rglob("*"))  # nothing outside, nothing nested
+    assert not (tmp_path / "escape.png").exists() and not Path("/abs/path.png").exists()
+    assert len(files) == res.added == 5  # a.png, broken.jpg (decoded later), 3 zip images
+    reasons = dict(res.skipped)
+    assert "not an image or zip file" in reasons["notes.txt"]
+    assert reasons["people.zip:link.png"] == "a link inside the zip"
+    gallery = Gallery.load(dest, dataset="folder")
+    assert len(gallery) == 4 and any("broken" in p for p, _ in gallery.skipped)
+    res = ingest_uploads([src / "a.png"] * 3, tmp_path / "d2", max_images=2)
+    assert res.added == 2 and "over the limit of 2 images" in res.skipped[0][1]
+
+
+# -- the app on a port ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    port = _free_port()
+    env = {**os.environ, "LIGHTCLIP_PORT": str(port), "LIGHTCLIP_CHECKPOINTS": str(site["ckpts"]),
+           "LIGHTCLIP_GALLERY": str(site["gallery"]), "LIGHTCLIP_CACHE": str(site["cache"]),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(site["base"] / "app.log", "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((site["base"] / "app.log").read_text())
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("the app did not start in 120 s:\n" + (site["base"] / "app.log").read_text())
+    yield {"url": url, "startup_s": time.perf_counter() - t0}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_client_search_compare_and_bad_inputs(server, site):
+    from gradio_client import Client
+
+    client = Client(server["url"], verbose=False)
+    query = "a woman in a green coat with a red bag"
+    out = client.predict(query, "mobilenetv3_small_100", 4, api_name="/search")
+    want, _, _ = views.search_view(site["pool"], query, "mobilenetv3_small_100", 4)
+    assert [o["caption"] for o in out] == [c for _, c in want]
+    assert all(Path(o["image"]).is_file() for o in out)
+    assert client.predict("", "mobilenetv3_small_100", 4, api_name="/search") == []
+    assert len(client.predict("blue " * 2000, "mobilenetv3_small_100", 3, api_name="/search")) == 3
+    assert client.predict("a man", "coatnet_0_rw_224", 4, api_name="/search") == []
+    g1, g2, g3, note = client.predict(query, ["mobilenetv3_small_100", "mobilenetv3_large_100"], 5, api_name="/compare")
+    assert len(g1) == len(g2) == 5 and g3 == [] and "overlap" in note
+
+
+def test_eight_concurrent_clients_get_their_own_answers(server, site):
+    from gradio_client import Client
+
+    queries = [f"a person in a {c} jacket" for c in ("red", "blue", "green", "black", "white", "grey", "yellow", "brown")]
+    backbones = ["mobilenetv3_small_100", "mobilenetv3_large_100"] * 4
+    want = [[c for _, c in views.search_view(site["pool"], q, b, 6)[0]] for q, b in zip(queries, backbones)]
+
+    def ask(i):
+        c = Client(server["url"], verbose=False)
+        return [o["caption"] for o in c.predict(queries[i], backbones[i], 6, api_name="/search")]
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(ask, range(8)))
+    assert got == want
+
+
+@pytest.mark.browser
+def test_browser_search_and_tradeoffs(server):
+    chromium = Path(os.environ.get("LIGHTCLIP_CHROMIUM", "/usr/bin/chromium"))
+    required = os.environ.get("LIGHTCLIP_REQUIRE_BROWSER") == "1"
+    if not chromium.exists():
+        if required:
+            pytest.fail(f"{chromium} is missing but LIGHTCLIP_REQUIRE_BROWSER=1 (CI installs it with apt-get).")
+        pytest.skip(f"no {chromium} (apt-get install chromium to run the browser test)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server["url"], wait_until="domcontentloaded", timeout=60_000)
+        page.get_by_label("Description").first.wait_for(timeout=60_000)
+        page.get_by_label("Description").first.fill("a woman in a red coat with a black backpack")
+        page.get_by_role("button", name="Search", exact=True).click()
+        images = page.locator("#results img")
+        images.nth(9).wait_for(timeout=60_000)
+        assert images.count() >= 10  # the default top-K
+        page.get_by_text("cos ").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / "search.png"), full_page=True)
+        page.get_by_role("tab", name="Trade-offs").click()
+        page.locator("#tradeoff-plot .plot-container, #tradeoff-plot .js-plotly-plot").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "tradeoffs.png"), full_page=True)
+        browser.close()
