@@ -152,12 +152,13 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
         api_compare_btn = gr.Button(visible=False)
 
         # ---------------------------------------------------------------- wiring
-        def ui_search(q, b, kk, use_mine, engine, engine_backbone):
+        def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
             if use_mine:
                 if engine is None:
                     return [], "Index a gallery in the *Your gallery* tab first.", []
                 return views.search_view(pool, q, engine_backbone, kk, engine=engine)
-            return views.search_view(pool, q, b, kk)
+            return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
+                done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
         search_inputs = [query, backbone, k, mine, user_engine, user_backbone]
         for trigger in (search_btn.click, query.submit):

@@ -190,11 +190,11 @@ def profile_model(
 
     query_med, query_p90 = median_p90(t_query)
     image_med, image_p90 = median_p90(t_image)
-    spec = get_backbone_spec(model.config.backbone)
-    trunk, head, text = params_m(model.backbone), params_m(model.head), params_m(enc)
+    display = getattr(getattr(model, "spec", None), "display_name", None) or get_backbone_spec(model.config.backbone).display_name
+    trunk, head, text = params_m(model.backbone), params_m(model.head), enc.num_params() / 1e6
     return EfficiencyReport(
         backbone=model.config.backbone,
-        display_name=spec.display_name,
+        display_name=display,
         text_encoder=model.config.text_encoder,
         image_size=[h, w],
         device=str(device),
@@ -239,6 +239,9 @@ def vm(key):
 
 if spec["checkpoint"]:
     model = load_checkpoint(spec["checkpoint"])
+elif spec["zero_shot"]:
+    from lightclip_core.models.zero_shot import create_zero_shot, weights_cached
+    model = create_zero_shot(spec["backbone"], pretrained=weights_cached(spec["backbone"]))
 else:
     model = create_model(spec["backbone"], spec["text_encoder"], image_size=spec["image_size"])
 model.eval()
@@ -272,12 +275,15 @@ def cpu_peak_memory_mb(
 
     Returns None where /proc is missing (not Linux) or the subprocess fails.
     """
+    from .models.zero_shot import is_zero_shot
+
     if not os.path.exists("/proc/self/status"):
         return None
     spec = {
         "backbone": backbone, "checkpoint": checkpoint, "text_encoder": text_encoder,
         "image_size": list(image_size) if image_size else None, "batch": batch,
         "threads": threads or torch.get_num_threads(), "query": TYPICAL_QUERY,
+        "zero_shot": is_zero_shot(backbone),
     }
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
@@ -317,9 +323,13 @@ def profile(
     from .checkpoints import load_checkpoint
     from .errors import LightCLIPError
     from .models.lightclip import create_model
+    from .models.zero_shot import create_zero_shot, is_zero_shot, weights_cached
 
     if checkpoint:
         model = load_checkpoint(checkpoint, backbone=backbone)
+    elif backbone and is_zero_shot(backbone):
+        # the architecture's costs do not depend on the weights: random ones when none are cached
+        model = create_zero_shot(backbone, pretrained=weights_cached(backbone))
     elif backbone:
         model = create_model(backbone, text_encoder, image_size=image_size)
     else:

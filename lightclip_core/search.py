@@ -209,6 +209,44 @@ class SearchEngine:
                 pass  # a read-only cache directory only costs the next start its encoding time
         return cls(model, gallery, emb, **index_kw)
 
+    @classmethod
+    def from_zero_shot(
+        cls,
+        key: str,
+        gallery: Gallery | None = None,
+        cache_dir: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        pretrained: bool = True,
+        **index_kw: Any,
+    ) -> "SearchEngine":
+        """A pretrained CLIP-family model (`lightclip_core.list_zero_shot()`) over `gallery`; the
+        gallery embeddings are cached like a checkpoint's (keyed by model, weights and gallery)."""
+        from safetensors.numpy import load_file, save
+
+        from .checkpoints import atomic_write_bytes
+        from .models.zero_shot import create_zero_shot
+
+        gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
+        model = create_zero_shot(key, pretrained=pretrained)
+        cache_file = None
+        if pretrained and cache_dir is not False:
+            tag = f"{key}:{model.config.pretrained_tag}:{gallery.fingerprint()}"
+            cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"zs-{hashlib.sha256(tag.encode()).hexdigest()[:24]}.safetensors"
+            if cache_file.is_file():
+                try:
+                    emb = load_file(str(cache_file))["embeddings"]
+                    if emb.shape == (len(gallery), model.embed_dim):
+                        return cls(model, gallery, emb, **index_kw)
+                except Exception:
+                    pass
+        emb = encode_gallery(model, gallery, progress=progress)
+        if cache_file is not None:
+            try:
+                atomic_write_bytes(cache_file, save({"embeddings": emb}))
+            except OSError:
+                pass
+        return cls(model, gallery, emb, **index_kw)
+
     # -- queries -----------------------------------------------------------------------------------
     def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[Hit]:
         hits = []
@@ -338,6 +376,10 @@ class EnginePool:
         self.gallery_dir = Path(gallery_dir)
         self.cache_dir = cache_dir
         self.checkpoints = bundled_checkpoints(self.checkpoints_dir)
+        # False only in tests: zero-shot models with random weights, the same code path offline
+        self.zero_shot_pretrained = True
+        self._failed: dict[str, tuple[float, str]] = {}  # model -> (when, message) of a failed load
+        self.retry_after_s = 60.0
         self._gallery: Gallery | None = None
         self._engines: dict[str, SearchEngine] = {}
         self._lock = threading.Lock()
@@ -359,7 +401,10 @@ class EnginePool:
     def info(self, backbone: str) -> dict[str, Any]:
         """What the app shows about a model: trained on what, epochs, val metrics."""
         from .checkpoints import read_config
+        from .models.zero_shot import is_zero_shot, weights_cached
 
+        if is_zero_shot(backbone):
+            return {"available": True, "zero_shot": True, "synthetic": False, "cached": weights_cached(backbone)}
         if backbone not in self.checkpoints:
             return {"available": False, "message": how_to_get(backbone)}
         cfg = read_config(self.checkpoints[backbone])
@@ -370,17 +415,31 @@ class EnginePool:
     def get(self, backbone: str, progress: Callable[[int, int], None] | None = None) -> SearchEngine:
         """The engine for `backbone` (built on first use: load + encode or read the gallery cache)."""
         from .models.backbones import get_backbone_spec
+        from .models.zero_shot import is_zero_shot
 
-        if backbone not in self.checkpoints:
+        zero_shot = is_zero_shot(backbone)
+        if backbone not in self.checkpoints and not zero_shot:
             get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones
             raise LightCLIPError(how_to_get(backbone))
         engine = self._engines.get(backbone)
         if engine is not None:
             return engine
+        failed = self._failed.get(backbone)
+        if failed is not None and time.monotonic() - failed[0] < self.retry_after_s:
+            raise LightCLIPError(failed[1])  # e.g. offline: answer at once instead of probing again
         with self._lock:
             lock = self._locks.setdefault(backbone, threading.Lock())
         with lock:  # two sessions asking for the same new backbone build it once
             if backbone not in self._engines:
-                self._engines[backbone] = SearchEngine.from_checkpoint(
-                    self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress)
+                if zero_shot:
+                    try:
+                        self._engines[backbone] = SearchEngine.from_zero_shot(
+                            backbone, self.gallery, cache_dir=self.cache_dir, progress=progress,
+                            pretrained=self.zero_shot_pretrained)
+                    except LightCLIPError as exc:
+                        self._failed[backbone] = (time.monotonic(), str(exc))
+                        raise
+                else:
+                    self._engines[backbone] = SearchEngine.from_checkpoint(
+                        self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress)
             return self._engines[backbone]

@@ -11,12 +11,13 @@ from typing import Any, Sequence
 
 from .errors import LightCLIPError
 from .models.backbones import STUDY_BACKBONES, get_backbone_spec
+from .models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from .search import MAX_K, EnginePool, QueryError, SearchEngine, SearchResult
 
 SYNTHETIC_WARNING = (
-    "Models marked *synthetic* were trained only on SynthPedes (drawn people): they find people in the "
-    "synthetic gallery but not in real photos. For real photos, train on CUHK-PEDES / RSTPReid with a "
-    "pretrained trunk (see About)."
+    "Models marked *synthetic-trained* learned only from SynthPedes (drawn people): they find people in the "
+    "synthetic gallery but not in real photos. For real photos choose a pretrained CLIP-family model "
+    "(zero-shot), or train on CUHK-PEDES / RSTPReid with a pretrained trunk (see About)."
 )
 WITNESS_QUERIES = (
     "a woman in a red coat with a black backpack",
@@ -27,6 +28,8 @@ WITNESS_QUERIES = (
 
 
 def display_name(key: str) -> str:
+    if is_zero_shot(key):
+        return ZERO_SHOT.get(key).display_name + " (zero-shot)"
     try:
         return get_backbone_spec(key).display_name
     except LightCLIPError:
@@ -44,6 +47,8 @@ def model_choices(pool: EnginePool) -> list[tuple[str, str]]:
     for key in STUDY_BACKBONES:
         if key not in pool.checkpoints:
             out.append((f"{display_name(key)} (no checkpoint)", key))
+    for key in list_zero_shot():
+        out.append((ZERO_SHOT.get(key).label, key))
     return out
 
 
@@ -82,11 +87,12 @@ def clamp_k(k: Any) -> int:
 
 
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
-                engine: SearchEngine | None = None) -> tuple[list[tuple[str, str]], str, list[int]]:
+                engine: SearchEngine | None = None, progress=None) -> tuple[list[tuple[str, str]], str, list[int]]:
     """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
-    exception: an empty query, an unknown backbone or one without a checkpoint."""
+    exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
+    weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding."""
     try:
-        engine = engine or pool.get(backbone)
+        engine = engine or pool.get(backbone, progress)
         result = engine.search(query, clamp_k(k))
     except QueryError as exc:
         return [], str(exc), []

@@ -46,12 +46,36 @@ AUGMENTATIONS: dict[str, AugmentConfig] = {
 
 
 def _normalize(model) -> T.Normalize:
-    return T.Normalize(mean=model.backbone.mean, std=model.backbone.std)
+    mean = getattr(model, "image_mean", None) or model.backbone.mean
+    std = getattr(model, "image_std", None) or model.backbone.std
+    return T.Normalize(mean=mean, std=std)
+
+
+class Letterbox:
+    """Pad a PIL image (centred, black) to the aspect ratio H:W, so resizing does not distort it."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.h, self.w = size
+
+    def __call__(self, img):
+        from PIL import Image
+
+        iw, ih = img.size
+        target_w = max(iw, round(ih * self.w / self.h))
+        target_h = max(ih, round(iw * self.h / self.w))
+        if (target_w, target_h) == (iw, ih):
+            return img
+        canvas = Image.new("RGB", (target_w, target_h))
+        canvas.paste(img, ((target_w - iw) // 2, (target_h - ih) // 2))
+        return canvas
 
 
 def eval_transform(model) -> Callable:
-    """PIL image -> normalised tensor (3, H, W) at the model's input size."""
-    return T.Compose([T.Resize(model.image_size, interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), _normalize(model)])
+    """PIL image -> normalised tensor (3, H, W) at the model's input size (models with
+    ``letterbox = True``, the square-input zero-shot CLIPs, get tall crops padded, not squashed)."""
+    steps: list = [Letterbox(model.image_size)] if getattr(model, "letterbox", False) else []
+    steps += [T.Resize(model.image_size, interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), _normalize(model)]
+    return T.Compose(steps)
 
 
 def train_transform(model, aug: AugmentConfig | None = None) -> Callable:

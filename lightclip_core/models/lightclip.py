@@ -100,6 +100,14 @@ class LightCLIP(nn.Module):
     def device(self) -> torch.device:
         return self.logit_scale.device
 
+    @property
+    def image_mean(self) -> tuple[float, ...]:
+        return self.backbone.mean
+
+    @property
+    def image_std(self) -> tuple[float, ...]:
+        return self.backbone.std
+
     def encode_image(self, images: Tensor) -> Tensor:
         """``(B, 3, H, W) -> (B, D)``, L2-normalised."""
         if images.ndim != 4 or images.shape[1] != 3:

@@ -57,6 +57,10 @@ class TextEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def num_params(self) -> int:
+        """Parameters of the text tower alone."""
+        return sum(p.numel() for p in self.parameters())
+
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
         raise NotImplementedError
