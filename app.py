@@ -2,7 +2,8 @@
 
 Run ``python app.py`` (offline, on the bundled checkpoints and gallery) and open the printed URL.
 Environment: LIGHTCLIP_PORT / GRADIO_SERVER_PORT (default 7860), GRADIO_SERVER_NAME (default
-127.0.0.1; Spaces sets 0.0.0.0), LIGHTCLIP_CHECKPOINTS, LIGHTCLIP_GALLERY, LIGHTCLIP_CONCURRENCY.
+127.0.0.1; Spaces sets 0.0.0.0), LIGHTCLIP_CHECKPOINTS, LIGHTCLIP_GALLERY, LIGHTCLIP_CONCURRENCY,
+LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU).
 """
 
 from __future__ import annotations
@@ -235,7 +236,13 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
 
 def main() -> int:
     t0 = time.perf_counter()
-    pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY))
+    device = os.environ.get("LIGHTCLIP_DEVICE", "auto")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY),
+                      device=device)
     default = "mobilenetv3_large_100" if "mobilenetv3_large_100" in pool.available() else next(iter(pool.available()), None)
     if default:
         print(f"LightCLIP: indexing the gallery with {default} (cached after the first start) ...", file=sys.stderr)

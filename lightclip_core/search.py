@@ -217,6 +217,7 @@ class SearchEngine:
         cache_dir: str | Path | None = None,
         progress: Callable[[int, int], None] | None = None,
         pretrained: bool = True,
+        device: str = "cpu",
         **index_kw: Any,
     ) -> "SearchEngine":
         """A pretrained CLIP-family model (`lightclip_core.list_zero_shot()`) over `gallery`; the
@@ -227,7 +228,7 @@ class SearchEngine:
         from .models.zero_shot import create_zero_shot
 
         gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
-        model = create_zero_shot(key, pretrained=pretrained)
+        model = create_zero_shot(key, pretrained=pretrained).to(device)
         cache_file = None
         if pretrained and cache_dir is not False:
             tag = f"{key}:{model.config.pretrained_tag}:{gallery.fingerprint()}"
@@ -371,10 +372,11 @@ class EnginePool:
     """
 
     def __init__(self, checkpoints_dir: str | Path = CHECKPOINTS_DIR, gallery_dir: str | Path = DEFAULT_GALLERY,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu") -> None:
         self.checkpoints_dir = Path(checkpoints_dir)
         self.gallery_dir = Path(gallery_dir)
         self.cache_dir = cache_dir
+        self.device = device
         self.checkpoints = bundled_checkpoints(self.checkpoints_dir)
         # False only in tests: zero-shot models with random weights, the same code path offline
         self.zero_shot_pretrained = True
@@ -435,11 +437,12 @@ class EnginePool:
                     try:
                         self._engines[backbone] = SearchEngine.from_zero_shot(
                             backbone, self.gallery, cache_dir=self.cache_dir, progress=progress,
-                            pretrained=self.zero_shot_pretrained)
+                            pretrained=self.zero_shot_pretrained, device=self.device)
                     except LightCLIPError as exc:
                         self._failed[backbone] = (time.monotonic(), str(exc))
                         raise
                 else:
                     self._engines[backbone] = SearchEngine.from_checkpoint(
-                        self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress)
+                        self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress,
+                        device=self.device)
             return self._engines[backbone]
