@@ -58,19 +58,19 @@ def _training_summary(ckpt: Path) -> dict[str, Any]:
     return out
 
 
-def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
-                     bundled: bool = True) -> dict[str, Any]:
-    """One record: retrieval metrics on `gallery`'s dataset split + the efficiency report."""
+def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = True, bundled: bool = True,
+                 checkpoint: Path | None = None) -> dict[str, Any]:
+    """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs."""
     from .data import load_dataset
     from .evaluate import evaluate
-    from .search import SearchEngine
 
     t0 = time.perf_counter()
-    engine = SearchEngine.from_checkpoint(ckpt, gallery)
-    model = engine.model
+    model, gallery = engine.model, engine.gallery
     ds = load_dataset(gallery_dataset(gallery), gallery_root(gallery))
     metrics = evaluate(model, ds, "test", image_features=torch.from_numpy(engine.embeddings))
-    peak = (lambda: cpu_peak_memory_mb(model.config.backbone, str(ckpt), model.config.text_encoder, model.image_size)) if memory else None
+    key = model.config.backbone
+    peak = (lambda: cpu_peak_memory_mb(key, str(checkpoint) if checkpoint else None, model.config.text_encoder,
+                                       model.image_size)) if memory else None
     report = profile_model(model, engine=engine, repeats=repeats, peak_memory=peak)
     record: dict[str, Any] = {**report.to_dict()}
     record.pop("machine")
@@ -79,8 +79,10 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
     if "by_attribute" in metrics:
         record["by_attribute"] = metrics["by_attribute"]
     record["bundled"] = bundled
-    record["checkpoint"] = str(ckpt)
-    record.update(_training_summary(ckpt))
+    record["zero_shot"] = checkpoint is None
+    if checkpoint is not None:
+        record["checkpoint"] = str(checkpoint)
+        record.update(_training_summary(checkpoint))
     record["batch5_vs_single"] = round(record["latency_ms_batch5"] / record["latency_ms"], 3)
     if naive:
         engine.search(TYPICAL_QUERY, 10)  # warm
@@ -89,6 +91,14 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
         record["naive_vs_warm_query"] = round(t_naive[0] / record["latency_ms"], 1)
     record["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return record
+
+
+def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
+                     bundled: bool = True) -> dict[str, Any]:
+    from .search import SearchEngine
+
+    engine = SearchEngine.from_checkpoint(ckpt, gallery)
+    return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
 
 
 def gallery_root(gallery) -> Path:
@@ -107,8 +117,10 @@ def run_bench(
     repeats: int = 20,
     naive: bool = True,
     memory: bool = True,
+    zero_shot: bool = True,
 ) -> dict[str, Any]:
-    """Benchmark every checkpoint under `checkpoints_dir` (bundled) and each of `extra` (not bundled).
+    """Benchmark every checkpoint under `checkpoints_dir` (bundled) and each of `extra` (not bundled),
+    and the zero-shot CLIP-family models whose weights are cached (the others are listed as skipped).
 
     The ViT-B/32 reference row always gets a throughput measurement (random weights if it has no
     checkpoint), so the throughput ratio is measured in this run, at each model's input size.
@@ -122,10 +134,22 @@ def run_bench(
         found = [(p, b) for p, b in found if read_config(p)["model"]["backbone"] in backbones]
     if not found:
         raise LightCLIPError(f"No checkpoints to benchmark under {checkpoints_dir} (each is a directory with config.json).")
-    records = []
+    records, skipped = [], []
     for ckpt, bundled in found:
         log(f"bench: {ckpt}")
         records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled))
+    if zero_shot:
+        from .models.zero_shot import list_zero_shot, weights_cached
+        from .search import SearchEngine
+
+        for key in list_zero_shot():
+            if backbones and key not in backbones:
+                continue
+            if not weights_cached(key):
+                skipped.append({"model": key, "reason": "zero-shot weights not in the local Hub cache (one-time download)"})
+                continue
+            log(f"bench: zero-shot {key}")
+            records.append(bench_engine(SearchEngine.from_zero_shot(key, gallery), repeats, naive, memory, bundled=False))
 
     # Throughput of CLIP's ViT-B/32 image tower at each input size that occurs, side by side.
     vit_ips: dict[tuple[int, int], float] = {}
@@ -154,6 +178,7 @@ def run_bench(
         "flops_note": FLOPS_NOTE,
         "command": "python -m lightclip_core bench",
         "records": records,
+        "skipped": skipped,
         "ratios": ratios,
     }
 
@@ -168,7 +193,9 @@ def markdown_table(doc: dict[str, Any]) -> str:
         for _, key, fmt in TABLE_COLUMNS:
             v = rec.get(key)
             cells.append("n/a" if v is None else fmt.format(v))
-        if not rec.get("bundled", True):
+        if rec.get("zero_shot"):
+            cells[0] += " (pretrained CLIP, zero-shot)"
+        elif not rec.get("bundled", True):
             cells[0] += " (reference, not bundled)"
         rows.append("| " + " | ".join(cells) + " |")
     r = doc["ratios"]

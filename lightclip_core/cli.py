@@ -238,7 +238,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
     doc = bench.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
-                          naive=not args.no_naive, memory=not args.no_memory)
+                          naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot)
     out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
     bench.write_bench(doc, out)
     table = bench.markdown_table(doc)
@@ -408,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-naive", action="store_true", help="skip the naive re-encode-per-query timing")
     p.add_argument("--no-memory", action="store_true", help="skip peak-memory subprocesses")
+    p.add_argument("--no-zero-shot", action="store_true", help="leave out the zero-shot CLIP-family models")
     p.add_argument("--update-readme", action="store_true", help="replace the table between the README's bench markers")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")

@@ -51,6 +51,7 @@ def test_peak_memory_subprocess_measures_growth():
 def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, monkeypatch):
     base, gallery, ckpts = setup
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no cached zero-shot weights: they are skipped
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\ntail\n")
     rc = main(["bench", "--checkpoints", str(ckpts), "--gallery", str(gallery), "--repeats", "2",
@@ -63,6 +64,7 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
         assert isinstance(rec[key], float) and math.isfinite(rec[key]), key
     assert rec["n_gallery"] == 24 and rec["n_queries"] == 48
     assert rec["naive_vs_warm_query"] > 1  # re-encoding 24 images costs more than one warm query
+    assert {x["model"] for x in doc["skipped"]} >= {"mobileclip-s1", "clip-vit-b-32"}
     r = doc["ratios"]
     assert r["batch5_vs_single"] == rec["batch5_vs_single"] > 0
     assert r["throughput_vs_vit_b32"]["mobilenetv3_small_100"] > 1  # a 1.5M-param CNN outruns ViT-B/32
@@ -84,3 +86,16 @@ def test_scale_run_recall_and_skips(tmp_path):
     assert 0 < kinds["ivf"]["recall_at_10"] <= 1.0
     assert "skipped" in kinds["hnsw"]
     assert "| 2,000 | flat |" in bench.scale_table(doc)
+
+
+def test_zero_shot_models_bench_like_checkpoints(setup):
+    from lightclip_core.search import Gallery, SearchEngine
+
+    _, gallery, _ = setup
+    engine = SearchEngine.from_zero_shot("mobileclip2-s0", Gallery.load(gallery), pretrained=False, cache_dir=False)
+    rec = bench.bench_engine(engine, repeats=2, naive=False, memory=False, bundled=False)
+    assert rec["zero_shot"] is True and rec["backbone"] == "mobileclip2-s0" and "checkpoint" not in rec
+    assert rec["n_gallery"] == 24 and rec["params_m"] > 5 and rec["params_m_text"] > 10
+    doc = {"records": [rec], "ratios": {"measured_on": "x", "batch5_vs_single": 1.0},
+           "machine": {"cpu": "c", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48}}
+    assert "MobileCLIP2-S0 (pretrained CLIP, zero-shot)" in bench.markdown_table(doc)
