@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -244,10 +245,19 @@ def main() -> int:
     pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY),
                       device=device)
     default = "mobilenetv3_large_100" if "mobilenetv3_large_100" in pool.available() else next(iter(pool.available()), None)
-    if default:
-        print(f"LightCLIP: indexing the gallery with {default} (cached after the first start) ...", file=sys.stderr)
-        pool.get(default)  # warm: the first visitor does not wait for the gallery encoding
     demo = build_app(pool, default)
+    if default:
+        # Index the default model's gallery in the background: the page is usable at once, and a
+        # search that arrives first waits for this build (the pool builds each engine once).
+        def warm() -> None:
+            t = time.perf_counter()
+            try:
+                pool.get(default)
+                print(f"LightCLIP: {default} gallery indexed in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            except LightCLIPError as exc:
+                print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
+
+        threading.Thread(target=warm, name="lightclip-warm", daemon=True).start()
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
