@@ -184,30 +184,12 @@ class SearchEngine:
         Gallery embeddings are cached under ``<cache>/gallery/`` keyed by the checkpoint's and the
         gallery's fingerprints, so the second start skips encoding. `cache_dir=False` disables it.
         """
-        from safetensors.numpy import load_file, save
-
-        from .checkpoints import atomic_write_bytes, load_checkpoint
+        from .checkpoints import load_checkpoint
 
         gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
         model = load_checkpoint(checkpoint, device=device)
-        cache_file = None
-        if cache_dir is not False:
-            key = hashlib.sha256((checkpoint_fingerprint(checkpoint) + gallery.fingerprint()).encode()).hexdigest()[:24]
-            cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"{key}.safetensors"
-            if cache_file.is_file():
-                try:
-                    emb = load_file(str(cache_file))["embeddings"]
-                    if emb.shape == (len(gallery), model.embed_dim):
-                        return cls(model, gallery, emb, **index_kw)
-                except Exception:  # a damaged cache file is rebuilt, never trusted
-                    pass
-        emb = encode_gallery(model, gallery, progress=progress)
-        if cache_file is not None:
-            try:
-                atomic_write_bytes(cache_file, save({"embeddings": emb}))
-            except OSError:
-                pass  # a read-only cache directory only costs the next start its encoding time
-        return cls(model, gallery, emb, **index_kw)
+        key = None if cache_dir is False else checkpoint_fingerprint(checkpoint)
+        return cls(model, gallery, cached_gallery_embeddings(model, gallery, key, cache_dir, progress), **index_kw)
 
     @classmethod
     def from_zero_shot(
@@ -222,31 +204,12 @@ class SearchEngine:
     ) -> "SearchEngine":
         """A pretrained CLIP-family model (`lightclip_core.list_zero_shot()`) over `gallery`; the
         gallery embeddings are cached like a checkpoint's (keyed by model, weights and gallery)."""
-        from safetensors.numpy import load_file, save
-
-        from .checkpoints import atomic_write_bytes
         from .models.zero_shot import create_zero_shot
 
         gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
         model = create_zero_shot(key, pretrained=pretrained).to(device)
-        cache_file = None
-        if pretrained and cache_dir is not False:
-            tag = f"{key}:{model.config.pretrained_tag}:{gallery.fingerprint()}"
-            cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"zs-{hashlib.sha256(tag.encode()).hexdigest()[:24]}.safetensors"
-            if cache_file.is_file():
-                try:
-                    emb = load_file(str(cache_file))["embeddings"]
-                    if emb.shape == (len(gallery), model.embed_dim):
-                        return cls(model, gallery, emb, **index_kw)
-                except Exception:
-                    pass
-        emb = encode_gallery(model, gallery, progress=progress)
-        if cache_file is not None:
-            try:
-                atomic_write_bytes(cache_file, save({"embeddings": emb}))
-            except OSError:
-                pass
-        return cls(model, gallery, emb, **index_kw)
+        cache_key = f"zero-shot:{key}:{model.config.pretrained_tag}" if pretrained and cache_dir is not False else None
+        return cls(model, gallery, cached_gallery_embeddings(model, gallery, cache_key, cache_dir, progress), **index_kw)
 
     # -- queries -----------------------------------------------------------------------------------
     def _hits(self, scores: np.ndarray, rows: np.ndarray) -> list[Hit]:
@@ -317,6 +280,34 @@ class SearchEngine:
         rows = np.argsort(-sims, kind="stable")[:k]
         t2 = time.perf_counter()
         return SearchResult(query, self._hits(sims[rows], rows), len(self.gallery), (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated)
+
+
+def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, cache_dir: str | Path | None = None,
+                              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """`encode_gallery`, cached on disk under ``<cache>/gallery/`` keyed by `model_key` (which must
+    identify the weights) and the gallery's fingerprint; `model_key=None` skips the cache."""
+    from safetensors.numpy import load_file, save
+
+    from .checkpoints import atomic_write_bytes
+
+    cache_file = None
+    if model_key is not None:
+        name = hashlib.sha256((model_key + gallery.fingerprint()).encode()).hexdigest()[:24]
+        cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"{name}.safetensors"
+        if cache_file.is_file():
+            try:
+                emb = load_file(str(cache_file))["embeddings"]
+                if emb.shape == (len(gallery), model.embed_dim):
+                    return emb
+            except Exception:  # a damaged cache file is rebuilt, never trusted
+                pass
+    emb = encode_gallery(model, gallery, progress=progress)
+    if cache_file is not None:
+        try:
+            atomic_write_bytes(cache_file, save({"embeddings": emb}))
+        except OSError:
+            pass  # a read-only cache directory only costs the next start its encoding time
+    return emb
 
 
 def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
