@@ -25,6 +25,7 @@ from lightclip_core.uploads import MAX_IMAGES, ingest_uploads
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
 COMPARE_COLUMNS = 3
+MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
 
 ABOUT = """
@@ -265,7 +266,7 @@ def main() -> int:
     port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     print(f"LightCLIP: ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
-                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], **_theme_kwargs())
+                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD, **_theme_kwargs())
     return 0
 
 
