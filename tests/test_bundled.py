@@ -1,0 +1,47 @@
+"""The bundled checkpoints and benchmark table: they load, search, fit the size budget, agree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import REPO
+from lightclip_core.checkpoints import load_checkpoint, read_config
+from lightclip_core.search import Gallery, SearchEngine, bundled_checkpoints
+
+CHECKPOINTS = REPO / "checkpoints"
+BUDGET_MB = 160
+
+
+def test_bundle_fits_the_size_budget():
+    total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
+    assert total / 1e6 <= BUDGET_MB, f"checkpoints/ holds {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+def test_bundled_checkpoint_loads_and_searches(key, tmp_path):
+    ckpt = bundled_checkpoints(CHECKPOINTS)[key]
+    cfg = read_config(ckpt)
+    assert cfg["model"]["backbone"] == key == ckpt.name
+    assert cfg.get("weights_dtype") == "int8" and cfg.get("synthetic") is True
+    model = load_checkpoint(ckpt)
+    assert next(model.backbone.parameters()).dtype == torch.float32  # restored for CPU inference
+    full = Gallery.load(REPO / "gallery")
+    small = Gallery(full.paths[:24], full.pids[:24], full.captions[:24])
+    engine = SearchEngine.from_checkpoint(ckpt, small, cache_dir=tmp_path)
+    res = engine.search(small.captions[0][0], 5)
+    assert len(res.hits) == 5 and res.query_pid == small.pids[0]
+
+
+def test_benchmark_table_covers_the_bundle():
+    path = CHECKPOINTS / "benchmarks.json"
+    if not path.exists():
+        pytest.skip("no benchmarks.json yet")
+    doc = json.loads(path.read_text())
+    recorded = {r["backbone"] for r in doc["records"] if r.get("bundled")}
+    assert recorded == set(bundled_checkpoints(CHECKPOINTS))
+    for r in doc["records"]:
+        assert 0 <= r["r1"] <= r["r5"] <= r["r10"] <= 100
+        assert r["params_m"] > 0 and r["gflops"] > 0 and r["latency_ms"] > 0
