@@ -33,6 +33,7 @@ TABLE_COLUMNS = (
     ("Query (ms)", "latency_ms", "{:.1f}"),
     ("Image (ms)", "latency_ms_image", "{:.1f}"),
     ("img/s", "images_per_s", "{:.0f}"),
+    ("× ViT-B/32", "throughput_vs_vit_b32", "{:.1f}"),
     ("Peak MB", "peak_mem_mb", "{:.0f}"),
     ("R@1", "r1", "{:.2f}"),
     ("R@5", "r5", "{:.2f}"),
@@ -210,8 +211,14 @@ def markdown_table(doc: dict[str, Any]) -> str:
         lines.append(
             f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
             f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
-            f"**{r['batch5_vs_single']:.2f}x** one query."
+            f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
+            f"ViT-B/32 image tower at the same input size, measured in the same run."
         )
+    if doc.get("skipped"):
+        by_reason: dict[str, list[str]] = {}
+        for x in doc["skipped"]:
+            by_reason.setdefault(x["reason"], []).append(x["model"])
+        lines.append("Not measured: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + ".")
     return "\n".join(lines)
 
 

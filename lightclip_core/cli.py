@@ -236,10 +236,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
             bench.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else bench.scale_table(doc))
         return 0
+    out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
+    if args.table_only:
+        from .charts import load_benchmarks
+
+        table = bench.markdown_table(load_benchmarks(out))
+        if args.update_readme:
+            bench.update_readme(args.readme, table)
+        print(table)
+        return 0
     backbones = args.backbones.split(",") if args.backbones else None
     doc = bench.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
                           naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot)
-    out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
     bench.write_bench(doc, out)
     table = bench.markdown_table(doc)
     if args.update_readme:
@@ -411,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-zero-shot", action="store_true", help="leave out the zero-shot CLIP-family models")
     p.add_argument("--update-readme", action="store_true", help="replace the table between the README's bench markers")
     p.add_argument("--readme", default="README.md")
+    p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "
+                   "the existing benchmarks.json without measuring")
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
     p.add_argument("--scale-sizes", default="10000,100000,1000000")
     p.add_argument("--scale-queries", type=int, default=100)
