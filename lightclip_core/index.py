@@ -78,10 +78,12 @@ class GalleryIndex:
             idx = faiss.IndexHNSWFlat(self.dim, self.params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
             idx.hnsw.efSearch = self.params["ef_search"]
             return idx
-        nlist = self.params["ivf_nlist"] or max(1, int(4 * np.sqrt(n_train)))
+        nlist = self.params["ivf_nlist"] or max(1, int(np.sqrt(n_train)))
         nlist = min(nlist, max(1, n_train // 39))  # FAISS wants >= 39 training points per centroid
         quantizer = faiss.IndexFlatIP(self.dim)
         idx = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        if len(train) > 64 * nlist:  # k-means on a sample: 64 points per list are plenty, and 1M would take minutes
+            train = train[np.random.default_rng(0).choice(len(train), 64 * nlist, replace=False)]
         idx.train(train)
         idx.nprobe = min(self.params["nprobe"], nlist)
         self._quantizer = quantizer  # the IVF index does not own it: keep it alive as long as the index
