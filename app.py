@@ -99,7 +99,7 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
                 similar_btn = gr.Button("Find people like the selected result")
             gr.Examples(examples, inputs=[query], label="Examples (the first are captions from the gallery)")
             info = gr.Markdown(elem_classes=["result-info"])
-            results = gr.Gallery(label="Results", columns=8, height=640, object_fit="contain", allow_preview=True,
+            results = gr.Gallery(label="Results", columns=6, height=640, object_fit="contain", allow_preview=True,
                                  elem_id="results")
             gr.Markdown(f"*{views.SYNTHETIC_WARNING}*")
 

@@ -101,7 +101,7 @@ def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops
             line={"dash": "dash", "color": "#888"}, hoverinfo="skip",
         ))
         fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="backbones",
+            x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="backbones", cliponaxis=False,
             hovertext=hover, hoverinfo="text",
             marker={"size": 12, "color": ["#d62728" if i in front else "#1f77b4" for i in range(len(recs))]},
         ))
