@@ -143,7 +143,7 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
         parts = [f"{display_name(a)} ∩ {display_name(b)}: **{n}** of {k_eff}" for a, b, n in shared]
         note = "Top-K overlap · " + " · ".join(parts)
     else:
-        note = texts[0] if len(backbones) == 1 else "No overlap to show."
+        note = "Choose a second model to see how the top-K lists overlap." if len(backbones) == 1 else "No overlap to show."
     while len(items) < columns:
         items.append([])
         texts.append("")
