@@ -100,8 +100,12 @@ def retrieval_metrics(
 
 
 @torch.no_grad()
-def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = False) -> Tensor:
-    """L2-normalised image embeddings ``(N, D)`` (on CPU) for image files, in order."""
+def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = False,
+                  on_batch=None) -> Tensor:
+    """L2-normalised image embeddings ``(N, D)`` (on CPU) for image files, in order.
+
+    `progress` shows a tqdm bar; `on_batch(done, total)`, when given, is called after each batch.
+    """
     from .data.transforms import ImageFiles, eval_transform
 
     ds = ImageFiles(list(paths), eval_transform(model))
@@ -114,8 +118,12 @@ def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers
         from tqdm import tqdm
 
         it = tqdm(loader, desc="gallery", unit="batch", leave=False)
+    done = 0
     for images in it:
         feats.append(model.encode_image(images.to(model.device)).float().cpu())
+        done += len(images)
+        if on_batch is not None:
+            on_batch(done, len(ds))
     model.train(was_training)
     return torch.cat(feats) if feats else torch.empty(0, model.embed_dim)
 

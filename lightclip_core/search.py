@@ -316,21 +316,9 @@ def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
 
     `progress(done, total)` is called after each batch (the app drives its progress bar with it).
     """
-    from .data.base import load_image
-    from .data.transforms import eval_transform
+    from .evaluate import encode_images
 
-    tf = eval_transform(model)
-    out = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(gallery), batch_size):
-            batch = torch.stack([tf(load_image(p)) for p in gallery.paths[start : start + batch_size]])
-            out.append(model.encode_image(batch.to(model.device)).float().cpu().numpy())
-            if progress is not None:
-                progress(min(start + batch_size, len(gallery)), len(gallery))
-    model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, model.embed_dim), np.float32)
+    return encode_images(model, gallery.paths, batch_size, on_batch=progress).numpy()
 
 
 def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
