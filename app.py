@@ -3,7 +3,9 @@
 Run ``python app.py`` (offline, on the bundled checkpoints and gallery) and open the printed URL.
 Environment: LIGHTCLIP_PORT / GRADIO_SERVER_PORT (default 7860), GRADIO_SERVER_NAME (default
 127.0.0.1; Spaces sets 0.0.0.0), LIGHTCLIP_CHECKPOINTS, LIGHTCLIP_GALLERY, LIGHTCLIP_CONCURRENCY,
-LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU).
+LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU), LIGHTCLIP_HUB_REPO (a model repo written by
+`python -m lightclip_core hub push`: backbones without a local checkpoint are fetched from it when first
+chosen, never at start).
 """
 
 from __future__ import annotations
@@ -244,7 +246,7 @@ def main() -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY),
-                      device=device)
+                      device=device, hub_repo=os.environ.get("LIGHTCLIP_HUB_REPO"))
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in pool.available()]
     default = (preferred or pool.available() or [None])[0]

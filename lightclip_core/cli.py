@@ -301,6 +301,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    """Publish checkpoints to a Hugging Face model repo, list what it holds, or fetch from it."""
+    from .checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
+    from .search import bundled_checkpoints
+
+    if args.action == "push":
+        if args.checkpoint:
+            paths = args.checkpoint
+        else:
+            found = bundled_checkpoints(args.dir)
+            if args.backbone:
+                unknown = [b for b in args.backbone if b not in found]
+                if unknown:
+                    raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {args.dir}/.")
+                found = {b: found[b] for b in args.backbone}
+            paths = list(found.values())
+            if not paths:
+                raise LightCLIPError(f"No checkpoints under {args.dir}/ to publish.")
+        records = push_checkpoints(args.repo, paths, private=args.private, revision=args.revision)
+        for r in records:
+            print(f"{r['checkpoint']} -> {r['repo']}/{r['path_in_repo']} ({', '.join(r['files'])})")
+        return 0
+    if args.action == "list":
+        for b in remote_backbones(args.repo, revision=args.revision):
+            print(b)
+        return 0
+    backbones = args.backbone or (remote_backbones(args.repo, revision=args.revision) if args.all else [])
+    if not backbones:
+        raise LightCLIPError("Name the checkpoints to fetch with --backbone B (repeatable) or pass --all.")
+    for b in backbones:
+        dest = pull_checkpoint(args.repo, b, args.dir, force=args.force, revision=args.revision)
+        print(f"{args.repo}/{b} -> {dest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightclip_core",
@@ -443,6 +478,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("hub", help="publish checkpoints to / fetch them from a Hugging Face model repo")
+    p.add_argument("action", choices=["push", "pull", "list"],
+                   help="push: upload checkpoints; pull: fetch into --dir; list: backbones the repo holds")
+    p.add_argument("--repo", required=True, help="model repository id, owner/name")
+    p.add_argument("--backbone", action="append", help="backbone key (repeatable; default for push: all under --dir)")
+    p.add_argument("--checkpoint", action="append", help="push: a checkpoint directory (repeatable) instead of --dir")
+    p.add_argument("--dir", default="checkpoints", help="where checkpoints live / are fetched to (default checkpoints)")
+    p.add_argument("--all", action="store_true", help="pull: every backbone the repo holds")
+    p.add_argument("--force", action="store_true", help="pull: replace an existing checkpoint")
+    p.add_argument("--private", action="store_true", help="push: create the repo private")
+    p.add_argument("--revision", help="branch, tag or commit")
+    p.set_defaults(func=cmd_hub)
     return parser
 
 

@@ -351,8 +351,10 @@ class EnginePool:
     """
 
     def __init__(self, checkpoints_dir: str | Path = CHECKPOINTS_DIR, gallery_dir: str | Path = DEFAULT_GALLERY,
-                 cache_dir: str | Path | None = None, device: str = "cpu") -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu", hub_repo: str | None = None) -> None:
         self.checkpoints_dir = Path(checkpoints_dir)
+        # A Hugging Face model repo (`hub push`) to fetch missing checkpoints from on first use, never at start
+        self.hub_repo = hub_repo or None
         self.gallery_dir = Path(gallery_dir)
         self.cache_dir = cache_dir
         self.device = device
@@ -387,6 +389,8 @@ class EnginePool:
         if is_zero_shot(backbone):
             return {"available": True, "zero_shot": True, "synthetic": False, "cached": weights_cached(backbone)}
         if backbone not in self.checkpoints:
+            if self.hub_repo:
+                return {"available": True, "remote": self.hub_repo, "synthetic": None}
             return {"available": False, "message": how_to_get(backbone)}
         cfg = read_config(self.checkpoints[backbone])
         train = cfg.get("train") or {}
@@ -401,7 +405,8 @@ class EnginePool:
         zero_shot = is_zero_shot(backbone)
         if backbone not in self.checkpoints and not zero_shot:
             get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones
-            raise LightCLIPError(how_to_get(backbone))
+            if not self.hub_repo:
+                raise LightCLIPError(how_to_get(backbone))
         engine = self._engines.get(backbone)
         if engine is not None:
             return engine
@@ -421,7 +426,20 @@ class EnginePool:
                         self._failed[backbone] = (time.monotonic(), str(exc))
                         raise
                 else:
+                    if backbone not in self.checkpoints:
+                        self._fetch_from_hub(backbone)
                     self._engines[backbone] = SearchEngine.from_checkpoint(
                         self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress,
                         device=self.device)
             return self._engines[backbone]
+
+    def _fetch_from_hub(self, backbone: str) -> None:
+        """Download `backbone`'s checkpoint from `hub_repo` into the checkpoints directory (caller holds its lock)."""
+        from .checkpoint_hub import pull_checkpoint
+
+        try:
+            dest = pull_checkpoint(self.hub_repo, backbone, self.checkpoints_dir)
+        except LightCLIPError as exc:
+            self._failed[backbone] = (time.monotonic(), str(exc))
+            raise
+        self.checkpoints[backbone] = dest

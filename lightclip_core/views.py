@@ -46,7 +46,8 @@ def model_choices(pool: EnginePool) -> list[tuple[str, str]]:
         out.append((f"{display_name(key)} ({tag})", key))
     for key in STUDY_BACKBONES:
         if key not in pool.checkpoints:
-            out.append((f"{display_name(key)} (no checkpoint)", key))
+            where = f"downloads from {pool.hub_repo} on first use" if pool.hub_repo else "no checkpoint"
+            out.append((f"{display_name(key)} ({where})", key))
     for key in list_zero_shot():
         out.append((ZERO_SHOT.get(key).label, key))
     return out
