@@ -21,16 +21,11 @@ from typing import Any
 
 from .checkpoints import _UMASK, CONFIG_FILE, MODEL_FILE, load_checkpoint, read_config
 from .errors import LightCLIPError, OfflineError
-from .hub import cached_hub_file, hub_unreachable_reason
+from .hub import cached_hub_file, error_summary, hub_unreachable_reason
 
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE)
 OPTIONAL_FILES = ("metrics.json", "curves.json")
 OFFLINE_ALTERNATIVE = "use the bundled checkpoints under checkpoints/ or train one with `python -m lightclip_core train`"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}{': ' + text[:160] if text else ''}"
 
 
 def _require_hub(what: str) -> None:
@@ -72,7 +67,7 @@ def push_checkpoints(repo_id: str, checkpoints: list[str | Path], *, private: bo
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     except Exception as exc:  # noqa: BLE001 - auth, permissions, name: one sentence for the user
-        raise LightCLIPError(f"Cannot create or open the model repository {repo_id} ({_one_line(exc)}); "
+        raise LightCLIPError(f"Cannot create or open the model repository {repo_id} ({error_summary(exc)}); "
                              f"log in with `hf auth login` or pass a token with write access.") from None
     out = []
     for backbone, path in backbones.items():
@@ -82,7 +77,7 @@ def push_checkpoints(repo_id: str, checkpoints: list[str | Path], *, private: bo
                                      repo_type="model", revision=revision, allow_patterns=files,
                                      commit_message=f"Upload {backbone} checkpoint (LightCLIP)")
         except Exception as exc:  # noqa: BLE001
-            raise LightCLIPError(f"Uploading {path} to {repo_id}/{backbone} failed ({_one_line(exc)}).") from None
+            raise LightCLIPError(f"Uploading {path} to {repo_id}/{backbone} failed ({error_summary(exc)}).") from None
         out.append({"backbone": backbone, "checkpoint": str(path), "repo": repo_id, "path_in_repo": backbone,
                     "files": files, "commit": getattr(info, "oid", None)})
     return out
@@ -97,7 +92,7 @@ def remote_backbones(repo_id: str, revision: str | None = None, token: str | Non
     try:
         files = set(HfApi(token=token).list_repo_files(repo_id, repo_type="model", revision=revision))
     except Exception as exc:  # noqa: BLE001
-        raise LightCLIPError(f"Cannot list the model repository {repo_id} ({_one_line(exc)}).") from None
+        raise LightCLIPError(f"Cannot list the model repository {repo_id} ({error_summary(exc)}).") from None
     folders = {f.split("/", 1)[0] for f in files if "/" in f}
     return sorted(b for b in folders if all(f"{b}/{name}" in files for name in REQUIRED_FILES))
 
@@ -125,9 +120,9 @@ def _fetch(repo_id: str, backbone: str, revision: str | None, token: str | None)
             if name in REQUIRED_FILES:
                 raise LightCLIPError(f"{repo_id} has no {backbone}/{name}: it holds no {backbone} checkpoint.") from None
         except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-            raise LightCLIPError(f"The model repository {repo_id} cannot be read ({_one_line(exc)}).") from None
+            raise LightCLIPError(f"The model repository {repo_id} cannot be read ({error_summary(exc)}).") from None
         except Exception as exc:  # noqa: BLE001
-            raise LightCLIPError(f"Downloading {backbone}/{name} from {repo_id} failed ({_one_line(exc)}).") from None
+            raise LightCLIPError(f"Downloading {backbone}/{name} from {repo_id} failed ({error_summary(exc)}).") from None
     return paths
 
 

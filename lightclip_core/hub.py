@@ -106,10 +106,13 @@ def resolve_hub_file(
             return hf_hub_download(repo_id, filename, revision=revision)
         except Exception as exc:  # noqa: BLE001 - try the next candidate, report the last failure
             last_error = exc
-    # Keep the message one sentence: the first clause of the library's own explanation.
-    first_line = str(last_error).splitlines()[0].split(". ")[0] if last_error and str(last_error) else ""
     raise OfflineError(
         f"{what} must be downloaded once from the Hugging Face Hub ({repo_id}), and the download "
-        f"failed ({type(last_error).__name__}{': ' + first_line[:160] if first_line else ''}); "
-        f"{alternative}."
+        f"failed ({error_summary(last_error)}); {alternative}."
     )
+
+
+def error_summary(exc: BaseException | None) -> str:
+    """``Type: first clause`` of a library's exception, so that our message stays one sentence."""
+    first_line = str(exc).splitlines()[0].split(". ")[0] if exc and str(exc) else ""
+    return f"{type(exc).__name__}{': ' + first_line[:160] if first_line else ''}"
