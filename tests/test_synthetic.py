@@ -89,6 +89,59 @@ def _scan(text: str, lexicon: dict[str, tuple[str, ...]]) -> list[str]:
 HAIR_SURFACE = {"black": ("dark",), "brown": ("dark brown",), "blonde": ("blonde", "blond", "fair"), "grey": ("silver",), "red": ("ginger",)}
 
 
+def test_extra_train_ids_leave_val_test_and_base_pictures_unchanged(small, tmp_path):
+    from lightclip_core.data.synthetic import attribute_key, make_identities
+
+    cfg = SynthConfig(**{**SMALL.__dict__, "extra_train_ids": 40})
+    generate(tmp_path / "xl", cfg, workers=2)
+    base = {r["img_path"]: r for r in json.loads((small / "data_captions.json").read_text())}
+    xl = json.loads((tmp_path / "xl" / "data_captions.json").read_text())
+    extra = [r for r in xl if r["img_path"] not in base]
+    # Every record and picture of the dataset without extras is still there, unchanged.
+    assert [r for r in xl if r["img_path"] in base] == list(base.values())
+    for name in base:
+        assert (tmp_path / "xl" / "imgs" / name).read_bytes() == (small / "imgs" / name).read_bytes()
+    assert {r["split"] for r in extra} == {"train"}
+    assert len({r["id"] for r in extra}) == 40 and min(r["id"] for r in extra) == SMALL.ids
+    # Identity-disjoint by what captions can say: no extra person repeats a val or test person.
+    people, split = make_identities(cfg)
+    held_out = {attribute_key(p) for p in people if split[p.pid] != "train"}
+    assert not any(attribute_key(p) in held_out for p in people if p.pid >= SMALL.ids)
+    twins = [p for p in people if p.pid >= SMALL.ids and p.differs_in]
+    assert twins and all(people[p.twin_of].family == p.family for p in twins)
+    # The loader sees them as training identities.
+    ds = load_dataset("synthpedes", tmp_path / "xl")
+    assert len({s.pid for s in ds.split("train")}) == SMALL.ids - SMALL.val_ids - SMALL.test_ids + 40
+    # Unused, the option leaves attributes.json as it was.
+    assert "extra_train_ids" not in json.loads((small / "attributes.json").read_text())["config"]
+    assert json.loads((tmp_path / "xl" / "attributes.json").read_text())["config"]["extra_train_ids"] == 40
+
+
+def test_extra_train_ids_reject_a_held_out_person(monkeypatch):
+    """A drawn extra identity equal to a test identity is skipped, and the count is still met."""
+    import lightclip_core.data.synthetic as synth
+
+    cfg = SynthConfig(ids=20, images_per_id=1, size=(64, 32), val_ids=0, test_ids=20, seed=1, extra_train_ids=5)
+    people, split = synth.make_identities(SynthConfig(**{**cfg.__dict__, "extra_train_ids": 0}))
+    clone_of = people[0]
+    real = synth.sample_identity
+    cloned = []
+
+    def first_is_a_clone(rng, pid):
+        ident = real(rng, pid)
+        if pid == cfg.ids and not cloned:  # the first extra draw (base draws have pids below ids)
+            cloned.append(pid)
+            return synth.Identity(**{**synth.asdict(clone_of), "pid": pid, "family": -1, "twin_of": -1, "differs_in": ""})
+        return ident
+
+    monkeypatch.setattr(synth, "sample_identity", first_is_a_clone)
+    people2, split2 = synth.make_identities(cfg)
+    extra = [p for p in people2 if p.pid >= cfg.ids]
+    assert cloned and len(extra) == 5
+    keys = {synth.attribute_key(p) for p in people2 if split2[p.pid] == "test"}
+    assert not any(synth.attribute_key(p) in keys for p in extra)
+
+
 def test_every_colour_and_item_a_caption_mentions_is_true_of_the_identity(corpus):
     people = _identity_table(corpus)
     records = json.loads((corpus / "data_captions.json").read_text())

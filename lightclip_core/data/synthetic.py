@@ -995,6 +995,10 @@ class SynthConfig:
     seed: int = 0
     hard_share: float = 0.3  # share of identities created as near-duplicates of another
     jpeg_quality: int = 76
+    # More training identities beyond ``ids``, drawn from a random stream of their own (pids from
+    # ``ids`` on): the val and test splits, and every picture of the first ``ids`` identities, stay
+    # exactly what they are without them. None repeats the attributes of a val or test identity.
+    extra_train_ids: int = 0
 
     def check(self) -> None:
         if self.ids < 1 or self.images_per_id < 1:
@@ -1003,27 +1007,50 @@ class SynthConfig:
             raise LightCLIPError(
                 f"--val-ids ({self.val_ids}) + --test-ids ({self.test_ids}) must not exceed --ids ({self.ids})."
             )
+        if self.extra_train_ids < 0:
+            raise LightCLIPError(f"--extra-train-ids must be 0 or more, got {self.extra_train_ids}.")
         if min(self.size) < 32:
             raise LightCLIPError(f"SynthPedes pictures need at least 32 px a side, got {self.size[0]}x{self.size[1]}.")
+
+
+def _draw_families(
+    rng: np.random.Generator, count: int, first_pid: int, first_family: int, hard_share: float, allowed=None
+) -> tuple[list[list[Identity]], list[Identity]]:
+    """`count` identities in families (a base, sometimes a near-duplicate twin), pids from `first_pid`.
+
+    `allowed(identity) -> bool` rejects an identity (a rejected base takes no twin); the random
+    stream is consumed the same way either way, so rejection never shifts later identities.
+    """
+    families: list[list[Identity]] = []
+    people: list[Identity] = []
+    while len(people) < count:
+        base = sample_identity(rng, first_pid + len(people))
+        want_twin = len(people) + 1 < count and rng.random() < hard_share / (1 + hard_share)
+        twin = mutate_identity(rng, base, first_pid + len(people) + 1) if want_twin else None
+        if allowed is not None and not allowed(base):
+            continue
+        base.family = first_family + len(families)
+        family = [base]
+        people.append(base)
+        if twin is not None and (allowed is None or allowed(twin)):
+            twin.pid = first_pid + len(people)
+            twin.family = base.family
+            family.append(twin)
+            people.append(twin)
+        families.append(family)
+    return families, people
+
+
+def attribute_key(ident: Identity) -> tuple:
+    """What captions can say about an identity: two identities with equal keys are the same person."""
+    d = ident.captioned()
+    return tuple(v for k, v in sorted(d.items()) if k not in ("pid", "family", "twin_of", "differs_in"))
 
 
 def make_identities(cfg: SynthConfig) -> tuple[list[Identity], dict[int, str]]:
     """All identities (families of near-duplicates included) and their identity-disjoint splits."""
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
-    families: list[list[Identity]] = []
-    people: list[Identity] = []
-    while len(people) < cfg.ids:
-        base = sample_identity(rng, len(people))
-        base.family = len(families)
-        family = [base]
-        people.append(base)
-        if len(people) < cfg.ids and rng.random() < cfg.hard_share / (1 + cfg.hard_share):
-            twin = mutate_identity(rng, base, len(people))
-            if twin is not None:
-                twin.family = base.family
-                family.append(twin)
-                people.append(twin)
-        families.append(family)
+    families, people = _draw_families(rng, cfg.ids, 0, 0, cfg.hard_share)
     # Whole families go to one split, so near-duplicates meet in the same gallery.
     order = rng.permutation(len(families))
     quota = {"test": cfg.test_ids, "val": cfg.val_ids}
@@ -1048,6 +1075,19 @@ def make_identities(cfg: SynthConfig) -> tuple[list[Identity], dict[int, str]]:
         p.pid = new_pid[p.pid]
         if p.differs_in:
             p.twin_of = first_of_family[p.family]
+    if cfg.extra_train_ids:
+        held_out = {attribute_key(p) for p in ordered if split[p.pid] != "train"}
+        extra_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 4]))
+        _, extra = _draw_families(
+            extra_rng, cfg.extra_train_ids, cfg.ids, len(families), cfg.hard_share,
+            allowed=lambda ident: attribute_key(ident) not in held_out,
+        )
+        # Extra ids come after test, so the first `ids` keep their pids (and so their pictures).
+        for p in extra:
+            split[p.pid] = "train"
+            if p.differs_in:
+                p.twin_of = p.pid - 1
+        ordered += extra
     return ordered, split
 
 
@@ -1114,6 +1154,15 @@ def _write_json_atomic(path: Path, obj: Any, indent: int | None = 1) -> None:
     os.replace(tmp, path)
 
 
+def _config_record(cfg: SynthConfig) -> dict[str, Any]:
+    """The config as attributes.json stores it (``extra_train_ids`` only when used, so files written
+    before it existed, like the bundled gallery's, stay byte-identical)."""
+    d = {**asdict(cfg), "size": list(cfg.size)}
+    if not d["extra_train_ids"]:
+        del d["extra_train_ids"]
+    return d
+
+
 def generate(
     out_dir: str | Path,
     cfg: SynthConfig = SynthConfig(),
@@ -1166,7 +1215,7 @@ def generate(
         "generator": "SynthPedes",
         "synthetic": True,
         "version": VERSION,
-        "config": {**asdict(cfg), "size": list(cfg.size)},
+        "config": _config_record(cfg),
         "splits_written": list(splits),
         "ids_per_split": counts,
         "identities": [dict(p.captioned(), split=split[p.pid]) for p in chosen],
