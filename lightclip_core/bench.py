@@ -40,6 +40,8 @@ TABLE_COLUMNS = (
     ("R@10", "r10", "{:.2f}"),
     ("mAP", "map", "{:.2f}"),
     ("mINP", "minp", "{:.2f}"),
+    ("Trained", "recipe_short", "{}"),
+    ("Train min", "train_minutes", "{:.0f}"),
 )
 
 
@@ -53,9 +55,41 @@ def _training_summary(ckpt: Path) -> dict[str, Any]:
     train = cfg.get("train") or {}
     out: dict[str, Any] = {"training": train, "epochs_trained": cfg.get("epoch"), "synthetic": cfg.get("synthetic"),
                            "trained_on": train.get("dataset")}
+    out.update(recipe_summary(cfg))
     curves = ckpt / "curves.json"
     if curves.is_file():
         out["curves"] = json.loads(curves.read_text())
+    return out
+
+
+def _display(backbone: str | None) -> str:
+    from .models.backbones import BACKBONES
+
+    try:
+        return BACKBONES.get(backbone).display_name
+    except Exception:  # noqa: BLE001 - an unknown or missing name is shown as it is
+        return str(backbone)
+
+
+def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Flat recipe fields of a checkpoint config (nested detail stays under ``recipe``): how the trunk
+    started, which teachers it was distilled from, how much data and compute it saw."""
+    train = cfg.get("train") or {}
+    recipe = cfg.get("recipe") or {}
+    teachers = recipe.get("teachers") or [{"path": t} for t in train.get("teachers", [])]
+    out: dict[str, Any] = {
+        "recipe": recipe or None,
+        "init": "ImageNet" if train.get("pretrained") else ("scratch" if train else None),
+        "distilled_from": [_display(t.get("backbone")) if t.get("backbone") else t.get("path") for t in teachers],
+        "train_images": recipe.get("train_images"),
+        "train_ids": recipe.get("train_ids"),
+        "train_steps": recipe.get("steps"),
+        "images_seen": recipe.get("images_seen"),
+        "train_minutes": recipe.get("train_minutes"),
+        "train_device": recipe.get("device"),
+    }
+    start = out["init"] or "?"
+    out["recipe_short"] = start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
     return out
 
 
@@ -187,7 +221,7 @@ def run_bench(
 def markdown_table(doc: dict[str, Any]) -> str:
     """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
     head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(TABLE_COLUMNS))) + "|"
+    rule = "|" + "|".join("---" if fmt == "{}" else "---:" for _, _, fmt in TABLE_COLUMNS) + "|"
     rows = []
     for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
         cells = []

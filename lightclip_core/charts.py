@@ -39,7 +39,9 @@ TABLE_FIELDS = (
     ("params_m", "Params (M)"), ("gflops", "GFLOPs"), ("latency_ms", "Query ms"), ("latency_ms_image", "Image ms"),
     ("images_per_s", "Images/s"), ("peak_mem_mb", "Peak MB"), ("r1", "R@1"), ("r5", "R@5"), ("r10", "R@10"),
     ("map", "mAP"), ("minp", "mINP"), ("val_loss", "Val loss"), ("epochs_trained", "Epochs"),
-    ("throughput_vs_vit_b32", "Throughput vs ViT-B/32"),
+    ("throughput_vs_vit_b32", "Throughput vs ViT-B/32"), ("recipe_short", "Trained (start + teachers)"),
+    ("train_images", "Train images"), ("train_steps", "Train steps"), ("train_minutes", "Train minutes"),
+    ("train_device", "Trained on"),
 )
 
 
@@ -93,6 +95,8 @@ def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops
             f"<br>params {r.get('params_m', float('nan')):.2f} M · {r.get('gflops', float('nan')):.3f} GFLOPs"
             f"<br>query {r.get('latency_ms', float('nan')):.1f} ms · {r.get('images_per_s', float('nan')):.0f} img/s"
             f"<br>R@1 {r.get('r1', float('nan')):.2f} · mAP {r.get('map', float('nan')):.2f} · mINP {r.get('minp', float('nan')):.2f}"
+            + (f"<br>trained: {r['recipe_short']}" if r.get("recipe_short") else "")
+            + (f" · {r['train_images']:,} images, {r['train_minutes']:.0f} min" if r.get("train_images") and r.get("train_minutes") else "")
             for n, r in zip(names, recs)
         ]
         front = pareto_front(list(zip(xs, ys)), lower_better)
@@ -103,7 +107,8 @@ def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="backbones", cliponaxis=False,
             hovertext=hover, hoverinfo="text",
-            marker={"size": 12, "color": ["#d62728" if i in front else "#1f77b4" for i in range(len(recs))]},
+            marker={"size": 12, "color": ["#d62728" if i in front else "#1f77b4" for i in range(len(recs))],
+                    "symbol": ["diamond" if r.get("distilled_from") else "circle" for r in recs]},
         ))
     fig.update_layout(
         title={"text": f"{METRICS[metric]} vs {label}<br><sup>{_subtitle(doc)}</sup>"},

@@ -103,6 +103,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         test_ids=args.test_ids,
         seed=args.seed,
         jpeg_quality=args.jpeg_quality,
+        extra_train_ids=args.extra_train_ids,
     )
     cfg.check()
     summary: dict = {}
@@ -132,7 +133,12 @@ TRAIN_FLAGS = {
     "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
     "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
     "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None, "temperature": None,
+    "samples_per_epoch": None,
 }
+
+
+# Distillation weights used with --teacher unless given (see the README's distillation A/B).
+DEFAULT_KD = {"kd_kl": 1.0, "kd_cos": 1.0}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -147,7 +153,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = replace(cfg, **preset(args.preset, args.backbone or cfg.backbone))
     given = {field or dest: getattr(args, dest) for dest, field in TRAIN_FLAGS.items() if getattr(args, dest) is not None}
     cfg = replace(cfg, **given)
-    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id") if getattr(args, k) is not None}
+    if args.teacher:
+        cfg = replace(cfg, teachers=list(args.teacher), losses=LossConfig(**{**cfg.losses.to_dict(), **DEFAULT_KD}))
+    if args.teacher_views is not None:
+        cfg = replace(cfg, teacher_views=args.teacher_views)
+    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id", "kd_kl", "kd_cos") if getattr(args, k) is not None}
     if losses:
         cfg = replace(cfg, losses=LossConfig(**{**cfg.losses.to_dict(), **losses}))
     if args.augment:
@@ -301,6 +311,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher_store(args: argparse.Namespace) -> int:
+    """Encode a training split with one or more teachers in every view, once, into the store
+    that `train --teacher` reads (same key: teachers, data, views, augmentation, seed)."""
+    import torch
+
+    from .data import load_dataset
+    from .data.transforms import AUGMENTATIONS
+    from .distill import build_teacher_store, check_teacher
+    from .train import preset, resolve_device
+
+    for t in args.teacher:
+        check_teacher(t, args.text_encoder)
+    if args.augment:
+        aug = AUGMENTATIONS[args.augment]
+    else:
+        aug = preset(args.preset).get("augment", AUGMENTATIONS["standard"]) if args.preset else AUGMENTATIONS["standard"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset, args.root)
+    samples = dataset.split(args.split)
+    from .models.text_encoders import TEXT_ENCODERS
+
+    dim = TEXT_ENCODERS.get(args.text_encoder).dim
+    store = build_teacher_store(args.teacher, samples, args.text_encoder, dim, aug, args.views, args.seed,
+                                resolve_device(args.device), args.batch_size, args.workers, progress=not args.json)
+    summary = {"store": str(store.path), "reused": store.reused, "teachers": store.teachers, "images": len(samples),
+               "views": store.views, "shape": list(store.features.shape)}
+    print(json.dumps(summary) if args.json else
+          f"teacher store {'already there' if store.reused else 'written'}: {store.path} "
+          f"({len(samples)} images x {store.views} views x {len(store.teachers)} teacher(s))")
+    return 0
+
+
 def cmd_hub(args: argparse.Namespace) -> int:
     """Publish checkpoints to a Hugging Face model repo, list what it holds, or fetch from it."""
     from .checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
@@ -363,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=image_size_arg, default=(256, 128), help="picture size HxW (default 256x128)")
     p.add_argument("--val-ids", type=int, default=250, help="identities in the val split (default 250)")
     p.add_argument("--test-ids", type=int, default=500, help="identities in the test split (default 500)")
+    p.add_argument("--extra-train-ids", type=int, default=0,
+                   help="more training identities from a random stream of their own, with pids after the test "
+                   "ids; val, test and the first --ids identities' pictures stay unchanged (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default="", help="comma list of splits to write (default: train,val,test)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores); output does not depend on it")
@@ -396,6 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--itc", type=float, help="ITC loss weight (default 1)")
     p.add_argument("--sdm", type=float, help="SDM loss weight (default 0)")
     p.add_argument("--id", type=float, help="ID loss weight (default 0)")
+    p.add_argument("--teacher", action="append", metavar="CKPT_DIR",
+                   help="distil from this checkpoint (same text encoder; repeat for an ensemble); its image "
+                   "embeddings are stored once per training set and reused, so an epoch runs no teacher")
+    p.add_argument("--teacher-views", type=int,
+                   help="augmented views per image in the teacher store (default: 2 with flip-only augmentation, else 8)")
+    p.add_argument("--kd-kl", type=float, help=f"distillation: KL of similarity distributions, weight (default with "
+                   f"--teacher {DEFAULT_KD['kd_kl']:g})")
+    p.add_argument("--kd-cos", type=float, help=f"distillation: 1 - cosine to the teacher's embedding, weight (default "
+                   f"with --teacher {DEFAULT_KD['kd_cos']:g})")
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
@@ -404,10 +459,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--samples-per-epoch", type=int,
+                   help="images per epoch, drawn without repeats from the training split (default: all of it)")
     p.add_argument("--eval-batch-size", type=int)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("teacher-store", help="store teacher image embeddings of a training set once (for train --teacher)",
+                       description="Encode every training image in each augmented view with the teacher(s) and "
+                       "store the embeddings (safetensors, in LIGHTCLIP_CACHE, keyed by teachers, data and views). "
+                       "`train --teacher` with the same teachers, data, seed and augmentation reads them, so a "
+                       "student epoch runs no teacher; it also builds the store itself when missing.")
+    p.add_argument("--teacher", action="append", required=True, metavar="CKPT_DIR", help="repeat for an ensemble")
+    p.add_argument("--dataset", default="synthpedes")
+    p.add_argument("--root", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--text-encoder", default="minilm-l6", help="the students' text encoder (must be the teachers')")
+    p.add_argument("--preset", help="take the augmentation of this training preset (e.g. cpu-synth)")
+    p.add_argument("--augment", choices=["standard", "light", "none"], help="augmentation set (default standard)")
+    p.add_argument("--views", type=int, default=0, help="views per image (default: 2 for flip-only, else 8)")
+    p.add_argument("--seed", type=int, default=0, help="the students' --seed (views are drawn from it)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_teacher_store)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint (R@1/5/10, mAP, mINP, val loss)")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (RUN_DIR/best)")

@@ -203,7 +203,11 @@ def evaluate(
 
     # Validation loss over pairs: each image with its first caption, batched.
     cfg = loss_cfg or LossConfig()
-    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0})  # the ID classifier knows training ids only
+    # The ID classifier knows training ids only, and no teacher embeddings exist for this split, so
+    # the validation loss is the contrastive part (ITC when a run trained on distillation alone).
+    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0, "kd_kl": 0.0, "kd_cos": 0.0})
+    if not (cfg.itc or cfg.sdm):
+        cfg = LossConfig(**{**cfg.to_dict(), "itc": 1.0})
     losses = []
     scale = model.scale().detach().float().cpu()
     pids = torch.as_tensor(ev.gallery_pids)

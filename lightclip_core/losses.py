@@ -65,6 +65,34 @@ def id_loss(image_logits: Tensor, text_logits: Tensor, labels: Tensor) -> dict[s
     return {"id_loss": loss}
 
 
+def distill_kl_loss(
+    image_features: Tensor,
+    text_features: Tensor,
+    teacher_features: Tensor,
+    logit_scale: Tensor | float,
+    teacher_scales: Tensor,
+) -> dict[str, Tensor]:
+    """MobileCLIP's distillation: KL(teacher ‖ student) of the in-batch similarity distributions,
+    image->text and text->image, averaged. `teacher_features` ``(T, B, D)`` are T teachers'
+    embeddings of the same images; an ensemble's target is the mean of its members' distributions.
+    """
+    s_logits = logit_scale * image_features @ text_features.t()  # (B, B), image rows
+    t_logits = teacher_scales.reshape(-1, 1, 1) * teacher_features @ text_features.t()  # (T, B, B)
+    loss = image_features.new_zeros(())
+    for dim in (1, 0):  # rows: image->text; columns: text->image
+        target = F.softmax(t_logits, dim=dim + 1).mean(dim=0)  # (B, B)
+        log_pred = F.log_softmax(s_logits, dim=dim)
+        loss = loss + (target * (torch.log(target.clamp_min(1e-30)) - log_pred)).sum(dim=dim).mean()
+    return {"kd_kl_loss": loss / 2}
+
+
+def distill_cosine_loss(image_features: Tensor, teacher_features: Tensor) -> dict[str, Tensor]:
+    """Feature distillation: 1 - cosine between the student's and each teacher's image embedding,
+    averaged over teachers and batch (both unit norm, so the cosine is a dot product)."""
+    cos = (teacher_features * image_features.unsqueeze(0)).sum(dim=-1)  # (T, B)
+    return {"kd_cos_loss": (1 - cos).mean()}
+
+
 @dataclass
 class LossConfig:
     """Loss weights (0 turns a loss off) and SDM options."""
@@ -74,6 +102,8 @@ class LossConfig:
     id: float = 0.0
     sdm_kl: str = "pred-label"
     sdm_epsilon: float = 1e-8
+    kd_kl: float = 0.0  # with a teacher: KL of similarity distributions (MobileCLIP)
+    kd_cos: float = 0.0  # with a teacher: 1 - cosine to the teacher's image embedding
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +130,15 @@ def compute_losses(outputs: dict[str, Tensor], pids: Tensor, cfg: LossConfig | N
         if "image_logits" not in outputs or "text_logits" not in outputs:
             raise LightCLIPError("The ID loss needs a model built with num_classes > 0 and text features.")
         add(cfg.id, id_loss(outputs["image_logits"], outputs["text_logits"], pids))
+    if cfg.kd_kl or cfg.kd_cos:
+        if "teacher_features" not in outputs:
+            raise LightCLIPError("The distillation losses (kd_kl, kd_cos) need a teacher: pass --teacher CKPT_DIR.")
+        teacher = outputs["teacher_features"]  # (T, B, D)
+        if cfg.kd_kl:
+            add(cfg.kd_kl, distill_kl_loss(img, txt, teacher, scale, outputs["teacher_logit_scale"]))
+        if cfg.kd_cos:
+            add(cfg.kd_cos, distill_cosine_loss(img, teacher))
     if not terms:
-        raise LightCLIPError("All loss weights are 0; set at least one of itc, sdm, id.")
+        raise LightCLIPError("All loss weights are 0; set at least one of itc, sdm, id, kd_kl, kd_cos.")
     terms["loss"] = torch.stack([v for k, v in terms.items() if k.endswith("_loss")]).sum()
     return terms

@@ -75,6 +75,9 @@ class TrainConfig:
     train_split: str = "train"
     val_split: str = "val"
     max_steps_per_epoch: int = 0  # 0: the whole epoch (a cap is for smoke tests)
+    samples_per_epoch: int = 0  # 0: an epoch is the whole training split; N: the next N images of it
+    teachers: list[str] = field(default_factory=list)  # checkpoint dirs to distil from (several: an ensemble)
+    teacher_views: int = 0  # stored augmented views per image; 0: 2 for flip-only augmentation, else 8
     eval_batch_size: int = 128
     progress: bool = True
 
@@ -112,6 +115,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_epochs": 0.5,
         "num_workers": 1,
         "augment": AUGMENTATIONS["light"],
+    },
+    # One GPU trains all nine backbones alike: IRRA-like 256x128 input, 30 epochs, bf16 autocast,
+    # the full person-search augmentation (long runs overfit without it). Needs CUDA: on a machine
+    # without it the run stops at once with one sentence. Use it on the large SynthPedes
+    # (`synth --extra-train-ids ...`), optionally with --teacher.
+    "gpu-synth": {
+        "dataset": "synthpedes",
+        "image_size": (256, 128),
+        "epochs": 30,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "warmup_epochs": 1.0,
+        "num_workers": 8,
+        "device": "cuda",
+        "precision": "bf16",
+        "augment": AUGMENTATIONS["standard"],
+        "eval_batch_size": 512,
     },
 }
 
@@ -206,24 +226,60 @@ class PairDataset(torch.utils.data.Dataset):
     """One item per training image: (augmented image, index of one of its captions, class label).
 
     Which caption an image gets is drawn from (seed, epoch, index), so it does not depend on the
-    worker count, and a resumed epoch sees the same pairs.
+    worker count, and a resumed epoch sees the same pairs. With `samples_per_epoch`, an epoch is the
+    next `samples_per_epoch` images of an endless chain of permutations (seeded), so every image is
+    seen once before any is seen twice, and short epochs give a fine-grained budget and curve.
     """
 
-    def __init__(self, samples, caption_offsets: list[int], labels: list[int], transform, seed: int) -> None:
+    def __init__(self, samples, caption_offsets: list[int], labels: list[int], transform, seed: int,
+                 samples_per_epoch: int = 0) -> None:
         self.samples = samples
         self.offsets = caption_offsets
         self.labels = labels
         self.transform = transform
         self.seed = seed
+        self.samples_per_epoch = samples_per_epoch
         self.epoch = 0
+        self.index: np.ndarray | None = None
+        self.views = 0  # > 0: distillation; items carry the image's stored view (see distill.py)
+        self.view_transform = None
+        self.aug = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.samples_per_epoch:
+            self.index = epoch_indices(len(self.samples), self.samples_per_epoch, epoch, self.seed)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.index) if self.index is not None else len(self.samples)
 
-    def __getitem__(self, i: int):
+    def image_index(self, j: int) -> int:
+        return int(self.index[j]) if self.index is not None else j
+
+    def __getitem__(self, j: int):
+        i = self.image_index(j)
         s = self.samples[i]
         pick = np.random.default_rng((self.seed, self.epoch, i)).integers(len(s.captions))
+        if self.views:
+            from .distill import epoch_view, view_params
+
+            v = epoch_view(self.seed, self.epoch, i, self.views)
+            image = self.view_transform(load_image(s.img_path), view_params(self.aug, self.seed, v, i))
+            return image, self.offsets[i] + int(pick), self.labels[i], i, v
         return self.transform(load_image(s.img_path)), self.offsets[i] + int(pick), self.labels[i]
+
+
+def epoch_indices(n: int, per_epoch: int, epoch: int, seed: int) -> np.ndarray:
+    """Image indices of `epoch` when epochs are `per_epoch` images of a chain of permutations of `n`."""
+    start = epoch * per_epoch
+    out = []
+    while len(out) < per_epoch:
+        k, offset = divmod(start, n)
+        perm = np.random.default_rng((seed, 0xE90C, k)).permutation(n)
+        take = perm[offset : offset + per_epoch - len(out)]
+        out.extend(take.tolist())
+        start += len(take)
+    return np.asarray(out, dtype=np.int64)
 
 
 def lr_lambda(warmup_steps: int, total_steps: int, min_ratio: float):
@@ -312,7 +368,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
         if not (run_dir / "last" / STATE_JSON).is_file():
             raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
         saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
-        differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head") if getattr(saved, k) != getattr(cfg, k)]
+        differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "teachers") if getattr(saved, k) != getattr(cfg, k)]
         if differs:
             raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
         state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
@@ -320,6 +376,11 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     elif (run_dir / "last").exists():
         raise LightCLIPError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out.")
 
+    if cfg.teachers:
+        from .distill import check_teacher
+
+        for teacher in cfg.teachers:
+            check_teacher(teacher, cfg.text_encoder)
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.root)
     train_samples = dataset.split(cfg.train_split)
@@ -346,7 +407,31 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
         model.backbone.to(memory_format=torch.channels_last)
     amp = autocast_dtype(cfg.precision, device)
 
-    ds = PairDataset(train_samples, offsets, [label_of[s.pid] for s in train_samples], train_transform(model, cfg.augment), cfg.seed)
+    ds = PairDataset(train_samples, offsets, [label_of[s.pid] for s in train_samples], train_transform(model, cfg.augment),
+                     cfg.seed, cfg.samples_per_epoch)
+    store = None
+    if cfg.teachers:
+        from .distill import ViewTransform, build_teacher_store
+
+        def _store():
+            return build_teacher_store(cfg.teachers, train_samples, cfg.text_encoder, model.embed_dim, cfg.augment,
+                                       cfg.teacher_views, cfg.seed, device, cfg.eval_batch_size, cfg.num_workers,
+                                       cfg.progress and main_proc)
+
+        # Rank 0 encodes and writes the store; the others wait, then read it.
+        if main_proc:
+            store = _store()
+        if distributed:
+            dist.barrier()
+        if not main_proc:
+            store = _store()
+        log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
+            f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
+        ds.views, ds.aug = store.views, cfg.augment
+        ds.view_transform = ViewTransform(model.image_size, model.image_mean, model.image_std)
+    elif cfg.losses.kd_kl or cfg.losses.kd_cos:
+        raise LightCLIPError("Distillation loss weights are set but no teacher is given; pass --teacher CKPT_DIR.")
+    ds.set_epoch(start_epoch)
     sampler = torch.utils.data.distributed.DistributedSampler(ds, world, rank, shuffle=True, seed=cfg.seed, drop_last=True) if distributed else None
     steps_per_epoch = len(ds) // (cfg.batch_size * world)
     if steps_per_epoch == 0:
@@ -378,7 +463,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     for epoch in range(start_epoch, cfg.epochs):
         # Reseed from (seed, epoch): a resumed run repeats exactly what an uninterrupted one does.
         seed_everything(cfg.seed * 1000 + epoch * world + rank)
-        ds.epoch = epoch
+        ds.set_epoch(epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
@@ -396,14 +481,16 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
         train_model.train()
         t0 = time.perf_counter()
         seen, loss_sum, steps = 0, 0.0, 0
+        term_sums: dict[str, float] = {}
         bar = None
         if cfg.progress and main_proc:
             from tqdm import tqdm
 
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
-        for images, cap_idx, labels in loader:
+        for batch in loader:
             if steps >= steps_per_epoch:
                 break
+            images, cap_idx, labels = batch[:3]
             images = images.to(device, non_blocking=True)
             if use_cl:
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -412,11 +499,17 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 out = train_model(images, text_features=txt)
             out = {k: v.float() for k, v in out.items()}
+            if store is not None:
+                out["teacher_features"] = store.rows(batch[3], batch[4]).to(device)  # (T, B, D)
+                out["teacher_logit_scale"] = store.scales.to(device)
             pids = labels
             if distributed:
                 out["image_features"] = gather_features(out["image_features"], with_grad=True)
                 out["text_features"] = gather_features(out["text_features"], with_grad=False)
                 pids = gather_features(labels, with_grad=False)
+                if store is not None:  # (T, B, D): gather along the batch
+                    out["teacher_features"] = gather_features(out["teacher_features"].transpose(0, 1).contiguous(),
+                                                              with_grad=False).transpose(0, 1)
                 if "image_logits" in out:
                     out["image_logits"] = gather_features(out["image_logits"], with_grad=True)
                     out["text_logits"] = gather_features(out["text_logits"], with_grad=True)
@@ -432,6 +525,9 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             steps += 1
             seen += images.shape[0] * world
             loss_sum += terms["loss"].item()
+            for name, value in terms.items():
+                if name.endswith("_loss"):
+                    term_sums[name] = term_sums.get(name, 0.0) + value.item()
             if bar:
                 bar.set_postfix(loss=f"{loss_sum / steps:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
                 bar.update(1)
@@ -445,7 +541,10 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             "images_per_s": seen / max(train_seconds, 1e-9),
             "train_seconds": train_seconds,
             "logit_scale": model.scale().item(),
+            "steps": steps,
         }
+        if len(term_sums) > 1 or store is not None:  # each weighted term, to see what falls
+            record.update({f"train_{k}": v / max(1, steps) for k, v in term_sums.items()})
         if main_proc:
             if has_val:
                 val = evaluate(model, dataset, cfg.val_split, cfg.eval_batch_size, cfg.num_workers, cfg.losses)
@@ -457,7 +556,18 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             history.append(record)
             improved = score > best_map
             best_map = max(best_map, score)
-            _save_epoch(run_dir, model, opt, sched, cfg, epoch, best_map, history, improved)
+            recipe = {
+                "dataset": cfg.dataset,
+                "train_images": len(train_samples),
+                "train_ids": len(pids_sorted),
+                "teachers": [_teacher_record(t) for t in cfg.teachers],
+                "epochs": epoch + 1,
+                "steps": sum(r.get("steps", steps_per_epoch) for r in history),
+                "images_seen": sum(r.get("steps", steps_per_epoch) for r in history) * cfg.batch_size * world,
+                "train_minutes": round(sum(r["train_seconds"] for r in history) / 60, 2),
+                "device": f"{device.type} x{world}" + (f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""),
+            }
+            _save_epoch(run_dir, model, opt, sched, cfg, epoch, best_map, history, improved, recipe)
             log(
                 f"epoch {epoch + 1}/{cfg.epochs}  train loss {record['train_loss']:.4f}"
                 + (f"  val loss {record['val_loss']:.4f}  val R@1 {record['val_r1']:.2f}  mAP {record['val_map']:.2f}" if has_val else "")
@@ -470,12 +580,25 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     return run_dir
 
 
-def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, best_map: float, history: list, improved: bool) -> None:
+def _teacher_record(path: str) -> dict[str, Any]:
+    """What a student's records say about a teacher: where, which backbone, and its own recipe."""
+    try:
+        cfg = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"path": str(path)}
+    return {"path": str(path), "backbone": cfg.get("model", {}).get("backbone"),
+            "pretrained": cfg.get("train", {}).get("pretrained"), "recipe": cfg.get("recipe")}
+
+
+def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, best_map: float, history: list,
+                improved: bool, recipe: dict[str, Any] | None = None) -> None:
     """Write last/ (and best/ when improved) atomically: weights first, then the resume state."""
     from safetensors.torch import save
 
     last = run_dir / "last"
     extra = {"train": cfg.to_dict(), "epoch": epoch + 1, "metrics": history[-1], "synthetic": cfg.dataset == "synthpedes"}
+    if recipe is not None:
+        extra["recipe"] = recipe
     save_checkpoint(model, last, extra)
     atomic_write_json(last / "curves.json", history)
     tensors, meta = optimizer_to_tensors(opt)

@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -247,3 +248,30 @@ def test_cpu_preset_fits_every_study_backbone():
         assert 3 <= fields["epochs"] <= 5
     assert preset("cpu-synth", "coatnet_0_rw_224")["epochs"] == 3
     assert preset("cpu-synth", "mobilenetv3_large_100")["epochs"] == 5
+
+
+def test_gpu_preset_fits_all_nine_and_stops_in_one_sentence_without_cuda(micro, tmp_path, capsys):
+    from lightclip_core.cli import main
+    from lightclip_core.models.backbones import STUDY_BACKBONES, get_backbone_spec
+    from lightclip_core.train import preset
+
+    for key in (*STUDY_BACKBONES, "vit_base_patch32_clip_224"):
+        fields = preset("gpu-synth", key)
+        get_backbone_spec(key).check_image_size(fields["image_size"])
+        assert fields["epochs"] == 30 and fields["precision"] == "bf16" and fields["image_size"] == (256, 128)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the no-GPU path is what CI checks")
+    code = main(["train", "--preset", "gpu-synth", "--backbone", "mobilenetv3_small_100", "--root", str(micro),
+                 "--out", str(tmp_path / "gpu"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: --device cuda was asked for, but torch sees no CUDA device."
+    assert not (tmp_path / "gpu").exists()
+
+
+def test_samples_per_epoch_walks_permutations_without_repeats():
+    from lightclip_core.train import epoch_indices
+
+    seen = np.concatenate([epoch_indices(10, 4, e, seed=3) for e in range(5)])  # 20 = two passes over 10
+    assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
+    assert np.array_equal(epoch_indices(10, 4, 2, seed=3), epoch_indices(10, 4, 2, seed=3))
+    assert not np.array_equal(epoch_indices(10, 4, 0, seed=3), epoch_indices(10, 4, 0, seed=4))
