@@ -137,7 +137,7 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
             m = bench.get("machine", {})
             gr.Markdown(f"Measured by `python -m lightclip_core bench` on {m.get('cpu', '?')} "
                         f"({m.get('torch_threads', '?')} torch threads). FLOPs = 2 × MACs. Bundled models are "
-                        "trained on synthetic people (SynthPedes) only.")
+                        "trained on synthetic people (SynthPedes) only. " + charts.recipe_note(bench))
 
         with gr.Tab("Your gallery"):
             gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images. They are indexed "

@@ -93,6 +93,29 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+QUALITY_CHECK_IMAGES = 400  # the first 400 gallery images (100 people of the bundled gallery)
+
+
+def quality_check(model, gallery, image_features: torch.Tensor | None = None,
+                  n_images: int = QUALITY_CHECK_IMAGES) -> dict[str, Any]:
+    """R@1 and mAP on a fixed small subset of `gallery` (its first `n_images` images, their captions
+    as queries). `bench` records it beside each checkpoint; the test suite recomputes it from the
+    bundled weights and fails if it drops, which a broken int8 round trip would make it do.
+    `image_features` ``(>= n_images, D)`` skips encoding when the gallery is already encoded."""
+    from .evaluate import encode_images, retrieval_metrics
+
+    n = min(n_images, len(gallery))
+    if image_features is None:
+        image_features = encode_images(model, gallery.paths[:n])
+    img = torch.as_tensor(image_features[:n]).float()
+    queries = [(c, pid) for caps, pid in zip(gallery.captions[:n], gallery.pids[:n]) for c in caps]
+    if not queries:
+        return {}
+    txt = model.encode_text([q for q, _ in queries]).float().cpu()
+    m = retrieval_metrics(txt @ img.t(), [p for _, p in queries], gallery.pids[:n])
+    return {"images": n, "queries": len(queries), "r1": round(float(m["r1"]), 2), "map": round(float(m["map"]), 2)}
+
+
 def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = True, bundled: bool = True,
                  checkpoint: Path | None = None) -> dict[str, Any]:
     """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs."""
@@ -113,6 +136,7 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     record["n_queries"], record["n_gallery"] = metrics["n_queries"], metrics["n_gallery"]
     if "by_attribute" in metrics:
         record["by_attribute"] = metrics["by_attribute"]
+    record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
     if checkpoint is not None:

@@ -142,6 +142,19 @@ def curves_figure(doc: dict[str, Any], what: str = "loss") -> go.Figure:
     return fig
 
 
+def recipe_note(doc: dict[str, Any]) -> str:
+    """One Markdown sentence per training recipe in the table: which models were distilled, from what."""
+    groups: dict[str, list[str]] = {}
+    for r in doc.get("records", []):
+        if r.get("zero_shot") or not r.get("recipe_short"):
+            continue
+        groups.setdefault(r["recipe_short"], []).append(r.get("display_name", r["backbone"]))
+    if not groups:
+        return ""
+    parts = [f"{', '.join(names)}: {recipe}" for recipe, names in groups.items()]
+    return ("Training (◆ in the chart = distilled from a teacher): " + "; ".join(parts) + ".")
+
+
 def table(doc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows of the full benchmark table, rows sorted by image-side parameters."""
     headers = [h for _, h in TABLE_FIELDS]

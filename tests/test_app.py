@@ -287,3 +287,22 @@ def test_browser_search_and_tradeoffs(server):
         page.locator("#tradeoff-plot .plot-container, #tradeoff-plot .js-plotly-plot").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "tradeoffs.png"), full_page=True)
         browser.close()
+
+
+def test_charts_say_which_models_were_distilled_and_from_what():
+    doc = {"records": [
+        {"backbone": "efficientnet_lite0", "display_name": "EfficientNet-Lite0 (ImageNet)", "r1": 60.0, "gflops": 0.2,
+         "recipe_short": "ImageNet", "distilled_from": [], "train_images": 40000, "train_minutes": 40.0},
+        {"backbone": "mobilenetv3_small_100", "display_name": "MobileNetV3-Small", "r1": 20.0, "gflops": 0.03,
+         "recipe_short": "scratch + KD ← EfficientNet-Lite0 (ImageNet)", "distilled_from": ["EfficientNet-Lite0 (ImageNet)"],
+         "train_images": 40000, "train_minutes": 12.0},
+        {"backbone": "clip-vit-b-32", "display_name": "CLIP", "r1": 5.0, "gflops": 4.0, "zero_shot": True},
+    ]}
+    fig = charts.tradeoff_figure(doc, "r1", "gflops")
+    assert list(fig.data[1].marker.symbol) == ["circle", "diamond", "circle"]
+    assert "trained: scratch + KD ← EfficientNet-Lite0 (ImageNet) · 40,000 images, 12 min" in fig.data[1].hovertext[1]
+    note = charts.recipe_note(doc)
+    assert note.startswith("Training (◆") and "MobileNetV3-Small: scratch + KD ← EfficientNet-Lite0 (ImageNet)" in note
+    assert "CLIP" not in note
+    headers, rows = charts.table(doc)
+    assert rows[1][headers.index("Trained (start + teachers)")] == "scratch + KD ← EfficientNet-Lite0 (ImageNet)"

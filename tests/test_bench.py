@@ -99,3 +99,17 @@ def test_zero_shot_models_bench_like_checkpoints(setup):
     doc = {"records": [rec], "ratios": {"measured_on": "x", "batch5_vs_single": 1.0},
            "machine": {"cpu": "c", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48}}
     assert "MobileCLIP2-S0 (pretrained CLIP, zero-shot)" in bench.markdown_table(doc)
+
+
+def test_recipe_summary_names_start_teachers_data_and_minutes():
+    from lightclip_core.bench import recipe_summary
+
+    cfg = {"train": {"pretrained": False, "teachers": ["runs/flagship/best"]},
+           "recipe": {"train_images": 40000, "train_ids": 10000, "steps": 1875, "images_seen": 120000,
+                      "train_minutes": 21.5, "device": "cpu x1 (2 threads)",
+                      "teachers": [{"path": "runs/flagship/best", "backbone": "efficientnet_lite0"}]}}
+    s = recipe_summary(cfg)
+    assert s["recipe_short"] == "scratch + KD ← EfficientNet-Lite0 (ImageNet)"
+    assert (s["train_images"], s["train_steps"], s["train_minutes"]) == (40000, 1875, 21.5)
+    old = recipe_summary({"train": {"pretrained": True}})  # a checkpoint from before recipes were recorded
+    assert old["recipe_short"] == "ImageNet" and old["distilled_from"] == [] and old["train_minutes"] is None

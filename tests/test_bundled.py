@@ -44,3 +44,20 @@ def test_benchmark_table_covers_the_bundle():
     for r in doc["records"]:
         assert 0 <= r["r1"] <= r["r5"] <= r["r10"] <= 100
         assert r["params_m"] > 0 and r["gflops"] > 0 and r["latency_ms"] > 0
+
+
+@pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
+    """R@1 / mAP on a fixed 400-image subset, recomputed from the bundled (int8) weights, against the
+    figure `bench` recorded for this checkpoint: broken dequantisation or a swapped file drops it."""
+    from lightclip_core.bench import quality_check
+
+    doc = json.loads((CHECKPOINTS / "benchmarks.json").read_text())
+    rec = next(r for r in doc["records"] if r["backbone"] == key and r.get("bundled"))
+    want = rec.get("quality_check")
+    if not want:
+        pytest.fail(f"benchmarks.json has no quality_check for {key}; rerun `python -m lightclip_core bench`")
+    got = quality_check(load_checkpoint(bundled_checkpoints(CHECKPOINTS)[key]), Gallery.load(REPO / "gallery"),
+                        n_images=want["images"])
+    assert got["queries"] == want["queries"]
+    assert got["r1"] >= want["r1"] - 1.0 and got["map"] >= want["map"] - 1.0, (got, want)
