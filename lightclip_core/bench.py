@@ -272,12 +272,43 @@ def markdown_table(doc: dict[str, Any]) -> str:
             f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
             f"ViT-B/32 image tower at the same input size, measured in the same run."
         )
+    if len(doc.get("runs", [])) > 1:
+        lines.append(
+            f"Rows come from {len(doc['runs'])} runs of the command ({', '.join(doc['runs'])}; `bench --merge` "
+            "re-measures some models and keeps the rest); each record in `benchmarks.json` has its `measured` time."
+        )
     if doc.get("skipped"):
         by_reason: dict[str, list[str]] = {}
         for x in doc["skipped"]:
             by_reason.setdefault(x["reason"], []).append(x["model"])
         lines.append("Not measured: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + ".")
     return "\n".join(lines)
+
+
+def _record_key(rec: dict[str, Any]) -> tuple:
+    return rec["backbone"], bool(rec.get("bundled", True)), bool(rec.get("zero_shot", False))
+
+
+def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new`'s records replace `old`'s records of the same model (backbone, bundled, zero-shot); the
+    rest of `old` is kept as it was measured. Every record keeps the time of the run that measured it
+    (``measured``), so a table from several runs says so. Ratios measured on a model follow its record."""
+    for doc in (old, new):
+        for rec in doc["records"]:
+            rec.setdefault("measured", doc.get("created"))
+    fresh = {_record_key(r) for r in new["records"]}
+    records = [r for r in old["records"] if _record_key(r) not in fresh] + new["records"]
+    ratios = dict(old.get("ratios", {}))
+    ratios["throughput_vs_vit_b32"] = {r["backbone"]: r.get("throughput_vs_vit_b32") for r in records}
+    ratios["vit_b32_images_per_s"] = {**old.get("ratios", {}).get("vit_b32_images_per_s", {}),
+                                      **new["ratios"].get("vit_b32_images_per_s", {})}
+    if new["ratios"].get("measured_on") == old.get("ratios", {}).get("measured_on") or not old.get("ratios"):
+        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single"):
+            ratios[k] = new["ratios"].get(k)
+    merged = {**new, "records": records, "ratios": ratios,
+              "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}
+    merged["runs"] = sorted({r["measured"] for r in records if r.get("measured")})
+    return merged
 
 
 def update_readme(readme: str | Path, table: str) -> None:

@@ -258,6 +258,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     backbones = args.backbones.split(",") if args.backbones else None
     doc = bench.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
                           naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot)
+    if args.merge and Path(out).is_file():
+        from .charts import load_benchmarks
+
+        doc = bench.merge_bench(load_benchmarks(out), doc)
     bench.write_bench(doc, out)
     table = bench.markdown_table(doc)
     if args.update_readme:
@@ -530,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-naive", action="store_true", help="skip the naive re-encode-per-query timing")
     p.add_argument("--no-memory", action="store_true", help="skip peak-memory subprocesses")
     p.add_argument("--no-zero-shot", action="store_true", help="leave out the zero-shot CLIP-family models")
+    p.add_argument("--merge", action="store_true", help="keep the records of models not measured in this run "
+                   "(with --backbones or --run: re-measure some models, e.g. after re-bundling them)")
     p.add_argument("--update-readme", action="store_true", help="replace the table between the README's bench markers")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "

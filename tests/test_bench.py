@@ -113,3 +113,26 @@ def test_recipe_summary_names_start_teachers_data_and_minutes():
     assert (s["train_images"], s["train_steps"], s["train_minutes"]) == (40000, 1875, 21.5)
     old = recipe_summary({"train": {"pretrained": True}})  # a checkpoint from before recipes were recorded
     assert old["recipe_short"] == "ImageNet" and old["distilled_from"] == [] and old["train_minutes"] is None
+
+
+def test_merge_replaces_remeasured_models_and_keeps_the_rest():
+    def rec(key, r1, tp, bundled=True):
+        return {"backbone": key, "display_name": key, "bundled": bundled, "r1": r1, "r5": r1, "r10": r1, "map": r1,
+                "minp": r1, "params_m": 1.0, "gflops": 0.1, "latency_ms": 10.0, "latency_ms_image": 1.0,
+                "images_per_s": 100.0, "throughput_vs_vit_b32": tp, "peak_mem_mb": 10.0}
+
+    base = {"machine": {"cpu": "c", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48}}
+    old = {**base, "created": "2026-11-01", "records": [rec("a", 1.0, 2.0), rec("b", 2.0, 3.0), rec("vit", 0.5, 1.0, False)],
+           "ratios": {"measured_on": "b", "naive_vs_warm_query": 500.0, "batch5_vs_single": 2.0,
+                      "throughput_vs_vit_b32": {"a": 2.0, "b": 3.0, "vit": 1.0}, "vit_b32_images_per_s": {"128x96": 40}}}
+    new = {**base, "created": "2026-11-29", "records": [rec("a", 30.0, 2.5)],
+           "ratios": {"measured_on": "a", "naive_vs_warm_query": 400.0, "batch5_vs_single": 1.9,
+                      "throughput_vs_vit_b32": {"a": 2.5}, "vit_b32_images_per_s": {"128x96": 42}}, "skipped": []}
+    doc = bench.merge_bench(old, new)
+    by = {r["backbone"]: r for r in doc["records"]}
+    assert set(by) == {"a", "b", "vit"} and by["a"]["r1"] == 30.0 and by["b"]["r1"] == 2.0
+    assert by["a"]["measured"] == "2026-11-29" and by["b"]["measured"] == "2026-11-01"
+    assert doc["ratios"]["throughput_vs_vit_b32"] == {"a": 2.5, "b": 3.0, "vit": 1.0}
+    assert doc["ratios"]["measured_on"] == "b" and doc["ratios"]["naive_vs_warm_query"] == 500.0  # b not re-measured
+    assert doc["runs"] == ["2026-11-01", "2026-11-29"]
+    assert "Rows come from 2 runs" in bench.markdown_table(doc)
