@@ -229,17 +229,19 @@ def build_teacher_store(
     if not teacher_dirs:
         raise LightCLIPError("build_teacher_store needs at least one teacher checkpoint.")
     views = views or default_views(aug)
-    teachers = [load_teacher(d, text_encoder, embed_dim, device) for d in teacher_dirs]  # checks first
+    for d in teacher_dirs:
+        check_teacher(d, text_encoder)
     key = store_key(teacher_dirs, samples, views, aug, seed)
     path = Path(cache_dir or teacher_store_dir()) / f"{key}.safetensors"
     n = len(samples)
     if path.is_file():
         try:
             t = load_file(str(path))
-            if t["features"].shape == (len(teachers), n, views, embed_dim):
+            if t["features"].shape == (len(teacher_dirs), n, views, embed_dim):  # the width check, too
                 return TeacherStore(t["features"], t["scales"], [str(d) for d in teacher_dirs], views, path, reused=True)
         except Exception:  # noqa: BLE001 - a damaged store is rebuilt
             pass
+    teachers = [load_teacher(d, text_encoder, embed_dim, device) for d in teacher_dirs]
     t0 = time.perf_counter()
     feats = torch.empty(len(teachers), n, views, embed_dim, dtype=torch.float16)
     paths = [s.img_path for s in samples]
