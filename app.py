@@ -40,9 +40,11 @@ trained contrastively to map a person's picture next to the descriptions of that
 throughput, memory) against what it retrieves (R@1/5/10, mAP, mINP), with CLIP's ViT-B/32 image tower
 as the reference row.
 
-**The bundled models are trained on SynthPedes**, a procedurally drawn dataset of pedestrians with
-CUHK-PEDES-style captions, in a few CPU minutes each. They work on the bundled synthetic gallery and
-**not on real photos**.
+**The bundled models are trained only on SynthPedes**, a procedurally drawn dataset of pedestrians
+with CUHK-PEDES-style captions, on a 2-core CPU: the default, EfficientNet-Lite0, starts from ImageNet
+weights; the other trunks start from scratch, and those marked "KD" in the Trade-offs tab were
+distilled from it. They are measured on the bundled synthetic gallery; **on real photos expect much
+weaker results**.
 
 ### Train on the real benchmarks
 ```bash
