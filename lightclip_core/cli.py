@@ -339,7 +339,8 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
 
     dim = TEXT_ENCODERS.get(args.text_encoder).dim
     store = build_teacher_store(args.teacher, samples, args.text_encoder, dim, aug, args.views, args.seed,
-                                resolve_device(args.device), args.batch_size, args.workers, progress=not args.json)
+                                resolve_device(args.device), args.batch_size, args.workers,
+                                progress=not args.no_progress)  # the bar is on stderr, JSON on stdout
     summary = {"store": str(store.path), "reused": store.reused, "teachers": store.teachers, "images": len(samples),
                "views": store.views, "shape": list(store.features.shape)}
     print(json.dumps(summary) if args.json else
@@ -485,9 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", type=int, default=0, help="views per image (default: 2 for flip-only, else 8)")
     p.add_argument("--seed", type=int, default=0, help="the students' --seed (views are drawn from it)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="image-loading processes (default 1: decoding "
+                   "in the main process leaves the teacher idle)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (stderr)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_teacher_store)
 
