@@ -93,6 +93,19 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def backfill_recipe(rec: dict[str, Any]) -> dict[str, Any]:
+    """Recipe fields for a record of a checkpoint trained or measured before recipes were recorded,
+    from what the record holds (its training config; train minutes from its curves)."""
+    if rec.get("zero_shot") or not rec.get("training"):
+        return rec
+    out = dict(rec)
+    if not out.get("recipe_short"):
+        out = {**recipe_summary({"train": rec["training"]}), **{k: v for k, v in rec.items() if v is not None}}
+    if out.get("train_minutes") is None and rec.get("curves"):
+        out["train_minutes"] = round(sum(c.get("train_seconds", 0) for c in rec["curves"]) / 60, 2)
+    return out
+
+
 QUALITY_CHECK_IMAGES = 400  # the first 400 gallery images (100 people of the bundled gallery)
 
 
@@ -142,6 +155,7 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     if checkpoint is not None:
         record["checkpoint"] = str(checkpoint)
         record.update(_training_summary(checkpoint))
+        record = backfill_recipe(record)
     record["batch5_vs_single"] = round(record["latency_ms_batch5"] / record["latency_ms"], 3)
     if naive:
         engine.search(TYPICAL_QUERY, 10)  # warm
@@ -297,7 +311,7 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         for rec in doc["records"]:
             rec.setdefault("measured", doc.get("created"))
     fresh = {_record_key(r) for r in new["records"]}
-    records = [r for r in old["records"] if _record_key(r) not in fresh] + new["records"]
+    records = [backfill_recipe(r) for r in old["records"] if _record_key(r) not in fresh] + new["records"]
     ratios = dict(old.get("ratios", {}))
     ratios["throughput_vs_vit_b32"] = {r["backbone"]: r.get("throughput_vs_vit_b32") for r in records}
     ratios["vit_b32_images_per_s"] = {**old.get("ratios", {}).get("vit_b32_images_per_s", {}),

@@ -136,3 +136,12 @@ def test_merge_replaces_remeasured_models_and_keeps_the_rest():
     assert doc["ratios"]["measured_on"] == "b" and doc["ratios"]["naive_vs_warm_query"] == 500.0  # b not re-measured
     assert doc["runs"] == ["2026-11-01", "2026-11-29"]
     assert "Rows come from 2 runs" in bench.markdown_table(doc)
+
+
+def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
+    old = {"backbone": "b", "training": {"pretrained": False}, "curves": [{"train_seconds": 60}, {"train_seconds": 120}]}
+    rec = bench.backfill_recipe(old)
+    assert rec["recipe_short"] == "scratch" and rec["train_minutes"] == 3.0 and rec["backbone"] == "b"
+    new = {"backbone": "c", "training": {"pretrained": True}, "recipe_short": "ImageNet", "train_minutes": 53.6}
+    assert bench.backfill_recipe(new) == new
+    assert bench.backfill_recipe({"backbone": "z", "zero_shot": True}) == {"backbone": "z", "zero_shot": True}
