@@ -94,6 +94,8 @@ def test_extra_train_ids_leave_val_test_and_base_pictures_unchanged(small, tmp_p
 
     cfg = SynthConfig(**{**SMALL.__dict__, "extra_train_ids": 40})
     generate(tmp_path / "xl", cfg, workers=2)
+    generate(tmp_path / "xl_again", cfg, workers=1)  # deterministic: same seed, same extra people and pictures
+    assert tree_hashes(tmp_path / "xl") == tree_hashes(tmp_path / "xl_again")
     base = {r["img_path"]: r for r in json.loads((small / "data_captions.json").read_text())}
     xl = json.loads((tmp_path / "xl" / "data_captions.json").read_text())
     extra = [r for r in xl if r["img_path"] not in base]
