@@ -586,14 +586,15 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             history.append(record)
             improved = score > best_map
             best_map = max(best_map, score)
+            total_steps_done = sum(r.get("steps", steps_per_epoch) for r in history)
             recipe = {
                 "dataset": cfg.dataset,
                 "train_images": len(train_samples),
                 "train_ids": len(pids_sorted),
                 "teachers": [_teacher_record(t) for t in cfg.teachers],
                 "epochs": epoch + 1,
-                "steps": sum(r.get("steps", steps_per_epoch) for r in history),
-                "images_seen": sum(r.get("steps", steps_per_epoch) for r in history) * cfg.batch_size * world,
+                "steps": total_steps_done,
+                "images_seen": total_steps_done * cfg.batch_size * world,
                 "train_minutes": round(sum(r["train_seconds"] for r in history) / 60, 2),
                 "device": f"{device.type} x{world}" + (f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""),
             }
