@@ -133,7 +133,7 @@ TRAIN_FLAGS = {
     "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
     "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
     "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None, "temperature": None,
-    "samples_per_epoch": None,
+    "samples_per_epoch": None, "stripes": None,
 }
 
 
@@ -438,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--image-size", type=image_size_arg, help="HxW")
     p.add_argument("--head", choices=["linear", "mlp"])
+    p.add_argument("--stripes", type=int, metavar="N",
+                   help="pool N horizontal bands of the feature map (part pooling) instead of the whole map; 0: global average")
     p.add_argument("--temperature", type=float, help="initial softmax temperature τ (logit scale 1/τ; default 0.07)")
     p.add_argument("--fixed-temperature", action="store_true", help="keep τ fixed instead of learning it")
     p.add_argument("--pretrained", action="store_true", help="start the trunk from ImageNet weights (Hub/cache)")

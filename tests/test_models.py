@@ -155,3 +155,64 @@ def test_non_fixed_backbones_accept_other_sizes():
     with torch.no_grad():
         assert trunk(torch.randn(1, 3, 160, 96)).shape == (1, 1280)
 
+
+
+def _stripes_loop_reference(backbone, images):
+    """Part pooling the slow, obvious way: per band, average its rows of the feature map, run the
+    trunk's head on that 1x1 map, reduce, and concatenate top to bottom."""
+    f = backbone.trunk.forward_features(images)
+    tokens = f.ndim == 3
+    if tokens:
+        gh, gw = backbone.trunk.patch_embed.grid_size
+        f = f[:, backbone.trunk.num_prefix_tokens:].transpose(1, 2).reshape(f.shape[0], -1, gh, gw)
+    h, k = f.shape[2], backbone.stripes
+    bands = []
+    for i in range(k):
+        start, end = (i * h) // k, -((-(i + 1) * h) // k)  # adaptive pooling's band bounds
+        band = f[:, :, start:end, :].mean(dim=(2, 3))
+        if tokens:
+            band = backbone.trunk.fc_norm(band)
+        else:
+            band = backbone.trunk.forward_head(band[:, :, None, None], pre_logits=True)
+        bands.append(backbone.stripe_reduce(band))
+    return torch.cat(bands, dim=1)
+
+
+@pytest.mark.parametrize("key,size", [("mobilenetv3_small_100", (128, 96)), ("efficientnet_b0", (160, 64)),
+                                      ("vit_base_patch32_clip_224", None)])
+def test_stripe_pooling_matches_a_loop_and_keeps_the_width(key, size):
+    torch.manual_seed(0)
+    plain = create_backbone(key, image_size=size)
+    striped = create_backbone(key, image_size=size, stripes=4).eval()
+    assert striped.num_features == plain.num_features  # same head input width as global pooling
+    images = torch.randn(2, 3, *striped.image_size)
+    with torch.no_grad():
+        out = striped(images)
+        ref = _stripes_loop_reference(striped, images)
+    assert out.shape == (2, striped.num_features)
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    # Where on the body matters: light above dark is not dark above light (global pooling of a
+    # random trunk hardly tells them apart; the bands come in another order).
+    top_light = torch.zeros(1, 3, *striped.image_size)
+    top_light[:, :, : striped.image_size[0] // 2] = 2.0
+    with torch.no_grad():
+        a, b = striped(top_light), striped(top_light.flip(2))
+    assert (a - b).abs().max() > 1e-3 * a.abs().max()
+
+
+def test_stripes_travel_with_the_config_and_checkpoint(tmp_path):
+    from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(128, 96), stripes=4).eval()
+    assert LightCLIPConfig.from_dict(model.config.to_dict()).stripes == 4
+    legacy = {k: v for k, v in model.config.to_dict().items() if k != "stripes"}
+    assert LightCLIPConfig.from_dict(legacy).stripes == 0  # checkpoints from before stripes existed
+    save_checkpoint(model, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    loaded = loaded[0] if isinstance(loaded, tuple) else loaded
+    images = torch.randn(2, 3, 128, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode_image(images), model.encode_image(images))
+    with pytest.raises(LightCLIPError, match="stripes"):
+        create_backbone("mobilenetv3_small_100", stripes=-1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import LightCLIPError, UnknownNameError
 from ..hub import resolve_hub_file
@@ -191,12 +192,16 @@ class Backbone(nn.Module):
     """A timm trunk that maps images ``(B, 3, H, W)`` to pooled features ``(B, F)``."""
 
     def __init__(
-        self, spec: BackboneSpec, image_size: tuple[int, int] | None = None, pretrained: bool = False
+        self, spec: BackboneSpec, image_size: tuple[int, int] | None = None, pretrained: bool = False,
+        stripes: int = 0,
     ) -> None:
         super().__init__()
         import timm
 
+        if stripes < 0:
+            raise LightCLIPError(f"stripes must be 0 (global average pooling) or a positive count, got {stripes}.")
         self.spec = spec
+        self.stripes = stripes
         self.image_size: tuple[int, int] = tuple(image_size or spec.default_image_size)  # type: ignore[assignment]
         spec.check_image_size(self.image_size)
         kwargs: dict = {"num_classes": 0}
@@ -213,6 +218,15 @@ class Backbone(nn.Module):
                 spec.timm_id if pretrained else spec.timm_name, pretrained=pretrained, **kwargs
             )
         self.num_features = spec.feature_dim or self._probe_feature_dim()
+        if stripes:
+            # Part pooling (PCB-style, the person re-ID standard): the feature map is averaged over
+            # `stripes` horizontal bands (head ... feet) instead of the whole picture, each band goes
+            # through the trunk's own head (MobileNetV3's conv head, CoAtNet's norm, ...), one shared
+            # linear map shrinks it to num_features / stripes, and the bands are concatenated in
+            # order. So the output keeps where on the body a colour is (captions say "grey jacket,
+            # black trousers"), at the same width as global pooling. Measured: see the README.
+            self.stripe_reduce = nn.Linear(self.num_features, self.num_features // stripes)
+            self.num_features = self.num_features // stripes * stripes
         data_config = timm.data.resolve_model_data_config(self.trunk)
         self.mean: tuple[float, ...] = tuple(data_config["mean"])
         self.std: tuple[float, ...] = tuple(data_config["std"])
@@ -232,11 +246,29 @@ class Backbone(nn.Module):
                 f"{self.spec.key} was built for {self.image_size[0]}x{self.image_size[1]} inputs, "
                 f"got {images.shape[-2]}x{images.shape[-1]}."
             )
-        return self.trunk(images)  # (B, F)
+        if not self.stripes:
+            return self.trunk(images)  # (B, F)
+        return self._stripe_features(images)
+
+    def _stripe_features(self, images: torch.Tensor) -> torch.Tensor:
+        f = self.trunk.forward_features(images)
+        b, k = f.shape[0], self.stripes
+        if f.ndim == 3:  # a ViT: patch tokens after the prefix (class) tokens, back onto their grid
+            gh, gw = self.trunk.patch_embed.grid_size
+            f = f[:, getattr(self.trunk, "num_prefix_tokens", 0):].transpose(1, 2).reshape(b, -1, gh, gw)
+            bands = F.adaptive_avg_pool2d(f, (k, 1)).permute(0, 2, 1, 3).reshape(b * k, -1)
+            bands = self.trunk.fc_norm(bands)
+        elif f.ndim == 4:
+            bands = F.adaptive_avg_pool2d(f, (k, 1)).permute(0, 2, 1, 3).reshape(b * k, -1, 1, 1)
+            bands = self.trunk.forward_head(bands, pre_logits=True).reshape(b * k, -1)
+        else:
+            raise LightCLIPError(f"{self.spec.key}: stripe pooling needs a feature map, got shape {tuple(f.shape)}.")
+        return self.stripe_reduce(bands).reshape(b, -1)  # (B, F): band 0 (top) first
 
 
 def create_backbone(
-    name: str, pretrained: bool = False, image_size: tuple[int, int] | None = None
+    name: str, pretrained: bool = False, image_size: tuple[int, int] | None = None, stripes: int = 0
 ) -> Backbone:
-    """Build the trunk `name` (a registry key or ``timm:<name>``) at `image_size` (H, W)."""
-    return Backbone(get_backbone_spec(name), image_size=image_size, pretrained=pretrained)
+    """Build the trunk `name` (a registry key or ``timm:<name>``) at `image_size` (H, W); `stripes` > 0
+    pools that many horizontal bands instead of the whole feature map (see `Backbone`)."""
+    return Backbone(get_backbone_spec(name), image_size=image_size, pretrained=pretrained, stripes=stripes)

@@ -45,6 +45,7 @@ class LightCLIPConfig:
     head: str = "mlp"  # "linear" | "mlp"
     head_hidden_dim: int | None = None  # mlp width; None: max(feature width, D)
     head_dropout: float = 0.0
+    stripes: int = 0  # > 0: pool that many horizontal bands of the feature map (part pooling), 0: global average
     num_classes: int = 0  # > 0 adds an ID classifier over training identities (IRRA's ID loss)
     init_temperature: float = 0.07  # CLIP's init: logit scale 1 / 0.07
     learn_temperature: bool = True  # False keeps 1/τ fixed (IRRA fixes τ = 0.02)
@@ -74,7 +75,7 @@ class LightCLIP(nn.Module):
         super().__init__()
         self.config = config
         self.text_encoder = text_encoder or create_text_encoder(config.text_encoder, pretrained_text)
-        self.backbone: Backbone = create_backbone(config.backbone, pretrained_backbone, config.image_size)
+        self.backbone: Backbone = create_backbone(config.backbone, pretrained_backbone, config.image_size, config.stripes)
         self.embed_dim = self.text_encoder.dim
         self.head = ProjectionHead(
             self.backbone.num_features,
