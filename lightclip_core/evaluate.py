@@ -214,9 +214,13 @@ def evaluate(
     losses = []
     scale = model.scale().detach().float().cpu()
     pids = torch.as_tensor(ev.gallery_pids)
+    # Gallery images nobody described (distractors: an empty caption list) are in the ranking above
+    # but have no caption to pair with, so the loss uses the described images only.
+    ends = [*ev.first_query[1:], len(ev.queries)]
+    described = [i for i in range(len(ev.gallery)) if ends[i] > ev.first_query[i]]
     with torch.no_grad():
-        for start in range(0, len(ev.gallery), batch_size):
-            idx = list(range(start, min(start + batch_size, len(ev.gallery))))
+        for start in range(0, len(described), batch_size):
+            idx = described[start : start + batch_size]
             if len(idx) < 2:
                 continue
             out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}

@@ -82,3 +82,64 @@ def test_per_query_values_and_errors():
         retrieval_metrics(sim, [1, 2], [1, 2])
     with pytest.raises(LightCLIPError, match="No query has a positive"):
         retrieval_metrics(sim, [5, 6, 7], [1, 2])
+
+
+def _gallery_with_distractors(root, layout: str):
+    """Three described people (two pictures each) and two pictures nobody described, one of them
+    last in the file — a real gallery's distractors."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    (root / "imgs").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    entries = []
+    for n, (pid, caps) in enumerate([(0, ["a man in red"]), (0, ["a man in red", "red jacket"]),
+                                     (1, ["a woman in blue"]), (9, []), (1, ["blue coat"]),
+                                     (2, ["a man in green"]), (2, ["green shirt"]), (8, [])]):
+        name = f"{n:02d}.jpg"
+        Image.fromarray(rng.integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(root / "imgs" / name)
+        entries.append({"id": pid, "img_path": name, "captions": caps, "split": "test", "file": f"imgs/{name}"})
+    if layout == "rstpreid":
+        (root / "data_captions.json").write_text(json.dumps(entries))
+    else:  # a folder: captions.jsonl lists the described pictures only
+        lines = [json.dumps({"file": e["file"], "captions": e["captions"], "id": e["id"]}) for e in entries if e["captions"]]
+        (root / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    return entries
+
+
+@pytest.mark.parametrize("layout", ["rstpreid", "folder"])
+def test_eval_ranks_distractors_and_computes_the_loss_on_described_images(tmp_path, capsys, layout):
+    import json
+
+    from lightclip_core import create_model
+    from lightclip_core.checkpoints import save_checkpoint
+    from lightclip_core.cli import main
+    from lightclip_core.data import load_dataset
+    from lightclip_core.evaluate import evaluate
+
+    entries = _gallery_with_distractors(tmp_path / "data", layout)
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32)).eval()
+    dataset = load_dataset(layout, tmp_path / "data")
+    result = evaluate(model, dataset, "test", batch_size=4)
+    assert result["n_queries"] == sum(len(e["captions"]) for e in entries) == 7
+    assert result["n_gallery"] == len(entries) == 8  # distractors are ranked too
+    assert result["val_loss"] == result["val_loss"]  # a number, not NaN
+
+    # The metrics: every caption against the whole gallery, distractors included.
+    ev = dataset.eval_split("test")
+    img = torch.nn.functional.normalize(torch.randn(len(ev.gallery), 384), dim=-1)
+    with torch.no_grad():
+        got = evaluate(model, dataset, "test", batch_size=4, image_features=img)
+    txt = model.encode_text(ev.queries).float()
+    want = loop_metrics(txt @ img.t(), ev.query_pids, ev.gallery_pids)
+    for key in ("r1", "r5", "map"):
+        assert got[key] == pytest.approx(want[key], abs=1e-4)
+
+    save_checkpoint(model, tmp_path / "ckpt")
+    assert main(["eval", "--checkpoint", str(tmp_path / "ckpt"), "--dataset", layout, "--root", str(tmp_path / "data"),
+                 "--split", "test", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_gallery"] == 8 and out["map"] == pytest.approx(result["map"], abs=1e-3)
