@@ -99,8 +99,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
         ids=args.ids,
         images_per_id=args.images_per_id,
         size=args.size,
-        val_ids=args.val_ids,
-        test_ids=args.test_ids,
+        # Split sizes not given keep the defaults' proportions (250 and 500 of 2,000), so `--ids 60`
+        # works; the defaults themselves, and explicit values, are unchanged.
+        val_ids=args.val_ids if args.val_ids is not None else args.ids * 250 // 2000,
+        test_ids=args.test_ids if args.test_ids is not None else args.ids * 500 // 2000,
         seed=args.seed,
         jpeg_quality=args.jpeg_quality,
         extra_train_ids=args.extra_train_ids,
@@ -407,8 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ids", type=int, default=2000, help="identities in all splits (default 2000)")
     p.add_argument("--images-per-id", type=int, default=4, help="pictures per identity (default 4)")
     p.add_argument("--size", type=image_size_arg, default=(256, 128), help="picture size HxW (default 256x128)")
-    p.add_argument("--val-ids", type=int, default=250, help="identities in the val split (default 250)")
-    p.add_argument("--test-ids", type=int, default=500, help="identities in the test split (default 500)")
+    p.add_argument("--val-ids", type=int, help="identities in the val split (default: an eighth of --ids, 250 of 2000)")
+    p.add_argument("--test-ids", type=int, help="identities in the test split (default: a quarter of --ids, 500 of 2000)")
     p.add_argument("--extra-train-ids", type=int, default=0,
                    help="more training identities from a random stream of their own, with pids after the test "
                    "ids; val, test and the first --ids identities' pictures stay unchanged (default 0)")

@@ -268,3 +268,16 @@ def test_bundled_gallery_is_what_the_documented_command_writes(tmp_path):
         assert a.shape == b.shape and np.abs(a - b).mean() < 1.0, name
     size = sum(p.stat().st_size for p in gallery.rglob("*") if p.is_file())
     assert size < 15e6, f"the bundled gallery grew to {size / 1e6:.1f} MB"
+
+
+def test_cli_synth_scales_unspecified_split_sizes_with_ids(tmp_path, capsys):
+    # `--ids 60` alone used to fail ("250 + 500 must not exceed 60"): the splits keep the defaults'
+    # proportions (1,250 / 250 / 500 of 2,000) unless given.
+    code = main(["synth", "--out", str(tmp_path / "a"), "--ids", "60", "--images-per-id", "1", "--size", "64x32",
+                 "--workers", "1", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["ids"] == {"train": 38, "val": 7, "test": 15}
+    code = main(["synth", "--out", str(tmp_path / "b"), "--ids", "60", "--test-ids", "30", "--images-per-id", "1",
+                 "--size", "64x32", "--workers", "1", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["ids"] == {"train": 23, "val": 7, "test": 30}  # explicit wins
