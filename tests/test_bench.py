@@ -148,3 +148,17 @@ def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
     new = {"backbone": "c", "training": {"pretrained": True}, "recipe_short": "ImageNet", "train_minutes": 53.6}
     assert bench.backfill_recipe(new) == new
     assert bench.backfill_recipe({"backbone": "z", "zero_shot": True}) == {"backbone": "z", "zero_shot": True}
+
+
+def test_readme_table_is_what_benchmarks_json_renders_to():
+    """The committed README table must be regenerated whenever checkpoints/benchmarks.json changes
+    (`bench --update-readme` does both); a hand edit or a forgotten update fails here."""
+    from pathlib import Path
+
+    from lightclip_core.bench import README_END, README_START, markdown_table
+
+    root = Path(__file__).resolve().parents[1]
+    doc = json.loads((root / "checkpoints" / "benchmarks.json").read_text())
+    readme = (root / "README.md").read_text()
+    committed = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+    assert committed == markdown_table(doc).strip()
