@@ -38,3 +38,27 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
         "HF_HUB_OFFLINE": "0",
         "LIGHTCLIP_HUB_TIMEOUT_S": "3",
     }
+
+
+@pytest.fixture
+def no_hub(tmp_path: Path, monkeypatch):
+    """In this process: no Hub and an empty Hub cache, whatever the machine has.
+
+    huggingface_hub reads HF_HUB_OFFLINE / HF_HOME / HF_ENDPOINT once, at import, so setting the
+    environment inside a test is not enough; its `constants` are read at call time, so patch those
+    (and the environment, for anything imported later or run in a subprocess).
+    """
+    from huggingface_hub import constants
+
+    from lightclip_core import hub
+
+    home = tmp_path / "hf_home"
+    for name, value in {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(hub, "_probe_cache", {})
+    assert hub.hub_unreachable_reason() is not None
+    return home

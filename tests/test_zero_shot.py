@@ -58,7 +58,7 @@ def test_offline_fails_in_one_sentence_fast(offline_env):
     assert msg.count(". ") == 0 and "Traceback" not in out.stderr
 
 
-def test_zero_shot_in_the_pool_and_views(tmp_path, monkeypatch):
+def test_zero_shot_in_the_pool_and_views(tmp_path, no_hub):
     gallery = tmp_path / "g"
     generate(gallery, SynthConfig(ids=6, images_per_id=2, size=(64, 32), val_ids=0, test_ids=6, seed=3),
              workers=1, splits=("test",))
@@ -70,10 +70,7 @@ def test_zero_shot_in_the_pool_and_views(tmp_path, monkeypatch):
     assert len(items) == 5 and "MobileCLIP2-S0 (zero-shot)" in md and "synthetic-trained." not in md
 
 
-def test_pool_reports_offline_models_in_the_page(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_pool_reports_offline_models_in_the_page(tmp_path, no_hub):
     gallery = tmp_path / "g"
     generate(gallery, SynthConfig(ids=3, images_per_id=2, size=(64, 32), val_ids=0, test_ids=3, seed=3),
              workers=1, splits=("test",))
