@@ -87,8 +87,9 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
         "images_seen": recipe.get("images_seen"),
         "train_minutes": recipe.get("train_minutes"),
         "train_device": recipe.get("device"),
+        "stripes": (cfg.get("model") or {}).get("stripes") or train.get("stripes") or 0,
     }
-    start = out["init"] or "?"
+    start = (out["init"] or "?") + (f", {out['stripes']} bands" if out["stripes"] else "")
     out["recipe_short"] = start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
     return out
 

@@ -117,6 +117,8 @@ def test_recipe_summary_names_start_teachers_data_and_minutes():
     assert (s["train_images"], s["train_steps"], s["train_minutes"]) == (40000, 1875, 21.5)
     old = recipe_summary({"train": {"pretrained": True}})  # a checkpoint from before recipes were recorded
     assert old["recipe_short"] == "ImageNet" and old["distilled_from"] == [] and old["train_minutes"] is None
+    parts = recipe_summary({**cfg, "model": {"backbone": "fastvit_t8", "stripes": 4}})  # part pooling is named
+    assert parts["recipe_short"] == "scratch, 4 bands + KD ← EfficientNet-Lite0 (ImageNet)" and parts["stripes"] == 4
 
 
 def test_merge_replaces_remeasured_models_and_keeps_the_rest():
