@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -89,7 +90,6 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate SynthPedes (and/or draw a contact sheet)."""
-    import os
 
     from .data.synthetic import SPLITS, SynthConfig, contact_sheet, generate
 
@@ -171,7 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = replace(cfg, pretrained=args.pretrained or cfg.pretrained, deterministic=args.deterministic,
                   progress=not args.no_progress)
     run_dir = fit(cfg, resume=args.resume)
-    print(json.dumps({"run_dir": str(run_dir), "best": str(run_dir / "best"), "last": str(run_dir / "last")}))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary (rank 0's)
+        print(json.dumps({"run_dir": str(run_dir), "best": str(run_dir / "best"), "last": str(run_dir / "last")}))
     return 0
 
 

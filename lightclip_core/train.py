@@ -429,7 +429,14 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)
     captions = [c for s in train_samples for c in s.captions]
     offsets = caption_offsets(train_samples)
-    text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and main_proc)
+    # Rank 0 encodes and writes the caption cache; the others wait, then read it.
+    text_feats = None
+    if main_proc:
+        text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress)
+    if distributed:
+        dist.barrier()
+    if text_feats is None:
+        text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", False)
 
     model.to(device)
     use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda" and model.backbone.spec.channels_last)
@@ -455,8 +462,9 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
             dist.barrier()
         if not main_proc:
             store = _store()
-        log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
-            f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
+        if main_proc:
+            log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
+                f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
         ds.views, ds.aug = store.views, cfg.augment
         ds.view_transform = ViewTransform(model.image_size, model.image_mean, model.image_std)
     elif cfg.losses.kd_kl or cfg.losses.kd_cos:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -184,8 +185,14 @@ def test_two_process_gloo_run(tiny, tmp_path):
         "--epochs", "2", "--batch-size", "10", "--image-size", "64x32", "--workers", "0",
         "--threads", "1", "--out", str(out), "--no-progress", "--sdm", "0.5",
     ]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "LIGHTCLIP_CACHE": str(tmp_path / "cache")}  # an empty caption cache: it is built here
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Rank 0 alone encodes and writes the caption cache (the other waits, then reads it), and the
+    # run summary is printed once.
+    assert proc.stderr.count("captions encoded in") == 1, proc.stderr[-3000:]
+    assert len(list((tmp_path / "cache" / "text_features").glob("*.safetensors"))) == 1
+    assert [json.loads(line)["run_dir"] for line in proc.stdout.splitlines() if line.startswith("{")] == [str(out)]
     history = json.loads((out / "last" / "curves.json").read_text())
     assert len(history) == 2 and all(h["train_loss"] == h["train_loss"] for h in history)  # not NaN
     assert history[0]["images_per_s"] > 0
