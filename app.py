@@ -157,6 +157,9 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
         # hidden triggers that carry the stable API names
         api_search_btn = gr.Button(visible=False)
         api_compare_btn = gr.Button(visible=False)
+        api_search_mine_btn = gr.Button(visible=False)
+        api_similar_btn = gr.Button(visible=False)
+        api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
 
         # ---------------------------------------------------------------- wiring
         def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
@@ -189,6 +192,43 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
 
         similar_btn.click(ui_similar, [backbone, selected, k, mine, user_engine, user_backbone],
                           [results, info, rows_state], api_visibility="private")
+
+        # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
+        # (one session) that called /upload searches its own pictures, and no one else's.
+        def _mine(engine, engine_backbone, b):
+            if engine is None:
+                raise gr.Error("No uploaded gallery in this session: call /upload first.")
+            if b and b != engine_backbone:
+                raise gr.Error(f"This session's gallery was indexed with {engine_backbone}; search it with that "
+                               f"backbone or /upload again with {b}.")
+            return engine
+
+        def api_search_mine(q, b, kk, engine, engine_backbone):
+            engine = _mine(engine, engine_backbone, b)
+            items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
+            if md.startswith("⚠️"):  # a failure; an empty or unusable query gives [] as /search does
+                raise gr.Error(md.removeprefix("⚠️").strip())
+            return items
+
+        api_search_mine_btn.click(api_search_mine, [query, backbone, k, user_engine, user_backbone], [results],
+                                  api_name="search_mine")
+
+        def api_similar(row, b, kk, use_mine, engine, engine_backbone):
+            """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
+            this session's uploads), by image-to-image search."""
+            if row is None:
+                raise gr.Error("Give the gallery row of the picture to start from.")
+            if use_mine:
+                engine = _mine(engine, engine_backbone, b)
+                items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
+            else:
+                items, md, _ = views.similar_view(pool, b, int(row), kk)
+            if md.startswith("⚠️"):
+                raise gr.Error(md.removeprefix("⚠️").strip())
+            return items
+
+        api_similar_btn.click(api_similar, [api_row, backbone, k, mine, user_engine, user_backbone], [results],
+                              api_name="similar")
 
         def ui_compare(q, models, kk):
             items, texts, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
@@ -236,7 +276,8 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
                 lines.append(f"*{views.SYNTHETIC_WARNING}*")
             return engine, b, "\n\n".join(lines)
 
-        index_btn.click(ui_index, [files, up_backbone], [user_engine, user_backbone, up_status], api_visibility="private")
+        # API /upload: (files, backbone) -> status text; the indexed gallery stays in this session.
+        index_btn.click(ui_index, [files, up_backbone], [user_engine, user_backbone, up_status], api_name="upload")
     return demo
 
 

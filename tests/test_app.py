@@ -254,6 +254,44 @@ def test_eight_concurrent_clients_get_their_own_answers(server, site):
     assert got == want
 
 
+def _people_pictures(folder: Path, colours) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, colour in enumerate(colours):
+        path = folder / f"person_{i}.png"
+        Image.new("RGB", (32, 64), colour).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_client_upload_search_mine_and_similar(server, site, tmp_path):
+    from gradio_client import Client, handle_file
+
+    a, b = Client(server["url"], verbose=False), Client(server["url"], verbose=False)
+    with pytest.raises(Exception, match="call /upload first"):
+        a.predict("a man", "mobilenetv3_small_100", 3, api_name="/search_mine")
+    mine_a = _people_pictures(tmp_path / "a", [(200, 30, 30), (30, 30, 200), (30, 160, 30)])
+    mine_b = _people_pictures(tmp_path / "b", [(240, 240, 240)] * 5)
+    status = a.predict([handle_file(p) for p in mine_a], "mobilenetv3_small_100", api_name="/upload")
+    assert "Indexed **3** images" in status
+    assert "Indexed **5** images" in b.predict([handle_file(p) for p in mine_b], "mobilenetv3_small_100",
+                                               api_name="/upload")
+    # Each session searches its own uploads only: A's three pictures, B's five.
+    got_a = a.predict("a person in red", "mobilenetv3_small_100", 10, api_name="/search_mine")
+    got_b = b.predict("a person in red", "mobilenetv3_small_100", 10, api_name="/search_mine")
+    assert len(got_a) == 3 and len(got_b) == 5
+    assert a.predict("", "mobilenetv3_small_100", 3, api_name="/search_mine") == []
+    with pytest.raises(Exception, match="indexed with mobilenetv3_small_100"):
+        a.predict("a man", "mobilenetv3_large_100", 3, api_name="/search_mine")
+    # /similar: image-to-image from a gallery row, as the UI's "Find people like the selected result".
+    want, _, _ = views.similar_view(site["pool"], "mobilenetv3_small_100", 4, 5)
+    out = a.predict(4, "mobilenetv3_small_100", 5, False, api_name="/similar")
+    assert [o["caption"] for o in out] == [c for _, c in want]
+    assert len(a.predict(0, "mobilenetv3_small_100", 5, True, api_name="/similar")) == 2  # A's other two
+    with pytest.raises(Exception, match="does not exist"):
+        a.predict(999, "mobilenetv3_small_100", 5, False, api_name="/similar")
+
+
 @pytest.mark.browser
 def test_browser_search_and_tradeoffs(server):
     chromium = Path(os.environ.get("LIGHTCLIP_CHROMIUM", "/usr/bin/chromium"))
