@@ -37,7 +37,7 @@ def site(tmp_path_factory):
              workers=1, splits=("test",))
     ckpts = base / "checkpoints"
     extra = {"train": {"dataset": "synthpedes"}, "synthetic": True, "epoch": 1}
-    for seed, key in ((0, "mobilenetv3_small_100"), (1, "mobilenetv3_large_100")):
+    for seed, key in ((0, "mobilenetv3_small_100"), (1, "mobilenetv3_large_100"), (2, "mobilenetv2_100")):
         torch.manual_seed(seed)
         save_checkpoint(create_model(key, image_size=(64, 32)), ckpts / key, extra)
     recs = [
@@ -290,6 +290,51 @@ def test_client_upload_search_mine_and_similar(server, site, tmp_path):
     assert len(a.predict(0, "mobilenetv3_small_100", 5, True, api_name="/similar")) == 2  # A's other two
     with pytest.raises(Exception, match="does not exist"):
         a.predict(999, "mobilenetv3_small_100", 5, False, api_name="/similar")
+
+
+@pytest.mark.slow
+def test_load_twenty_clients_over_three_encoders_with_private_uploads(server, site, tmp_path):
+    """About 10 s of 20 concurrent /search clients over three encoders while three other sessions
+    upload and search their own pictures: no errors, every answer the right length and the answer
+    to its own query, and no session ever sees another's uploads."""
+    from gradio_client import Client, handle_file
+
+    encoders = ["mobilenetv3_small_100", "mobilenetv3_large_100", "mobilenetv2_100"]
+    queries = [f"a {w} person in a {c} coat" for w in ("tall", "short") for c in ("red", "blue", "green", "black")]
+    want = {(q, b): [c for _, c in views.search_view(site["pool"], q, b, 5)[0]] for q in queries for b in encoders}
+    # Clients connect before the clock starts (a generous read timeout: CI machines are shared).
+    clients = [Client(server["url"], verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(23)]
+    for b in encoders:  # the app indexes its gallery with each encoder once, before the clock starts
+        clients[0].predict(queries[0], b, 5, api_name="/search")
+    deadline = time.time() + 10
+
+    def searcher(i: int) -> int:
+        c = clients[i]
+        n = 0
+        while time.time() < deadline:
+            q, b = queries[(i + n) % len(queries)], encoders[i % len(encoders)]
+            got = [o["caption"] for o in c.predict(q, b, 5, api_name="/search")]
+            assert got == want[(q, b)], (i, n, q, b)
+            n += 1
+        return n
+
+    def uploader(j: int) -> int:
+        c = clients[20 + j]
+        pictures = _people_pictures(tmp_path / f"up{j}", [(40 * j, 200 - 40 * j, 90)] * (j + 2))
+        c.predict([handle_file(p) for p in pictures], encoders[j], api_name="/upload")
+        n = 0
+        while time.time() < deadline or n == 0:
+            got = c.predict("a person in a green coat", encoders[j], 10, api_name="/search_mine")
+            assert len(got) == j + 2, (j, len(got))
+            n += 1
+        return n
+
+    with cf.ThreadPoolExecutor(23) as ex:
+        searches = [ex.submit(searcher, i) for i in range(20)]
+        uploads = [ex.submit(uploader, j) for j in range(3)]
+        done = [f.result() for f in searches], [f.result() for f in uploads]
+    assert all(n >= 1 for n in done[0]) and all(n >= 1 for n in done[1])
+    print(f"load: {sum(done[0])} searches, {sum(done[1])} own-gallery searches in ~10 s")
 
 
 @pytest.mark.browser
