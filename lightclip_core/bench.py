@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoints import atomic_write_json, read_config
+from .checkpoints import read_config
 from .errors import LightCLIPError
+from .fileio import atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
 
 REFERENCE = "vit_base_patch32_clip_224"
@@ -43,10 +43,6 @@ TABLE_COLUMNS = (
     ("Trained", "recipe_short", "{}"),
     ("Train min", "train_minutes", "{:.0f}"),
 )
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _training_summary(ckpt: Path) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import _UMASK, CONFIG_FILE, MODEL_FILE, load_checkpoint, read_config
+from .checkpoints import CONFIG_FILE, MODEL_FILE, load_checkpoint, read_config
+from .fileio import _UMASK, replace_dir
 from .errors import LightCLIPError, OfflineError
 from .hub import cached_hub_file, error_summary, hub_unreachable_reason
 
@@ -152,14 +153,7 @@ def pull_checkpoint(repo_id: str, backbone: str, out_dir: str | Path, *, force: 
         except LightCLIPError as exc:
             raise LightCLIPError(f"The {backbone} checkpoint in {repo_id} is not usable: {exc}") from None
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
-        if dest.exists():
-            old = dest.with_name(f".{backbone}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -30,12 +30,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .checkpoints import atomic_write_bytes, atomic_write_json, save_checkpoint
+from .checkpoints import save_checkpoint
 from .data import load_dataset
 from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
+from .fileio import atomic_write_bytes, atomic_write_json, log, replace_dir
 from .losses import LossConfig, compute_losses
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
 
@@ -187,10 +188,6 @@ def preset(name: str, backbone: str | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -653,12 +650,7 @@ def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, 
         for name in ("model.safetensors", "config.json", "curves.json"):
             shutil.copy2(last / name, tmp / name)
         atomic_write_json(tmp / "metrics.json", history[-1])
-        old = run_dir / ".best.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if (run_dir / "best").exists():
-            os.replace(run_dir / "best", old)
-        os.replace(tmp, run_dir / "best")
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, run_dir / "best")
     elif (run_dir / "best").exists():
         atomic_write_json(run_dir / "best" / "curves.json", history)  # the best's curves run on
     atomic_write_json(last / "metrics.json", history[-1])

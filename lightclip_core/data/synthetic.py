@@ -14,9 +14,7 @@ It is synthetic and always called so: numbers measured on it never stand in for 
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
+from ..fileio import atomic_write_json
 
 VERSION = 1
 
@@ -1144,16 +1143,6 @@ def iter_rendered(cfg: SynthConfig, people: list[Identity], workers: int = 1) ->
         yield from zip(people, pool.imap(render_identity, people, chunksize=8))
 
 
-def _write_json_atomic(path: Path, obj: Any, indent: int | None = 1) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _config_record(cfg: SynthConfig) -> dict[str, Any]:
     """The config as attributes.json stores it (``extra_train_ids`` only when used, so files written
     before it existed, like the bundled gallery's, stay byte-identical)."""
@@ -1221,8 +1210,8 @@ def generate(
         "identities": [dict(p.captioned(), split=split[p.pid]) for p in chosen],
         "pictures": facts,
     }
-    _write_json_atomic(out / "attributes.json", attributes, indent=None)
-    _write_json_atomic(out / "data_captions.json", records)  # last: its presence marks a complete dataset
+    atomic_write_json(out / "attributes.json", attributes, indent=None, ensure_ascii=False)
+    atomic_write_json(out / "data_captions.json", records, indent=1, ensure_ascii=False)  # last: its presence marks a complete dataset
     return {"out": str(out), "images": n_images, "ids": counts, "seconds": seconds, "images_per_s": n_images / max(seconds, 1e-9)}
 
 

@@ -1,0 +1,57 @@
+"""Small file helpers with one home: log lines on stderr, atomic file writes, and replacing a whole
+directory without ever leaving it half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so never toggle it later)
+os.umask(_UMASK)
+
+
+def log(msg: str) -> None:
+    """One progress line on stderr (stdout stays free for --json output)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory, fsync, rename: a killed
+    process leaves the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; written files should read like any other
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any, indent: int | None = 2, ensure_ascii: bool = True) -> None:
+    """`obj` as JSON (compact separators when `indent` is None) and a newline, written atomically."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=ensure_ascii, separators=None if indent else (",", ":"))
+    atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def replace_dir(src: Path, dest: Path) -> None:
+    """Put the finished directory `src` at `dest`; an existing `dest` is first moved aside to
+    ``.<name>.old`` (in the same parent) and removed only after the swap."""
+    src, dest = Path(src), Path(dest)
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(src, dest)
+    shutil.rmtree(old, ignore_errors=True)
