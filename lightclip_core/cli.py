@@ -101,8 +101,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         size=args.size,
         # Split sizes not given keep the defaults' proportions (250 and 500 of 2,000), so `--ids 60`
         # works; the defaults themselves, and explicit values, are unchanged.
-        val_ids=args.val_ids if args.val_ids is not None else args.ids * 250 // 2000,
-        test_ids=args.test_ids if args.test_ids is not None else args.ids * 500 // 2000,
+        val_ids=args.val_ids if args.val_ids is not None else args.ids * SynthConfig.val_ids // SynthConfig.ids,
+        test_ids=args.test_ids if args.test_ids is not None else args.ids * SynthConfig.test_ids // SynthConfig.ids,
         seed=args.seed,
         jpeg_quality=args.jpeg_quality,
         extra_train_ids=args.extra_train_ids,

@@ -157,19 +157,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Per-backbone epoch counts where the preset's default would overrun its CPU budget (light
+# cpu-synth's per-backbone epoch counts where its default 5 would overrun its CPU budget (light
 # backbones <= 15 min, the heaviest <= 40 min on 2 cores; an epoch is 5,000 images). Measured
-# throughput of one training step at 128x96, batch 64, random tensors (images/s): mobilenetv3_small 138, mobilenetv3_large 50, mobilenetv2 38, efficientnet_b0
-# 29, fastvit_t8 29, inception_v3 21, efficientnet_b3 13, coatnet_0 8.4, ViT-B/32 15.
-# Images/s of one training step (forward, backward, AdamW) at 128x96, batch 64, random tensors, 2 threads
-# of this 2-core CPU (the README's measurement), for equal-CPU-time budgets.
-STEP_IMAGES_PER_S: dict[str, float] = {
-    "mobilenetv3_small_100": 138, "mobilenetv3_large_100": 50, "mobilenetv2_100": 38, "efficientnet_b0": 29,
-    "fastvit_t8": 29, "inception_v3": 21, "vit_base_patch32_clip_224": 15, "efficientnet_b3": 13,
-    "coatnet_0_rw_224": 8.4, "efficientnet_lite0": 29,
-}
-
-
+# throughput of one training step (forward, backward, AdamW) at 128x96, batch 64, random tensors,
+# 2 threads (images/s): mobilenetv3_small 138, mobilenetv3_large 50, mobilenetv2 38, efficientnet_b0
+# 29, fastvit_t8 29, inception_v3 21, ViT-B/32 15, efficientnet_b3 13, coatnet_0 8.4.
 PRESET_EPOCHS: dict[str, dict[str, int]] = {
     "cpu-synth": {"efficientnet_b3": 4, "coatnet_0_rw_224": 3},
 }
