@@ -203,12 +203,17 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
                                f"backbone or /upload again with {b}.")
             return engine
 
+        def _items_or_error(items, md):
+            # A failure (the view's "⚠️" message) becomes the client's error; an empty or unusable
+            # query gives [] as /search does.
+            if md.startswith("⚠️"):
+                raise gr.Error(md.removeprefix("⚠️").strip())
+            return items
+
         def api_search_mine(q, b, kk, engine, engine_backbone):
             engine = _mine(engine, engine_backbone, b)
             items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
-            if md.startswith("⚠️"):  # a failure; an empty or unusable query gives [] as /search does
-                raise gr.Error(md.removeprefix("⚠️").strip())
-            return items
+            return _items_or_error(items, md)
 
         api_search_mine_btn.click(api_search_mine, [query, backbone, k, user_engine, user_backbone], [results],
                                   api_name="search_mine")
@@ -223,9 +228,7 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
                 items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
             else:
                 items, md, _ = views.similar_view(pool, b, int(row), kk)
-            if md.startswith("⚠️"):
-                raise gr.Error(md.removeprefix("⚠️").strip())
-            return items
+            return _items_or_error(items, md)
 
         api_similar_btn.click(api_similar, [api_row, backbone, k, mine, user_engine, user_backbone], [results],
                               api_name="similar")
