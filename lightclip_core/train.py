@@ -364,15 +364,63 @@ def gather_features(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Run:
+    """What :func:`setup_run` builds and the epoch functions share: one training run in progress."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    device: torch.device
+    rank: int
+    world: int
+    dataset: Any
+    train_samples: list
+    train_ids: int
+    model: LightCLIP
+    train_model: nn.Module  # the model, or its DDP wrapper
+    text_feats: torch.Tensor
+    ds: PairDataset
+    store: Any  # distill.TeacherStore or None
+    sampler: Any
+    steps_per_epoch: int
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: Any
+    use_cl: bool
+    amp: torch.dtype | None
+    start_epoch: int = 0
+    best_map: float = -1.0
+    history: list = field(default_factory=list)
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main_proc(self) -> bool:
+        return self.rank == 0
+
+
 def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train as `cfg` says; returns the run directory (with ``best/`` and ``last/``)."""
+    run = setup_run(cfg, resume)
+    for epoch in range(run.start_epoch, cfg.epochs):
+        record = train_one_epoch(run, epoch)
+        if run.main_proc:
+            evaluate_and_save(run, epoch, record)
+        if run.distributed:
+            dist.barrier()
+    if run.distributed:
+        dist.destroy_process_group()
+    return run.run_dir
+
+
+def _init_process(cfg: TrainConfig) -> tuple[torch.device, int, int]:
+    """Device, rank and world size; joins the process group under torchrun."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = resolve_device(cfg.device)
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
-    main_proc = rank == 0
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if cfg.threads:
@@ -380,30 +428,52 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    run_dir = Path(cfg.out)
+    if distributed:
+        return device, dist.get_rank(), dist.get_world_size()
+    return device, 0, 1
 
-    start_epoch, best_map, history = 0, -1.0, []
-    if resume:
-        if not (run_dir / "last" / STATE_JSON).is_file():
-            raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
-        saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
-        differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "stripes", "teachers") if getattr(saved, k) != getattr(cfg, k)]
-        if differs:
-            raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
-        state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
-        start_epoch, best_map, history = state_meta["epoch"] + 1, state_meta["best_map"], state_meta["history"]
-    elif (run_dir / "last").exists():
-        raise LightCLIPError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out.")
+
+def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, float, list, dict | None]:
+    """(start epoch, best val mAP, history, saved state) — or a clear error when the directory disagrees."""
+    if not resume:
+        if (run_dir / "last").exists():
+            raise LightCLIPError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out.")
+        return 0, -1.0, [], None
+    if not (run_dir / "last" / STATE_JSON).is_file():
+        raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
+    saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
+    differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "stripes", "teachers") if getattr(saved, k) != getattr(cfg, k)]
+    if differs:
+        raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
+    state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
+    return state_meta["epoch"] + 1, state_meta["best_map"], state_meta["history"], state_meta
+
+
+def _on_rank0_first(distributed: bool, main_proc: bool, make):
+    """Rank 0 runs `make` (which encodes and writes a cache), the others wait, then run it to read that cache."""
+    value = make(main_proc) if main_proc else None
+    if distributed:
+        dist.barrier()
+    return make(False) if value is None else value
+
+
+def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
+    """Everything before the first step: data, model, caption features, teacher store, optimizer, resume state."""
+    device, rank, world = _init_process(cfg)
+    distributed, main_proc = world > 1, rank == 0
+    run_dir = Path(cfg.out)
+    start_epoch, best_map, history, state_meta = _resume_point(cfg, run_dir, resume)
 
     if cfg.teachers:
         from .distill import check_teacher
 
         for teacher in cfg.teachers:
             check_teacher(teacher, cfg.text_encoder)
+    elif cfg.losses.kd_kl or cfg.losses.kd_cos:
+        raise LightCLIPError("Distillation loss weights are set but no teacher is given; pass --teacher CKPT_DIR.")
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.root)
     train_samples = dataset.split(cfg.train_split)
-    has_val = cfg.val_split in dataset.splits()
     pids_sorted = sorted({s.pid for s in train_samples})
     label_of = {pid: i for i, pid in enumerate(pids_sorted)}
     model_cfg = LightCLIPConfig(
@@ -418,47 +488,28 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     )
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)
     captions = [c for s in train_samples for c in s.captions]
-    offsets = caption_offsets(train_samples)
-    # Rank 0 encodes and writes the caption cache; the others wait, then read it.
-    text_feats = None
-    if main_proc:
-        text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress)
-    if distributed:
-        dist.barrier()
-    if text_feats is None:
-        text_feats = cached_text_features(model, captions, f"{cfg.dataset}-{cfg.train_split}", False)
+    text_feats = _on_rank0_first(distributed, main_proc, lambda progress: cached_text_features(
+        model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and progress))
 
     model.to(device)
     use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda" and model.backbone.spec.channels_last)
     if use_cl:
         model.backbone.to(memory_format=torch.channels_last)
-    amp = autocast_dtype(cfg.precision, device)
 
-    ds = PairDataset(train_samples, offsets, [label_of[s.pid] for s in train_samples], train_transform(model, cfg.augment),
-                     cfg.seed, cfg.samples_per_epoch)
+    ds = PairDataset(train_samples, caption_offsets(train_samples), [label_of[s.pid] for s in train_samples],
+                     train_transform(model, cfg.augment), cfg.seed, cfg.samples_per_epoch)
     store = None
     if cfg.teachers:
         from .distill import ViewTransform, build_teacher_store
 
-        def _store():
-            return build_teacher_store(cfg.teachers, train_samples, cfg.text_encoder, model.embed_dim, cfg.augment,
-                                       cfg.teacher_views, cfg.seed, device, cfg.eval_batch_size, cfg.num_workers,
-                                       cfg.progress and main_proc)
-
-        # Rank 0 encodes and writes the store; the others wait, then read it.
-        if main_proc:
-            store = _store()
-        if distributed:
-            dist.barrier()
-        if not main_proc:
-            store = _store()
+        store = _on_rank0_first(distributed, main_proc, lambda progress: build_teacher_store(
+            cfg.teachers, train_samples, cfg.text_encoder, model.embed_dim, cfg.augment, cfg.teacher_views, cfg.seed,
+            device, cfg.eval_batch_size, cfg.num_workers, cfg.progress and progress))
         if main_proc:
             log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
                 f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
         ds.views, ds.aug = store.views, cfg.augment
         ds.view_transform = ViewTransform(model.image_size, model.image_mean, model.image_std)
-    elif cfg.losses.kd_kl or cfg.losses.kd_cos:
-        raise LightCLIPError("Distillation loss weights are set but no teacher is given; pass --teacher CKPT_DIR.")
     ds.set_epoch(start_epoch)
     sampler = torch.utils.data.distributed.DistributedSampler(ds, world, rank, shuffle=True, seed=cfg.seed, drop_last=True) if distributed else None
     steps_per_epoch = len(ds) // (cfg.batch_size * world)
@@ -473,9 +524,10 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     total_steps = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), total_steps, cfg.min_lr_ratio))
+    amp = autocast_dtype(cfg.precision, device)
     scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
 
-    if resume:
+    if state_meta is not None:
         from safetensors.torch import load_file
 
         last = run_dir / "last"
@@ -487,127 +539,145 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     if main_proc:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
+    return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, dataset=dataset,
+               train_samples=train_samples, train_ids=len(pids_sorted), model=model, train_model=train_model,
+               text_feats=text_feats, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
+               sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
+               history=history)
 
-    for epoch in range(start_epoch, cfg.epochs):
-        # Reseed from (seed, epoch): a resumed run repeats exactly what an uninterrupted one does.
-        seed_everything(cfg.seed * 1000 + epoch * world + rank)
-        ds.set_epoch(epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = torch.utils.data.DataLoader(
-            ds,
-            batch_size=cfg.batch_size,
-            shuffle=sampler is None,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=cfg.num_workers,
-            generator=gen,
-            persistent_workers=False,
-            pin_memory=device.type == "cuda",
-        )
-        train_model.train()
-        t0 = time.perf_counter()
-        seen, loss_sum, steps = 0, 0.0, 0
-        term_sums: dict[str, float] = {}
-        bar = None
-        if cfg.progress and main_proc:
-            from tqdm import tqdm
 
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
-        for batch in loader:
-            if steps >= steps_per_epoch:
-                break
-            images, cap_idx, labels = batch[:3]
-            images = images.to(device, non_blocking=True)
-            if use_cl:
-                images = images.contiguous(memory_format=torch.channels_last)
-            labels = labels.to(device)
-            txt = text_feats[cap_idx].to(device)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                out = train_model(images, text_features=txt)
-            out = {k: v.float() for k, v in out.items()}
-            if store is not None:
-                out["teacher_features"] = store.rows(batch[3], batch[4]).to(device)  # (T, B, D)
-                out["teacher_logit_scale"] = store.scales.to(device)
-            pids = labels
-            if distributed:
-                out["image_features"] = gather_features(out["image_features"], with_grad=True)
-                out["text_features"] = gather_features(out["text_features"], with_grad=False)
-                pids = gather_features(labels, with_grad=False)
-                if store is not None:  # (T, B, D): gather along the batch
-                    out["teacher_features"] = gather_features(out["teacher_features"].transpose(0, 1).contiguous(),
-                                                              with_grad=False).transpose(0, 1)
-                if "image_logits" in out:
-                    out["image_logits"] = gather_features(out["image_logits"], with_grad=True)
-                    out["text_logits"] = gather_features(out["text_logits"], with_grad=True)
-            terms = compute_losses(out, pids, cfg.losses)
-            # Each rank holds the loss of the global batch but gradients only for its own slice;
-            # DDP averages over ranks, so scale by the world size to get the global gradient.
-            loss = terms["loss"] * world
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            steps += 1
-            seen += images.shape[0] * world
-            loss_sum += terms["loss"].item()
-            for name, value in terms.items():
-                if name.endswith("_loss"):
-                    term_sums[name] = term_sums.get(name, 0.0) + value.item()
-            if bar:
-                bar.set_postfix(loss=f"{loss_sum / steps:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-                bar.update(1)
+def _loader(run: Run, epoch: int) -> torch.utils.data.DataLoader:
+    cfg = run.cfg
+    run.ds.set_epoch(epoch)
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+    return torch.utils.data.DataLoader(
+        run.ds,
+        batch_size=cfg.batch_size,
+        shuffle=run.sampler is None,
+        sampler=run.sampler,
+        drop_last=True,
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch),
+        persistent_workers=False,
+        pin_memory=run.device.type == "cuda",
+    )
+
+
+def _batch_outputs(run: Run, batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Forward one batch; under DDP gather what the contrastive losses compare across ranks. Returns (outputs, pids)."""
+    images, cap_idx, labels = batch[:3]
+    images = images.to(run.device, non_blocking=True)
+    if run.use_cl:
+        images = images.contiguous(memory_format=torch.channels_last)
+    labels = labels.to(run.device)
+    txt = run.text_feats[cap_idx].to(run.device)
+    with torch.autocast(run.device.type, dtype=run.amp, enabled=run.amp is not None):
+        out = run.train_model(images, text_features=txt)
+    out = {k: v.float() for k, v in out.items()}
+    if run.store is not None:
+        out["teacher_features"] = run.store.rows(batch[3], batch[4]).to(run.device)  # (T, B, D)
+        out["teacher_logit_scale"] = run.store.scales.to(run.device)
+    if not run.distributed:
+        return out, labels
+    out["image_features"] = gather_features(out["image_features"], with_grad=True)
+    out["text_features"] = gather_features(out["text_features"], with_grad=False)
+    if run.store is not None:  # (T, B, D): gather along the batch
+        out["teacher_features"] = gather_features(out["teacher_features"].transpose(0, 1).contiguous(),
+                                                  with_grad=False).transpose(0, 1)
+    if "image_logits" in out:
+        out["image_logits"] = gather_features(out["image_logits"], with_grad=True)
+        out["text_logits"] = gather_features(out["text_logits"], with_grad=True)
+    return out, gather_features(labels, with_grad=False)
+
+
+def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:
+    """One pass of ``steps_per_epoch`` optimizer steps; returns the epoch's training record."""
+    cfg = run.cfg
+    # Reseed from (seed, epoch): a resumed run repeats exactly what an uninterrupted one does.
+    seed_everything(cfg.seed * 1000 + epoch * run.world + run.rank)
+    loader = _loader(run, epoch)
+    run.train_model.train()
+    t0 = time.perf_counter()
+    seen, loss_sum, steps = 0, 0.0, 0
+    term_sums: dict[str, float] = {}
+    bar = None
+    if cfg.progress and run.main_proc:
+        from tqdm import tqdm
+
+        bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
+    for batch in loader:
+        if steps >= run.steps_per_epoch:
+            break
+        out, pids = _batch_outputs(run, batch)
+        terms = compute_losses(out, pids, cfg.losses)
+        # Each rank holds the loss of the global batch but gradients only for its own slice;
+        # DDP averages over ranks, so scale by the world size to get the global gradient.
+        loss = terms["loss"] * run.world
+        run.opt.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.opt)
+        run.scaler.update()
+        run.sched.step()
+        steps += 1
+        seen += batch[0].shape[0] * run.world
+        loss_sum += terms["loss"].item()
+        for name, value in terms.items():
+            if name.endswith("_loss"):
+                term_sums[name] = term_sums.get(name, 0.0) + value.item()
         if bar:
-            bar.close()
-        train_seconds = time.perf_counter() - t0
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(1, steps),
-            "lr": sched.get_last_lr()[0],
-            "images_per_s": seen / max(train_seconds, 1e-9),
-            "train_seconds": train_seconds,
-            "logit_scale": model.scale().item(),
-            "steps": steps,
-        }
-        if len(term_sums) > 1 or store is not None:  # each weighted term, to see what falls
-            record.update({f"train_{k}": v / max(1, steps) for k, v in term_sums.items()})
-        if main_proc:
-            if has_val:
-                val = evaluate(model, dataset, cfg.val_split, cfg.eval_batch_size, cfg.num_workers, cfg.losses,
-                               by_attribute=False)
-                record.update({f"val_{k}": val[k] for k in ("r1", "r5", "r10", "map", "minp", "val_loss")})
-                record["val_loss"] = record.pop("val_val_loss")
-                score = val["map"]
-            else:
-                score = -record["train_loss"]
-            history.append(record)
-            improved = score > best_map
-            best_map = max(best_map, score)
-            total_steps_done = sum(r.get("steps", steps_per_epoch) for r in history)
-            recipe = {
-                "dataset": cfg.dataset,
-                "train_images": len(train_samples),
-                "train_ids": len(pids_sorted),
-                "teachers": [_teacher_record(t) for t in cfg.teachers],
-                "epochs": epoch + 1,
-                "steps": total_steps_done,
-                "images_seen": total_steps_done * cfg.batch_size * world,
-                "train_minutes": round(sum(r["train_seconds"] for r in history) / 60, 2),
-                "device": f"{device.type} x{world}" + (f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""),
-            }
-            _save_epoch(run_dir, model, opt, sched, cfg, epoch, best_map, history, improved, recipe)
-            log(
-                f"epoch {epoch + 1}/{cfg.epochs}  train loss {record['train_loss']:.4f}"
-                + (f"  val loss {record['val_loss']:.4f}  val R@1 {record['val_r1']:.2f}  mAP {record['val_map']:.2f}" if has_val else "")
-                + f"  {record['images_per_s']:.0f} img/s  {train_seconds:.0f} s" + ("  *best*" if improved else "")
-            )
-        if distributed:
-            dist.barrier()
-    if distributed:
-        dist.destroy_process_group()
-    return run_dir
+            bar.set_postfix(loss=f"{loss_sum / steps:.3f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+            bar.update(1)
+    if bar:
+        bar.close()
+    train_seconds = time.perf_counter() - t0
+    record: dict[str, Any] = {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / max(1, steps),
+        "lr": run.sched.get_last_lr()[0],
+        "images_per_s": seen / max(train_seconds, 1e-9),
+        "train_seconds": train_seconds,
+        "logit_scale": run.model.scale().item(),
+        "steps": steps,
+    }
+    if len(term_sums) > 1 or run.store is not None:  # each weighted term, to see what falls
+        record.update({f"train_{k}": v / max(1, steps) for k, v in term_sums.items()})
+    return record
+
+
+def evaluate_and_save(run: Run, epoch: int, record: dict[str, Any]) -> None:
+    """Rank 0 after an epoch: validate (if the dataset has val), append to the history, write last/ and best/, log."""
+    cfg = run.cfg
+    has_val = cfg.val_split in run.dataset.splits()
+    if has_val:
+        val = evaluate(run.model, run.dataset, cfg.val_split, cfg.eval_batch_size, cfg.num_workers, cfg.losses,
+                       by_attribute=False)
+        record.update({f"val_{k}": val[k] for k in ("r1", "r5", "r10", "map", "minp", "val_loss")})
+        record["val_loss"] = record.pop("val_val_loss")
+        score = val["map"]
+    else:
+        score = -record["train_loss"]
+    run.history.append(record)
+    improved = score > run.best_map
+    run.best_map = max(run.best_map, score)
+    total_steps_done = sum(r.get("steps", run.steps_per_epoch) for r in run.history)
+    recipe = {
+        "dataset": cfg.dataset,
+        "train_images": len(run.train_samples),
+        "train_ids": run.train_ids,
+        "teachers": [_teacher_record(t) for t in cfg.teachers],
+        "epochs": epoch + 1,
+        "steps": total_steps_done,
+        "images_seen": total_steps_done * cfg.batch_size * run.world,
+        "train_minutes": round(sum(r["train_seconds"] for r in run.history) / 60, 2),
+        "device": f"{run.device.type} x{run.world}" + (f" ({torch.get_num_threads()} threads)" if run.device.type == "cpu" else ""),
+    }
+    _save_epoch(run.run_dir, run.model, run.opt, run.sched, cfg, epoch, run.best_map, run.history, improved, recipe)
+    log(
+        f"epoch {epoch + 1}/{cfg.epochs}  train loss {record['train_loss']:.4f}"
+        + (f"  val loss {record['val_loss']:.4f}  val R@1 {record['val_r1']:.2f}  mAP {record['val_map']:.2f}" if has_val else "")
+        + f"  {record['images_per_s']:.0f} img/s  {record['train_seconds']:.0f} s" + ("  *best*" if improved else "")
+    )
 
 
 def _teacher_record(path: str) -> dict[str, Any]:
@@ -648,4 +718,4 @@ def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, 
     atomic_write_json(last / "metrics.json", history[-1])
 
 
-__all__ = ["PRESETS", "PRESET_EPOCHS", "TrainConfig", "fit", "preset"]
+__all__ = ["PRESETS", "PRESET_EPOCHS", "Run", "TrainConfig", "evaluate_and_save", "fit", "preset", "setup_run", "train_one_epoch"]
