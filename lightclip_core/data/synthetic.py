@@ -352,32 +352,38 @@ class BackgroundBank:
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
 
 
-class Renderer:
-    """Draws pictures of identities at a fixed (H, W) with PIL."""
+@dataclass
+class Figure:
+    """Where one drawn person's parts go and which colours they get; every length is a fraction of the
+    person's height ``ph`` (``L``) measured from the top of the head (``Y``). Built by :meth:`Figure.draw`,
+    which makes the picture's random choices in a fixed order (the bundled gallery depends on it)."""
 
-    def __init__(self, size: tuple[int, int] = (256, 128), seed: int = 0) -> None:
-        self.size = size
-        self.bank = BackgroundBank(size, seed)
+    H: int
+    W: int
+    view: str
+    action: str
+    woman: bool
+    bw: float  # build (width factor)
+    ph: float
+    top: float
+    cx: float
+    skin: RGB
+    upper: RGB
+    lower: RGB
+    shoes: RGB
+    hair: RGB
+    bagc: RGB | None
+    hatc: RGB | None
+    stride: float
+    phase: float
 
-    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
-        H, W = self.size
-        view = view or _pick(rng, VIEWS)
-        action = "walking" if rng.random() < 0.7 else "standing"
-        img = self.bank.crop(rng)
-        d = ImageDraw.Draw(img)
-
-        # Geometry: everything is a fraction of the person's height `ph`.
+    @classmethod
+    def draw(cls, ident: Identity, rng: np.random.Generator, size: tuple[int, int], view: str, action: str) -> "Figure":
+        H, W = size
         ph = H * rng.uniform(0.74, 0.93) * ident.height
         feet = H * rng.uniform(0.94, 0.995)
-        top = feet - ph
         cx = W / 2 + rng.uniform(-0.1, 0.1) * W
         woman = ident.gender == "woman"
-        bw = ident.build * (0.93 if woman else 1.0)
-        side = view in ("left", "right")
-        face = -1 if view == "left" else 1  # facing direction on screen for side views
-        Y = lambda f: top + f * ph  # noqa: E731
-        L = lambda f: f * ph  # noqa: E731
-
         skin = shade(SKIN_TONES[ident.skin], rng, 0.5)
         upper = shade(COLOURS[ident.upper_colour], rng)
         lower = shade(COLOURS[ident.lower_colour], rng) if ident.lower_type != "none" else upper
@@ -385,94 +391,189 @@ class Renderer:
         hair = shade(HAIR_COLOURS[ident.hair_colour], rng, 0.6) if ident.hair_style != "bald" else skin
         bagc = shade(COLOURS[ident.bag_colour], rng) if ident.bag != "none" else None
         hatc = shade(COLOURS[ident.headwear_colour], rng) if ident.headwear != "none" else None
-
         stride = rng.uniform(0.18, 0.38) if action == "walking" else rng.uniform(0.0, 0.05)
         phase = rng.choice([-1.0, 1.0])
-        sh = L(0.06 if side else 0.118) * bw  # shoulder half-width
-        hip = L(0.055 if side else (0.102 if woman else 0.094)) * bw
-        ys, yh, yk, ya = Y(0.165), Y(0.5), Y(0.73), Y(0.955)
-        limb = max(2, int(L(0.05) * bw))
-        arm_w = max(2, int(L(0.04) * bw))
-        shirt_bottom = {"coat": 0.64, "jacket": 0.53, "hoodie": 0.53, "dress": 0.5}.get(ident.upper_type, 0.51)
+        return cls(H=H, W=W, view=view, action=action, woman=woman, bw=ident.build * (0.93 if woman else 1.0), ph=ph,
+                   top=feet - ph, cx=cx, skin=skin, upper=upper, lower=lower, shoes=shoes, hair=hair, bagc=bagc,
+                   hatc=hatc, stride=stride, phase=phase)
 
-        # --- legs (lower garment) -----------------------------------------------------------------
+    def Y(self, f: float) -> float:  # noqa: N802 - a height on the body, as in the drawings' comments
+        return self.top + f * self.ph
+
+    def L(self, f: float) -> float:  # noqa: N802 - a length on the body
+        return f * self.ph
+
+    @property
+    def side(self) -> bool:
+        return self.view in ("left", "right")
+
+    @property
+    def face(self) -> int:
+        """Facing direction on screen for side views."""
+        return -1 if self.view == "left" else 1
+
+    @property
+    def sh(self) -> float:  # shoulder half-width
+        return self.L(0.06 if self.side else 0.118) * self.bw
+
+    @property
+    def hip(self) -> float:
+        return self.L(0.055 if self.side else (0.102 if self.woman else 0.094)) * self.bw
+
+    @property
+    def ys(self) -> float:  # shoulders
+        return self.Y(0.165)
+
+    @property
+    def yh(self) -> float:  # hips
+        return self.Y(0.5)
+
+    @property
+    def yk(self) -> float:  # knees
+        return self.Y(0.73)
+
+    @property
+    def ya(self) -> float:  # ankles
+        return self.Y(0.955)
+
+    @property
+    def limb(self) -> int:
+        return max(2, int(self.L(0.05) * self.bw))
+
+    @property
+    def arm_w(self) -> int:
+        return max(2, int(self.L(0.04) * self.bw))
+
+
+class Renderer:
+    """Draws pictures of identities at a fixed (H, W) with PIL: one method per part, back to front."""
+
+    def __init__(self, size: tuple[int, int] = (256, 128), seed: int = 0) -> None:
+        self.size = size
+        self.bank = BackgroundBank(size, seed)
+
+    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
+        # The random draws happen in this order: view, action, background, figure, umbrella colour,
+        # occluder, camera. Changing it changes every generated picture.
+        view = view or _pick(rng, VIEWS)
+        action = "walking" if rng.random() < 0.7 else "standing"
+        img = self.bank.crop(rng)
+        d = ImageDraw.Draw(img)
+        g = Figure.draw(ident, rng, self.size, view, action)
+        ankles = self._legs(d, ident, g)
+        self._shoes(d, ident, g, ankles)
+        if ident.bag == "backpack" and view != "back":
+            self._backpack_behind(d, g)
+        if g.side:
+            self._arm(d, ident, g, g.cx, g.stride * g.phase * 0.9, far=True)
+        self._torso(d, ident, g)
+        hands = self._near_arms(d, ident, g)
+        self._bags(d, ident, g, hands)
+        self._head(d, ident, g)
+        self._headwear(d, ident, g)
+        self._carried(d, ident, g, hands, rng)
+        occluder = self._occluder(d, g, rng)
+        img = self._camera(img, rng)
+        shot = Shot(view=view, action=action, occluder=occluder, visible=self._visible(ident, view, occluder))
+        return img, shot
+
+    @staticmethod
+    def _legs(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> list[tuple[float, float]]:
+        """The lower garment (or bare legs); returns the ankle points."""
+        L, cx, limb = g.L, g.cx, g.limb
+
         def leg(x_hip: float, angle: float, colour_thigh: RGB, colour_shin: RGB, far: bool) -> tuple[float, float]:
-            k = (x_hip + math.sin(angle) * (yk - yh), yk)
-            a = (k[0] + math.sin(angle * 0.8) * (ya - yk), ya - abs(math.sin(angle)) * L(0.02))
+            k = (x_hip + math.sin(angle) * (g.yk - g.yh), g.yk)
+            a = (k[0] + math.sin(angle * 0.8) * (g.ya - g.yk), g.ya - abs(math.sin(angle)) * L(0.02))
             f = 0.78 if far else 1.0
-            d.line([(x_hip, yh), k], fill=_darker(colour_thigh, f), width=limb + 1, joint="curve")
+            d.line([(x_hip, g.yh), k], fill=_darker(colour_thigh, f), width=limb + 1, joint="curve")
             d.line([k, a], fill=_darker(colour_shin, f), width=limb, joint="curve")
             return a
 
         legs_covered = ident.lower_type in ("trousers", "jeans")
-        thigh = lower if ident.lower_type in ("trousers", "jeans", "shorts") else skin
-        shin = lower if legs_covered else skin
+        thigh = g.lower if ident.lower_type in ("trousers", "jeans", "shorts") else g.skin
+        shin = g.lower if legs_covered else g.skin
         if ident.shoes_type == "boots":
-            shin = shin if legs_covered else shoes
-        if side:
-            ankles = [
-                leg(cx, -stride * phase, thigh, shin, far=True),
-                leg(cx, stride * phase, thigh, shin, far=False),
+            shin = shin if legs_covered else g.shoes
+        if g.side:
+            return [
+                leg(cx, -g.stride * g.phase, thigh, shin, far=True),
+                leg(cx, g.stride * g.phase, thigh, shin, far=False),
             ]
-        else:
-            spread = L(0.045) * bw
-            ankles = [
-                leg(cx - spread, -0.04 - stride * 0.15, thigh, shin, far=False),
-                leg(cx + spread, 0.04 + stride * 0.15, thigh, shin, far=False),
-            ]
-        if ident.lower_type == "jeans" and not side:  # outer seams
+        spread = L(0.045) * g.bw
+        ankles = [
+            leg(cx - spread, -0.04 - g.stride * 0.15, thigh, shin, far=False),
+            leg(cx + spread, 0.04 + g.stride * 0.15, thigh, shin, far=False),
+        ]
+        if ident.lower_type == "jeans":  # outer seams
             for (ax, ay), sx in zip(ankles, (-1, 1)):
                 top_x = cx + sx * spread
-                d.line([(ax + sx * limb * 0.3, ay - L(0.02)), (top_x + sx * limb * 0.3, yh + L(0.02))], fill=_darker(lower, 0.75), width=1)
+                d.line([(ax + sx * limb * 0.3, ay - L(0.02)), (top_x + sx * limb * 0.3, g.yh + L(0.02))], fill=_darker(g.lower, 0.75), width=1)
+        return ankles
 
-        # --- shoes --------------------------------------------------------------------------------
+    @staticmethod
+    def _shoes(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, ankles: list[tuple[float, float]]) -> None:
+        L = g.L
         for ax, ay in ankles:
-            length = L(0.075) if side else L(0.045)
-            x0 = ax - length * (0.3 if face > 0 else 0.7) if side else ax - length
-            x1 = x0 + (length * 1.0 if side else 2 * length)
+            length = L(0.075) if g.side else L(0.045)
+            x0 = ax - length * (0.3 if g.face > 0 else 0.7) if g.side else ax - length
+            x1 = x0 + (length * 1.0 if g.side else 2 * length)
             if ident.shoes_type == "sandals":
-                d.ellipse([x0, ay - L(0.01), x1, ay + L(0.03)], fill=skin)
-                d.line([(x0, ay + L(0.008)), (x1, ay + L(0.008))], fill=shoes, width=max(1, int(L(0.012))))
+                d.ellipse([x0, ay - L(0.01), x1, ay + L(0.03)], fill=g.skin)
+                d.line([(x0, ay + L(0.008)), (x1, ay + L(0.008))], fill=g.shoes, width=max(1, int(L(0.012))))
             else:
-                d.ellipse([x0, ay - L(0.012), x1, ay + L(0.035)], fill=shoes)
+                d.ellipse([x0, ay - L(0.012), x1, ay + L(0.035)], fill=g.shoes)
                 if ident.shoes_type == "sneakers":
                     d.line([(x0 + 1, ay + L(0.03)), (x1 - 1, ay + L(0.03))], fill=(235, 235, 235), width=max(1, int(L(0.01))))
                 if ident.shoes_type == "boots":
-                    d.rectangle([ax - arm_w * 0.8, ay - L(0.07), ax + arm_w * 0.8, ay], fill=shoes)
+                    d.rectangle([ax - g.arm_w * 0.8, ay - L(0.07), ax + g.arm_w * 0.8, ay], fill=g.shoes)
 
-        # --- backpack behind the body (front / side views) ------------------------------------------
-        if ident.bag == "backpack" and view != "back":
-            if side:
-                bx = cx - face * (sh + L(0.005))
-                x0, x1 = sorted([bx, bx - face * L(0.085)])
-                d.rounded_rectangle([x0, Y(0.19), x1, Y(0.44)], radius=max(1, int(L(0.02))), fill=bagc)
-            else:
-                d.rounded_rectangle([cx - sh * 1.08, Y(0.2), cx + sh * 1.08, Y(0.42)], radius=max(1, int(L(0.02))), fill=_darker(bagc, 0.8))
+    @staticmethod
+    def _backpack_behind(d: ImageDraw.ImageDraw, g: Figure) -> None:
+        """A backpack seen from the front or side sits behind the body."""
+        L, Y, cx, sh = g.L, g.Y, g.cx, g.sh
+        if g.side:
+            bx = cx - g.face * (sh + L(0.005))
+            x0, x1 = sorted([bx, bx - g.face * L(0.085)])
+            d.rounded_rectangle([x0, Y(0.19), x1, Y(0.44)], radius=max(1, int(L(0.02))), fill=g.bagc)
+        else:
+            d.rounded_rectangle([cx - sh * 1.08, Y(0.2), cx + sh * 1.08, Y(0.42)], radius=max(1, int(L(0.02))), fill=_darker(g.bagc, 0.8))
 
-        # --- far arm (side view) --------------------------------------------------------------------
+    @staticmethod
+    def _arm(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, x_sh: float, swing: float, far: bool,
+             raised: bool = False) -> tuple[float, float]:
+        """One arm from the shoulder at ``x_sh``, sleeve over skin; returns the hand point."""
+        L, ys, arm_w = g.L, g.ys, g.arm_w
         sleeve_long = ident.sleeves == "long"
+        f = 0.78 if far else 1.0
+        elbow = (x_sh + math.sin(swing) * L(0.16), ys + math.cos(swing) * L(0.16))
+        if raised:  # forearm up toward the chest (phone)
+            hand = (elbow[0] + (g.cx - elbow[0]) * 0.6, elbow[1] - L(0.08))
+        else:
+            hand = (elbow[0] + math.sin(swing * 1.2) * L(0.15), elbow[1] + math.cos(swing * 1.2) * L(0.15))
+        upper_end = elbow if sleeve_long else ((x_sh + elbow[0]) / 2, (ys + elbow[1]) / 2)
+        d.line([(x_sh, ys + L(0.01)), elbow, hand], fill=_darker(g.skin, f), width=arm_w, joint="curve")
+        d.line([(x_sh, ys + L(0.01)), upper_end], fill=_darker(g.upper, f), width=arm_w + 1, joint="curve")
+        if sleeve_long:
+            d.line([elbow, (elbow[0] + (hand[0] - elbow[0]) * 0.85, elbow[1] + (hand[1] - elbow[1]) * 0.85)], fill=_darker(g.upper, f), width=arm_w + 1)
+        r = arm_w * 0.6
+        d.ellipse([hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r], fill=_darker(g.skin, f))
+        return hand
 
-        def arm(x_sh: float, swing: float, far: bool, raised: bool = False) -> tuple[float, float]:
-            f = 0.78 if far else 1.0
-            elbow = (x_sh + math.sin(swing) * L(0.16), ys + math.cos(swing) * L(0.16))
-            if raised:  # forearm up toward the chest (phone)
-                hand = (elbow[0] + (cx - elbow[0]) * 0.6, elbow[1] - L(0.08))
-            else:
-                hand = (elbow[0] + math.sin(swing * 1.2) * L(0.15), elbow[1] + math.cos(swing * 1.2) * L(0.15))
-            upper_end = elbow if sleeve_long else ((x_sh + elbow[0]) / 2, (ys + elbow[1]) / 2)
-            d.line([(x_sh, ys + L(0.01)), elbow, hand], fill=_darker(skin, f), width=arm_w, joint="curve")
-            d.line([(x_sh, ys + L(0.01)), upper_end], fill=_darker(upper, f), width=arm_w + 1, joint="curve")
-            if sleeve_long:
-                d.line([elbow, (elbow[0] + (hand[0] - elbow[0]) * 0.85, elbow[1] + (hand[1] - elbow[1]) * 0.85)], fill=_darker(upper, f), width=arm_w + 1)
-            r = arm_w * 0.6
-            d.ellipse([hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r], fill=_darker(skin, f))
-            return hand
-
+    def _near_arms(self, d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> list[tuple[float, float]]:
         phone_hand = ident.carry == "phone"
-        if side:
-            arm(cx, stride * phase * 0.9, far=True)
+        if g.side:
+            return [self._arm(d, ident, g, g.cx, -g.stride * g.phase * 0.9, far=False, raised=phone_hand)]
+        return [
+            self._arm(d, ident, g, g.cx - g.sh, -0.12 - g.stride * 0.2, far=False),
+            self._arm(d, ident, g, g.cx + g.sh, 0.12 + g.stride * 0.2, far=False, raised=phone_hand and g.view == "front"),
+        ]
 
-        # --- torso (upper garment) ------------------------------------------------------------------
+    @staticmethod
+    def _torso(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> None:
+        """The upper garment (a trapezoid, a dress's flare, a skirt), its pattern and the details that tell its type."""
+        L, Y, cx, sh, hip, ys, arm_w, upper = g.L, g.Y, g.cx, g.sh, g.hip, g.ys, g.arm_w, g.upper
+        shirt_bottom = {"coat": 0.64, "jacket": 0.53, "hoodie": 0.53, "dress": 0.5}.get(ident.upper_type, 0.51)
         waist = hip * 0.98 if ident.upper_type != "dress" else hip
         bottom = Y(shirt_bottom)
         body = [(cx - sh, ys), (cx + sh, ys), (cx + waist, bottom), (cx - waist, bottom)]
@@ -487,7 +588,7 @@ class Renderer:
             bottom_pattern = bottom
         if ident.lower_type == "skirt":
             flare = hip * 1.45
-            d.polygon([(cx - hip, Y(0.49)), (cx + hip, Y(0.49)), (cx + flare, Y(0.7)), (cx - flare, Y(0.7))], fill=lower)
+            d.polygon([(cx - hip, Y(0.49)), (cx + hip, Y(0.49)), (cx + flare, Y(0.7)), (cx - flare, Y(0.7))], fill=g.lower)
         # pattern, clipped to the trapezoid row by row
         if ident.upper_pattern != "plain":
             pc = _contrast(upper)
@@ -506,7 +607,7 @@ class Renderer:
                     d.line([(x, ys + 2), (x, bottom_pattern - 2)], fill=pc, width=max(1, step // 3))
                     x += step
         # garment details that tell the type apart
-        if view == "front":
+        if g.view == "front":
             if ident.upper_type in ("jacket", "coat"):
                 d.line([(cx, ys + L(0.02)), (cx, bottom)], fill=_darker(upper, 0.55), width=max(1, int(L(0.01))))
                 d.polygon([(cx - sh * 0.5, ys), (cx, ys + L(0.07)), (cx + sh * 0.5, ys)], fill=_contrast(upper) if ident.upper_type == "jacket" else _darker(upper, 0.8))
@@ -521,23 +622,17 @@ class Renderer:
                 d.line([(cx - L(0.02), ys + L(0.01)), (cx - L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
                 d.line([(cx + L(0.02), ys + L(0.01)), (cx + L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
             elif ident.upper_type in ("t-shirt", "dress"):
-                d.chord([cx - L(0.035), ys - L(0.02), cx + L(0.035), ys + L(0.03)], 0, 180, fill=skin)
+                d.chord([cx - L(0.035), ys - L(0.02), cx + L(0.035), ys + L(0.03)], 0, 180, fill=g.skin)
         if ident.upper_type == "sweater":
             d.line([(cx - waist, bottom - L(0.012)), (cx + waist, bottom - L(0.012))], fill=_darker(upper, 0.7), width=max(1, int(L(0.02))))
-        if ident.upper_type == "hoodie" and view != "front":
-            hx = cx - face * L(0.03) if side else cx
+        if ident.upper_type == "hoodie" and g.view != "front":
+            hx = cx - g.face * L(0.03) if g.side else cx
             d.ellipse([hx - L(0.06), ys - L(0.03), hx + L(0.06), ys + L(0.06)], fill=_darker(upper, 0.85))
 
-        # --- near arms ------------------------------------------------------------------------------
-        if side:
-            hands = [arm(cx, -stride * phase * 0.9, far=False, raised=phone_hand)]
-        else:
-            hands = [
-                arm(cx - sh, -0.12 - stride * 0.2, far=False),
-                arm(cx + sh, 0.12 + stride * 0.2, far=False, raised=phone_hand and view == "front"),
-            ]
-
-        # --- bags on top of the body ---------------------------------------------------------------
+    @staticmethod
+    def _bags(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]]) -> None:
+        """Bags drawn on top of the body (a backpack from behind, straps, shoulder bags, handbags)."""
+        L, Y, cx, sh, hip, ys, bagc, view = g.L, g.Y, g.cx, g.sh, g.hip, g.ys, g.bagc, g.view
         strap_w = max(1, int(L(0.012)))
         if ident.bag == "backpack" and view == "back":
             d.rounded_rectangle([cx - sh * 0.82, Y(0.19), cx + sh * 0.82, Y(0.45)], radius=max(1, int(L(0.025))), fill=bagc)
@@ -546,8 +641,8 @@ class Renderer:
             for sx in (-1, 1):
                 d.line([(cx + sx * sh * 0.6, ys), (cx + sx * sh * 0.75, Y(0.36))], fill=bagc, width=strap_w + 1)
         elif ident.bag == "shoulder bag":
-            if side:
-                d.line([(cx, ys), (cx + face * L(0.01), Y(0.45))], fill=bagc, width=strap_w)
+            if g.side:
+                d.line([(cx, ys), (cx + g.face * L(0.01), Y(0.45))], fill=bagc, width=strap_w)
                 d.rectangle([cx - L(0.045), Y(0.45), cx + L(0.045), Y(0.53)], fill=bagc)
             else:
                 d.line([(cx - sh * 0.8, ys), (cx + hip * 1.1, Y(0.47))], fill=bagc, width=strap_w)
@@ -557,10 +652,13 @@ class Renderer:
             d.arc([hx - L(0.025), hy - L(0.01), hx + L(0.025), hy + L(0.035)], 180, 360, fill=bagc, width=strap_w)
             d.rectangle([hx - L(0.04), hy + L(0.015), hx + L(0.04), hy + L(0.075)], fill=bagc)
 
-        # --- head ----------------------------------------------------------------------------------
+    @staticmethod
+    def _head(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> None:
+        """Neck, hair, face (eyes, ear, mouth by view) and glasses."""
+        L, Y, cx, view, side, face, skin, hair = g.L, g.Y, g.cx, g.view, g.side, g.face, g.skin, g.hair
         hc_y, hr_y, hr_x = Y(0.075), L(0.062), L(0.05)
         hcx = cx + (face * L(0.008) if side else 0)
-        d.rectangle([cx - L(0.018), hc_y + hr_y * 0.6, cx + L(0.018), ys + 1], fill=skin)  # neck
+        d.rectangle([cx - L(0.018), hc_y + hr_y * 0.6, cx + L(0.018), g.ys + 1], fill=skin)  # neck
         long_hair = ident.hair_style == "long"
         if long_hair and view != "back":
             d.rounded_rectangle(
@@ -577,64 +675,75 @@ class Renderer:
                 d.ellipse([hcx - L(0.02), hc_y, hcx + L(0.02), Y(0.2)], fill=_darker(hair, 0.9))
             if ident.hair_style == "bun":
                 d.ellipse([hcx - L(0.03), hc_y - hr_y - L(0.02), hcx + L(0.03), hc_y - hr_y + L(0.035)], fill=_darker(hair, 0.9))
+            return
+        if ident.hair_style != "bald":
+            d.ellipse([hcx - hr_x * 1.08, hc_y - hr_y * 1.08, hcx + hr_x * 1.08, hc_y + hr_y * 0.5], fill=hair)
+        if side:
+            d.ellipse([hcx - hr_x * 0.85 + face * L(0.012), hc_y - hr_y * 0.55, hcx + hr_x * 0.85 + face * L(0.012), hc_y + hr_y], fill=skin)
+            d.polygon([(hcx + face * hr_x * 0.95, hc_y - L(0.005)), (hcx + face * (hr_x + L(0.012)), hc_y + L(0.01)), (hcx + face * hr_x * 0.95, hc_y + L(0.018))], fill=skin)
+            d.ellipse([hcx + face * hr_x * 0.5 - 1, hc_y - 1, hcx + face * hr_x * 0.5 + 1, hc_y + 1], fill=(30, 25, 25))
+            if ident.hair_style == "ponytail":
+                px = hcx - face * hr_x
+                d.ellipse([px - L(0.025), hc_y - L(0.02), px + L(0.02), Y(0.19)], fill=hair)
+            if ident.hair_style == "bun":
+                bx = hcx - face * hr_x * 0.8
+                d.ellipse([bx - L(0.028), hc_y - hr_y - L(0.01), bx + L(0.028), hc_y - hr_y + L(0.04)], fill=hair)
         else:
-            if ident.hair_style != "bald":
-                d.ellipse([hcx - hr_x * 1.08, hc_y - hr_y * 1.08, hcx + hr_x * 1.08, hc_y + hr_y * 0.5], fill=hair)
+            d.ellipse([hcx - hr_x * 0.88, hc_y - hr_y * 0.6, hcx + hr_x * 0.88, hc_y + hr_y], fill=skin)
+            for ex in (-1, 1):
+                ecx = hcx + ex * hr_x * 0.38
+                d.ellipse([ecx - 1, hc_y - 1, ecx + 1, hc_y + 1], fill=(30, 25, 25))
+            d.line([(hcx - L(0.012), hc_y + hr_y * 0.55), (hcx + L(0.012), hc_y + hr_y * 0.55)], fill=_darker(skin, 0.7), width=1)
+            if ident.hair_style == "bun":
+                d.ellipse([hcx - L(0.028), hc_y - hr_y - L(0.035), hcx + L(0.028), hc_y - hr_y + L(0.02)], fill=hair)
+        if ident.glasses:
+            gc = (20, 20, 20)
+            lw = max(1, int(L(0.006)))
             if side:
-                d.ellipse([hcx - hr_x * 0.85 + face * L(0.012), hc_y - hr_y * 0.55, hcx + hr_x * 0.85 + face * L(0.012), hc_y + hr_y], fill=skin)
-                d.polygon([(hcx + face * hr_x * 0.95, hc_y - L(0.005)), (hcx + face * (hr_x + L(0.012)), hc_y + L(0.01)), (hcx + face * hr_x * 0.95, hc_y + L(0.018))], fill=skin)
-                d.ellipse([hcx + face * hr_x * 0.5 - 1, hc_y - 1, hcx + face * hr_x * 0.5 + 1, hc_y + 1], fill=(30, 25, 25))
-                if ident.hair_style == "ponytail":
-                    px = hcx - face * hr_x
-                    d.ellipse([px - L(0.025), hc_y - L(0.02), px + L(0.02), Y(0.19)], fill=hair)
-                if ident.hair_style == "bun":
-                    bx = hcx - face * hr_x * 0.8
-                    d.ellipse([bx - L(0.028), hc_y - hr_y - L(0.01), bx + L(0.028), hc_y - hr_y + L(0.04)], fill=hair)
+                gx = hcx + face * hr_x * 0.55
+                d.rectangle([gx - L(0.014), hc_y - L(0.01), gx + L(0.014), hc_y + L(0.01)], outline=gc, width=lw)
+                d.line([(gx - face * L(0.014), hc_y), (hcx - face * hr_x * 0.3, hc_y - L(0.004))], fill=gc, width=lw)
             else:
-                d.ellipse([hcx - hr_x * 0.88, hc_y - hr_y * 0.6, hcx + hr_x * 0.88, hc_y + hr_y], fill=skin)
                 for ex in (-1, 1):
-                    ecx = hcx + ex * hr_x * 0.38
-                    d.ellipse([ecx - 1, hc_y - 1, ecx + 1, hc_y + 1], fill=(30, 25, 25))
-                d.line([(hcx - L(0.012), hc_y + hr_y * 0.55), (hcx + L(0.012), hc_y + hr_y * 0.55)], fill=_darker(skin, 0.7), width=1)
-                if ident.hair_style == "bun":
-                    d.ellipse([hcx - L(0.028), hc_y - hr_y - L(0.035), hcx + L(0.028), hc_y - hr_y + L(0.02)], fill=hair)
-            if ident.glasses:
-                gc = (20, 20, 20)
-                lw = max(1, int(L(0.006)))
-                if side:
-                    gx = hcx + face * hr_x * 0.55
-                    d.rectangle([gx - L(0.014), hc_y - L(0.01), gx + L(0.014), hc_y + L(0.01)], outline=gc, width=lw)
-                    d.line([(gx - face * L(0.014), hc_y), (hcx - face * hr_x * 0.3, hc_y - L(0.004))], fill=gc, width=lw)
-                else:
-                    for ex in (-1, 1):
-                        ecx = hcx + ex * hr_x * 0.4
-                        d.rectangle([ecx - L(0.018), hc_y - L(0.011), ecx + L(0.018), hc_y + L(0.011)], outline=gc, width=lw)
-                    d.line([(hcx - L(0.004), hc_y), (hcx + L(0.004), hc_y)], fill=gc, width=lw)
+                    ecx = hcx + ex * hr_x * 0.4
+                    d.rectangle([ecx - L(0.018), hc_y - L(0.011), ecx + L(0.018), hc_y + L(0.011)], outline=gc, width=lw)
+                d.line([(hcx - L(0.004), hc_y), (hcx + L(0.004), hc_y)], fill=gc, width=lw)
 
-        # --- headwear ------------------------------------------------------------------------------
+    @staticmethod
+    def _headwear(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> None:
+        L, Y, face, hatc = g.L, g.Y, g.face, g.hatc
+        hc_y, hr_y, hr_x = Y(0.075), L(0.062), L(0.05)
+        hcx = g.cx + (face * L(0.008) if g.side else 0)
         if ident.headwear == "cap":
             d.chord([hcx - hr_x * 1.05, hc_y - hr_y * 1.15, hcx + hr_x * 1.05, hc_y + hr_y * 0.2], 180, 360, fill=hatc)
-            if side:
+            if g.side:
                 bx0, bx1 = sorted([hcx + face * hr_x * 0.6, hcx + face * (hr_x + L(0.05))])
                 d.rectangle([bx0, hc_y - hr_y * 0.5, bx1, hc_y - hr_y * 0.35], fill=_darker(hatc, 0.85))
-            elif view == "front":
+            elif g.view == "front":
                 d.ellipse([hcx - hr_x * 1.0, hc_y - hr_y * 0.6, hcx + hr_x * 1.0, hc_y - hr_y * 0.25], fill=_darker(hatc, 0.85))
         elif ident.headwear == "hat":
             d.rounded_rectangle([hcx - hr_x * 0.9, hc_y - hr_y * 1.55, hcx + hr_x * 0.9, hc_y - hr_y * 0.45], radius=max(1, int(L(0.015))), fill=hatc)
             d.ellipse([hcx - hr_x * 1.7, hc_y - hr_y * 0.65, hcx + hr_x * 1.7, hc_y - hr_y * 0.3], fill=_darker(hatc, 0.85))
 
-        # --- things carried ------------------------------------------------------------------------
+    @staticmethod
+    def _carried(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]],
+                 rng: np.random.Generator) -> None:
+        """An umbrella (its colour is drawn here) or a phone in the last hand."""
+        L = g.L
         if ident.carry == "umbrella":
             uc = shade(COLOURS[ident.carry_colour], rng)
             hx, hy = hands[-1]
-            top_y = top - L(0.04)
+            top_y = g.top - L(0.04)
             d.line([(hx, hy), (hx, top_y + L(0.06))], fill=(40, 40, 40), width=max(1, int(L(0.008))))
             d.pieslice([hx - L(0.24), top_y - L(0.02), hx + L(0.24), top_y + L(0.17)], 180, 360, fill=uc)
-        elif ident.carry == "phone" and view != "back":
+        elif ident.carry == "phone" and g.view != "back":
             hx, hy = hands[-1]
             d.rectangle([hx - L(0.012), hy - L(0.035), hx + L(0.012), hy], fill=(15, 15, 18))
 
-        # --- occlusion -----------------------------------------------------------------------------
+    @staticmethod
+    def _occluder(d: ImageDraw.ImageDraw, g: Figure, rng: np.random.Generator) -> str:
+        """Maybe a pole, a passer-by or an obstacle in front of the person; returns which."""
+        H, W, Y, L, cx = g.H, g.W, g.Y, g.L, g.cx
         occluder = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
         if occluder == "pole":
             px = cx + rng.uniform(-0.35, 0.35) * W
@@ -655,10 +764,7 @@ class Renderer:
             oc = tuple(int(v) for v in rng.integers(30, 200, 3))
             d.rounded_rectangle([-5, oy, W + 5, H + 5], radius=max(1, int(W * 0.06)), fill=oc)
             d.line([(0, oy + 3), (W, oy + 3)], fill=_mix(oc, (255, 255, 255), 0.35), width=1)
-
-        img = self._camera(img, rng)
-        shot = Shot(view=view, action=action, occluder=occluder, visible=self._visible(ident, view, occluder))
-        return img, shot
+        return occluder
 
     def _camera(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
         """Lighting, colour cast, blur and sensor noise."""
