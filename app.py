@@ -15,18 +15,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from lightclip_core import charts, views
 from lightclip_core.errors import LightCLIPError
-from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool, Gallery, SearchEngine
-from lightclip_core.uploads import MAX_IMAGES, ingest_uploads
+from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
+from lightclip_core.uploads import MAX_IMAGES
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
 COMPARE_COLUMNS = 3
+TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
 
@@ -65,223 +66,235 @@ models run on CUDA automatically.
 """
 
 
+# Result tiles: let "#rank · cos score · id pid" wrap instead of being cut with an ellipsis.
+CSS = """
+.result-info {min-height: 2em}
+.lc-results .caption-label {white-space: normal !important; max-width: 100% !important; left: 0;
+                            text-align: center; text-overflow: clip !important; line-height: 1.2}
+"""
+
+
 def _theme_kwargs() -> dict:
     # System fonts only: a Google-font theme would make offline browsers wait for fonts.googleapis.com.
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return {"theme": theme, "css": ".result-info {min-height: 2em}"}
+    return {"theme": theme, "css": CSS}
+
+
+@dataclass
+class Session:
+    """Per-browser-session state: the session's own indexed gallery (a SearchEngine) and its backbone."""
+
+    engine: gr.State
+    backbone: gr.State
+
+
+def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
+    try:
+        return charts.load_benchmarks(pool.checkpoints_dir / "benchmarks.json"), None
+    except LightCLIPError as exc:
+        return {"records": [], "machine": {}, "gallery": {}}, str(exc)
 
 
 def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Blocks:
     choices = views.model_choices(pool)
     default = default_backbone or (pool.available()[0] if pool.available() else (choices[0][1] if choices else None))
-    examples = [[q] for q in pool.gallery.example_queries(3, seed=1)] + [[q] for q in views.WITNESS_QUERIES]
-    bench_path = pool.checkpoints_dir / "benchmarks.json"
-    try:
-        bench = charts.load_benchmarks(bench_path)
-        bench_error = None
-    except LightCLIPError as exc:
-        bench, bench_error = {"records": [], "machine": {}, "gallery": {}}, str(exc)
-    csv_path = Path(tempfile.gettempdir()) / "lightclip_benchmarks.csv"
-    csv_path.write_text(charts.table_csv(bench))
-
     with gr.Blocks(title="LightCLIP person search") as demo:
-        user_engine = gr.State(None)  # this session's own gallery (SearchEngine), if any
-        user_backbone = gr.State(None)
-        rows_state = gr.State([])  # gallery rows of the results on screen
-        selected = gr.State(None)
-
+        session = Session(engine=gr.State(None), backbone=gr.State(None))
         gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
                     "Describe a person; see the people in the gallery who match, with cosine similarity.")
         with gr.Tab("Search"):
-            with gr.Row():
-                backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
-                k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
-                mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
-            query = gr.Textbox(label="Description", placeholder="a woman in a red coat with a black backpack", lines=2)
-            with gr.Row():
-                search_btn = gr.Button("Search", variant="primary")
-                similar_btn = gr.Button("Find people like the selected result")
-            gr.Examples(examples, inputs=[query], label="Examples (the first are captions from the gallery)")
-            info = gr.Markdown(elem_classes=["result-info"])
-            results = gr.Gallery(label="Results", columns=6, height=640, object_fit="contain", allow_preview=True,
-                                 elem_id="results")
-            gr.Markdown(f"*{views.SYNTHETIC_WARNING}*")
-
+            search_tab(pool, choices, default, session)
         with gr.Tab("Compare"):
-            cmp_models = gr.Dropdown(choices, value=pool.available()[:2], multiselect=True, max_choices=COMPARE_COLUMNS,
-                                     label=f"Models (up to {COMPARE_COLUMNS})")
-            with gr.Row():
-                cmp_query = gr.Textbox(label="Description", lines=2, scale=3)
-                cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
-            cmp_btn = gr.Button("Compare", variant="primary")
-            cmp_note = gr.Markdown()
-            cmp_galleries, cmp_infos = [], []
-            with gr.Row():
-                for i in range(COMPARE_COLUMNS):
-                    with gr.Column():
-                        cmp_infos.append(gr.Markdown())
-                        cmp_galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=4, height=360, object_fit="contain"))
-
+            compare_tab(pool, choices)
         with gr.Tab("Trade-offs"):
-            if bench_error:
-                gr.Markdown(f"⚠️ {bench_error}")
-            with gr.Row():
-                metric = gr.Dropdown([(v, k_) for k_, v in charts.METRICS.items()], value="r1", label="Accuracy")
-                cost = gr.Dropdown([(v[0], k_) for k_, v in charts.COSTS.items()], value="gflops", label="Cost")
-                log_x = gr.Checkbox(False, label="Log scale (x)")
-            plot = gr.Plot(charts.tradeoff_figure(bench), label="Accuracy vs cost", elem_id="tradeoff-plot")
-            curve_kind = gr.Radio([("Loss", "loss"), ("Val R@1", "val_r1"), ("Val mAP", "val_map")], value="loss",
-                                  label="Training curves")
-            curves = gr.Plot(charts.curves_figure(bench))
-            headers, rows = charts.table(bench)
-            gr.Dataframe(value=rows, headers=headers, label="All measurements", interactive=False, wrap=True)
-            gr.DownloadButton("Download CSV", value=str(csv_path))
-            m = bench.get("machine", {})
-            gr.Markdown(f"Measured by `python -m lightclip_core bench` on {m.get('cpu', '?')} "
-                        f"({m.get('torch_threads', '?')} torch threads). FLOPs = 2 × MACs. Bundled models are "
-                        "trained on synthetic people (SynthPedes) only. " + charts.recipe_note(bench))
-
+            tradeoffs_tab(*_load_bench(pool))
         with gr.Tab("Your gallery"):
-            gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images. They are indexed "
-                        "with the model you choose and become searchable in the Search tab (tick *Search my uploaded "
-                        "gallery*) for this browser session only.")
-            up_backbone = gr.Dropdown(choices, value=default, label="Index with")
-            up_warn = gr.Markdown(views.SYNTHETIC_WARNING if pool.info(default or "").get("synthetic") else "")
-            files = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or zip files")
-            index_btn = gr.Button("Index my gallery", variant="primary")
-            up_status = gr.Markdown()
-
+            gallery_tab(pool, choices, default, session)
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
-
-        # hidden triggers that carry the stable API names
-        api_search_btn = gr.Button(visible=False)
-        api_compare_btn = gr.Button(visible=False)
-        api_search_mine_btn = gr.Button(visible=False)
-        api_similar_btn = gr.Button(visible=False)
-        api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
-
-        # ---------------------------------------------------------------- wiring
-        def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
-            if use_mine:
-                if engine is None:
-                    return [], "Index a gallery in the *Your gallery* tab first.", []
-                return views.search_view(pool, q, engine_backbone, kk, engine=engine)
-            return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
-                done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
-
-        search_inputs = [query, backbone, k, mine, user_engine, user_backbone]
-        for trigger in (search_btn.click, query.submit):
-            trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private")
-
-        def api_search(q, b, kk):
-            items, _, _ = views.search_view(pool, q, b, kk)
-            return items
-
-        api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search")
-
-        def on_select(rows, evt: gr.SelectData):
-            return rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
-
-        results.select(on_select, [rows_state], [selected], api_visibility="private")
-
-        def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
-            if use_mine and engine is not None:
-                return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
-            return views.similar_view(pool, b, row, kk)
-
-        similar_btn.click(ui_similar, [backbone, selected, k, mine, user_engine, user_backbone],
-                          [results, info, rows_state], api_visibility="private")
-
-        # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
-        # (one session) that called /upload searches its own pictures, and no one else's.
-        def _mine(engine, engine_backbone, b):
-            if engine is None:
-                raise gr.Error("No uploaded gallery in this session: call /upload first.")
-            if b and b != engine_backbone:
-                raise gr.Error(f"This session's gallery was indexed with {engine_backbone}; search it with that "
-                               f"backbone or /upload again with {b}.")
-            return engine
-
-        def _items_or_error(items, md):
-            # A failure (the view's "⚠️" message) becomes the client's error; an empty or unusable
-            # query gives [] as /search does.
-            if md.startswith("⚠️"):
-                raise gr.Error(md.removeprefix("⚠️").strip())
-            return items
-
-        def api_search_mine(q, b, kk, engine, engine_backbone):
-            engine = _mine(engine, engine_backbone, b)
-            items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
-            return _items_or_error(items, md)
-
-        api_search_mine_btn.click(api_search_mine, [query, backbone, k, user_engine, user_backbone], [results],
-                                  api_name="search_mine")
-
-        def api_similar(row, b, kk, use_mine, engine, engine_backbone):
-            """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
-            this session's uploads), by image-to-image search."""
-            if row is None:
-                raise gr.Error("Give the gallery row of the picture to start from.")
-            if use_mine:
-                engine = _mine(engine, engine_backbone, b)
-                items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
-            else:
-                items, md, _ = views.similar_view(pool, b, int(row), kk)
-            return _items_or_error(items, md)
-
-        api_similar_btn.click(api_similar, [api_row, backbone, k, mine, user_engine, user_backbone], [results],
-                              api_name="similar")
-
-        def ui_compare(q, models, kk):
-            items, texts, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
-            return (*items, *texts, note)
-
-        cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*cmp_galleries, *cmp_infos, cmp_note],
-                      api_visibility="private")
-
-        def api_compare(q, models, kk):
-            items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
-            return (*items, note)
-
-        api_compare_btn.click(api_compare, [cmp_query, cmp_models, cmp_k], [*cmp_galleries, cmp_note], api_name="compare")
-
-        for comp in (metric, cost, log_x):
-            comp.change(lambda a, c, lg: charts.tradeoff_figure(bench, a, c, lg), [metric, cost, log_x], [plot],
-                        api_visibility="private")
-        curve_kind.change(lambda w: charts.curves_figure(bench, w), [curve_kind], [curves], api_visibility="private")
-
-        def warn(b):
-            return views.SYNTHETIC_WARNING if pool.info(b or "").get("synthetic") else ""
-
-        up_backbone.change(warn, [up_backbone], [up_warn], api_visibility="private")
-
-        def ui_index(paths, b, progress=gr.Progress()):
-            if not paths:
-                return None, None, "Choose some images or a zip first."
-            folder = UPLOAD_ROOT / uuid.uuid4().hex
-            try:
-                base = pool.get(b)
-                progress(0, desc="copying uploads")
-                up = ingest_uploads([getattr(p, "name", p) for p in paths], folder)
-                gallery = Gallery.load(folder, dataset="folder")
-                t0 = time.perf_counter()
-                engine = SearchEngine.from_model(
-                    base.model, gallery, progress=lambda done, total: progress(done / total, desc=f"indexing {done}/{total}"))
-            except LightCLIPError as exc:
-                return None, None, f"⚠️ {exc}"
-            skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
-            lines = [f"Indexed **{len(gallery)}** images with {views.display_name(b)} in {time.perf_counter() - t0:.1f} s. "
-                     "Tick *Search my uploaded gallery* in the Search tab."]
-            if skipped:
-                lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
-            if pool.info(b).get("synthetic"):
-                lines.append(f"*{views.SYNTHETIC_WARNING}*")
-            return engine, b, "\n\n".join(lines)
-
-        # API /upload: (files, backbone) -> status text; the indexed gallery stays in this session.
-        index_btn.click(ui_index, [files, up_backbone], [user_engine, user_backbone, up_status], api_name="upload")
     return demo
+
+
+def search_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
+    """Describe a person, get the top-K; "find people like this"; API /search, /search_mine, /similar."""
+    examples = [[q] for q in pool.gallery.example_queries(3, seed=1)] + [[q] for q in views.WITNESS_QUERIES]
+    rows_state = gr.State([])  # gallery rows of the results on screen
+    selected = gr.State(None)
+    with gr.Row():
+        backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
+        k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
+        mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
+    query = gr.Textbox(label="Description", placeholder="a woman in a red coat with a black backpack", lines=2)
+    with gr.Row():
+        search_btn = gr.Button("Search", variant="primary")
+        similar_btn = gr.Button("Find people like the selected result")
+    gr.Examples(examples, inputs=[query], label="Examples (the first are captions from the gallery)")
+    info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
+    results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
+                         elem_id="results", elem_classes=["lc-results"])
+    # hidden triggers that carry the stable API names
+    api_search_btn = gr.Button(visible=False)
+    api_search_mine_btn = gr.Button(visible=False)
+    api_similar_btn = gr.Button(visible=False)
+    api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
+
+    def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
+        if use_mine:
+            if engine is None:
+                return [], "Index a gallery in the *Your gallery* tab first.", []
+            return views.search_view(pool, q, engine_backbone, kk, engine=engine)
+        return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
+            done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
+
+    search_inputs = [query, backbone, k, mine, session.engine, session.backbone]
+    for trigger in (search_btn.click, query.submit):
+        trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private")
+
+    def api_search(q, b, kk):
+        items, _, _ = views.search_view(pool, q, b, kk)
+        return items
+
+    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search")
+
+    def on_select(rows, evt: gr.SelectData):
+        return rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
+
+    results.select(on_select, [rows_state], [selected], api_visibility="private")
+
+    def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
+        if use_mine and engine is not None:
+            return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
+        return views.similar_view(pool, b, row, kk)
+
+    similar_btn.click(ui_similar, [backbone, selected, k, mine, session.engine, session.backbone],
+                      [results, info, rows_state], api_visibility="private")
+
+    # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
+    # (one session) that called /upload searches its own pictures, and no one else's.
+    def _mine(engine, engine_backbone, b):
+        if engine is None:
+            raise gr.Error("No uploaded gallery in this session: call /upload first.")
+        if b and b != engine_backbone:
+            raise gr.Error(f"This session's gallery was indexed with {engine_backbone}; search it with that "
+                           f"backbone or /upload again with {b}.")
+        return engine
+
+    def _items_or_error(items, md):
+        # A failure (the view's "⚠️" message) becomes the client's error; an empty or unusable
+        # query gives [] as /search does.
+        if md.startswith("⚠️"):
+            raise gr.Error(md.removeprefix("⚠️").strip())
+        return items
+
+    def api_search_mine(q, b, kk, engine, engine_backbone):
+        engine = _mine(engine, engine_backbone, b)
+        items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
+        return _items_or_error(items, md)
+
+    api_search_mine_btn.click(api_search_mine, [query, backbone, k, session.engine, session.backbone], [results],
+                              api_name="search_mine")
+
+    def api_similar(row, b, kk, use_mine, engine, engine_backbone):
+        """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
+        this session's uploads), by image-to-image search."""
+        if row is None:
+            raise gr.Error("Give the gallery row of the picture to start from.")
+        if use_mine:
+            engine = _mine(engine, engine_backbone, b)
+            items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
+        else:
+            items, md, _ = views.similar_view(pool, b, int(row), kk)
+        return _items_or_error(items, md)
+
+    api_similar_btn.click(api_similar, [api_row, backbone, k, mine, session.engine, session.backbone], [results],
+                          api_name="similar")
+
+
+def compare_tab(pool: EnginePool, choices) -> None:
+    """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
+    cmp_models = gr.Dropdown(choices, value=pool.available()[:2], multiselect=True, max_choices=COMPARE_COLUMNS,
+                             label=f"Models (up to {COMPARE_COLUMNS})")
+    with gr.Row():
+        cmp_query = gr.Textbox(label="Description", lines=2, scale=3)
+        cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
+    cmp_btn = gr.Button("Compare", variant="primary")
+    cmp_note = gr.Markdown()
+    columns, galleries, infos = [], [], []
+    shown = max(1, len(pool.available()[:2]))
+    with gr.Row():
+        for i in range(COMPARE_COLUMNS):
+            with gr.Column(visible=i < shown) as col:  # only as many panels as models chosen
+                infos.append(gr.Markdown())
+                galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=TILES_PER_ROW[shown], height=480,
+                                            object_fit="contain", elem_classes=["lc-results"], elem_id=f"compare-{i}"))
+            columns.append(col)
+
+    def show_columns(models):
+        n = max(1, len([m for m in models or [] if m][:COMPARE_COLUMNS]))
+        return ([gr.Column(visible=i < n) for i in range(COMPARE_COLUMNS)]
+                + [gr.Gallery(columns=TILES_PER_ROW[n]) for _ in range(COMPARE_COLUMNS)])
+
+    cmp_models.change(show_columns, [cmp_models], [*columns, *galleries], api_visibility="private")
+
+    def ui_compare(q, models, kk):
+        items, texts, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
+        return (*items, *texts, note)
+
+    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*galleries, *infos, cmp_note],
+                  api_visibility="private")
+    api_compare_btn = gr.Button(visible=False)
+
+    def api_compare(q, models, kk):
+        items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
+        return (*items, note)
+
+    api_compare_btn.click(api_compare, [cmp_query, cmp_models, cmp_k], [*galleries, cmp_note], api_name="compare")
+
+
+def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
+    """Accuracy against cost (Plotly), training curves, the whole table and its CSV."""
+    if bench_error:
+        gr.Markdown(f"⚠️ {bench_error}")
+    with gr.Row():
+        metric = gr.Dropdown([(v, k_) for k_, v in charts.METRICS.items()], value="r1", label="Accuracy")
+        cost = gr.Dropdown([(v[0], k_) for k_, v in charts.COSTS.items()], value="gflops", label="Cost")
+        log_x = gr.Checkbox(False, label="Log scale (x)")
+    plot = gr.Plot(charts.tradeoff_figure(bench), label="Accuracy vs cost", elem_id="tradeoff-plot")
+    curve_kind = gr.Radio([("Loss", "loss"), ("Val R@1", "val_r1"), ("Val mAP", "val_map")], value="loss",
+                          label="Training curves")
+    curves = gr.Plot(charts.curves_figure(bench))
+    headers, rows = charts.table(bench)
+    gr.Dataframe(value=rows, headers=headers, label="All measurements", interactive=False, wrap=True)
+    csv_path = Path(tempfile.gettempdir()) / "lightclip_benchmarks.csv"
+    csv_path.write_text(charts.table_csv(bench))
+    gr.DownloadButton("Download CSV", value=str(csv_path))
+    m = bench.get("machine", {})
+    gr.Markdown(f"Measured by `python -m lightclip_core bench` on {m.get('cpu', '?')} "
+                f"({m.get('torch_threads', '?')} torch threads). FLOPs = 2 × MACs. Bundled models are "
+                "trained on synthetic people (SynthPedes) only. " + charts.recipe_note(bench))
+    for comp in (metric, cost, log_x):
+        comp.change(lambda a, c, lg: charts.tradeoff_figure(bench, a, c, lg), [metric, cost, log_x], [plot],
+                    api_visibility="private")
+    curve_kind.change(lambda w: charts.curves_figure(bench, w), [curve_kind], [curves], api_visibility="private")
+
+
+def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
+    """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status."""
+    gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images. They are indexed "
+                "with the model you choose and become searchable in the Search tab (tick *Search my uploaded "
+                "gallery*) for this browser session only.")
+    up_backbone = gr.Dropdown(choices, value=default, label="Index with")
+    up_warn = gr.Markdown(views.synthetic_note(pool, default))
+    files = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or zip files")
+    index_btn = gr.Button("Index my gallery", variant="primary")
+    up_status = gr.Markdown()
+    up_backbone.change(lambda b: views.synthetic_note(pool, b), [up_backbone], [up_warn], api_visibility="private")
+
+    def ui_index(paths, b, progress=gr.Progress()):
+        return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, UPLOAD_ROOT,
+                                   progress=lambda fraction, text: progress(fraction, desc=text))
+
+    index_btn.click(ui_index, [files, up_backbone], [session.engine, session.backbone, up_status], api_name="upload")
 
 
 def main() -> int:

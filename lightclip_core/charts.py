@@ -71,6 +71,67 @@ def pareto_front(points: list[tuple[float, float]], lower_cost_is_better: bool =
     return sorted(front, key=lambda i: sign * points[i][0])
 
 
+# Label placement for the scatter: Plotly does not move overlapping text, so we pick, per point, one
+# of these positions whose (estimated) text box hits no other label or marker. Sizes are fractions
+# of the plot area, for the app's ~900 × 400 px plot: ~7 px per character, ~16 px per line.
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "top left",
+                   "bottom right", "bottom left")
+_CHAR_W, _LINE_H, _MARKER = 0.0078, 0.045, 0.015
+
+
+def _label_box(x: float, y: float, n_chars: int, position: str) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a label at `position` around the point (x, y), in plot fractions."""
+    w, h = n_chars * _CHAR_W, _LINE_H
+    vert, horiz = position.split()
+    y0 = {"top": y + _MARKER, "bottom": y - _MARKER - h, "middle": y - h / 2}[vert]
+    x0 = {"center": x - w / 2, "right": x + _MARKER, "left": x - _MARKER - w}[horiz]
+    return x0, y0, x0 + w, y0 + h
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    dx = min(a[2], b[2]) - max(a[0], b[0])
+    dy = min(a[3], b[3]) - max(a[1], b[1])
+    return dx * dy if dx > 0 and dy > 0 else 0.0
+
+
+def _fractions(values: list[float], log: bool) -> list[float]:
+    import math
+
+    v = [math.log10(x) if log and x > 0 else x for x in values]
+    lo, hi = min(v), max(v)
+    return [0.5 if hi == lo else 0.05 + 0.9 * (a - lo) / (hi - lo) for a in v]
+
+
+def label_positions(xs: list[float], ys: list[float], names: list[str], log_x: bool = False) -> list[str]:
+    """A Plotly ``textposition`` per point so that labels neither overlap each other nor cover a
+    marker, where the candidates allow it: start from "top center" everywhere, then re-place each
+    label in turn at its least-overlapping position until a pass changes nothing (ties keep the
+    earlier, more conventional, position)."""
+    if not xs:
+        return []
+    fx, fy = _fractions(xs, log_x), _fractions(ys, False)
+    markers = [(x - _MARKER, y - _MARKER, x + _MARKER, y + _MARKER) for x, y in zip(fx, fy)]
+    out = [LABEL_POSITIONS[0]] * len(xs)
+
+    def box(i: int, pos: str) -> tuple[float, float, float, float]:
+        return _label_box(fx[i], fy[i], len(names[i]), pos)
+
+    def cost(i: int, pos: str) -> float:
+        b = box(i, pos)
+        return (sum(_overlap(b, box(j, out[j])) for j in range(len(xs)) if j != i)
+                + sum(_overlap(b, m) for j, m in enumerate(markers) if j != i))
+
+    for _ in range(20):
+        changed = False
+        for i in range(len(xs)):
+            best = min(LABEL_POSITIONS, key=lambda pos: (cost(i, pos), LABEL_POSITIONS.index(pos)))
+            if cost(i, best) < cost(i, out[i]):
+                out[i], changed = best, True
+        if not changed:
+            break
+    return out
+
+
 def _subtitle(doc: dict[str, Any]) -> str:
     m = doc.get("machine", {})
     g = doc.get("gallery", {})
@@ -105,7 +166,8 @@ def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops
             line={"dash": "dash", "color": "#888"}, hoverinfo="skip",
         ))
         fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers+text", text=names, textposition="top center", name="backbones", cliponaxis=False,
+            x=xs, y=ys, mode="markers+text", text=names, textposition=label_positions(xs, ys, names, log_x),
+            name="backbones", cliponaxis=False,
             hovertext=hover, hoverinfo="text",
             marker={"size": 12, "color": ["#d62728" if i in front else "#1f77b4" for i in range(len(recs))],
                     "symbol": ["diamond" if r.get("distilled_from") else "circle" for r in recs]},

@@ -7,17 +7,21 @@ tests call these directly without a server.
 
 from __future__ import annotations
 
+import time
+import uuid
+from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import LightCLIPError
 from .models.backbones import STUDY_BACKBONES, get_backbone_spec
 from .models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
-from .search import MAX_K, EnginePool, QueryError, SearchEngine, SearchResult
+from .search import MAX_K, EnginePool, Gallery, QueryError, SearchEngine, SearchResult
+from .uploads import ingest_uploads
 
 SYNTHETIC_WARNING = (
-    "Models marked *synthetic-trained* learned only from SynthPedes (drawn people): they find people in the "
-    "synthetic gallery but not in real photos. For real photos choose a pretrained CLIP-family model "
-    "(zero-shot), or train on CUHK-PEDES / RSTPReid with a pretrained trunk (see About)."
+    "Models marked *synthetic-trained* were trained only on SynthPedes (drawn people) and are measured on the "
+    "synthetic gallery; on real photos expect much weaker results. For real photos choose a pretrained "
+    "CLIP-family model (zero-shot), or train on CUHK-PEDES / RSTPReid with a pretrained trunk (see About)."
 )
 WITNESS_QUERIES = (
     "a woman in a red coat with a black backpack",
@@ -64,6 +68,7 @@ def hit_items(result: SearchResult) -> list[tuple[str, str]]:
 
 
 def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None) -> str:
+    """The Markdown above the results; with `pool`, a synthetic-trained model's caveat too."""
     lines = [
         f"**{display_name(backbone)}** · {len(result.hits)} of {result.gallery_size:,} images · "
         f"text encode {result.text_ms:.1f} ms · search {result.search_ms:.2f} ms"
@@ -88,10 +93,12 @@ def clamp_k(k: Any) -> int:
 
 
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
-                engine: SearchEngine | None = None, progress=None) -> tuple[list[tuple[str, str]], str, list[int]]:
+                engine: SearchEngine | None = None, progress=None,
+                caveat: bool = True) -> tuple[list[tuple[str, str]], str, list[int]]:
     """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
     exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
-    weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding."""
+    weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding;
+    ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns)."""
     try:
         engine = engine or pool.get(backbone, progress)
         result = engine.search(query, clamp_k(k))
@@ -99,7 +106,7 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
         return [], str(exc), []
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
-    return hit_items(result), summary(result, backbone, pool), [h.row for h in result.hits]
+    return hit_items(result), summary(result, backbone, pool if caveat else None), [h.row for h in result.hits]
 
 
 def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
@@ -134,7 +141,7 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
     if not backbones:
         return [[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare."
     for b in backbones:
-        it, md, r = search_view(pool, query, b, k)
+        it, md, r = search_view(pool, query, b, k, caveat=False)
         items.append(it)
         texts.append(md)
         rows.append(r)
@@ -145,7 +152,44 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
         note = "Top-K overlap · " + " · ".join(parts)
     else:
         note = "Choose a second model to see how the top-K lists overlap." if len(backbones) == 1 else "No overlap to show."
+    synthetic = [display_name(b) for b in backbones if pool.info(b).get("synthetic")]
+    if synthetic:
+        note += f"\n\n*Synthetic-trained: {', '.join(synthetic)}.* {SYNTHETIC_WARNING}"
     while len(items) < columns:
         items.append([])
         texts.append("")
     return items, texts, note
+
+
+def synthetic_note(pool: EnginePool, backbone: str | None) -> str:
+    """The caveat for a synthetic-trained model (empty for others)."""
+    return SYNTHETIC_WARNING if pool.info(backbone or "").get("synthetic") else ""
+
+
+def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_root: Path,
+                  progress=None) -> tuple[SearchEngine | None, str | None, str]:
+    """*Your gallery*: copy the uploaded images / zips into a fresh folder under `upload_root`,
+    index them with `backbone`, and return ``(engine, backbone, markdown)``; on bad input
+    ``(None, None, message)``. `progress(fraction, text)` follows the copy and the encoding."""
+    if not paths:
+        return None, None, "Choose some images or a zip first."
+    report = progress or (lambda fraction, text: None)
+    folder = Path(upload_root) / uuid.uuid4().hex
+    try:
+        base = pool.get(backbone)
+        report(0.0, "copying uploads")
+        up = ingest_uploads(list(paths), folder)
+        gallery = Gallery.load(folder, dataset="folder")
+        t0 = time.perf_counter()
+        engine = SearchEngine.from_model(base.model, gallery,
+                                         progress=lambda done, total: report(done / total, f"indexing {done}/{total}"))
+    except LightCLIPError as exc:
+        return None, None, f"⚠️ {exc}"
+    skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
+    lines = [f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
+             "Tick *Search my uploaded gallery* in the Search tab."]
+    if skipped:
+        lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
+    if pool.info(backbone).get("synthetic"):
+        lines.append(f"*{SYNTHETIC_WARNING}*")
+    return engine, backbone, "\n\n".join(lines)

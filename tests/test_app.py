@@ -96,6 +96,9 @@ def test_similar_and_compare_views(site):
     a = {r for r in views.search_view(pool, "a woman in a blue dress", "mobilenetv3_small_100", 8)[2]}
     b = {r for r in views.search_view(pool, "a woman in a blue dress", "mobilenetv3_large_100", 8)[2]}
     assert f"**{len(a & b)}** of 8" in note
+    # the synthetic-training caveat: once for the comparison, not under every model
+    assert note.count(views.SYNTHETIC_WARNING) == 1 and "MobileNetV3-Small, MobileNetV3-Large" in note
+    assert not any(views.SYNTHETIC_WARNING in t for t in texts)
     assert views.overlap([[1, 2, 3], [3, 4, 1], [9]]) == [(0, 1, 2), (0, 2, 0), (1, 2, 0)]
 
 
@@ -125,6 +128,30 @@ def test_pareto_front_matches_brute_force():
             got = set(charts.pareto_front(pts, lower))
             # duplicates of a front point: the front keeps one representative
             assert {pts[i] for i in got} == {pts[i] for i in want}
+
+
+def _label_overlap(xs, ys, names, positions):
+    fx, fy = charts._fractions(xs, False), charts._fractions(ys, False)
+    boxes = [charts._label_box(fx[i], fy[i], len(names[i]), positions[i]) for i in range(len(xs))]
+    m = charts._MARKER
+    marks = [(x - m, y - m, x + m, y + m) for x, y in zip(fx, fy)]
+    return (sum(charts._overlap(boxes[i], boxes[j]) for i in range(len(xs)) for j in range(i + 1, len(xs)))
+            + sum(charts._overlap(boxes[i], marks[j]) for i in range(len(xs)) for j in range(len(xs)) if i != j))
+
+
+def test_scatter_labels_move_apart_where_points_crowd():
+    # far apart: every label stays above its point
+    assert charts.label_positions([1, 5, 9], [1, 5, 9], ["a", "b", "c"]) == ["top center"] * 3
+    # the cheap end of the real chart: five models within 0.2 GFLOPs and 7 R@1 points of each other
+    xs, ys = [0.037, 0.124, 0.151, 0.194, 0.262, 2.27, 0.192], [7.4, 6.8, 1.7, 2.65, 33.5, 0.55, 66.6]
+    names = ["MobileNetV3-Small", "MobileNetV3-Large", "MobileNetV2", "EfficientNet-B0", "FastViT-T8",
+             "CLIP ViT-B/32 (image tower) (reference)", "EfficientNet-Lite0 (ImageNet)"]
+    naive = _label_overlap(xs, ys, names, ["top center"] * len(xs))
+    placed = charts.label_positions(xs, ys, names)
+    assert naive > 0.005 and _label_overlap(xs, ys, names, placed) < naive / 20
+    assert set(placed) <= set(charts.LABEL_POSITIONS)
+    fig = charts.tradeoff_figure({"records": [{"backbone": n, "r1": y, "gflops": x} for n, x, y in zip(names, xs, ys)]})
+    assert list(fig.data[1].textposition) == placed
 
 
 def test_charts_from_the_benchmark_table(site):
@@ -366,6 +393,19 @@ def test_browser_search_and_tradeoffs(server):
         assert images.count() >= 10  # the default top-K
         page.get_by_text("cos ").first.wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "search.png"), full_page=True)
+        # rank, score and person id readable on every tile: no caption cut with an ellipsis
+        cut = "els => els.filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+        assert page.locator("#results .caption-label").count() >= 10
+        assert page.locator("#results .caption-label").evaluate_all(cut) == []
+        page.get_by_role("tab", name="Compare").click()
+        page.get_by_label("Description").nth(1).fill("a man in a grey jacket")
+        page.get_by_role("button", name="Compare", exact=True).click()
+        page.get_by_text("Top-K overlap").first.wait_for(timeout=60_000)
+        page.locator("#compare-1 img").nth(7).wait_for(timeout=60_000)  # two models chosen: two panels
+        assert page.locator("#compare-0").is_visible() and not page.locator("#compare-2").is_visible()
+        assert page.get_by_text("Synthetic-trained:").count() == 1  # the caveat once, not per model
+        assert page.locator(".lc-results .caption-label").evaluate_all(cut) == []
+        page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
         page.get_by_role("tab", name="Trade-offs").click()
         page.locator("#tradeoff-plot .plot-container, #tradeoff-plot .js-plotly-plot").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "tradeoffs.png"), full_page=True)
