@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoints import read_config
+from .columns import README_COLUMNS
 from .errors import LightCLIPError
 from .fileio import atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
@@ -26,23 +27,7 @@ from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_in
 REFERENCE = "vit_base_patch32_clip_224"
 README_START = "<!-- bench-table:start -->"
 README_END = "<!-- bench-table:end -->"
-TABLE_COLUMNS = (
-    ("Backbone", "display_name", "{}"),
-    ("Params (M)", "params_m", "{:.2f}"),
-    ("GFLOPs", "gflops", "{:.3f}"),
-    ("Query (ms)", "latency_ms", "{:.1f}"),
-    ("Image (ms)", "latency_ms_image", "{:.1f}"),
-    ("img/s", "images_per_s", "{:.0f}"),
-    ("× ViT-B/32", "throughput_vs_vit_b32", "{:.1f}"),
-    ("Peak MB", "peak_mem_mb", "{:.0f}"),
-    ("R@1", "r1", "{:.2f}"),
-    ("R@5", "r5", "{:.2f}"),
-    ("R@10", "r10", "{:.2f}"),
-    ("mAP", "map", "{:.2f}"),
-    ("mINP", "minp", "{:.2f}"),
-    ("Trained", "recipe_short", "{}"),
-    ("Train min", "train_minutes", "{:.0f}"),
-)
+TABLE_COLUMNS = tuple((c.short, c.key, c.fmt) for c in README_COLUMNS)  # (header, record key, format)
 
 
 def _training_summary(ckpt: Path) -> dict[str, Any]:
@@ -172,11 +157,14 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
 
 
 def gallery_root(gallery) -> Path:
-    return Path(gallery.paths[0]).parent.parent
+    """Where `gallery` was loaded from (for one built in code: the folder above its images' folder)."""
+    return Path(gallery.root) if gallery.root else Path(gallery.paths[0]).parent.parent
 
 
 def gallery_dataset(gallery) -> str:
-    return "synthpedes" if (gallery_root(gallery) / "data_captions.json").is_file() else "folder"
+    from .search import detect_gallery_dataset
+
+    return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
 
 def run_bench(

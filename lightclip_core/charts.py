@@ -16,6 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from .columns import COLUMNS
 from .errors import LightCLIPError
 
 METRICS: dict[str, str] = {
@@ -34,15 +35,7 @@ COSTS: dict[str, tuple[str, bool]] = {
     "images_per_s": ("Image-encode throughput at batch 32 (images/s, higher is cheaper)", False),
     "peak_mem_mb": ("Peak inference memory (MB)", True),
 }
-TABLE_FIELDS = (
-    ("backbone", "Backbone key"), ("display_name", "Backbone"), ("bundled", "Bundled"),
-    ("params_m", "Params (M)"), ("gflops", "GFLOPs"), ("latency_ms", "Query ms"), ("latency_ms_image", "Image ms"),
-    ("images_per_s", "Images/s"), ("peak_mem_mb", "Peak MB"), ("r1", "R@1"), ("r5", "R@5"), ("r10", "R@10"),
-    ("map", "mAP"), ("minp", "mINP"), ("val_loss", "Val loss"), ("epochs_trained", "Epochs"),
-    ("throughput_vs_vit_b32", "Throughput vs ViT-B/32"), ("recipe_short", "Trained (start + teachers)"),
-    ("train_images", "Train images"), ("train_steps", "Train steps"), ("train_minutes", "Train minutes"),
-    ("train_device", "Trained on"),
-)
+TABLE_FIELDS = tuple((c.key, c.header) for c in COLUMNS)  # (record key, header): the app's table and CSV
 
 
 def load_benchmarks(path: str | Path) -> dict[str, Any]:

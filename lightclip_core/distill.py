@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from .errors import LightCLIPError
+from .fileio import cache_root, read_cache, write_cache
 
 STORE_VERSION = 1
 
@@ -185,7 +185,7 @@ def store_key(teacher_dirs: Sequence[str | Path], samples, views: int, aug, seed
 
 
 def teacher_store_dir() -> Path:
-    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser() / "teacher_features"
+    return cache_root() / "teacher_features"
 
 
 class _ViewImages(torch.utils.data.Dataset):
@@ -222,10 +222,6 @@ def build_teacher_store(
     `views` 0 picks `default_views(aug)`. The file is ``<cache>/teacher_features/<key>.safetensors``
     (`store_key`); a damaged file is rebuilt. Each teacher is checked with `load_teacher`.
     """
-    from safetensors.torch import load_file, save
-
-    from .checkpoints import atomic_write_bytes
-
     if not teacher_dirs:
         raise LightCLIPError("build_teacher_store needs at least one teacher checkpoint.")
     views = views or default_views(aug)
@@ -234,13 +230,9 @@ def build_teacher_store(
     key = store_key(teacher_dirs, samples, views, aug, seed)
     path = Path(cache_dir or teacher_store_dir()) / f"{key}.safetensors"
     n = len(samples)
-    if path.is_file():
-        try:
-            t = load_file(str(path))
-            if t["features"].shape == (len(teacher_dirs), n, views, embed_dim):  # the width check, too
-                return TeacherStore(t["features"], t["scales"], [str(d) for d in teacher_dirs], views, path, reused=True)
-        except Exception:  # noqa: BLE001 - a damaged store is rebuilt
-            pass
+    t = read_cache(path, lambda t: t["features"].shape == (len(teacher_dirs), n, views, embed_dim))  # the width, too
+    if t is not None:
+        return TeacherStore(t["features"], t["scales"], [str(d) for d in teacher_dirs], views, path, reused=True)
     teachers = [load_teacher(d, text_encoder, embed_dim, device) for d in teacher_dirs]
     t0 = time.perf_counter()
     feats = torch.empty(len(teachers), n, views, embed_dim, dtype=torch.float16)
@@ -260,7 +252,7 @@ def build_teacher_store(
         feats[k] = torch.cat(rows).reshape(n, views, embed_dim).half()
     scales = torch.tensor([float(t.scale()) for t in teachers], dtype=torch.float32)
     meta = {"teachers": json.dumps([str(d) for d in teacher_dirs]), "views": str(views), "images": str(n)}
-    atomic_write_bytes(path, save({"features": feats.contiguous(), "scales": scales}, metadata=meta))
+    write_cache(path, {"features": feats.contiguous(), "scales": scales}, metadata=meta)
     print(f"teacher store: {n} images x {views} views x {len(teachers)} teacher(s) encoded in "
           f"{time.perf_counter() - t0:.1f} s, stored at {path}", file=sys.stderr, flush=True)
     return TeacherStore(feats, scales, [str(d) for d in teacher_dirs], views, path, reused=False)

@@ -1,5 +1,6 @@
-"""Small file helpers with one home: log lines on stderr, atomic file writes, and replacing a whole
-directory without ever leaving it half-written."""
+"""Small file helpers with one home: log lines on stderr, atomic file writes, replacing a whole
+directory without ever leaving it half-written, and the safetensors disk caches (caption embeddings,
+teacher stores, gallery embeddings) under ``$LIGHTCLIP_CACHE``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 _UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so never toggle it later)
 os.umask(_UMASK)
@@ -55,3 +56,40 @@ def replace_dir(src: Path, dest: Path) -> None:
         os.replace(dest, old)
     os.replace(src, dest)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def cache_root() -> Path:
+    """LightCLIP's cache root: ``$LIGHTCLIP_CACHE`` or ``~/.cache/lightclip``."""
+    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser()
+
+
+def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: str = "pt") -> dict[str, Any] | None:
+    """The tensors of the safetensors cache file `path` (torch with ``framework="pt"``, NumPy with
+    ``"numpy"``), or None when it is missing, unreadable or `valid(tensors)` says it does not fit —
+    the caller then rebuilds it. A cache file is never trusted beyond what `valid` checks."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework=framework) as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        return tensors if valid(tensors) else None
+    except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
+        return None
+
+
+def write_cache(path: Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None, framework: str = "pt",
+                best_effort: bool = False) -> None:
+    """Store `tensors` at `path` atomically; with `best_effort`, a read-only cache directory is
+    ignored (it only costs the next run its encoding time)."""
+    if framework == "numpy":
+        from safetensors.numpy import save
+    else:
+        from safetensors.torch import save
+    try:
+        atomic_write_bytes(path, save(tensors, metadata=metadata))
+    except OSError:
+        if not best_effort:
+            raise

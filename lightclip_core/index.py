@@ -12,13 +12,13 @@ An index saves as ``<path>.faiss`` (FAISS's own binary format; no pickle) + ``<p
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import LightCLIPError
+from .fileio import cache_root
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 
@@ -162,6 +162,4 @@ def set_threads(n: int) -> None:
         _faiss().omp_set_num_threads(n)
 
 
-def default_cache_dir() -> Path:
-    """LightCLIP's cache root: ``$LIGHTCLIP_CACHE`` or ``~/.cache/lightclip``."""
-    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser()
+default_cache_dir = cache_root  # the name this module has exported since the first release

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .errors import LightCLIPError
-from .index import GalleryIndex, as_float32, default_cache_dir
+from .fileio import cache_root, read_cache, write_cache
+from .index import GalleryIndex, as_float32
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GALLERY = REPO_ROOT / "gallery"
@@ -79,6 +80,12 @@ class SearchResult:
         return self.text_ms + self.search_ms
 
 
+def detect_gallery_dataset(root: str | Path) -> str:
+    """What a gallery directory holds: ``synthpedes`` (RSTPReid / SynthPedes format) when it has a
+    ``data_captions.json``, else ``folder`` (plain images, optional captions.jsonl)."""
+    return "synthpedes" if (Path(root) / "data_captions.json").is_file() else "folder"
+
+
 @dataclass
 class Gallery:
     """Images to search, with person ids and (optionally) their captions."""
@@ -88,6 +95,8 @@ class Gallery:
     captions: list[tuple[str, ...]] = field(default_factory=list)
     name: str = "gallery"
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) left out when loading
+    root: str | None = None  # where it was loaded from (`Gallery.load`), and as which dataset
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.pids):
@@ -110,14 +119,15 @@ class Gallery:
 
         root = Path(root)
         if dataset == "auto":
-            dataset = "synthpedes" if (root / "data_captions.json").is_file() else "folder"
+            dataset = detect_gallery_dataset(root)
         kwargs = {"max_images": max_images} if dataset == "folder" else {}
         ds = load_dataset(dataset, root, **kwargs)
         samples = ds.samples if split is None else ds.split(split)
         if max_images is not None:
             samples = samples[:max_images]
         return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
-                   name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])))
+                   name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])), root=str(root),
+                   dataset=dataset)
 
     def pid_of_caption(self, text: str) -> int | None:
         return self._caption_pid.get(text)
@@ -286,27 +296,16 @@ def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, ca
                               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """`encode_gallery`, cached on disk under ``<cache>/gallery/`` keyed by `model_key` (which must
     identify the weights) and the gallery's fingerprint; `model_key=None` skips the cache."""
-    from safetensors.numpy import load_file, save
-
-    from .checkpoints import atomic_write_bytes
-
     cache_file = None
     if model_key is not None:
         name = hashlib.sha256((model_key + gallery.fingerprint()).encode()).hexdigest()[:24]
-        cache_file = Path(cache_dir or default_cache_dir()) / "gallery" / f"{name}.safetensors"
-        if cache_file.is_file():
-            try:
-                emb = load_file(str(cache_file))["embeddings"]
-                if emb.shape == (len(gallery), model.embed_dim):
-                    return emb
-            except Exception:  # a damaged cache file is rebuilt, never trusted
-                pass
+        cache_file = Path(cache_dir or cache_root()) / "gallery" / f"{name}.safetensors"
+        cached = read_cache(cache_file, lambda t: t["embeddings"].shape == (len(gallery), model.embed_dim), "numpy")
+        if cached is not None:
+            return cached["embeddings"]
     emb = encode_gallery(model, gallery, progress=progress)
     if cache_file is not None:
-        try:
-            atomic_write_bytes(cache_file, save({"embeddings": emb}))
-        except OSError:
-            pass  # a read-only cache directory only costs the next start its encoding time
+        write_cache(cache_file, {"embeddings": emb}, framework="numpy", best_effort=True)
     return emb
 
 

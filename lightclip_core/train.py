@@ -36,7 +36,7 @@ from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
-from .fileio import atomic_write_bytes, atomic_write_json, log, replace_dir
+from .fileio import atomic_write_bytes, atomic_write_json, cache_root, log, read_cache, replace_dir, write_cache
 from .losses import LossConfig, compute_losses
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
 
@@ -209,22 +209,16 @@ def seed_everything(seed: int) -> None:
 
 
 def text_feature_cache_dir() -> Path:
-    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser() / "text_features"
+    return cache_root() / "text_features"
 
 
 def cached_text_features(model: LightCLIP, captions: list[str], dataset_name: str, progress: bool) -> torch.Tensor:
     """Embeddings of `captions` ``(N, D)`` from the disk cache, or encoded once and stored there."""
-    from safetensors.torch import load_file, save
-
     key = hashlib.sha256("\n".join([model.config.text_encoder, *captions]).encode()).hexdigest()[:20]
     path = text_feature_cache_dir() / f"{model.config.text_encoder}-{dataset_name}-{key}.safetensors"
-    if path.is_file():
-        try:
-            feats = load_file(str(path))["features"]
-            if feats.shape == (len(captions), model.embed_dim):
-                return feats
-        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
-            pass
+    cached = read_cache(path, lambda t: t["features"].shape == (len(captions), model.embed_dim))
+    if cached is not None:
+        return cached["features"]
     t0 = time.perf_counter()
     chunks = []
     step = 512
@@ -236,7 +230,7 @@ def cached_text_features(model: LightCLIP, captions: list[str], dataset_name: st
     for start in it:
         chunks.append(model.text_encoder.encode(captions[start : start + step]).float().cpu())
     feats = torch.cat(chunks) if chunks else torch.empty(0, model.embed_dim)
-    atomic_write_bytes(path, save({"features": feats.contiguous()}))
+    write_cache(path, {"features": feats.contiguous()})
     log(f"text features: {len(captions)} captions encoded in {time.perf_counter() - t0:.1f} s, cached at {path}")
     return feats
 

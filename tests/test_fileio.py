@@ -1,0 +1,72 @@
+"""fileio: atomic writes, directory swaps and the safetensors disk caches every cache in LightCLIP uses."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from lightclip_core import fileio
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "a" / "state.json"
+    fileio.atomic_write_json(path, {"epoch": 1})
+    assert json.loads(path.read_text()) == {"epoch": 1}
+
+    def torn(fd):  # the process dies between write and rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", torn)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.atomic_write_json(path, {"epoch": 2})
+    assert json.loads(path.read_text()) == {"epoch": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["state.json"]  # no temporary file left behind
+
+
+def test_replace_dir_swaps_a_finished_directory_in(tmp_path):
+    dest, new = tmp_path / "best", tmp_path / ".best.tmp"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    fileio.replace_dir(new, dest)
+    assert [p.name for p in dest.iterdir()] == ["new.txt"] and not new.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]  # the .old copy is gone too
+
+
+@pytest.mark.parametrize("framework", ["pt", "numpy"])
+def test_cache_round_trip_and_every_reason_to_rebuild(tmp_path, framework):
+    path = tmp_path / "cache" / "x.safetensors"
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    tensors = {"features": x if framework == "pt" else x.numpy()}
+    fits = lambda t: tuple(t["features"].shape) == (3, 4)  # noqa: E731
+    assert fileio.read_cache(path, fits, framework) is None  # missing
+    fileio.write_cache(path, tensors, {"note": "test"}, framework)
+    got = fileio.read_cache(path, fits, framework)
+    assert got is not None and np.array_equal(np.asarray(got["features"]), x.numpy())
+    assert isinstance(got["features"], torch.Tensor if framework == "pt" else np.ndarray)
+    assert fileio.read_cache(path, lambda t: tuple(t["features"].shape) == (3, 5), framework) is None  # other width
+    assert fileio.read_cache(path, lambda t: t["missing"] is not None, framework) is None  # other content
+    path.write_bytes(path.read_bytes()[:40])  # a truncated file
+    assert fileio.read_cache(path, fits, framework) is None
+
+
+def test_write_cache_best_effort_ignores_a_read_only_directory(tmp_path, monkeypatch):
+    def read_only(path, data):
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    monkeypatch.setattr(fileio, "atomic_write_bytes", read_only)
+    fileio.write_cache(tmp_path / "x.safetensors", {"a": torch.zeros(2)}, best_effort=True)  # no error
+    with pytest.raises(OSError):
+        fileio.write_cache(tmp_path / "x.safetensors", {"a": torch.zeros(2)})
+
+
+def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIGHTCLIP_CACHE", str(tmp_path / "c"))
+    assert fileio.cache_root() == tmp_path / "c"
+    monkeypatch.delenv("LIGHTCLIP_CACHE")
+    assert fileio.cache_root() == fileio.Path("~/.cache/lightclip").expanduser()
