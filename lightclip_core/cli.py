@@ -234,6 +234,29 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_app(args: argparse.Namespace) -> int:
+    """Time the app over HTTP: start-up, first /search per bundled encoder, N concurrent clients."""
+    from .appbench import run_app_bench
+    from .fileio import atomic_write_json
+
+    encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
+    doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first)
+    if args.out:
+        atomic_write_json(Path(args.out), doc)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"app answered after {doc['startup_s']:.1f} s")
+    for r in doc.get("first_search", []):
+        print(f"  {r['backbone']:<28} first /search {r['first_s']:6.2f} s   second {r['second_s']:6.2f} s")
+    if "load" in doc:
+        ld = doc["load"]
+        print(f"load: {ld['clients']} clients x {ld['seconds']:.0f} s over {', '.join(ld['encoders'])}: "
+              f"{ld['requests']} requests, {ld['errors']} errors, p50 {ld['p50_s']} s, p95 {ld['p95_s']} s, "
+              f"{ld['requests_per_s']} requests/s")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
     import torch
@@ -283,6 +306,39 @@ def cmd_index(args: argparse.Namespace) -> int:
     engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"
     path = engine.index.save(args.out)
     print(json.dumps({"index": str(path), "images": len(gallery), "kind": args.kind, "skipped": len(gallery.skipped)}))
+    return 0
+
+
+def cmd_ship_embeddings(args: argparse.Namespace) -> int:
+    """Write each checkpoint's gallery embeddings beside it (fp16), so the app's first search with any
+    bundled encoder needs only a text encode; stale ones are rewritten, current ones kept."""
+    import time
+
+    from .fileio import log
+    from .search import Gallery, SearchEngine, bundled_checkpoints, shipped_embeddings_current, write_shipped_embeddings
+
+    gallery = Gallery.load(args.gallery)
+    found = bundled_checkpoints(args.checkpoints)
+    if args.backbones:
+        wanted = [b.strip() for b in args.backbones.split(",") if b.strip()]
+        missing = [b for b in wanted if b not in found]
+        if missing:
+            raise LightCLIPError(f"No checkpoint for {', '.join(missing)} under {args.checkpoints}; "
+                                 f"there are: {', '.join(found) or 'none'}.")
+        found = {b: found[b] for b in wanted}
+    if not found:
+        raise LightCLIPError(f"No checkpoints under {args.checkpoints} (each is a directory with config.json).")
+    out = []
+    for key, ckpt in found.items():
+        if shipped_embeddings_current(ckpt, gallery):
+            out.append({"backbone": key, "status": "current"})
+            continue
+        t0 = time.perf_counter()
+        engine = SearchEngine.from_checkpoint(ckpt, gallery, shipped=False)
+        path = write_shipped_embeddings(ckpt, gallery, engine.embeddings)
+        out.append({"backbone": key, "status": "written", "path": str(path), "seconds": round(time.perf_counter() - t0, 1)})
+        log(f"ship-embeddings: {key}: {len(gallery)} images -> {path}")
+    print(json.dumps({"gallery": str(args.gallery), "images": len(gallery), "checkpoints": out}))
     return 0
 
 
@@ -553,6 +609,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("bench-app", help="time the app over HTTP: start-up, first search per encoder, concurrent clients",
+                       description="Start app.py with an empty cache (as on a new machine), time the first and second "
+                       "/search with every bundled encoder, then --clients gradio_client sessions calling /search for "
+                       "--seconds over --encoders. Loopback only.")
+    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--gallery", default="gallery")
+    p.add_argument("--clients", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--encoders", help="comma-separated backbones for the load test (default: MobileNetV3-Small, "
+                   "MobileNetV3-Large, EfficientNet-Lite0)")
+    p.add_argument("--no-first", action="store_true", help="skip the first-search timings")
+    p.add_argument("--out", help="also write the JSON document here (e.g. docs/bench_app.json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_app)
+
     p = sub.add_parser("index", help="encode a gallery with a checkpoint and save its FAISS index")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
@@ -560,6 +631,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default="flat", choices=["flat", "hnsw", "ivf"])
     p.add_argument("--max-images", type=int)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ship-embeddings", help="store each checkpoint's gallery embeddings beside it (instant first search)",
+                       description="Encode the gallery with every checkpoint under --checkpoints (or --backbones) and "
+                       "write gallery_embeddings.safetensors beside each (fp16, keyed by the checkpoint's weights and the "
+                       "gallery's content): the app and `search` then skip the gallery encode on a fresh machine. "
+                       "Run it after re-bundling a checkpoint; current files are kept.")
+    p.add_argument("--checkpoints", default="checkpoints")
+    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    p.add_argument("--backbones", help="comma-separated backbone keys (default: all)")
+    p.set_defaults(func=cmd_ship_embeddings)
 
     p = sub.add_parser("search", help="search a gallery with text queries")
     p.add_argument("--checkpoint", required=True)

@@ -63,10 +63,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser()
 
 
-def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: str = "pt") -> dict[str, Any] | None:
+def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: str = "pt",
+               metadata: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The tensors of the safetensors cache file `path` (torch with ``framework="pt"``, NumPy with
-    ``"numpy"``), or None when it is missing, unreadable or `valid(tensors)` says it does not fit —
-    the caller then rebuilds it. A cache file is never trusted beyond what `valid` checks."""
+    ``"numpy"``), or None when it is missing, unreadable, its metadata lacks an item of `metadata`
+    (e.g. the fingerprints it was built from), or `valid(tensors)` says it does not fit — the caller
+    then rebuilds it. A cache file is never trusted beyond what these check."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -74,6 +76,9 @@ def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: s
         from safetensors import safe_open
 
         with safe_open(str(path), framework=framework) as f:
+            stored = f.metadata() or {}
+            if any(stored.get(k) != v for k, v in (metadata or {}).items()):
+                return None
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         return tensors if valid(tensors) else None
     except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt

@@ -97,6 +97,7 @@ class Gallery:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) left out when loading
     root: str | None = None  # where it was loaded from (`Gallery.load`), and as which dataset
     dataset: str | None = None
+    _content_fp: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.pids):
@@ -140,6 +141,19 @@ class Gallery:
         rng = np.random.default_rng(seed)
         picked = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
         return [self.captions[rows[i]][0] for i in sorted(picked)]
+
+    def content_fingerprint(self) -> str:
+        """SHA-256 over each image's path relative to the gallery root, its bytes and its person id:
+        the same on any machine and any clone (unlike `fingerprint`, which uses modification times).
+        Computed once per Gallery (~50 ms for the bundled 2,000 images)."""
+        if self._content_fp is None:
+            root = Path(self.root) if self.root else Path(os.path.commonpath(self.paths)) if self.paths else Path(".")
+            h = hashlib.sha256()
+            for path, pid in zip(self.paths, self.pids):
+                rel = Path(os.path.relpath(path, root)).as_posix()
+                h.update(f"{rel}\0{hashlib.sha256(Path(path).read_bytes()).hexdigest()}\0{pid}\n".encode())
+            self._content_fp = h.hexdigest()
+        return self._content_fp
 
     def fingerprint(self) -> str:
         """Changes when any image (path, size, modification time) or id changes."""
@@ -187,19 +201,25 @@ class SearchEngine:
         cache_dir: str | Path | None = None,
         device: str = "cpu",
         progress: Callable[[int, int], None] | None = None,
+        shipped: bool = True,
         **index_kw: Any,
     ) -> "SearchEngine":
         """Load a checkpoint and index `gallery` (default: the bundled one).
 
-        Gallery embeddings are cached under ``<cache>/gallery/`` keyed by the checkpoint's and the
-        gallery's fingerprints, so the second start skips encoding. `cache_dir=False` disables it.
+        The gallery's embeddings come from, in order: the file shipped beside the checkpoint
+        (`SHIPPED_EMBEDDINGS`, when it was written for this checkpoint and this gallery's content;
+        ``shipped=False`` skips it), the disk cache under ``<cache>/gallery/`` (keyed by the
+        checkpoint's and the gallery's fingerprints; `cache_dir=False` disables it), or an encode.
         """
         from .checkpoints import load_checkpoint
 
         gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
         model = load_checkpoint(checkpoint, device=device)
-        key = None if cache_dir is False else checkpoint_fingerprint(checkpoint)
-        return cls(model, gallery, cached_gallery_embeddings(model, gallery, key, cache_dir, progress), **index_kw)
+        fp = None if cache_dir is False and not shipped else checkpoint_fingerprint(checkpoint)
+        emb = read_shipped_embeddings(checkpoint, gallery, model.embed_dim, fp) if shipped else None
+        if emb is None:
+            emb = cached_gallery_embeddings(model, gallery, None if cache_dir is False else fp, cache_dir, progress)
+        return cls(model, gallery, emb, **index_kw)
 
     @classmethod
     def from_zero_shot(
@@ -290,6 +310,44 @@ class SearchEngine:
         rows = np.argsort(-sims, kind="stable")[:k]
         t2 = time.perf_counter()
         return SearchResult(query, self._hits(sims[rows], rows), len(self.gallery), (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated)
+
+
+SHIPPED_EMBEDDINGS = "gallery_embeddings.safetensors"
+
+
+def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim: int,
+                            checkpoint_fp: str | None = None) -> np.ndarray | None:
+    """The gallery embeddings shipped beside a checkpoint (fp16 on disk; unit-norm float32 here), or
+    None when there are none, or they were written for other weights or another gallery content."""
+    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
+    if not path.is_file():
+        return None
+    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    got = read_cache(path, lambda t: t["embeddings"].shape == (len(gallery), embed_dim), "numpy", metadata=meta)
+    if got is None:
+        return None
+    emb = got["embeddings"].astype(np.float32)
+    return np.ascontiguousarray(emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12))
+
+
+def shipped_embeddings_current(checkpoint: str | Path, gallery: Gallery) -> bool:
+    """Whether the file beside `checkpoint` was written for these weights and this gallery content."""
+    meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    return read_cache(Path(checkpoint) / SHIPPED_EMBEDDINGS, lambda t: t["embeddings"].shape[0] == len(gallery),
+                      "numpy", metadata=meta) is not None
+
+
+def write_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embeddings: Any) -> Path:
+    """Store `embeddings` of `gallery` beside the checkpoint (fp16, ~1.5 MB for 2,000 x 384), keyed by
+    the checkpoint's and the gallery content's fingerprints, so a fresh start needs no gallery encode."""
+    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
+    emb = as_float32(embeddings)
+    if emb.shape[0] != len(gallery):
+        raise LightCLIPError(f"{emb.shape[0]} embeddings for a gallery of {len(gallery)} images.")
+    meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint(),
+            "images": str(len(gallery)), "dtype": "float16"}
+    write_cache(path, {"embeddings": emb.astype(np.float16)}, metadata=meta, framework="numpy")
+    return path
 
 
 def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, cache_dir: str | Path | None = None,

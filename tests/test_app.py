@@ -429,3 +429,19 @@ def test_charts_say_which_models_were_distilled_and_from_what():
     assert "CLIP" not in note
     headers, rows = charts.table(doc)
     assert rows[1][headers.index("Trained (start + teachers)")] == "scratch + KD ← EfficientNet-Lite0 (ImageNet)"
+
+
+def test_bench_app_times_first_searches_and_concurrent_clients(site):
+    """`bench-app` on the tiny site: a fresh app, a first and second /search per encoder, a short load run."""
+    from lightclip_core.appbench import run_app_bench
+
+    doc = run_app_bench(site["ckpts"], site["gallery"], clients=3, seconds=2,
+                        encoders=["mobilenetv3_small_100", "mobilenetv3_large_100"])
+    assert doc["startup_s"] > 0
+    assert [r["backbone"] for r in doc["first_search"]] == sorted(["mobilenetv3_small_100", "mobilenetv3_large_100",
+                                                                   "mobilenetv2_100"])
+    assert all(r["results"] == 10 and r["first_s"] > 0 and r["second_s"] > 0 for r in doc["first_search"])
+    ld = doc["load"]
+    assert ld["errors"] == 0 and ld["requests"] >= 3 and ld["p50_s"] <= ld["p95_s"]
+    with pytest.raises(Exception, match="No checkpoint for efficientnet_b3"):
+        run_app_bench(site["ckpts"], site["gallery"], encoders=["efficientnet_b3"])

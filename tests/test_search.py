@@ -156,3 +156,73 @@ def test_bundled_checkpoints_lists_directories(engine, tmp_path):
     shutil.copytree(ckpt, tmp_path / "mnv3s")
     (tmp_path / "junk").mkdir()
     assert bundled_checkpoints(tmp_path) == {"mobilenetv3_small_100": tmp_path / "mnv3s"}
+
+
+def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or_images(engine, tmp_path, monkeypatch):
+    import shutil
+
+    from lightclip_core import search
+    from lightclip_core.search import SHIPPED_EMBEDDINGS, shipped_embeddings_current, write_shipped_embeddings
+
+    eng, ckpt, _ = engine
+    ck = tmp_path / "ckpt"
+    shutil.copytree(ckpt, ck)
+    write_shipped_embeddings(ck, eng.gallery, eng.embeddings)
+    assert (ck / SHIPPED_EMBEDDINGS).stat().st_size < eng.embeddings.nbytes  # fp16 on disk
+    # A copy of the gallery elsewhere (other absolute paths, new modification times): still current.
+    root = Path(eng.gallery.root)
+    copy = tmp_path / "gallery_copy"
+    shutil.copytree(root, copy)
+    moved = Gallery.load(copy, split="test")
+    assert moved.content_fingerprint() == eng.gallery.content_fingerprint() != moved.fingerprint()
+    assert shipped_embeddings_current(ck, moved)
+
+    encodes = []
+    real_encode = search.encode_gallery
+    monkeypatch.setattr(search, "encode_gallery", lambda *a, **k: encodes.append(1) or real_encode(*a, **k))
+    fast = SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
+    assert encodes == []  # no gallery encode
+    query = "a woman in a red coat with a black backpack"
+    exact = eng.search(query, 20)
+    got = fast.search(query, 20)
+    np.testing.assert_allclose([h.score for h in got.hits], [h.score for h in exact.hits], atol=2e-3)
+    assert len({h.row for h in got.hits[:10]} & {h.row for h in exact.hits[:10]}) >= 9  # fp16 may swap near-ties
+    assert np.allclose(np.linalg.norm(fast.embeddings, axis=1), 1.0, atol=1e-5)
+
+    # Other images: the shipped file no longer fits, and the engine encodes instead of trusting it.
+    first = Path(moved.paths[0])
+    first.write_bytes(first.read_bytes() + b"\0")
+    changed = Gallery.load(copy, split="test")
+    assert not shipped_embeddings_current(ck, changed)
+    SearchEngine.from_checkpoint(ck, changed, cache_dir=False)
+    assert encodes == [1]
+    # Other weights: the same.
+    cfg = (ck / "config.json").read_text()
+    (ck / "config.json").write_text(cfg.replace("\n", "\n ", 1))
+    assert not shipped_embeddings_current(ck, moved)
+    SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
+    assert encodes == [1, 1]
+    # A damaged file: rebuilt by encoding, never an error.
+    (ck / "config.json").write_text(cfg)
+    (ck / SHIPPED_EMBEDDINGS).write_bytes(b"not safetensors")
+    SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
+    assert encodes == [1, 1, 1]
+
+
+def test_ship_embeddings_command_writes_then_keeps_current_files(engine, tmp_path, capsys):
+    import json
+    import shutil
+
+    from lightclip_core.cli import main
+    from lightclip_core.search import SHIPPED_EMBEDDINGS
+
+    eng, ckpt, _ = engine
+    shutil.copytree(ckpt, tmp_path / "cks" / "m")
+    args = ["ship-embeddings", "--checkpoints", str(tmp_path / "cks"), "--gallery", eng.gallery.root]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [c["status"] for c in first["checkpoints"]] == ["written"] and (tmp_path / "cks" / "m" / SHIPPED_EMBEDDINGS).is_file()
+    assert main(args) == 0
+    assert [c["status"] for c in json.loads(capsys.readouterr().out)["checkpoints"]] == ["current"]
+    assert main([*args, "--backbones", "efficientnet_b3"]) == 2
+    assert "No checkpoint for efficientnet_b3" in capsys.readouterr().err

@@ -1,0 +1,163 @@
+"""`bench-app`: the app as its users meet it, over HTTP with gradio_client, on this machine.
+
+1. Start ``app.py`` in a fresh process with an empty cache directory (as on a new machine or a new
+   Space) and time until its port answers.
+2. The first ``/search`` with each bundled encoder, then a second one: the first includes whatever the
+   app must do on first use of that encoder (load the checkpoint; read its shipped gallery embeddings
+   or encode the gallery).
+3. Load: N clients, each in its own thread and session, call ``/search`` for T seconds, spread over
+   three encoders: requests, errors, median and 95th-percentile latency, requests per second.
+
+Loopback only; nothing leaves the machine. Needs gradio_client (installed with gradio).
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import LightCLIPError
+from .fileio import log
+
+REPO = Path(__file__).resolve().parents[1]
+QUERIES = tuple(f"a {w} person in a {c} coat with a {b}" for w in ("tall", "short")
+                for c in ("red", "blue", "green", "black", "grey") for b in ("backpack", "shoulder bag"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(checkpoints: str | Path, gallery: str | Path, cache_dir: str | Path, log_path: Path,
+              timeout_s: float = 180) -> tuple[subprocess.Popen, str, float]:
+    """Launch app.py on a free loopback port; returns (process, url, seconds until the port answered)."""
+    import os
+
+    port = _free_port()
+    env = {**os.environ, "LIGHTCLIP_PORT": str(port), "LIGHTCLIP_CHECKPOINTS": str(checkpoints),
+           "LIGHTCLIP_GALLERY": str(gallery), "LIGHTCLIP_CACHE": str(cache_dir), "GRADIO_ANALYTICS_ENABLED": "False",
+           "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    out = open(log_path, "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, f"http://127.0.0.1:{port}", time.perf_counter() - t0
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise LightCLIPError(f"The app did not start within {timeout_s:.0f} s; its log is {log_path}.")
+
+
+def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: int = 10) -> list[dict[str, Any]]:
+    """Seconds of the first and the second /search per encoder, in one client session."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+    rows = []
+    for b in backbones:
+        t0 = time.perf_counter()
+        got = client.predict(query, b, k, api_name="/search")
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        client.predict(query, b, k, api_name="/search")
+        second = time.perf_counter() - t0
+        rows.append({"backbone": b, "first_s": round(first, 3), "second_s": round(second, 3), "results": len(got)})
+        log(f"bench-app: {b}: first /search {first:.2f} s, second {second:.2f} s")
+    return rows
+
+
+def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, k: int = 10) -> dict[str, Any]:
+    """`clients` concurrent sessions calling /search for `seconds` over `encoders` (client i uses encoder i mod E)."""
+    from gradio_client import Client
+
+    sessions = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(clients)]
+    for b in encoders:  # first use of each encoder happens before the clock starts
+        sessions[0].predict(QUERIES[0], b, k, api_name="/search")
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def run(i: int) -> None:
+        c, b, n = sessions[i], encoders[i % len(encoders)], 0
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            q = QUERIES[(i + n) % len(QUERIES)]
+            t0 = time.perf_counter()
+            try:
+                got = c.predict(q, b, k, api_name="/search")
+                ok = len(got) == k
+                why = None if ok else f"{len(got)} results for k={k}"
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                ok, why = False, f"{type(exc).__name__}: {exc}"
+            with lock:
+                (latencies.append(time.perf_counter() - t0) if ok else errors.append(why))
+            n += 1
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    lat = sorted(latencies)
+    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else None
+    return {"clients": clients, "seconds": round(wall, 1), "encoders": encoders, "requests": len(lat) + len(errors),
+            "errors": len(errors), "error_examples": errors[:3],
+            "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(p95, 3) if p95 else None,
+            "requests_per_s": round(len(lat) / wall, 2)}
+
+
+def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path = "gallery", clients: int = 20,
+                  seconds: float = 30, encoders: list[str] | None = None, first: bool = True) -> dict[str, Any]:
+    """Start the app with an empty cache; first searches per bundled encoder; then the load test."""
+    from .profiling import machine_info
+    from .search import bundled_checkpoints
+
+    backbones = list(bundled_checkpoints(checkpoints))
+    if not backbones:
+        raise LightCLIPError(f"No checkpoints under {checkpoints}: bench-app measures the app's bundled encoders.")
+    encoders = encoders or [b for b in ("mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_lite0")
+                            if b in backbones] or backbones[:3]
+    unknown = [b for b in encoders if b not in backbones]
+    if unknown:
+        raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
+    with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
+        proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
+                                       Path(tmp) / "app.log")
+        log(f"bench-app: the app answered on {url} after {startup:.1f} s")
+        try:
+            doc: dict[str, Any] = {"machine": machine_info("cpu"), "startup_s": round(startup, 2)}
+            if first:
+                doc["first_search"] = first_searches(url, backbones)
+            if clients > 0 and seconds > 0:
+                doc["load"] = load(url, encoders, clients, seconds)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    doc["command"] = "python -m lightclip_core bench-app"
+    return doc
+
+
+__all__ = ["first_searches", "load", "run_app_bench", "start_app"]
