@@ -3,7 +3,8 @@
 Run ``python app.py`` (offline, on the bundled checkpoints and gallery) and open the printed URL.
 Environment: LIGHTCLIP_PORT / GRADIO_SERVER_PORT (default 7860), GRADIO_SERVER_NAME (default
 127.0.0.1; Spaces sets 0.0.0.0), LIGHTCLIP_CHECKPOINTS, LIGHTCLIP_GALLERY, LIGHTCLIP_CONCURRENCY,
-LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU), LIGHTCLIP_HUB_REPO (a model repo written by
+LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU), LIGHTCLIP_RUNTIME (auto | onnx | torch: how
+queries are encoded on the CPU; auto = ONNX Runtime when installed), LIGHTCLIP_HUB_REPO (a model repo written by
 `python -m lightclip_core hub push`: backbones without a local checkpoint are fetched from it when first
 chosen, never at start).
 """
@@ -316,8 +317,10 @@ def main() -> int:
         def warm() -> None:
             t = time.perf_counter()
             try:
-                pool.get(default)
-                print(f"LightCLIP: {default} gallery indexed in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+                engine = pool.get(default)
+                engine.model.encode_text(["a person"])  # loads the text encoder's runtime (ONNX: its session)
+                print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
+                      file=sys.stderr)
             except LightCLIPError as exc:
                 print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
 

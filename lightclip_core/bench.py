@@ -134,6 +134,7 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
+    record["runtime"] = getattr(engine, "runtime", "torch")  # how its queries were encoded (latency_ms)
     if checkpoint is not None:
         record["checkpoint"] = str(checkpoint)
         record.update(_training_summary(checkpoint))
@@ -154,6 +155,41 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
 
     engine = SearchEngine.from_checkpoint(ckpt, gallery)
     return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
+
+
+def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
+    """Median warm query (text encode of a new query + top-10 search) per runtime, measured side by side:
+    the runtimes alternate call by call, so a busy machine slows both alike."""
+    import statistics
+
+    from .runtime import RUNTIMES
+
+    enc = engine.model.text_encoder
+    before = enc.runtime
+    chosen = []
+    for name in RUNTIMES:
+        try:
+            enc.use_runtime(name)
+            enc.clear_cache()
+            engine.model.encode_text([TYPICAL_QUERY])  # builds / loads the ONNX graph outside the clock
+            chosen.append(name)
+        except LightCLIPError as exc:
+            log(f"bench: runtime {name} skipped: {exc}")
+    times: dict[str, list[float]] = {n: [] for n in chosen}
+
+    def query() -> None:
+        enc.clear_cache()
+        with torch.no_grad():
+            engine.index.search(engine.model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
+
+    for i in range(repeats + 3):
+        for name in chosen:
+            enc.runtime = name
+            t = timed(query, 1, warmup=0)[0]
+            if i >= 3:  # three warm-up rounds
+                times[name].append(t)
+    enc.runtime = before
+    return {n: round(statistics.median(v), 3) for n, v in times.items()}
 
 
 def gallery_root(gallery) -> Path:
@@ -222,8 +258,17 @@ def run_bench(
         rec["throughput_vs_vit_b32"] = round(rec["images_per_s"] / vit_ips[tuple(rec["image_size"])], 2)
 
     default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
+    by_runtime: dict[str, float] = {}
+    if default.get("checkpoint"):
+        from .search import SearchEngine
+
+        log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
+        by_runtime = query_ms_by_runtime(SearchEngine.from_checkpoint(default["checkpoint"], gallery), repeats)
     ratios = {
         "measured_on": default["backbone"],
+        "query_ms_by_runtime": by_runtime,
+        "onnx_vs_torch_query": (round(by_runtime["torch"] / by_runtime["onnx"], 2)
+                                if {"torch", "onnx"} <= set(by_runtime) else None),
         "naive_vs_warm_query": default.get("naive_vs_warm_query"),
         "batch5_vs_single": default["batch5_vs_single"],
         "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
@@ -302,7 +347,7 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ratios["vit_b32_images_per_s"] = {**old.get("ratios", {}).get("vit_b32_images_per_s", {}),
                                       **new["ratios"].get("vit_b32_images_per_s", {})}
     if new["ratios"].get("measured_on") == old.get("ratios", {}).get("measured_on") or not old.get("ratios"):
-        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single"):
+        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single", "query_ms_by_runtime", "onnx_vs_torch_query"):
             ratios[k] = new["ratios"].get(k)
     merged = {**new, "records": records, "ratios": ratios,
               "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}

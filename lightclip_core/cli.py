@@ -607,6 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-queries", type=int, default=100)
     p.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW builds above this size")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("bench-app", help="time the app over HTTP: start-up, first search per encoder, concurrent clients",
@@ -630,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="index path (writes .faiss and .json)")
     p.add_argument("--kind", default="flat", choices=["flat", "hnsw", "ivf"])
     p.add_argument("--max-images", type=int)
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ship-embeddings", help="store each checkpoint's gallery embeddings beside it (instant first search)",
@@ -648,6 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", "-q", action="append", required=True, help="a description (repeat for several)")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("hub", help="publish checkpoints to / fetch them from a Hugging Face model repo")
@@ -669,6 +675,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if getattr(args, "runtime", None):
+            from .runtime import resolve_runtime
+
+            resolve_runtime(args.runtime)  # an unknown or unavailable runtime: one sentence, before any work
+            os.environ["LIGHTCLIP_RUNTIME"] = args.runtime  # every engine of this process (and its children)
         return func(args)
     except LightCLIPError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -179,8 +179,13 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 class SearchEngine:
     """A model + an indexed gallery. Thread-safe for concurrent searches (inference only)."""
 
-    def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "flat", **index_params: Any) -> None:
+    def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "flat", runtime: str | None = None,
+                 **index_params: Any) -> None:
         self.model = model.eval()
+        # Queries are encoded on `runtime` (torch | onnx | auto, else $LIGHTCLIP_RUNTIME; see runtime.py).
+        # The text encoder is shared by every model of the process, so this choice is process-wide.
+        text = getattr(model, "text_encoder", None)
+        self.runtime = text.use_runtime(runtime) if hasattr(text, "use_runtime") else "torch"
         self.gallery = gallery
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):

@@ -72,6 +72,10 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     # Measured side by side (the benchmark's claim, not this test's: 0.29 seen with training on the CPU).
     vit = r["vit_b32_images_per_s"]
     assert r["throughput_vs_vit_b32"]["mobilenetv3_small_100"] > 0 and vit
+    # both runtimes, side by side (which is faster is the benchmark's output)
+    assert set(r["query_ms_by_runtime"]) == {"torch", "onnx"} and rec["runtime"] == "onnx"
+    assert r["onnx_vs_torch_query"] == pytest.approx(r["query_ms_by_runtime"]["torch"] / r["query_ms_by_runtime"]["onnx"],
+                                                     abs=0.01)
     text = readme.read_text()
     assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
     assert "python -m lightclip_core bench" in text

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +39,9 @@ class TextEncoder(nn.Module):
 
     def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__()
+        self.runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
+        self._runtime_auto = False
+        self._onnx_fn = None
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> (dim,) on CPU
         self._lock = threading.Lock()
@@ -63,7 +67,52 @@ class TextEncoder(nn.Module):
 
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
+        if self.runtime == "onnx" and self.device.type == "cpu":
+            try:
+                fn = self.onnx_function()
+                fn.session()
+            except LightCLIPError as exc:
+                if not self._runtime_auto:
+                    raise
+                from ..fileio import log
+
+                log(f"{exc} Encoding text with PyTorch instead.")
+                self.runtime = "torch"  # chosen by auto: say so once, then stay on PyTorch
+            else:
+                return torch.from_numpy(fn(*self._tokens(texts)))
+        return self._graph()(*self._tokens(texts, tensors=True))
+
+    # -- what both runtimes share: tokens in, normalised embeddings out -----------------------------
+    def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
+        """The graph's inputs for `texts` (int64 arrays, or tensors on the encoder's device)."""
         raise NotImplementedError
+
+    def _graph(self) -> nn.Module:
+        """A module mapping `_tokens(...)` to ``(B, dim)`` L2-normalised embeddings (exported to ONNX)."""
+        raise NotImplementedError
+
+    onnx_inputs: tuple[str, ...] = ()
+    onnx_dynamic_axes: dict[str, dict[int, str]] = {}
+
+    def use_runtime(self, name: str | None = None) -> str:
+        """Run inference on `name` (``torch``, ``onnx`` or ``auto``, see `lightclip_core.runtime`); returns
+        the one chosen. The ONNX graph is built on the first encode, not here."""
+        from ..runtime import resolve_runtime
+
+        self.runtime = resolve_runtime(name)
+        self._runtime_auto = (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower() == "auto"
+        return self.runtime
+
+    def onnx_function(self):
+        """This encoder's graph under ONNX Runtime (exported and checked on first use, cached on disk)."""
+        from ..runtime import OnnxFunction, state_key
+
+        if self._onnx_fn is None:
+            graph = self._graph()
+            example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
+            self._onnx_fn = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
+                                         key=f"text-{self.key}-{state_key(graph, self.key)}", what=f"the {self.key} text encoder")
+        return self._onnx_fn
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         """Embeddings of `texts`, ``(N, dim)``, L2-normalised, on the encoder's device.
@@ -137,12 +186,32 @@ class MiniLMTextEncoder(TextEncoder):
             self.model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
         self._freeze()
 
-    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    onnx_inputs = ("input_ids", "attention_mask")
+    onnx_dynamic_axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
+
+    def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                               return_tensors="pt" if tensors else "np")
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        if tensors:
+            return ids.to(self.device), mask.to(self.device)
+        return ids.astype(np.int64), mask.astype(np.int64)
+
+    def _graph(self) -> nn.Module:
+        return _MeanPooled(self.model)
+
+
+class _MeanPooled(nn.Module):
+    """A BERT-style model's last hidden state, mean-pooled over the attention mask, L2-normalised."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # token_type_ids default to zeros inside the model, as the tokenizer gives for one segment
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, 384)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
         return F.normalize(pooled, dim=-1)
 
@@ -189,9 +258,26 @@ class CLIPTextEncoder(TextEncoder):
         self.tokenizer = open_clip.get_tokenizer(self.model_name)  # truncates to 77 tokens, keeps EOT
         self._freeze()
 
-    def _encode_batch(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(texts).to(self.device)  # (B, 77)
-        return self.model.encode_text(tokens, normalize=True)  # (B, 512), EOT-token feature
+    onnx_inputs = ("tokens",)
+    onnx_dynamic_axes = {"tokens": {0: "batch"}}
+
+    def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
+        tokens = self.tokenizer(texts)  # (B, 77) int64, truncated, EOT kept
+        return (tokens.to(self.device),) if tensors else (tokens.numpy().astype(np.int64),)
+
+    def _graph(self) -> nn.Module:
+        return _CLIPText(self.model)
+
+
+class _CLIPText(nn.Module):
+    """open_clip's ``encode_text(tokens, normalize=True)``: the EOT-token feature, projected, L2-normalised."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(tokens, normalize=True)  # (B, 512)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,176 @@
+"""Inference runtimes: eager PyTorch, or the same graphs exported to ONNX and run by ONNX Runtime.
+
+`resolve_runtime(name)` picks one: the name given, else ``$LIGHTCLIP_RUNTIME``, else ``auto`` = ONNX
+Runtime when the ``onnxruntime`` package imports (it is a dependency; `bench` measures both side by
+side: ``ratios.onnx_vs_torch_query``), else PyTorch. Only CPU inference uses ONNX Runtime; CUDA and
+training always run in PyTorch.
+
+`OnnxFunction` turns a torch module into an ONNX Runtime session, on demand: the first use exports
+it (opset 17, the TorchScript exporter), checks the export against the module on the example inputs
+(cosine >= 0.999 per row, else it refuses), and keeps ``<cache>/onnx/<key>.onnx`` with a JSON sidecar
+holding the file's SHA-256. Later uses load the file after checking that hash; a damaged, truncated or
+mismatched file is rebuilt, never used. Offline always: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .errors import LightCLIPError
+from .fileio import atomic_write_json, cache_root, log
+
+RUNTIMES = ("torch", "onnx")
+OPSET = 17
+FORMAT = 1  # bump when the exported graphs change meaning: old files are then rebuilt
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_runtime(name: str | None = None) -> str:
+    """``torch`` or ``onnx``: `name`, else ``$LIGHTCLIP_RUNTIME``, else ``auto`` (ONNX Runtime when installed)."""
+    name = (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower()
+    if name == "auto":
+        return "onnx" if onnxruntime_available() else "torch"
+    if name not in RUNTIMES:
+        raise LightCLIPError(f"Unknown runtime {name!r}; valid runtimes are: auto, {', '.join(RUNTIMES)}.")
+    if name == "onnx" and not onnxruntime_available():
+        raise LightCLIPError("The onnx runtime needs the onnxruntime package: pip install onnxruntime "
+                             "(or choose --runtime torch).")
+    return name
+
+
+def onnx_dir() -> Path:
+    return cache_root() / "onnx"
+
+
+def state_key(module: torch.nn.Module, *parts: Any) -> str:
+    """A short hash of a module's weights (names, shapes, bytes) and `parts` (sizes, versions)."""
+    h = hashlib.sha256(repr((FORMAT, OPSET, torch.__version__, parts)).encode())
+    for name, t in module.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:24]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.reshape(a.shape[0], -1).astype(np.float64)
+    b = b.reshape(b.shape[0], -1).astype(np.float64)
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
+class OnnxFunction:
+    """`module(*inputs)` as an ONNX Runtime session, built on first call and cached on disk by `key`."""
+
+    def __init__(self, module: torch.nn.Module, example: Sequence[torch.Tensor], input_names: Sequence[str],
+                 dynamic_axes: dict[str, dict[int, str]], key: str, what: str, directory: Path | None = None,
+                 threads: int | None = None) -> None:
+        self.module = module
+        self.example = tuple(example)
+        self.input_names = list(input_names)
+        self.dynamic_axes = dynamic_axes
+        self.key = key
+        self.what = what
+        self.directory = Path(directory) if directory else None
+        self.threads = threads
+        self._session = None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return (self.directory or onnx_dir()) / f"{self.key}.onnx"
+
+    def _export(self) -> None:
+        """Export to a temporary file, check it against the module, then move it (and its sidecar) into place."""
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's notes on opset details, not errors
+                try:
+                    torch.onnx.export(self.module.eval(), self.example, str(tmp), input_names=self.input_names,
+                                      output_names=["output"], dynamic_axes={**self.dynamic_axes, "output": {0: "batch"}},
+                                      opset_version=OPSET, dynamo=False)
+                except Exception as exc:  # noqa: BLE001 - e.g. the onnx package missing
+                    raise LightCLIPError(f"Exporting {self.what} to ONNX failed ({type(exc).__name__}: "
+                                         f"{str(exc)[:200]}); install onnx and onnxruntime or use --runtime torch.") from None
+                want = self.module(*self.example).float().cpu().numpy()
+            got = self._open(tmp).run(None, self._feeds(self.example))[0]
+            cos = _cosines(want, got)
+            if not np.all(cos >= 0.999):
+                raise LightCLIPError(f"The ONNX export of {self.what} disagrees with PyTorch (cosine {cos.min():.4f} "
+                                     "< 0.999); use --runtime torch.")
+            os.replace(tmp, path)
+            atomic_write_json(path.with_suffix(".json"), {"sha256": _sha256(path), "what": self.what, "opset": OPSET,
+                                                          "torch": torch.__version__, "parity_cosine_min": float(cos.min())})
+            log(f"onnx: exported {self.what} to {path} (parity cosine {cos.min():.6f})")
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _open(self, path: Path):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads or torch.get_num_threads()
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+    def _verified(self) -> bool:
+        """Whether the file on disk is the one its sidecar describes."""
+        path, meta = self.path, self.path.with_suffix(".json")
+        try:
+            return path.is_file() and json.loads(meta.read_text()).get("sha256") == _sha256(path)
+        except (OSError, ValueError):
+            return False
+
+    def session(self):
+        with self._lock:
+            if self._session is None:
+                if not self._verified():
+                    self._export()
+                try:
+                    self._session = self._open(self.path)
+                except Exception:  # noqa: BLE001 - a file ORT cannot read is rebuilt once
+                    self._export()
+                    try:
+                        self._session = self._open(self.path)
+                    except Exception as exc:  # noqa: BLE001
+                        raise LightCLIPError(f"ONNX Runtime cannot load {self.path} ({type(exc).__name__}); "
+                                             "use --runtime torch.") from None
+            return self._session
+
+    def _feeds(self, inputs: Sequence[Any]) -> dict[str, np.ndarray]:
+        return {n: (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+                for n, x in zip(self.input_names, inputs)}
+
+    def __call__(self, *inputs: Any) -> np.ndarray:
+        return self.session().run(None, self._feeds(inputs))[0]
+
+
+__all__ = ["OnnxFunction", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]

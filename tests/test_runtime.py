@@ -1,0 +1,135 @@
+"""ONNX Runtime inference: parity with PyTorch, the on-disk cache (reuse, damage, staleness), the choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightclip_core import LightCLIPError, runtime
+from lightclip_core.models.text_encoders import MiniLMTextEncoder
+
+TEXTS = [
+    "The man is walking. He is wearing a grey jacket and black trousers. His shoes are brown.",
+    "a woman",
+    "long " * 400,  # truncated at 256 tokens by both runtimes
+    "Eine Frau mit rotem Mantel 🙂",
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("onnx_cache")
+    mp.setenv("LIGHTCLIP_CACHE", str(path))
+    mp.delenv("LIGHTCLIP_RUNTIME", raising=False)
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def minilm(cache):
+    return MiniLMTextEncoder(pretrained=True, cache_size=0)
+
+
+def encode(enc, name):
+    enc.use_runtime(name)
+    enc.clear_cache()
+    return enc.encode(TEXTS).numpy()
+
+
+def test_minilm_onnx_matches_pytorch_and_is_reused_from_disk(minilm, cache):
+    want = encode(minilm, "torch")
+    got = encode(minilm, "onnx")
+    cos = (want * got).sum(1)
+    assert cos.min() >= 0.999, cos
+    files = sorted((cache / "onnx").glob("*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    fresh = MiniLMTextEncoder(pretrained=True, cache_size=0)  # a new process would do this
+    assert np.allclose(encode(fresh, "onnx"), got, atol=1e-6)
+    assert files[0].stat().st_mtime_ns == stamp  # loaded, not exported again
+
+
+def test_a_damaged_onnx_file_is_rebuilt_not_used(minilm, cache):
+    encode(minilm, "onnx")
+    path = sorted((cache / "onnx").glob("*.onnx"))[0]
+    path.write_bytes(path.read_bytes()[: 1000])  # truncated: its hash no longer matches the sidecar
+    fresh = MiniLMTextEncoder(pretrained=True, cache_size=0)
+    got = encode(fresh, "onnx")
+    assert (got * encode(fresh, "torch")).sum(1).min() >= 0.999
+    assert path.stat().st_size > 1_000_000
+    path.with_suffix(".json").unlink()  # a file without its sidecar is not trusted either
+    fresh = MiniLMTextEncoder(pretrained=True, cache_size=0)
+    encode(fresh, "onnx")
+    assert path.with_suffix(".json").is_file()
+
+
+def test_other_weights_get_another_graph(cache):
+    a = MiniLMTextEncoder(pretrained=False, cache_size=0)  # random weights: another key, another file
+    got, want = encode(a, "onnx"), encode(a, "torch")
+    assert (got * want).sum(1).min() >= 0.999
+    assert len(list((cache / "onnx").glob("*.onnx"))) >= 2
+
+
+def test_clip_text_tower_exports_too(cache):
+    pytest.importorskip("open_clip")
+    from lightclip_core.models.text_encoders import CLIPTextEncoder
+
+    enc = CLIPTextEncoder(pretrained=False, cache_size=0)  # random weights: no download
+    assert (encode(enc, "onnx") * encode(enc, "torch")).sum(1).min() >= 0.999
+
+
+def test_runtime_choice_and_its_errors(monkeypatch):
+    monkeypatch.delenv("LIGHTCLIP_RUNTIME", raising=False)
+    assert runtime.resolve_runtime() == "onnx"  # onnxruntime is a dependency
+    assert runtime.resolve_runtime("torch") == "torch"
+    monkeypatch.setenv("LIGHTCLIP_RUNTIME", "torch")
+    assert runtime.resolve_runtime() == "torch" and runtime.resolve_runtime("onnx") == "onnx"
+    monkeypatch.setenv("LIGHTCLIP_RUNTIME", "tensorrt")
+    with pytest.raises(LightCLIPError, match="Unknown runtime 'tensorrt'; valid runtimes are: auto, torch, onnx"):
+        runtime.resolve_runtime()
+    monkeypatch.delenv("LIGHTCLIP_RUNTIME")
+    monkeypatch.setattr(runtime, "onnxruntime_available", lambda: False)
+    assert runtime.resolve_runtime("auto") == "torch"
+    with pytest.raises(LightCLIPError, match="pip install onnxruntime"):
+        runtime.resolve_runtime("onnx")
+
+
+def test_auto_falls_back_to_pytorch_in_one_sentence_but_an_explicit_onnx_fails(minilm, monkeypatch, capsys):
+    def broken(self):
+        raise LightCLIPError("ONNX Runtime cannot load x.onnx (InvalidProtobuf); use --runtime torch.")
+
+    monkeypatch.setattr(runtime.OnnxFunction, "session", broken)
+    fresh = MiniLMTextEncoder(pretrained=True, cache_size=0)
+    fresh.use_runtime("onnx")
+    with pytest.raises(LightCLIPError, match="cannot load"):
+        fresh.encode(["a man"])
+    fresh.use_runtime("auto")
+    out = fresh.encode(["a man"])
+    assert out.shape == (1, 384) and fresh.runtime == "torch"
+    assert "Encoding text with PyTorch instead." in capsys.readouterr().err
+
+
+def test_search_engine_ranks_the_same_on_both_runtimes(tmp_path, cache):
+    from lightclip_core import create_model
+    from lightclip_core.search import Gallery, SearchEngine
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(12):
+        from PIL import Image
+
+        p = tmp_path / f"{i:02d}.png"
+        Image.fromarray(rng.integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32)).eval()
+    gallery = Gallery(paths, list(range(12)))
+    a = SearchEngine.from_model(model, gallery, runtime="torch")
+    res_t = a.search(TEXTS[0], 12)
+    model.text_encoder.clear_cache()
+    b = SearchEngine(model, gallery, a.embeddings, runtime="onnx")
+    assert b.runtime == "onnx"
+    res_o = b.search(TEXTS[0], 12)
+    np.testing.assert_allclose([h.score for h in res_o.hits], [h.score for h in res_t.hits], atol=1e-3)
