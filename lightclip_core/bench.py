@@ -192,6 +192,35 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
     return {n: round(statistics.median(v), 3) for n, v in times.items()}
 
 
+def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[str, float]:
+    """Image-encode throughput at batch `batch` per runtime, the runtimes alternating batch by batch."""
+    import statistics
+
+    from .runtime import RUNTIMES
+
+    before = model.image_runtime
+    h, w = model.image_size
+    x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
+    chosen = []
+    with torch.no_grad():
+        for name in RUNTIMES:
+            try:
+                model.use_runtime(name)
+                model.encode_image(x[:2])  # builds / loads the ONNX graph outside the clock
+                chosen.append(name)
+            except LightCLIPError as exc:
+                log(f"bench: runtime {name} skipped: {exc}")
+        times: dict[str, list[float]] = {n: [] for n in chosen}
+        for i in range(repeats + 2):
+            for name in chosen:
+                model.image_runtime = name
+                t = timed(lambda: model.encode_image(x), 1, warmup=0)[0]
+                if i >= 2:
+                    times[name].append(t)
+    model.use_runtime(before)
+    return {n: round(batch / (statistics.median(v) / 1e3), 1) for n, v in times.items()}
+
+
 def gallery_root(gallery) -> Path:
     """Where `gallery` was loaded from (for one built in code: the folder above its images' folder)."""
     return Path(gallery.root) if gallery.root else Path(gallery.paths[0]).parent.parent
@@ -251,24 +280,34 @@ def run_bench(
         size = tuple(rec["image_size"])
         if rec["backbone"] == REFERENCE:
             vit_ips.setdefault(size, rec["images_per_s"])
+    runtime = next((r["runtime"] for r in records if r.get("runtime")), None)  # the same runtime on both sides
     for size in sorted({tuple(r["image_size"]) for r in records} - set(vit_ips)):
-        log(f"bench: ViT-B/32 image tower throughput at {size[0]}x{size[1]} (random weights)")
-        vit_ips[size] = profile(REFERENCE, image_size=size, repeats=max(5, repeats // 4), memory=False).images_per_s
+        log(f"bench: ViT-B/32 image tower throughput at {size[0]}x{size[1]} (random weights, {runtime or 'torch'})")
+        vit_ips[size] = profile(REFERENCE, image_size=size, repeats=max(5, repeats // 4), memory=False,
+                                runtime=runtime).images_per_s
     for rec in records:
         rec["throughput_vs_vit_b32"] = round(rec["images_per_s"] / vit_ips[tuple(rec["image_size"])], 2)
 
     default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
     by_runtime: dict[str, float] = {}
+    ips_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
         from .search import SearchEngine
 
         log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
-        by_runtime = query_ms_by_runtime(SearchEngine.from_checkpoint(default["checkpoint"], gallery), repeats)
+        engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
+        by_runtime = query_ms_by_runtime(engine, repeats)
+        log(f"bench: image throughput on each runtime, side by side ({default['backbone']})")
+        ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
     ratios = {
         "measured_on": default["backbone"],
         "query_ms_by_runtime": by_runtime,
         "onnx_vs_torch_query": (round(by_runtime["torch"] / by_runtime["onnx"], 2)
                                 if {"torch", "onnx"} <= set(by_runtime) else None),
+        "images_per_s_by_runtime": ips_by_runtime,
+        "onnx_vs_torch_image": (round(ips_by_runtime["onnx"] / ips_by_runtime["torch"], 2)
+                                if {"torch", "onnx"} <= set(ips_by_runtime) else None),
+        "runtime": runtime or "torch",
         "naive_vs_warm_query": default.get("naive_vs_warm_query"),
         "batch5_vs_single": default["batch5_vs_single"],
         "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
@@ -347,7 +386,8 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ratios["vit_b32_images_per_s"] = {**old.get("ratios", {}).get("vit_b32_images_per_s", {}),
                                       **new["ratios"].get("vit_b32_images_per_s", {})}
     if new["ratios"].get("measured_on") == old.get("ratios", {}).get("measured_on") or not old.get("ratios"):
-        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single", "query_ms_by_runtime", "onnx_vs_torch_query"):
+        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single", "query_ms_by_runtime", "onnx_vs_torch_query",
+                  "images_per_s_by_runtime", "onnx_vs_torch_image", "runtime"):
             ratios[k] = new["ratios"].get(k)
     merged = {**new, "records": records, "ratios": ratios,
               "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}

@@ -25,6 +25,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("images_per_s", "Images/s", "img/s", "{:.0f}"),
     Column("throughput_vs_vit_b32", "Throughput vs ViT-B/32", "× ViT-B/32", "{:.1f}"),
     Column("peak_mem_mb", "Peak MB", "Peak MB", "{:.0f}"),
+    Column("runtime", "Runtime (query, image)"),
     Column("r1", "R@1", "R@1", "{:.2f}"),
     Column("r5", "R@5", "R@5", "{:.2f}"),
     Column("r10", "R@10", "R@10", "{:.2f}"),

@@ -318,8 +318,10 @@ def profile(
     engine=None,
     repeats: int = 20,
     memory: bool = True,
+    runtime: str | None = None,
 ) -> EfficiencyReport:
-    """Profile a checkpoint, or a backbone with random weights (same costs, no training needed)."""
+    """Profile a checkpoint, or a backbone with random weights (same costs, no training needed);
+    latency and throughput on `runtime` (torch | onnx | auto) when given, else eager PyTorch."""
     from .checkpoints import load_checkpoint
     from .errors import LightCLIPError
     from .models.lightclip import create_model
@@ -334,6 +336,8 @@ def profile(
         model = create_model(backbone, text_encoder, image_size=image_size)
     else:
         raise LightCLIPError("profile needs a backbone or a checkpoint.")
+    if runtime and hasattr(model, "use_runtime"):
+        model.use_runtime(runtime)
     dev = torch.device(device)
     if memory and dev.type == "cuda":
         peak = lambda: cuda_peak_memory_mb(model)  # noqa: E731

@@ -184,8 +184,11 @@ class SearchEngine:
         self.model = model.eval()
         # Queries are encoded on `runtime` (torch | onnx | auto, else $LIGHTCLIP_RUNTIME; see runtime.py).
         # The text encoder is shared by every model of the process, so this choice is process-wide.
-        text = getattr(model, "text_encoder", None)
-        self.runtime = text.use_runtime(runtime) if hasattr(text, "use_runtime") else "torch"
+        if hasattr(model, "use_runtime"):  # a LightCLIP model: its image side too (uploads, image search)
+            self.runtime = model.use_runtime(runtime)
+        else:
+            text = getattr(model, "text_encoder", None)
+            self.runtime = text.use_runtime(runtime) if hasattr(text, "use_runtime") else "torch"
         self.gallery = gallery
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):

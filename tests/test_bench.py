@@ -76,6 +76,9 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     assert set(r["query_ms_by_runtime"]) == {"torch", "onnx"} and rec["runtime"] == "onnx"
     assert r["onnx_vs_torch_query"] == pytest.approx(r["query_ms_by_runtime"]["torch"] / r["query_ms_by_runtime"]["onnx"],
                                                      abs=0.01)
+    assert set(r["images_per_s_by_runtime"]) == {"torch", "onnx"} and r["runtime"] == "onnx"
+    ips = r["images_per_s_by_runtime"]
+    assert r["onnx_vs_torch_image"] == pytest.approx(ips["onnx"] / ips["torch"], abs=0.01)
     text = readme.read_text()
     assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
     assert "python -m lightclip_core bench" in text

@@ -91,6 +91,28 @@ class LightCLIP(nn.Module):
         self.classifier = (
             nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
         )
+        self.image_runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
+        self._image_onnx = None
+
+    def use_runtime(self, name: str | None = None) -> str:
+        """Encode images and texts on `name` (``torch``, ``onnx`` or ``auto``; see lightclip_core.runtime)
+        at inference time on the CPU; training (gradients on) always runs in PyTorch. Returns the choice."""
+        self.image_runtime = self.text_encoder.use_runtime(name)
+        return self.image_runtime
+
+    def image_onnx(self):
+        """The image side (trunk, pooling, head, normalisation) as an ONNX Runtime function, exported and
+        checked against PyTorch on first use and cached on disk by a hash of its weights."""
+        from ..runtime import OnnxFunction, state_key
+
+        if self._image_onnx is None:
+            graph = _ImageGraph(self.backbone, self.head).eval()
+            h, w = self.image_size
+            example = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+            self._image_onnx = OnnxFunction(graph, [example], ["images"], {"images": {0: "batch"}},
+                                            key=f"image-{self.config.backbone}-{state_key(graph, self.image_size)}",
+                                            what=f"the {self.config.backbone} image encoder")
+        return self._image_onnx
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -115,6 +137,9 @@ class LightCLIP(nn.Module):
             raise LightCLIPError(
                 f"encode_image takes a (B, 3, H, W) batch, got shape {tuple(images.shape)}."
             )
+        if (self.image_runtime == "onnx" and not self.training and not torch.is_grad_enabled()
+                and images.device.type == "cpu"):
+            return torch.from_numpy(self.image_onnx()(images.float().contiguous()))
         features = self.backbone(images)  # (B, F)
         return F.normalize(self.head(features), dim=-1)  # (B, D)
 
@@ -176,3 +201,14 @@ def create_model(
         **config,
     )
     return LightCLIP(cfg, pretrained_backbone=pretrained)
+
+
+class _ImageGraph(nn.Module):
+    """What `LightCLIP.encode_image` computes, as one module to export: ``(B, 3, H, W) -> (B, D)``."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, images: Tensor) -> Tensor:
+        return F.normalize(self.head(self.backbone(images)), dim=-1)
