@@ -367,10 +367,45 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from .checkpoints import MODEL_FILE, export_checkpoint
 
+    if args.format == "onnx":
+        return _export_onnx(args)
+    if args.text_encoder:
+        raise LightCLIPError("--text-encoder goes with --format onnx (the text encoders are not trained or saved here).")
+    if not args.checkpoint:
+        raise LightCLIPError("export needs --checkpoint DIR (or --format onnx --text-encoder NAME).")
     dtype = {"fp16": torch.float16, "fp32": torch.float32, "int8": "int8"}[args.dtype]
     dst = export_checkpoint(args.checkpoint, args.out, dtype)
     size = (dst / MODEL_FILE).stat().st_size / 2**20
     print(json.dumps({"checkpoint": str(dst), "dtype": args.dtype, "model_mb": round(size, 2)}))
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    """A checkpoint's image side, or a text encoder, as one fp32 ONNX file (+ a JSON sidecar with its
+    SHA-256 and the parity check against PyTorch). The app and `search` build these on demand in the
+    cache; this writes one where you want it (to serve it elsewhere, or to inspect it)."""
+    from .runtime import onnxruntime_available
+
+    if not onnxruntime_available():
+        raise LightCLIPError("--format onnx needs onnxruntime (to check the export): pip install onnx onnxruntime.")
+    out = Path(args.out)
+    if out.suffix != ".onnx":
+        out = out / ("text.onnx" if args.text_encoder else "image.onnx")
+    if args.text_encoder:
+        from .models.text_encoders import create_text_encoder
+
+        fn = create_text_encoder(args.text_encoder).onnx_function()
+    elif args.checkpoint:
+        from .checkpoints import load_checkpoint
+
+        fn = load_checkpoint(args.checkpoint).image_onnx()
+    else:
+        raise LightCLIPError("--format onnx needs --checkpoint DIR (the image side) or --text-encoder NAME.")
+    fn.directory, fn.key = out.parent, out.stem
+    fn.session()  # exports, checks parity, writes the file and its sidecar
+    meta = json.loads(out.with_suffix(".json").read_text())
+    print(json.dumps({"onnx": str(out), "mb": round(out.stat().st_size / 2**20, 2), "inputs": fn.input_names,
+                      "parity_cosine_min": meta["parity_cosine_min"], "opset": meta["opset"]}))
     return 0
 
 
@@ -565,11 +600,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("export", help="copy a checkpoint with fp16 weights (for bundling)")
-    p.add_argument("--checkpoint", required=True, help="source checkpoint directory (RUN_DIR/best)")
-    p.add_argument("--out", required=True, help="destination directory, e.g. checkpoints/<backbone>")
+    p = sub.add_parser("export", help="copy a checkpoint with fp16/int8 weights (for bundling), or export ONNX")
+    p.add_argument("--checkpoint", help="source checkpoint directory (RUN_DIR/best)")
+    p.add_argument("--out", required=True, help="destination directory, e.g. checkpoints/<backbone>; "
+                   "with --format onnx a .onnx file or a directory")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32", "int8"],
                    help="fp16 (default), fp32, or int8: per-channel int8 weight storage, a quarter of fp32")
+    p.add_argument("--format", default="safetensors", choices=["safetensors", "onnx"],
+                   help="onnx: the image side (or --text-encoder) as an fp32 ONNX graph, checked against PyTorch")
+    p.add_argument("--text-encoder", help="with --format onnx: export this text encoder (e.g. minilm-l6)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("profile", help="params, GFLOPs, latency, throughput, peak memory of one model")

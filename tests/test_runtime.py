@@ -133,3 +133,38 @@ def test_search_engine_ranks_the_same_on_both_runtimes(tmp_path, cache):
     assert b.runtime == "onnx"
     res_o = b.search(TEXTS[0], 12)
     np.testing.assert_allclose([h.score for h in res_o.hits], [h.score for h in res_t.hits], atol=1e-3)
+
+
+def test_export_onnx_command_and_a_damaged_image_graph(tmp_path, cache, capsys):
+    import json
+
+    from lightclip_core import create_model, load_checkpoint
+    from lightclip_core.checkpoints import save_checkpoint
+    from lightclip_core.cli import main
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(create_model("mobilenetv3_small_100", image_size=(64, 32)), tmp_path / "ck")
+    assert main(["export", "--format", "onnx", "--checkpoint", str(ckpt), "--out", str(tmp_path / "out")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["onnx"].endswith("image.onnx") and info["parity_cosine_min"] >= 0.999 and info["inputs"] == ["images"]
+    assert (tmp_path / "out" / "image.json").is_file()
+    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "o2")]) == 2
+    assert "needs --checkpoint DIR" in capsys.readouterr().err
+
+    # The cached image graph: damaged on disk -> rebuilt, and the answers stay PyTorch's.
+    model = load_checkpoint(ckpt).eval()
+    x = torch.rand(3, 3, 64, 32)
+    with torch.no_grad():
+        model.use_runtime("torch")
+        want = model.encode_image(x)
+        model.use_runtime("onnx")
+        model.encode_image(x)
+        path = model.image_onnx().path
+        path.write_bytes(b"\0" * 100)
+        again = load_checkpoint(ckpt).eval()
+        again.use_runtime("onnx")
+        got = again.encode_image(x)
+    assert (want * got).sum(1).min() >= 0.999 and path.stat().st_size > 100_000
+    model.train()  # training always runs in PyTorch, gradients included
+    out = model.encode_image(x)
+    assert out.requires_grad
