@@ -28,7 +28,8 @@ from lightclip_core.uploads import MAX_IMAGES
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
 COMPARE_COLUMNS = 3
-TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
+TILES_PER_ROW = {1: 6, 2: 4, 3: 3}
+SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch  # Compare: result tiles per row for 1, 2, 3 panels side by side
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
 
@@ -151,11 +152,13 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
     for trigger in (search_btn.click, query.submit):
         trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private")
 
-    def api_search(q, b, kk):
-        items, _, _ = views.search_view(pool, q, b, kk)
-        return items
+    def api_search(qs, bs, ks):
+        # Batched (Gradio collects up to SEARCH_BATCH concurrent calls): simultaneous users share one
+        # text-encoder call per encoder; each client still sends one query and gets its own answer.
+        return [views.search_many(pool, qs, bs, ks)]
 
-    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search")
+    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search", batch=True,
+                         max_batch_size=SEARCH_BATCH)
 
     def on_select(rows, evt: gr.SelectData):
         return rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None

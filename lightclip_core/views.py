@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .errors import LightCLIPError
 from .models.backbones import STUDY_BACKBONES, get_backbone_spec
 from .models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
-from .search import MAX_K, EnginePool, Gallery, QueryError, SearchEngine, SearchResult
+from .search import MAX_K, EnginePool, Gallery, QueryError, SearchEngine, SearchResult, clean_query
 from .uploads import ingest_uploads
 
 SYNTHETIC_WARNING = (
@@ -107,6 +107,38 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
     return hit_items(result), summary(result, backbone, pool if caveat else None), [h.row for h in result.hits]
+
+
+def search_many(pool: EnginePool, queries: Sequence[str], backbones: Sequence[str],
+                ks: Sequence[Any]) -> list[list[tuple[str, str]]]:
+    """Items for several independent requests at once (the app's batched /search): requests for the
+    same encoder share one text-encoder call and one index search. Each answer equals what
+    `search_view` gives for that request alone; a bad request (empty query, unknown backbone) gets
+    ``[]`` without failing the others."""
+    out: list[list[tuple[str, str]]] = [[] for _ in queries]
+    groups: dict[str, list[int]] = {}
+    for i, b in enumerate(backbones):
+        groups.setdefault(b, []).append(i)
+    for b, idx in groups.items():
+        try:
+            engine = pool.get(b)
+        except LightCLIPError:
+            continue
+        good = []
+        for i in idx:
+            try:
+                clean_query(queries[i])
+                good.append(i)
+            except QueryError:
+                pass
+        if not good:
+            continue
+        k_max = max(clamp_k(ks[i]) for i in good)
+        results = engine.search_batch([queries[i] for i in good], k_max)
+        for i, res in zip(good, results):
+            res.hits = res.hits[: clamp_k(ks[i])]
+            out[i] = hit_items(res)
+    return out
 
 
 def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,

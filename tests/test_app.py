@@ -102,6 +102,19 @@ def test_similar_and_compare_views(site):
     assert views.overlap([[1, 2, 3], [3, 4, 1], [9]]) == [(0, 1, 2), (0, 2, 0), (1, 2, 0)]
 
 
+def test_batched_search_answers_each_request_as_if_alone(site):
+    pool = site["pool"]
+    reqs = [("a woman in a blue dress", "mobilenetv3_small_100", 5), ("   ", "mobilenetv3_small_100", 5),
+            ("a man in a red jacket", "mobilenetv3_large_100", 3), ("a man", "resnet_9000", 4),
+            ("a child with a yellow umbrella", "mobilenetv3_small_100", 12), (pool.gallery.captions[2][0],
+                                                                            "mobilenetv3_small_100", 4),
+            ("a man", "efficientnet_b3", 4), ("red " * 2500, "mobilenetv3_large_100", 999)]
+    got = views.search_many(pool, [q for q, _, _ in reqs], [b for _, b, _ in reqs], [k for _, _, k in reqs])
+    for (q, b, k), items in zip(reqs, got):
+        assert items == views.search_view(pool, q, b, k)[0], (q, b, k)
+    assert [len(i) for i in got] == [5, 0, 3, 0, 12, 4, 0, 32]
+
+
 def test_model_choices_list_missing_backbones(site):
     choices = dict((k, label) for label, k in views.model_choices(site["pool"]))
     assert "synthetic-trained" in choices["mobilenetv3_small_100"]
