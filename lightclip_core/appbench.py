@@ -8,6 +8,9 @@
 3. Load: N clients, each in its own thread and session, call ``/search`` for T seconds, spread over
    three encoders: requests, errors, median and 95th-percentile latency, requests per second.
 
+Clients do not download the result images (``download_files=False``): a browser fetches them in
+parallel and from its cache, while gradio_client builds a new TLS context per file (~20 ms of the
+client's CPU each, measured with py-spy), which on two shared cores measured the client, not the app.
 Loopback only; nothing leaves the machine. Needs gradio_client (installed with gradio).
 """
 
@@ -66,7 +69,7 @@ def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: i
     """Seconds of the first and the second /search per encoder, in one client session."""
     from gradio_client import Client
 
-    client = Client(url, verbose=False, httpx_kwargs={"timeout": 600})
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": 600}, download_files=False)
     rows = []
     for b in backbones:
         t0 = time.perf_counter()
@@ -84,7 +87,7 @@ def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, 
     """`clients` concurrent sessions calling /search for `seconds` over `encoders` (client i uses encoder i mod E)."""
     from gradio_client import Client
 
-    sessions = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(clients)]
+    sessions = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}, download_files=False) for _ in range(clients)]
     for b in encoders:  # first use of each encoder happens before the clock starts
         sessions[0].predict(QUERIES[0], b, k, api_name="/search")
     latencies: list[float] = []

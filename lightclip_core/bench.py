@@ -153,7 +153,10 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
                      bundled: bool = True) -> dict[str, Any]:
     from .search import SearchEngine
 
-    engine = SearchEngine.from_checkpoint(ckpt, gallery)
+    from .runtime import resolve_runtime
+
+    # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
+    engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime())
     return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
 
 

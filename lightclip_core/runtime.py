@@ -14,6 +14,7 @@ mismatched file is rebuilt, never used. Offline always: nothing is downloaded.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from .fileio import atomic_write_json, cache_root, log
 
 RUNTIMES = ("torch", "onnx")
 OPSET = 17
-FORMAT = 1  # bump when the exported graphs change meaning: old files are then rebuilt
+FORMAT = 2  # bump when the exported graphs change meaning: old files are then rebuilt
 
 
 def onnxruntime_available() -> bool:
@@ -87,8 +88,9 @@ class OnnxFunction:
 
     def __init__(self, module: torch.nn.Module, example: Sequence[torch.Tensor], input_names: Sequence[str],
                  dynamic_axes: dict[str, dict[int, str]], key: str, what: str, directory: Path | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, optimize=None) -> None:
         self.module = module
+        self.optimize = optimize  # optional: rewrites the exported file in place (fusions); parity is checked after
         self.example = tuple(example)
         self.input_names = list(input_names)
         self.dynamic_axes = dynamic_axes
@@ -109,16 +111,19 @@ class OnnxFunction:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
+            module = copy.deepcopy(self.module).eval()  # never trace the module another thread runs
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's notes on opset details, not errors
                 try:
-                    torch.onnx.export(self.module.eval(), self.example, str(tmp), input_names=self.input_names,
+                    torch.onnx.export(module, self.example, str(tmp), input_names=self.input_names,
                                       output_names=["output"], dynamic_axes={**self.dynamic_axes, "output": {0: "batch"}},
                                       opset_version=OPSET, dynamo=False)
                 except Exception as exc:  # noqa: BLE001 - e.g. the onnx package missing
                     raise LightCLIPError(f"Exporting {self.what} to ONNX failed ({type(exc).__name__}: "
                                          f"{str(exc)[:200]}); install onnx and onnxruntime or use --runtime torch.") from None
-                want = self.module(*self.example).float().cpu().numpy()
+                want = module(*self.example).float().cpu().numpy()
+            if self.optimize:
+                self.optimize(tmp)
             got = self._open(tmp).run(None, self._feeds(self.example))[0]
             cos = _cosines(want, got)
             if not np.all(cos >= 0.999):
@@ -139,6 +144,9 @@ class OnnxFunction:
         so.intra_op_num_threads = self.threads or torch.get_num_threads()
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        # No busy-waiting after a run: spinning threads would steal the CPU from whatever runs next
+        # (PyTorch in the same process, other requests) and cost more than they save on two cores.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
     def _verified(self) -> bool:
@@ -148,6 +156,25 @@ class OnnxFunction:
             return path.is_file() and json.loads(meta.read_text()).get("sha256") == _sha256(path)
         except (OSError, ValueError):
             return False
+
+    def ready(self) -> bool:
+        """Whether a call would run at once (the session is open, or a checked file waits on disk)."""
+        return self._session is not None or self._verified()
+
+    def build_in_background(self) -> None:
+        """Export (or load) in a daemon thread, once; calls made meanwhile should use PyTorch."""
+        with self._lock:
+            if getattr(self, "_building", False) or self._session is not None:
+                return
+            self._building = True
+
+        def build() -> None:
+            try:
+                self.session()
+            except LightCLIPError as exc:
+                log(f"{exc} Encoding images with PyTorch.")
+
+        threading.Thread(target=build, name=f"onnx-{self.key}", daemon=True).start()
 
     def session(self):
         with self._lock:
@@ -173,4 +200,24 @@ class OnnxFunction:
         return self.session().run(None, self._feeds(inputs))[0]
 
 
-__all__ = ["OnnxFunction", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]
+def fuse_bert(hidden_size: int, num_heads: int):
+    """An `OnnxFunction(optimize=...)` step for BERT-style encoders: ONNX Runtime's transformer optimizer
+    (fused LayerNorm + residual, bias + GELU; ~20% faster for MiniLM on two cores). Skipped, with the
+    plain graph kept, when the optimizer is unavailable or fails."""
+
+    def run(path: Path) -> None:
+        try:
+            from onnxruntime.transformers import optimizer
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = optimizer.optimize_model(str(path), model_type="bert", num_heads=num_heads,
+                                                 hidden_size=hidden_size, opt_level=1)
+            model.save_model_to_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - an optimisation, never a requirement
+            log(f"onnx: transformer fusions skipped ({type(exc).__name__}); the plain graph is used")
+
+    return run
+
+
+__all__ = ["OnnxFunction", "fuse_bert", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]

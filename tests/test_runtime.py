@@ -168,3 +168,29 @@ def test_export_onnx_command_and_a_damaged_image_graph(tmp_path, cache, capsys):
     model.train()  # training always runs in PyTorch, gradients included
     out = model.encode_image(x)
     assert out.requires_grad
+
+
+def test_auto_builds_the_image_graph_in_the_background_and_encodes_meanwhile(tmp_path, cache, monkeypatch):
+    import time
+
+    from lightclip_core import create_model
+
+    monkeypatch.delenv("LIGHTCLIP_RUNTIME", raising=False)
+    torch.manual_seed(1)
+    model = create_model("mobilenetv2_100", image_size=(64, 32)).eval()
+    assert model.use_runtime("auto") == "onnx"
+    x = torch.rand(2, 3, 64, 32)
+    fn = model.image_onnx()
+    assert not fn.ready()
+    with torch.no_grad():
+        first = model.encode_image(x)  # PyTorch now; the export runs in a thread
+        deadline = time.time() + 120
+        while not fn.ready() and time.time() < deadline:
+            time.sleep(0.2)
+        assert fn.ready()
+        calls = []
+        real = runtime.OnnxFunction.__call__
+        monkeypatch.setattr(runtime.OnnxFunction, "__call__", lambda self, *a: calls.append(1) or real(self, *a))
+        second = model.encode_image(x)
+    assert calls == [1]  # the graph is used once it is ready
+    assert (first * second).sum(1).min() >= 0.999

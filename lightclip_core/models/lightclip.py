@@ -139,7 +139,12 @@ class LightCLIP(nn.Module):
             )
         if (self.image_runtime == "onnx" and not self.training and not torch.is_grad_enabled()
                 and images.device.type == "cpu"):
-            return torch.from_numpy(self.image_onnx()(images.float().contiguous()))
+            fn = self.image_onnx()
+            if fn.ready() or not self.text_encoder._runtime_auto:
+                return torch.from_numpy(fn(images.float().contiguous()))
+            # auto: exporting a large trunk takes longer than this encode saves; build the graph
+            # for next time in the background and encode this batch with PyTorch.
+            fn.build_in_background()
         features = self.backbone(images)  # (B, F)
         return F.normalize(self.head(features), dim=-1)  # (B, D)
 

@@ -91,6 +91,10 @@ class TextEncoder(nn.Module):
         """A module mapping `_tokens(...)` to ``(B, dim)`` L2-normalised embeddings (exported to ONNX)."""
         raise NotImplementedError
 
+    def _onnx_optimizer(self):
+        """An optional rewrite of the exported graph (see runtime.fuse_bert); None keeps it as exported."""
+        return None
+
     onnx_inputs: tuple[str, ...] = ()
     onnx_dynamic_axes: dict[str, dict[int, str]] = {}
 
@@ -111,7 +115,8 @@ class TextEncoder(nn.Module):
             graph = self._graph()
             example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
             self._onnx_fn = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
-                                         key=f"text-{self.key}-{state_key(graph, self.key)}", what=f"the {self.key} text encoder")
+                                         key=f"text-{self.key}-{state_key(graph, self.key)}", what=f"the {self.key} text encoder",
+                                         optimize=self._onnx_optimizer())
         return self._onnx_fn
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
@@ -199,6 +204,12 @@ class MiniLMTextEncoder(TextEncoder):
 
     def _graph(self) -> nn.Module:
         return _MeanPooled(self.model)
+
+    def _onnx_optimizer(self):
+        from ..runtime import fuse_bert
+
+        cfg = self.model.config
+        return fuse_bert(cfg.hidden_size, cfg.num_attention_heads)
 
 
 class _MeanPooled(nn.Module):
