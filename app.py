@@ -314,9 +314,17 @@ def main() -> int:
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in pool.available()]
     default = (preferred or pool.available() or [None])[0]
     demo = build_app(pool, default)
+    demo.queue(default_concurrency_limit=CONCURRENCY)
+    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
+                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
+                prevent_thread_lock=True, **_theme_kwargs())
+    print(f"LightCLIP: serving after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if default:
-        # Index the default model's gallery in the background: the page is usable at once, and a
-        # search that arrives first waits for this build (the pool builds each engine once).
+        # Warm the default model once the server answers (not before: loading it would compete with
+        # the start-up for the CPU). A search that arrives first waits for this build (the pool builds
+        # each engine once); with the shipped gallery embeddings it is a checkpoint load and a text encode.
         def warm() -> None:
             t = time.perf_counter()
             try:
@@ -328,12 +336,7 @@ def main() -> int:
                 print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
 
         threading.Thread(target=warm, name="lightclip-warm", daemon=True).start()
-    demo.queue(default_concurrency_limit=CONCURRENCY)
-    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
-    port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    print(f"LightCLIP: ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
-                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD, **_theme_kwargs())
+    demo.block_thread()
     return 0
 
 
