@@ -329,7 +329,10 @@ def main() -> int:
             t = time.perf_counter()
             try:
                 engine = pool.get(default)
-                engine.model.encode_text(["a person"])  # loads the text encoder's runtime (ONNX: its session)
+                text = engine.model.text_encoder
+                if text.runtime == "onnx":
+                    text.onnx_function().session()  # export (fresh machine) or load the query graph, here
+                engine.model.encode_text(["a person"])
                 print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
                       file=sys.stderr)
             except LightCLIPError as exc:

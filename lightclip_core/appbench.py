@@ -1,7 +1,8 @@
 """`bench-app`: the app as its users meet it, over HTTP with gradio_client, on this machine.
 
 1. Start ``app.py`` in a fresh process with an empty cache directory (as on a new machine or a new
-   Space) and time until its port answers.
+   Space) and time until its port answers, then until it has warmed its default model (it does that
+   after it starts serving: the checkpoint, and on a fresh machine the export of the ONNX query graph).
 2. The first ``/search`` with each bundled encoder, then a second one: the first includes whatever the
    app must do on first use of that encoder (load the checkpoint; read its shipped gallery embeddings
    or encode the gallery).
@@ -63,6 +64,18 @@ def start_app(checkpoints: str | Path, gallery: str | Path, cache_dir: str | Pat
             time.sleep(0.1)
     proc.kill()
     raise LightCLIPError(f"The app did not start within {timeout_s:.0f} s; its log is {log_path}.")
+
+
+def _wait_for_warm(log_path: Path, proc: subprocess.Popen, timeout_s: float = 300) -> float | None:
+    """Seconds until the app says its default model is ready (it warms it after it starts serving),
+    so that first searches measure each encoder, not the process's own warm-up; None if it never says."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
+        text = log_path.read_text(errors="replace") if log_path.is_file() else ""
+        if " ready (" in text or "could not index" in text:
+            return round(time.perf_counter() - t0, 2)
+        time.sleep(0.2)
+    return None
 
 
 def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: int = 10) -> list[dict[str, Any]]:
@@ -148,7 +161,8 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
                                        Path(tmp) / "app.log")
         log(f"bench-app: the app answered on {url} after {startup:.1f} s")
         try:
-            doc: dict[str, Any] = {"machine": machine_info("cpu"), "startup_s": round(startup, 2)}
+            doc: dict[str, Any] = {"machine": machine_info("cpu"), "startup_s": round(startup, 2),
+                                   "warm_s": _wait_for_warm(Path(tmp) / "app.log", proc)}
             if first:
                 doc["first_search"] = first_searches(url, backbones)
             if clients > 0 and seconds > 0:

@@ -358,6 +358,14 @@ def markdown_table(doc: dict[str, Any]) -> str:
             f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
             f"ViT-B/32 image tower at the same input size, measured in the same run."
         )
+    if r.get("onnx_vs_torch_query") and r.get("onnx_vs_torch_image"):
+        q, ips = r["query_ms_by_runtime"], r["images_per_s_by_runtime"]
+        lines.append(
+            f"Rows are measured on the `{r.get('runtime', 'torch')}` runtime. Side by side in the same run "
+            f"({r['measured_on']}): a warm query takes {q['torch']:.1f} ms on PyTorch and {q['onnx']:.1f} ms on "
+            f"ONNX Runtime (**{r['onnx_vs_torch_query']:.2f}x**), and images encode at {ips['torch']:.0f} vs "
+            f"{ips['onnx']:.0f} per second (**{r['onnx_vs_torch_image']:.2f}x**); the app uses ONNX Runtime."
+        )
     if len(doc.get("runs", [])) > 1:
         lines.append(
             f"Rows come from {len(doc['runs'])} runs of the command ({', '.join(doc['runs'])}; `bench --merge` "

@@ -246,7 +246,7 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
-    print(f"app answered after {doc['startup_s']:.1f} s")
+    print(f"app answered after {doc['startup_s']:.1f} s; default model warm {doc['warm_s']} s later")
     for r in doc.get("first_search", []):
         print(f"  {r['backbone']:<28} first /search {r['first_s']:6.2f} s   second {r['second_s']:6.2f} s")
     if "load" in doc:

@@ -172,7 +172,7 @@ class OnnxFunction:
             try:
                 self.session()
             except LightCLIPError as exc:
-                log(f"{exc} Encoding images with PyTorch.")
+                log(f"{exc} PyTorch keeps encoding.")
 
         threading.Thread(target=build, name=f"onnx-{self.key}", daemon=True).start()
 

@@ -61,3 +61,51 @@ def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
                         n_images=want["images"])
     assert got["queries"] == want["queries"]
     assert got["r1"] >= want["r1"] - 1.0 and got["map"] >= want["map"] - 1.0, (got, want)
+
+
+@pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+def test_bundled_checkpoint_ships_current_gallery_embeddings(key):
+    """The app's first search with any bundled encoder reads these instead of encoding 2,000 images:
+    they must belong to these weights and this gallery, and equal a fresh encode (fp16 rounding aside)."""
+    import numpy as np
+
+    from lightclip_core.search import encode_gallery, read_shipped_embeddings, shipped_embeddings_current
+
+    ckpt = bundled_checkpoints(CHECKPOINTS)[key]
+    gallery = Gallery.load(REPO / "gallery")
+    assert shipped_embeddings_current(ckpt, gallery), (
+        f"checkpoints/{key}/gallery_embeddings.safetensors is missing or stale: "
+        "run `python -m lightclip_core ship-embeddings` after bundling")
+    model = load_checkpoint(ckpt)
+    shipped = read_shipped_embeddings(ckpt, gallery, model.embed_dim)
+    rows = list(range(0, len(gallery), len(gallery) // 24))[:24]
+    fresh = encode_gallery(model, Gallery([gallery.paths[i] for i in rows], [gallery.pids[i] for i in rows]))
+    cosine = np.sum(fresh * shipped[rows], axis=1)
+    assert cosine.min() >= 0.999, cosine.min()
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LIGHTCLIP_CACHE", str(tmp_path_factory.mktemp("onnx_cache")))  # exports happen here, fresh
+    yield
+    mp.undo()
+
+
+@pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+def test_bundled_image_side_runs_the_same_on_onnx_runtime(key, onnx_cache):
+    """fp32 ONNX vs PyTorch, per embedding, on real gallery pictures: cosine >= 0.999."""
+    from lightclip_core.data.transforms import eval_transform
+    from lightclip_core.data.base import load_image
+
+    model = load_checkpoint(bundled_checkpoints(CHECKPOINTS)[key]).eval()
+    gallery = Gallery.load(REPO / "gallery")
+    tf = eval_transform(model)
+    x = torch.stack([tf(load_image(p)) for p in gallery.paths[:5]])
+    with torch.no_grad():
+        model.use_runtime("torch")
+        want = model.encode_image(x)
+        model.use_runtime("onnx")
+        got = model.encode_image(x)
+    cosine = (want * got).sum(1)
+    assert cosine.min() >= 0.999, cosine

@@ -70,6 +70,11 @@ class TextEncoder(nn.Module):
         if self.runtime == "onnx" and self.device.type == "cpu":
             try:
                 fn = self.onnx_function()
+                if self._runtime_auto and not fn.ready():
+                    # auto on a fresh machine: export the graph in the background (seconds) and
+                    # answer this query with PyTorch meanwhile
+                    fn.build_in_background()
+                    return self._graph()(*self._tokens(texts, tensors=True))
                 fn.session()
             except LightCLIPError as exc:
                 if not self._runtime_auto:
