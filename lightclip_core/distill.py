@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .errors import LightCLIPError
-from .fileio import cache_root, read_cache, write_cache
+from .fileio import cache_root, read_cache, sha256_file, write_cache
 
 STORE_VERSION = 1
 
@@ -161,21 +161,13 @@ def load_teacher(path: str | Path, text_encoder: str, embed_dim: int, device: to
     return teacher
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def store_key(teacher_dirs: Sequence[str | Path], samples, views: int, aug, seed: int) -> str:
     """A digest of what the stored embeddings depend on: each teacher's weights and config, every
     training image (path relative to its dataset, size, captions), the views and their augmentation."""
     h = hashlib.sha256(f"lightclip-teacher-store-v{STORE_VERSION}".encode())
     for d in teacher_dirs:
         d = Path(d)
-        h.update(_file_digest(d / "model.safetensors").encode())
+        h.update(sha256_file(d / "model.safetensors").encode())
         h.update(json.dumps(json.loads((d / "config.json").read_text())["model"], sort_keys=True).encode())
     for s in samples:
         p = Path(s.img_path)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_json, cache_root, log
+from .fileio import atomic_write_json, cache_root, log, sha256_file
 
 RUNTIMES = ("torch", "onnx")
 OPSET = 17
@@ -67,14 +67,6 @@ def state_key(module: torch.nn.Module, *parts: Any) -> str:
         h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:24]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,7 +122,7 @@ class OnnxFunction:
                 raise LightCLIPError(f"The ONNX export of {self.what} disagrees with PyTorch (cosine {cos.min():.4f} "
                                      "< 0.999); use --runtime torch.")
             os.replace(tmp, path)
-            atomic_write_json(path.with_suffix(".json"), {"sha256": _sha256(path), "what": self.what, "opset": OPSET,
+            atomic_write_json(path.with_suffix(".json"), {"sha256": sha256_file(path), "what": self.what, "opset": OPSET,
                                                           "torch": torch.__version__, "parity_cosine_min": float(cos.min())})
             log(f"onnx: exported {self.what} to {path} (parity cosine {cos.min():.6f})")
         finally:
@@ -153,7 +145,7 @@ class OnnxFunction:
         """Whether the file on disk is the one its sidecar describes."""
         path, meta = self.path, self.path.with_suffix(".json")
         try:
-            return path.is_file() and json.loads(meta.read_text()).get("sha256") == _sha256(path)
+            return path.is_file() and json.loads(meta.read_text()).get("sha256") == sha256_file(path)
         except (OSError, ValueError):
             return False
 
