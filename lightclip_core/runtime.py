@@ -42,9 +42,14 @@ def onnxruntime_available() -> bool:
     return True
 
 
+def requested_runtime(name: str | None = None) -> str:
+    """What was asked for, before resolving: `name`, else ``$LIGHTCLIP_RUNTIME``, else ``auto``."""
+    return (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower()
+
+
 def resolve_runtime(name: str | None = None) -> str:
     """``torch`` or ``onnx``: `name`, else ``$LIGHTCLIP_RUNTIME``, else ``auto`` (ONNX Runtime when installed)."""
-    name = (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower()
+    name = requested_runtime(name)
     if name == "auto":
         return "onnx" if onnxruntime_available() else "torch"
     if name not in RUNTIMES:
@@ -212,4 +217,4 @@ def fuse_bert(hidden_size: int, num_heads: int):
     return run
 
 
-__all__ = ["OnnxFunction", "fuse_bert", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]
+__all__ = ["OnnxFunction", "fuse_bert", "requested_runtime", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]

@@ -92,12 +92,16 @@ class LightCLIP(nn.Module):
             nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
         )
         self.image_runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
+        self._runtime_auto = False  # chosen by "auto": a missing graph is exported in the background
         self._image_onnx = None
 
     def use_runtime(self, name: str | None = None) -> str:
         """Encode images and texts on `name` (``torch``, ``onnx`` or ``auto``; see lightclip_core.runtime)
         at inference time on the CPU; training (gradients on) always runs in PyTorch. Returns the choice."""
+        from ..runtime import requested_runtime
+
         self.image_runtime = self.text_encoder.use_runtime(name)
+        self._runtime_auto = requested_runtime(name) == "auto"
         return self.image_runtime
 
     def image_onnx(self):
@@ -140,7 +144,7 @@ class LightCLIP(nn.Module):
         if (self.image_runtime == "onnx" and not self.training and not torch.is_grad_enabled()
                 and images.device.type == "cpu"):
             fn = self.image_onnx()
-            if fn.ready() or not self.text_encoder._runtime_auto:
+            if fn.ready() or not self._runtime_auto:
                 return torch.from_numpy(fn(images.float().contiguous()))
             # auto: exporting a large trunk takes longer than this encode saves; build the graph
             # for next time in the background and encode this batch with PyTorch.

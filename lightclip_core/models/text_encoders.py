@@ -106,10 +106,10 @@ class TextEncoder(nn.Module):
     def use_runtime(self, name: str | None = None) -> str:
         """Run inference on `name` (``torch``, ``onnx`` or ``auto``, see `lightclip_core.runtime`); returns
         the one chosen. The ONNX graph is built on the first encode, not here."""
-        from ..runtime import resolve_runtime
+        from ..runtime import requested_runtime, resolve_runtime
 
         self.runtime = resolve_runtime(name)
-        self._runtime_auto = (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower() == "auto"
+        self._runtime_auto = requested_runtime(name) == "auto"
         return self.runtime
 
     def onnx_function(self):
