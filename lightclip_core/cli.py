@@ -267,7 +267,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.scale:
         sizes = [int(x) for x in args.scale_sizes.split(",")]
-        doc = bench.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries)
+        doc = bench.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries, recall_target=args.recall_target)
         if args.out:
             bench.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else bench.scale_table(doc))
@@ -302,10 +302,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .search import Gallery, SearchEngine
 
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
-    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind)
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind, recall_target=args.recall_target)
     engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"
     path = engine.index.save(args.out)
-    print(json.dumps({"index": str(path), "images": len(gallery), "kind": args.kind, "skipped": len(gallery.skipped)}))
+    print(json.dumps({"index": str(path), "images": len(gallery), "kind": engine.index.kind, "tuned": engine.index.tuned,
+                      "skipped": len(gallery.skipped)}))
     return 0
 
 
@@ -644,7 +645,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
     p.add_argument("--scale-sizes", default="10000,100000,1000000")
     p.add_argument("--scale-queries", type=int, default=100)
-    p.add_argument("--hnsw-max", type=int, default=100_000, help="skip HNSW builds above this size")
+    p.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip HNSW builds above this size "
+                   "(1M vectors take minutes to build on two cores)")
+    p.add_argument("--recall-target", type=float, default=0.95,
+                   help="approximate indexes are tuned to this recall@10 on held-out queries")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
@@ -669,7 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
     p.add_argument("--out", required=True, help="index path (writes .faiss and .json)")
-    p.add_argument("--kind", default="flat", choices=["flat", "hnsw", "ivf"])
+    p.add_argument("--kind", default="auto", choices=["auto", "flat", "hnsw", "ivf"],
+                   help="auto: exact search up to 20,000 images, an HNSW graph tuned to --recall-target above")
+    p.add_argument("--recall-target", type=float,
+                   help="tune an approximate index to this recall@10 on the gallery's captions (auto: 0.95)")
     p.add_argument("--max-images", type=int)
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")

@@ -1,12 +1,24 @@
-"""GalleryIndex: gallery embeddings in a FAISS index (exact by default, HNSW or IVF for large galleries).
+"""GalleryIndex: gallery embeddings in a FAISS index, exact for small galleries, tuned HNSW/IVF for large.
 
-Embeddings are L2-normalised, so inner product = cosine similarity. ``kind="flat"`` is exact
-(``IndexFlatIP``); ``"hnsw"`` (``IndexHNSWFlat``, inner product) and ``"ivf"`` (``IndexIVFFlat``
-over a flat quantizer, trained on the gallery itself) trade a little recall for speed on galleries
-of 100k+ images (``python -m lightclip_core bench --scale`` measures the trade on this machine).
+Embeddings are L2-normalised, so inner product = cosine similarity. Kinds:
+
+- ``"flat"`` (``IndexFlatIP``): exact; the cost grows with N (about 2 ms at 10k, 23 ms at 100k and
+  230 ms at 1M 384-d vectors on two cores: ``python -m lightclip_core bench --scale``).
+- ``"hnsw"`` (``IndexHNSWFlat``, inner product): a graph; FAISS builds it on all OpenMP threads.
+- ``"ivf"`` (``IndexIVFFlat`` over a flat quantizer, k-means on a sample of the gallery itself).
+- ``"auto"`` (the default of `GalleryIndex.build`): flat up to `AUTO_FLAT_MAX` vectors, HNSW above.
+
+An approximate index meets a recall target by tuning its search breadth (HNSW ``efSearch``, IVF
+``nprobe``) on held-out queries: the smallest breadth whose recall@10 against exact search reaches
+`recall_target` (default 0.95). Pass the queries users will send (for text search: caption
+embeddings, which sit apart from image embeddings); without them a sample of gallery rows is used.
+Person-search embeddings have no coarse structure for IVF's k-means to exploit (thousands of people,
+each a small cluster), so at 1M vectors IVF needs a large share of its lists for 0.95 while HNSW
+does not; ``bench --scale`` measures both and reports what tuning chose.
 
 An index saves as ``<path>.faiss`` (FAISS's own binary format; no pickle) + ``<path>.json``
-(kind, dimension, size, and a caller-chosen ``key`` such as the checkpoint + gallery fingerprint).
+(kind, dimension, size, parameters with the tuned breadth, and a caller-chosen ``key`` such as the
+checkpoint + gallery fingerprint).
 """
 
 from __future__ import annotations
@@ -20,7 +32,11 @@ import numpy as np
 from .errors import LightCLIPError
 from .fileio import cache_root
 
-INDEX_KINDS = ("flat", "hnsw", "ivf")
+INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
+AUTO_FLAT_MAX = 20_000  # exact search of 20k 384-d vectors takes ~4 ms on two cores; above, HNSW
+DEFAULT_RECALL_TARGET = 0.95
+TUNE_QUERIES = 200
+EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # HNSW efSearch tried, in order
 
 
 def _faiss():
@@ -41,6 +57,33 @@ def as_float32(x: Any) -> np.ndarray:
     return x
 
 
+def auto_kind(n: int) -> str:
+    """The index `GalleryIndex.build(..., "auto")` picks for `n` vectors."""
+    return "flat" if n <= AUTO_FLAT_MAX else "hnsw"
+
+
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
+    """Rows of the `k` vectors most similar to each query ``(Q, k)``, by brute force in chunks of
+    gallery rows (the ground truth of `recall_at_k`; never holds the whole Q x N score matrix)."""
+    k = min(k, len(vectors))
+    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(vectors), chunk):
+        sims = queries @ vectors[start : start + chunk].T  # (Q, c)
+        s = np.concatenate([best_s, sims], axis=1)
+        i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + sims.shape[1]), sims.shape)], axis=1)
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k] if s.shape[1] > k else np.arange(s.shape[1])[None].repeat(len(s), 0)
+        best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_i, order, 1)
+
+
+def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of the exact top-k rows that `found` ``(Q, k)`` contains."""
+    k = exact.shape[1]
+    return float(np.mean([len(set(a[:k].tolist()) & set(e.tolist())) / k for a, e in zip(found, exact)]))
+
+
 class GalleryIndex:
     """Top-k cosine search over N gallery embeddings of width D."""
 
@@ -55,23 +98,33 @@ class GalleryIndex:
     ) -> None:
         if kind not in INDEX_KINDS:
             raise LightCLIPError(f"Unknown index kind {kind!r}; valid kinds are: {', '.join(INDEX_KINDS)}.")
-        self.dim, self.kind = int(dim), kind
+        self.dim, self.kind = int(dim), kind  # "auto" becomes a concrete kind on the first add
         self.params = {"hnsw_m": hnsw_m, "ef_search": ef_search, "ivf_nlist": ivf_nlist, "nprobe": nprobe}
         self._index = None
         self._quantizer = None
         self.key: str = ""
+        self.tuned: dict[str, Any] | None = None  # what `tune` chose and measured
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
-    def build(cls, embeddings: Any, kind: str = "flat", **params: Any) -> "GalleryIndex":
-        """Index `embeddings` ``(N, D)`` (rows are gallery items 0..N-1)."""
+    def build(cls, embeddings: Any, kind: str = "auto", queries: Any = None, recall_target: float | None = None,
+              **params: Any) -> "GalleryIndex":
+        """Index `embeddings` ``(N, D)`` (rows are gallery items 0..N-1).
+
+        An approximate index (``auto`` above `AUTO_FLAT_MAX` rows, or ``hnsw``/``ivf`` with a
+        `recall_target`) is tuned on `queries` (default: a sample of the rows) to that target
+        (default `DEFAULT_RECALL_TARGET` under auto); see `tune`."""
         x = as_float32(embeddings)
         index = cls(x.shape[1], kind, **params)
         index.add(x)
+        if index.kind != "flat" and (recall_target is not None or kind == "auto"):
+            index.tune(x, queries, recall_target or DEFAULT_RECALL_TARGET)
         return index
 
     def _make(self, n_train: int, train: np.ndarray | None):
         faiss = _faiss()
+        if self.kind == "auto":
+            self.kind = auto_kind(n_train)
         if self.kind == "flat":
             return faiss.IndexFlatIP(self.dim)
         if self.kind == "hnsw":
@@ -80,6 +133,7 @@ class GalleryIndex:
             return idx
         nlist = self.params["ivf_nlist"] or max(1, int(np.sqrt(n_train)))
         nlist = min(nlist, max(1, n_train // 39))  # FAISS wants >= 39 training points per centroid
+        self.params["ivf_nlist"] = nlist
         quantizer = faiss.IndexFlatIP(self.dim)
         idx = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         if len(train) > 64 * nlist:  # k-means on a sample: 64 points per list are plenty, and 1M would take minutes
@@ -90,7 +144,8 @@ class GalleryIndex:
         return idx
 
     def add(self, embeddings: Any) -> None:
-        """Append rows; their positions continue from the current size."""
+        """Append rows; their positions continue from the current size. (FAISS adds a large batch
+        to an HNSW graph on all its OpenMP threads: add many rows at once, not one by one.)"""
         x = as_float32(embeddings)
         if x.shape[1] != self.dim:
             raise LightCLIPError(f"Embeddings are {x.shape[1]}-d but this index holds {self.dim}-d vectors.")
@@ -100,6 +155,51 @@ class GalleryIndex:
 
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
+
+    # -- tuning ------------------------------------------------------------------------------------
+    def _breadths(self) -> tuple[str, list[int]]:
+        if self.kind == "hnsw":
+            return "ef_search", list(EF_STEPS)
+        nlist = self.params["ivf_nlist"]
+        steps = [p for p in (2 ** i for i in range(32)) if p < nlist] + [nlist]
+        return "nprobe", steps
+
+    def set_breadth(self, value: int) -> None:
+        """How widely an approximate index searches: HNSW ``efSearch`` or IVF ``nprobe``."""
+        if self.kind == "hnsw":
+            self._index.hnsw.efSearch = self.params["ef_search"] = int(value)
+        elif self.kind == "ivf":
+            self._index.nprobe = self.params["nprobe"] = int(min(value, self.params["ivf_nlist"]))
+
+    def tune(self, vectors: Any, queries: Any = None, target: float = DEFAULT_RECALL_TARGET, k: int = 10,
+             n_queries: int = TUNE_QUERIES, seed: int = 0) -> dict[str, Any]:
+        """Set the smallest search breadth whose recall@`k` on `queries` (against exact search over
+        `vectors`, the rows this index holds) reaches `target`; returns and keeps (``self.tuned``)
+        what it chose. Without `queries`, `n_queries` gallery rows stand in for them. If no breadth
+        reaches the target, the widest is kept and the shortfall is reported in ``tuned``."""
+        if self.kind not in ("hnsw", "ivf"):
+            return {}
+        x = as_float32(vectors)
+        if len(x) != len(self):
+            raise LightCLIPError(f"tune() needs the {len(self)} vectors this index holds, got {len(x)}.")
+        if queries is None:
+            queries = x[np.random.default_rng(seed).choice(len(x), min(n_queries, len(x)), replace=False)]
+        q = as_float32(queries)[:n_queries]
+        exact = exact_top_k(x, q, k)
+        name, steps = self._breadths()
+        for value in steps:
+            self.set_breadth(value)
+            recall = recall_at_k(self._index.search(q, exact.shape[1])[1], exact)
+            if recall >= target:
+                break
+        self.tuned = {"param": name, "value": int(value), "recall_at_10": round(recall, 4), "target": target,
+                      "queries": len(q), "reached": recall >= target}
+        if recall < target:
+            from .fileio import log
+
+            log(f"The {self.kind} index reaches recall@{k} {recall:.3f} at its widest search ({name} {value}), "
+                f"short of the target {target}; use kind 'flat' for exact search.")
+        return self.tuned
 
     # -- searching ---------------------------------------------------------------------------------
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +230,8 @@ class GalleryIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = faiss.serialize_index(self._index)
         atomic_write_bytes(path.with_suffix(".faiss"), data.tobytes())
-        meta = {"kind": self.kind, "dim": self.dim, "size": len(self), "params": self.params, "key": self.key}
+        meta = {"kind": self.kind, "dim": self.dim, "size": len(self), "params": self.params, "key": self.key,
+                "tuned": self.tuned}
         atomic_write_json(path.with_suffix(".json"), meta)
         return path.with_suffix(".faiss")
 
@@ -146,9 +247,11 @@ class GalleryIndex:
             meta = json.loads(meta_path.read_text())
             index = cls(meta["dim"], meta["kind"], **meta.get("params", {}))
             index._index = faiss.deserialize_index(np.fromfile(data_path, dtype=np.uint8))
-        except (ValueError, KeyError, RuntimeError) as e:
+            if index.kind in ("hnsw", "ivf"):  # the tuned breadth (FAISS's file may not carry it)
+                index.set_breadth(index.params["ef_search" if index.kind == "hnsw" else "nprobe"])
+        except (ValueError, KeyError, RuntimeError, AttributeError, TypeError) as e:
             raise LightCLIPError(f"The index at {data_path} is unreadable ({type(e).__name__}); delete it to rebuild.") from e
-        index.key = meta.get("key", "")
+        index.key, index.tuned = meta.get("key", ""), meta.get("tuned")
         if key is not None and index.key != key:
             raise LightCLIPError(f"The index at {data_path} was built for another model or gallery; delete it to rebuild.")
         if len(index) != meta.get("size"):

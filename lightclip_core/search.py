@@ -21,7 +21,7 @@ import torch
 
 from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, write_cache
-from .index import GalleryIndex, as_float32
+from .index import TUNE_QUERIES, GalleryIndex, as_float32, auto_kind
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GALLERY = REPO_ROOT / "gallery"
@@ -179,8 +179,8 @@ def checkpoint_fingerprint(path: str | Path) -> str:
 class SearchEngine:
     """A model + an indexed gallery. Thread-safe for concurrent searches (inference only)."""
 
-    def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "flat", runtime: str | None = None,
-                 **index_params: Any) -> None:
+    def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "auto", runtime: str | None = None,
+                 recall_target: float | None = None, **index_params: Any) -> None:
         self.model = model.eval()
         # Queries are encoded on `runtime` (torch | onnx | auto, else $LIGHTCLIP_RUNTIME; see runtime.py).
         # The text encoder is shared by every model of the process, so this choice is process-wide.
@@ -193,7 +193,15 @@ class SearchEngine:
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):
             raise LightCLIPError(f"{len(self.embeddings)} embeddings for a gallery of {len(gallery)} images.")
-        self.index = GalleryIndex.build(self.embeddings, index_kind, **index_params)
+        queries = None
+        if index_kind != "flat" and (index_kind != "auto" or auto_kind(len(self.embeddings)) != "flat"):
+            # an approximate index is tuned on what users send: captions (text sits apart from images)
+            caps = [c for cs in gallery.captions for c in cs[:1]]
+            if caps:
+                step = max(1, len(caps) // TUNE_QUERIES)
+                queries = self.encode_queries(caps[::step][:TUNE_QUERIES])
+        self.index = GalleryIndex.build(self.embeddings, index_kind, queries=queries, recall_target=recall_target,
+                                        **index_params)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod

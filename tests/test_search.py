@@ -11,7 +11,7 @@ import torch
 from lightclip_core import LightCLIPError, create_model
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.data.synthetic import SynthConfig, generate
-from lightclip_core.index import GalleryIndex
+from lightclip_core.index import EF_STEPS, GalleryIndex, exact_top_k, recall_at_k
 from lightclip_core.search import (
     MAX_QUERY_CHARS,
     Gallery,
@@ -59,6 +59,55 @@ def test_approximate_indexes_trade_recall_for_speed():
     few, all_lists = GalleryIndex.build(g, "ivf", nprobe=4), GalleryIndex.build(g, "ivf", nprobe=10_000)
     assert recall(all_lists) == 1.0  # probing every list is exhaustive
     assert recall(few) < 1.0
+
+
+def test_exact_top_k_in_chunks_equals_a_full_sort():
+    g, q = unit(1000, 16), unit(9, 16, seed=2)
+    want = np.argsort(-(q @ g.T), axis=1, kind="stable")[:, :10]
+    for chunk in (7, 64, 4096):  # chunk edges inside, between and beyond the top 10
+        assert (exact_top_k(g, q, 10, chunk=chunk) == want).all()
+    assert exact_top_k(g[:4], q, 10).shape == (9, 4)
+    assert recall_at_k(want, want) == 1.0 and recall_at_k(want[:, ::-1], want) == 1.0
+    assert recall_at_k(np.zeros_like(want), want) == pytest.approx(np.mean([(r == 0).any() / 10 for r in want]))
+
+
+def test_auto_index_is_exact_when_small_and_a_tuned_graph_when_large(monkeypatch, tmp_path):
+    from lightclip_core import index as index_module
+    from lightclip_core.bench import _queries_around, clustered_unit_vectors
+
+    rng = np.random.default_rng(0)
+    g, people = clustered_unit_vectors(4000, 32, rng)
+    held_out, q = _queries_around(people, 100, rng), _queries_around(people, 100, rng)
+    assert GalleryIndex.build(g).kind == "flat"
+    monkeypatch.setattr(index_module, "AUTO_FLAT_MAX", 1000)
+    index = GalleryIndex.build(g, queries=held_out, recall_target=0.97)
+    assert index.kind == "hnsw" and index.tuned["param"] == "ef_search" and index.tuned["reached"]
+    assert index.tuned["recall_at_10"] >= 0.97 and index.tuned["queries"] == 100
+    exact = exact_top_k(g, q, 10)
+    assert recall_at_k(index.search(q, 10)[1], exact) >= 0.9  # queries it was not tuned on
+    chosen = index.tuned["value"]
+    steps = list(index_module.EF_STEPS)
+    if chosen != steps[0]:  # the smallest breadth that reaches the target: one step less does not
+        index.set_breadth(steps[steps.index(chosen) - 1])
+        assert recall_at_k(index.search(held_out, 10)[1], exact_top_k(g, held_out, 10)) < 0.97
+        index.set_breadth(chosen)
+    index.save(tmp_path / "idx")
+    again = GalleryIndex.load(tmp_path / "idx")
+    assert again.kind == "hnsw" and again.tuned == index.tuned and again.params["ef_search"] == chosen
+    assert (again.search(q, 10)[1] == index.search(q, 10)[1]).all()
+
+
+def test_ivf_tuning_and_an_unreachable_target():
+    g, q = unit(3000, 32), unit(50, 32, seed=4)
+    ivf = GalleryIndex.build(g, "ivf", queries=q, recall_target=1.0)
+    assert ivf.tuned["param"] == "nprobe" and ivf.tuned["reached"] and ivf.tuned["recall_at_10"] == 1.0
+    assert recall_at_k(ivf.search(q, 10)[1], exact_top_k(g, q, 10)) == 1.0
+    hnsw = GalleryIndex.build(g, "hnsw", hnsw_m=4)
+    assert hnsw.tuned is None  # an explicit kind without a target keeps the breadth it was given
+    tuned = hnsw.tune(g, q, target=1.01)
+    assert not tuned["reached"] and tuned["value"] == EF_STEPS[-1]
+    with pytest.raises(LightCLIPError, match="needs the 3000 vectors"):
+        hnsw.tune(g[:10], q)
 
 
 def test_index_errors():
