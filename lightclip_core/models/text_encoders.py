@@ -12,6 +12,8 @@ caption is encoded once per process.
 
 from __future__ import annotations
 
+import copy
+
 import os
 import threading
 from collections import OrderedDict
@@ -96,12 +98,17 @@ class TextEncoder(nn.Module):
         """A module mapping `_tokens(...)` to ``(B, dim)`` L2-normalised embeddings (exported to ONNX)."""
         raise NotImplementedError
 
+    def _export_graph(self) -> nn.Module:
+        """The module exported to ONNX: `_graph()` unless an encoder needs a traceable variant."""
+        return self._graph()
+
     def _onnx_optimizer(self):
         """An optional rewrite of the exported graph (see runtime.fuse_bert); None keeps it as exported."""
         return None
 
     onnx_inputs: tuple[str, ...] = ()
     onnx_dynamic_axes: dict[str, dict[int, str]] = {}
+    onnx_variant = ""  # part of the cached file's key: change it when `_export_graph` changes
 
     def use_runtime(self, name: str | None = None) -> str:
         """Run inference on `name` (``torch``, ``onnx`` or ``auto``, see `lightclip_core.runtime`); returns
@@ -117,10 +124,10 @@ class TextEncoder(nn.Module):
         from ..runtime import OnnxFunction, state_key
 
         if self._onnx_fn is None:
-            graph = self._graph()
+            graph = self._export_graph()
             example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
             self._onnx_fn = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
-                                         key=f"text-{self.key}-{state_key(graph, self.key)}", what=f"the {self.key} text encoder",
+                                         key=f"text-{self.key}-{state_key(graph, self.key, self.onnx_variant)}", what=f"the {self.key} text encoder",
                                          optimize=self._onnx_optimizer())
         return self._onnx_fn
 
@@ -209,6 +216,19 @@ class MiniLMTextEncoder(TextEncoder):
 
     def _graph(self) -> nn.Module:
         return _MeanPooled(self.model)
+
+    onnx_variant = "eager-attention"
+
+    def _export_graph(self) -> nn.Module:
+        # The same weights with BERT's plain attention (softmax(QK^T)V, not PyTorch's fused SDPA): ONNX
+        # Runtime's transformer optimizer recognises it and fuses each layer's attention into one
+        # Attention op (170 graph nodes become 60; the SDPA export keeps IsNaN/Where guards it cannot fuse).
+        model = copy.deepcopy(self.model)
+        if hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation("eager")
+        else:  # transformers < 4.48
+            model.config._attn_implementation = "eager"
+        return _MeanPooled(model).eval()
 
     def _onnx_optimizer(self):
         from ..runtime import fuse_bert
