@@ -6,13 +6,17 @@
 2. The first ``/search`` with each bundled encoder, then a second one: the first includes whatever the
    app must do on first use of that encoder (load the checkpoint; read its shipped gallery embeddings
    or encode the gallery).
-3. Load: N clients, each in its own thread and session, call ``/search`` for T seconds, spread over
-   three encoders: requests, errors, median and 95th-percentile latency, requests per second.
+3. Load: N concurrent clients call ``/search`` for T seconds, spread over three encoders: requests,
+   errors, median and 95th-percentile latency, requests per second, and the CPU milliseconds per
+   request of the app and of the clients. The clients run on the same machine as the app, so they are
+   light by default: asyncio tasks on Gradio's REST API (``POST /gradio_api/call/search`` + its event
+   stream), which go through the same queue and batching as any client. ``--client gradio_client``
+   runs one `gradio_client.Client` per session instead; on two cores its threads spent ~3x the app's
+   CPU per request (measured: 170 ms against 56), so it measured the clients more than the app.
 
-Clients do not download the result images (``download_files=False``): a browser fetches them in
-parallel and from its cache, while gradio_client builds a new TLS context per file (~20 ms of the
-client's CPU each, measured with py-spy), which on two shared cores measured the client, not the app.
-Loopback only; nothing leaves the machine. Needs gradio_client (installed with gradio).
+Clients do not download the result images: a browser fetches them in parallel and from its cache
+(gradio_client builds a new TLS context per file, ~20 ms of the client's CPU each, py-spy).
+Loopback only; nothing leaves the machine. Needs httpx and gradio_client (installed with gradio).
 """
 
 from __future__ import annotations
@@ -96,8 +100,109 @@ def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: i
     return rows
 
 
-def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, k: int = 10) -> dict[str, Any]:
-    """`clients` concurrent sessions calling /search for `seconds` over `encoders` (client i uses encoder i mod E)."""
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (Linux /proc), None elsewhere."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_cpu_s() -> float:
+    import os
+
+    t = os.times()
+    return t.user + t.system
+
+
+async def _http_search(http, url: str, q: str, b: str, k: int, session: str) -> list:
+    """One /search through Gradio's REST API (``POST /gradio_api/call/search``, then its event stream):
+    the queue, batching and outputs a client meets, without a client library's own overhead. Calls
+    with the same `session` share one Gradio session, as a browser tab's do."""
+    import json
+
+    r = await http.post(f"{url}/gradio_api/call/search", json={"data": [q, b, k], "session_hash": session})
+    r.raise_for_status()
+    event_id = r.json()["event_id"]
+    event = None
+    async with http.stream("GET", f"{url}/gradio_api/call/search/{event_id}") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = line[5:].strip()
+                if event == "error":
+                    raise RuntimeError(f"the app answered with an error: {data[:200]}")
+                return json.loads(data)[0]
+    raise RuntimeError("the event stream ended without a result")
+
+
+def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, k: int = 10,
+         client: str = "http", server_pid: int | None = None) -> dict[str, Any]:
+    """`clients` concurrent sessions calling /search for `seconds` over `encoders` (client i uses
+    encoder i mod E). `client="http"` (default): asyncio tasks on Gradio's REST API in this process;
+    ``"gradio_client"``: one `gradio_client.Client` per session in its own thread, as a Python user
+    would call the app (its SSE threads cost ~3x the app's own CPU per request on two cores, so it
+    measures the clients more than the app). With `server_pid`, the app's CPU seconds are reported
+    beside the clients' own."""
+    if client == "gradio_client":
+        return _load_gradio_client(url, encoders, clients, seconds, k, server_pid)
+    if client != "http":
+        raise LightCLIPError(f"Unknown load client {client!r}; use http or gradio_client.")
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def main() -> tuple[float, float, float | None]:
+        limits = httpx.Limits(max_connections=2 * clients + 4, max_keepalive_connections=2 * clients + 4)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+            for b in encoders:  # first use of each encoder happens before the clock starts
+                await _http_search(http, url, QUERIES[0], b, k, "lightclip-load-warm")
+            stop_at = time.perf_counter() + seconds
+
+            async def run(i: int) -> None:
+                b, n = encoders[i % len(encoders)], 0
+                while time.perf_counter() < stop_at:
+                    t0 = time.perf_counter()
+                    try:
+                        got = await _http_search(http, url, QUERIES[(i + n) % len(QUERIES)], b, k, f"lightclip-load-{i}")
+                        why = None if len(got) == k else f"{len(got)} results for k={k}"
+                    except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                        why = f"{type(exc).__name__}: {exc}"
+                    (errors.append(why) if why else latencies.append(time.perf_counter() - t0))
+                    n += 1
+
+            c0, s0, t0 = _own_cpu_s(), _cpu_s(server_pid) if server_pid else None, time.perf_counter()
+            await asyncio.gather(*(run(i) for i in range(clients)))
+            wall = time.perf_counter() - t0
+            s1 = _cpu_s(server_pid) if server_pid else None
+            return wall, _own_cpu_s() - c0, (s1 - s0) if s0 is not None and s1 is not None else None
+
+    wall, client_cpu, server_cpu = asyncio.run(main())
+    return _load_summary("http", clients, wall, encoders, latencies, errors, client_cpu, server_cpu)
+
+
+def _load_summary(client: str, clients: int, wall: float, encoders: list[str], latencies: list[float], errors: list[str],
+                  client_cpu: float, server_cpu: float | None) -> dict[str, Any]:
+    lat = sorted(latencies)
+    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else None
+    done = len(lat) + len(errors)
+    return {"client": client, "clients": clients, "seconds": round(wall, 1), "encoders": encoders, "requests": done,
+            "errors": len(errors), "error_examples": errors[:3],
+            "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(p95, 3) if p95 else None,
+            "requests_per_s": round(len(lat) / wall, 2),
+            "client_cpu_ms_per_request": round(1e3 * client_cpu / done, 1) if done else None,
+            "app_cpu_ms_per_request": round(1e3 * server_cpu / done, 1) if done and server_cpu is not None else None}
+
+
+def _load_gradio_client(url: str, encoders: list[str], clients: int, seconds: float, k: int,
+                        server_pid: int | None) -> dict[str, Any]:
     from gradio_client import Client
 
     sessions = [Client(url, verbose=False, httpx_kwargs={"timeout": 120}, download_files=False) for _ in range(clients)]
@@ -129,21 +234,19 @@ def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, 
     for t in threads:
         t.start()
     stop_at[0] = time.perf_counter() + seconds
-    t0 = time.perf_counter()
+    c0, s0, t0 = _own_cpu_s(), _cpu_s(server_pid) if server_pid else None, time.perf_counter()
     start.wait()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    lat = sorted(latencies)
-    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else None
-    return {"clients": clients, "seconds": round(wall, 1), "encoders": encoders, "requests": len(lat) + len(errors),
-            "errors": len(errors), "error_examples": errors[:3],
-            "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(p95, 3) if p95 else None,
-            "requests_per_s": round(len(lat) / wall, 2)}
+    s1 = _cpu_s(server_pid) if server_pid else None
+    server_cpu = (s1 - s0) if s0 is not None and s1 is not None else None
+    return _load_summary("gradio_client", clients, wall, encoders, latencies, errors, _own_cpu_s() - c0, server_cpu)
 
 
 def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path = "gallery", clients: int = 20,
-                  seconds: float = 30, encoders: list[str] | None = None, first: bool = True) -> dict[str, Any]:
+                  seconds: float = 30, encoders: list[str] | None = None, first: bool = True,
+                  client: str = "http") -> dict[str, Any]:
     """Start the app with an empty cache; first searches per bundled encoder; then the load test."""
     from .profiling import machine_info
     from .search import bundled_checkpoints
@@ -166,7 +269,7 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
             if first:
                 doc["first_search"] = first_searches(url, backbones)
             if clients > 0 and seconds > 0:
-                doc["load"] = load(url, encoders, clients, seconds)
+                doc["load"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         finally:
             proc.terminate()
             try:

@@ -240,7 +240,8 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_json
 
     encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
-    doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first)
+    doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first,
+                        client=args.client)
     if args.out:
         atomic_write_json(Path(args.out), doc)
     if args.json:
@@ -253,7 +254,8 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
         ld = doc["load"]
         print(f"load: {ld['clients']} clients x {ld['seconds']:.0f} s over {', '.join(ld['encoders'])}: "
               f"{ld['requests']} requests, {ld['errors']} errors, p50 {ld['p50_s']} s, p95 {ld['p95_s']} s, "
-              f"{ld['requests_per_s']} requests/s")
+              f"{ld['requests_per_s']} requests/s ({ld['client']} clients; CPU per request: app "
+              f"{ld['app_cpu_ms_per_request']} ms, clients {ld['client_cpu_ms_per_request']} ms)")
     return 0
 
 
@@ -665,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoders", help="comma-separated backbones for the load test (default: MobileNetV3-Small, "
                    "MobileNetV3-Large, EfficientNet-Lite0)")
     p.add_argument("--no-first", action="store_true", help="skip the first-search timings")
+    p.add_argument("--client", default="http", choices=["http", "gradio_client"],
+                   help="load-test clients: asyncio on the REST API (light) or one gradio_client.Client per session")
     p.add_argument("--out", help="also write the JSON document here (e.g. docs/bench_app.json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_app)
