@@ -4,17 +4,21 @@ Embeddings are L2-normalised, so inner product = cosine similarity. Kinds:
 
 - ``"flat"`` (``IndexFlatIP``): exact; the cost grows with N (about 2 ms at 10k, 23 ms at 100k and
   230 ms at 1M 384-d vectors on two cores: ``python -m lightclip_core bench --scale``).
+- ``"pq"``: every vector as a 4-bit product-quantized code scanned with SIMD (FAISS fast-scan,
+  ``PQ<d/8>x4fs``), then the best ``k_factor x k`` candidates re-ranked by their exact vectors
+  (``RFlat``). Scans all N, so it never misses a region; builds in seconds.
 - ``"hnsw"`` (``IndexHNSWFlat``, inner product): a graph; FAISS builds it on all OpenMP threads.
 - ``"ivf"`` (``IndexIVFFlat`` over a flat quantizer, k-means on a sample of the gallery itself).
-- ``"auto"`` (the default of `GalleryIndex.build`): flat up to `AUTO_FLAT_MAX` vectors, HNSW above.
+- ``"auto"`` (the default of `GalleryIndex.build`): flat up to `AUTO_FLAT_MAX` vectors, pq above.
 
-An approximate index meets a recall target by tuning its search breadth (HNSW ``efSearch``, IVF
-``nprobe``) on held-out queries: the smallest breadth whose recall@10 against exact search reaches
-`recall_target` (default 0.95). Pass the queries users will send (for text search: caption
-embeddings, which sit apart from image embeddings); without them a sample of gallery rows is used.
-Person-search embeddings have no coarse structure for IVF's k-means to exploit (thousands of people,
-each a small cluster), so at 1M vectors IVF needs a large share of its lists for 0.95 while HNSW
-does not; ``bench --scale`` measures both and reports what tuning chose.
+An approximate index meets a recall target by tuning its search breadth (pq ``k_factor``, HNSW
+``efSearch``, IVF ``nprobe``) on held-out queries: the smallest breadth whose recall@10 against exact
+search reaches `recall_target` (default 0.97, a margin over 0.95 for the sampling error of 200 queries). Pass the queries users will send (for text search:
+caption embeddings, which sit apart from image embeddings); without them a sample of gallery rows is
+used. Person-search embeddings are thousands of small clusters (people) with no coarse structure,
+which is hard on partitions and graphs: at 1M clustered vectors IVF needed half its lists and HNSW
+(M 32) stayed near recall 0.84 even at efSearch 256, while a full fast-scan over PQ codes with exact
+re-ranking reached 1.0 in a few milliseconds (``bench --scale`` measures them side by side).
 
 An index saves as ``<path>.faiss`` (FAISS's own binary format; no pickle) + ``<path>.json``
 (kind, dimension, size, parameters with the tuned breadth, and a caller-chosen ``key`` such as the
@@ -32,11 +36,15 @@ import numpy as np
 from .errors import LightCLIPError
 from .fileio import cache_root
 
-INDEX_KINDS = ("auto", "flat", "hnsw", "ivf")
-AUTO_FLAT_MAX = 20_000  # exact search of 20k 384-d vectors takes ~4 ms on two cores; above, HNSW
-DEFAULT_RECALL_TARGET = 0.95
+INDEX_KINDS = ("auto", "flat", "pq", "hnsw", "ivf")
+AUTO_FLAT_MAX = 20_000  # exact search of 20k 384-d vectors takes ~4 ms on two cores; above, "pq"
+DEFAULT_RECALL_TARGET = 0.97  # on 200 held-out queries: a margin for sampling error over a promised 0.95
 TUNE_QUERIES = 200
 EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # HNSW efSearch tried, in order
+K_FACTOR_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # "pq": candidates re-ranked exactly, x k
+PQ_TRAIN_MAX = 65_536  # PQ codebooks are learned on at most this many rows (seconds, not minutes)
+PQ_MIN_ROWS = 1_000
+BREADTH = {"pq": "k_factor", "hnsw": "ef_search", "ivf": "nprobe"}  # each approximate kind's tuned parameter
 
 
 def _faiss():
@@ -59,7 +67,16 @@ def as_float32(x: Any) -> np.ndarray:
 
 def auto_kind(n: int) -> str:
     """The index `GalleryIndex.build(..., "auto")` picks for `n` vectors."""
-    return "flat" if n <= AUTO_FLAT_MAX else "hnsw"
+    return "flat" if n <= AUTO_FLAT_MAX else "pq"
+
+
+def pq_subquantizers(dim: int) -> int:
+    """Sub-quantizers of a "pq" index: one per 8 dimensions (4 bits each, so a 384-d vector is a 24-byte
+    code), rounded to an even divisor of `dim` as FAISS's fast-scan layout needs."""
+    for m in range(max(2, dim // 8), 1, -1):
+        if dim % m == 0 and m % 2 == 0:
+            return m
+    raise LightCLIPError(f"A {dim}-d embedding cannot be split for a PQ index; use kind 'flat' or 'hnsw'.")
 
 
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
@@ -95,11 +112,14 @@ class GalleryIndex:
         ef_search: int = 64,
         ivf_nlist: int | None = None,
         nprobe: int = 16,
+        pq_m: int | None = None,
+        k_factor: int = 4,
     ) -> None:
         if kind not in INDEX_KINDS:
             raise LightCLIPError(f"Unknown index kind {kind!r}; valid kinds are: {', '.join(INDEX_KINDS)}.")
         self.dim, self.kind = int(dim), kind  # "auto" becomes a concrete kind on the first add
-        self.params = {"hnsw_m": hnsw_m, "ef_search": ef_search, "ivf_nlist": ivf_nlist, "nprobe": nprobe}
+        self.params = {"hnsw_m": hnsw_m, "ef_search": ef_search, "ivf_nlist": ivf_nlist, "nprobe": nprobe,
+                       "pq_m": pq_m, "k_factor": k_factor}
         self._index = None
         self._quantizer = None
         self.key: str = ""
@@ -127,6 +147,17 @@ class GalleryIndex:
             self.kind = auto_kind(n_train)
         if self.kind == "flat":
             return faiss.IndexFlatIP(self.dim)
+        if self.kind == "pq":
+            if n_train < PQ_MIN_ROWS:
+                raise LightCLIPError(f"A pq index needs at least {PQ_MIN_ROWS:,} vectors to learn its codebooks "
+                                     f"(got {n_train:,}); use kind 'flat', which is exact and fast at this size.")
+            m = self.params["pq_m"] = self.params["pq_m"] or pq_subquantizers(self.dim)
+            idx = faiss.index_factory(self.dim, f"PQ{m}x4fs,RFlat", faiss.METRIC_INNER_PRODUCT)  # an IndexRefineFlat
+            if len(train) > PQ_TRAIN_MAX:
+                train = train[np.random.default_rng(0).choice(len(train), PQ_TRAIN_MAX, replace=False)]
+            idx.train(train)
+            idx.k_factor = self.params["k_factor"]
+            return idx
         if self.kind == "hnsw":
             idx = faiss.IndexHNSWFlat(self.dim, self.params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
             idx.hnsw.efSearch = self.params["ef_search"]
@@ -156,8 +187,14 @@ class GalleryIndex:
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
+    def nbytes(self) -> int:
+        """Bytes of the index as saved (vectors, codes, graph, lists), i.e. what it holds in memory."""
+        return 0 if self._index is None else int(_faiss().serialize_index(self._index).nbytes)
+
     # -- tuning ------------------------------------------------------------------------------------
     def _breadths(self) -> tuple[str, list[int]]:
+        if self.kind == "pq":
+            return "k_factor", list(K_FACTOR_STEPS)
         if self.kind == "hnsw":
             return "ef_search", list(EF_STEPS)
         nlist = self.params["ivf_nlist"]
@@ -165,8 +202,10 @@ class GalleryIndex:
         return "nprobe", steps
 
     def set_breadth(self, value: int) -> None:
-        """How widely an approximate index searches: HNSW ``efSearch`` or IVF ``nprobe``."""
-        if self.kind == "hnsw":
+        """How widely an approximate index searches: pq ``k_factor``, HNSW ``efSearch`` or IVF ``nprobe``."""
+        if self.kind == "pq":
+            self._index.k_factor = self.params["k_factor"] = int(value)
+        elif self.kind == "hnsw":
             self._index.hnsw.efSearch = self.params["ef_search"] = int(value)
         elif self.kind == "ivf":
             self._index.nprobe = self.params["nprobe"] = int(min(value, self.params["ivf_nlist"]))
@@ -177,7 +216,7 @@ class GalleryIndex:
         `vectors`, the rows this index holds) reaches `target`; returns and keeps (``self.tuned``)
         what it chose. Without `queries`, `n_queries` gallery rows stand in for them. If no breadth
         reaches the target, the widest is kept and the shortfall is reported in ``tuned``."""
-        if self.kind not in ("hnsw", "ivf"):
+        if self.kind not in BREADTH:
             return {}
         x = as_float32(vectors)
         if len(x) != len(self):
@@ -247,8 +286,8 @@ class GalleryIndex:
             meta = json.loads(meta_path.read_text())
             index = cls(meta["dim"], meta["kind"], **meta.get("params", {}))
             index._index = faiss.deserialize_index(np.fromfile(data_path, dtype=np.uint8))
-            if index.kind in ("hnsw", "ivf"):  # the tuned breadth (FAISS's file may not carry it)
-                index.set_breadth(index.params["ef_search" if index.kind == "hnsw" else "nprobe"])
+            if index.kind in BREADTH:  # the tuned breadth (FAISS's file may not carry it)
+                index.set_breadth(index.params[BREADTH[index.kind]])
         except (ValueError, KeyError, RuntimeError, AttributeError, TypeError) as e:
             raise LightCLIPError(f"The index at {data_path} is unreadable ({type(e).__name__}); delete it to rebuild.") from e
         index.key, index.tuned = meta.get("key", ""), meta.get("tuned")

@@ -96,8 +96,8 @@ def test_scale_run_recall_and_skips(tmp_path):
     assert kinds["flat"]["recall_at_10"] == 1.0
     assert 0 < kinds["ivf"]["recall_at_10"] <= 1.0
     tuned = kinds["ivf"]["tuned"]  # tuned on 200 held-out queries, measured on 10 others
-    assert tuned["param"] == "nprobe" and tuned["reached"] and tuned["recall_at_10"] >= 0.95
-    assert kinds["ivf"]["params"]["nprobe"] == tuned["value"] and doc["recall_target"] == 0.95
+    assert tuned["param"] == "nprobe" and tuned["reached"] and tuned["recall_at_10"] >= 0.97
+    assert kinds["ivf"]["params"]["nprobe"] == tuned["value"] and doc["recall_target"] == 0.97
     assert "skipped" in kinds["hnsw"]
     table = bench.scale_table(doc)
     assert "| 2,000 | flat | exact |" in table and f"| 2,000 | ivf | nprobe {tuned['value']} |" in table

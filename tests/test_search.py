@@ -71,30 +71,43 @@ def test_exact_top_k_in_chunks_equals_a_full_sort():
     assert recall_at_k(np.zeros_like(want), want) == pytest.approx(np.mean([(r == 0).any() / 10 for r in want]))
 
 
-def test_auto_index_is_exact_when_small_and_a_tuned_graph_when_large(monkeypatch, tmp_path):
+@pytest.mark.parametrize("kind", ["auto", "hnsw"])
+def test_large_indexes_are_tuned_to_the_recall_target_on_held_out_queries(kind, monkeypatch, tmp_path):
     from lightclip_core import index as index_module
     from lightclip_core.bench import _queries_around, clustered_unit_vectors
 
     rng = np.random.default_rng(0)
     g, people = clustered_unit_vectors(4000, 32, rng)
     held_out, q = _queries_around(people, 100, rng), _queries_around(people, 100, rng)
-    assert GalleryIndex.build(g).kind == "flat"
+    assert GalleryIndex.build(g).kind == "flat"  # 4,000 rows: exact
     monkeypatch.setattr(index_module, "AUTO_FLAT_MAX", 1000)
-    index = GalleryIndex.build(g, queries=held_out, recall_target=0.97)
-    assert index.kind == "hnsw" and index.tuned["param"] == "ef_search" and index.tuned["reached"]
-    assert index.tuned["recall_at_10"] >= 0.97 and index.tuned["queries"] == 100
+    index = GalleryIndex.build(g, kind, queries=held_out, recall_target=0.97)
+    param, steps = {"auto": ("k_factor", index_module.K_FACTOR_STEPS), "hnsw": ("ef_search", index_module.EF_STEPS)}[kind]
+    assert index.kind == ("pq" if kind == "auto" else "hnsw")
+    assert index.tuned["param"] == param and index.tuned["reached"] and index.tuned["queries"] == 100
+    assert index.tuned["recall_at_10"] >= 0.97 and index.params[param] == index.tuned["value"]
     exact = exact_top_k(g, q, 10)
     assert recall_at_k(index.search(q, 10)[1], exact) >= 0.9  # queries it was not tuned on
     chosen = index.tuned["value"]
-    steps = list(index_module.EF_STEPS)
     if chosen != steps[0]:  # the smallest breadth that reaches the target: one step less does not
         index.set_breadth(steps[steps.index(chosen) - 1])
         assert recall_at_k(index.search(held_out, 10)[1], exact_top_k(g, held_out, 10)) < 0.97
         index.set_breadth(chosen)
+    assert np.allclose(index.reconstruct(7), g[7], atol=1e-6)  # "find people like this" needs the exact row
     index.save(tmp_path / "idx")
     again = GalleryIndex.load(tmp_path / "idx")
-    assert again.kind == "hnsw" and again.tuned == index.tuned and again.params["ef_search"] == chosen
+    assert again.kind == index.kind and again.tuned == index.tuned and again.params[param] == chosen
     assert (again.search(q, 10)[1] == index.search(q, 10)[1]).all()
+
+
+def test_pq_index_needs_enough_rows_and_a_divisible_width():
+    from lightclip_core.index import pq_subquantizers
+
+    assert pq_subquantizers(384) == 48 and pq_subquantizers(512) == 64 and pq_subquantizers(36) == 4 and pq_subquantizers(20) == 2
+    with pytest.raises(LightCLIPError, match="needs at least 1,000 vectors"):
+        GalleryIndex.build(unit(500, 32), "pq")
+    with pytest.raises(LightCLIPError, match="cannot be split"):
+        pq_subquantizers(7)
 
 
 def test_ivf_tuning_and_an_unreachable_target():
