@@ -32,6 +32,7 @@ TILES_PER_ROW = {1: 6, 2: 4, 3: 3}
 SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch  # Compare: result tiles per row for 1, 2, 3 panels side by side
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
+PRELOAD = os.environ.get("LIGHTCLIP_PRELOAD", "1") != "0"  # load every bundled encoder after start-up (0: on first use)
 
 ABOUT = """
 ### What this compares
@@ -342,6 +343,12 @@ def main() -> int:
                       file=sys.stderr)
             except LightCLIPError as exc:
                 print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
+            if PRELOAD:
+                # then the other bundled encoders (their shipped embeddings: a checkpoint load each), so that
+                # switching encoders is instant; a search for one not loaded yet builds just that one
+                t = time.perf_counter()
+                loaded = pool.preload()
+                print(f"LightCLIP: {len(loaded)} encoders loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
         threading.Thread(target=warm, name="lightclip-warm", daemon=True).start()
     demo.block_thread()

@@ -506,6 +506,29 @@ class EnginePool:
                         device=self.device)
             return self._engines[backbone]
 
+    def preload(self, backbones: Sequence[str] | None = None) -> list[str]:
+        """Build the engines of `backbones` (default: every bundled checkpoint) whose shipped gallery
+        embeddings are current, one after another: a checkpoint load each, never a gallery encode (one
+        without current embeddings is left for its first search). The app runs this in the background
+        once its default model is warm, so the first search with any bundled encoder needs only a text
+        encode. Returns the backbones now loaded; a failure is logged and skipped."""
+        from .fileio import log
+
+        done = []
+        for b in backbones if backbones is not None else self.available():
+            if self.is_loaded(b):
+                done.append(b)
+                continue
+            ckpt = self.checkpoints.get(b)
+            try:
+                if ckpt is None or not shipped_embeddings_current(ckpt, self.gallery):
+                    continue
+                self.get(b)
+                done.append(b)
+            except LightCLIPError as exc:
+                log(f"preload: {b} skipped ({exc})")
+        return done
+
     def _fetch_from_hub(self, backbone: str) -> None:
         """Download `backbone`'s checkpoint from `hub_repo` into the checkpoints directory (caller holds its lock)."""
         from .checkpoint_hub import pull_checkpoint

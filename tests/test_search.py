@@ -271,6 +271,27 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     assert encodes == [1, 1, 1]
 
 
+def test_pool_preload_loads_the_encoders_with_current_shipped_embeddings_and_never_encodes(engine, tmp_path, monkeypatch):
+    import shutil
+
+    from lightclip_core import search
+    from lightclip_core.search import EnginePool, write_shipped_embeddings
+
+    _, ckpt, _ = engine
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(ckpt, ckpts / "mnv3s")
+    torch.manual_seed(1)
+    save_checkpoint(create_model("mobilenetv2_100", image_size=(64, 32)).eval(), ckpts / "mnv2")
+    pool = EnginePool(ckpts, Path(engine[0].gallery.root), cache_dir=tmp_path / "cache")
+    shipped = SearchEngine.from_checkpoint(ckpts / "mnv3s", pool.gallery, cache_dir=False).embeddings
+    write_shipped_embeddings(ckpts / "mnv3s", pool.gallery, shipped)
+    encodes = []
+    monkeypatch.setattr(search, "encode_gallery", lambda *a, **k: encodes.append(1))
+    assert pool.preload() == ["mobilenetv3_small_100"]  # MobileNetV2 has no shipped embeddings: left for later
+    assert pool.is_loaded("mobilenetv3_small_100") and not pool.is_loaded("mobilenetv2_100") and encodes == []
+    assert pool.preload(["mobilenetv3_small_100", "efficientnet_b3"]) == ["mobilenetv3_small_100"]
+
+
 def test_ship_embeddings_command_writes_then_keeps_current_files(engine, tmp_path, capsys):
     import json
     import shutil
