@@ -294,6 +294,7 @@ def run_bench(
     default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
     by_runtime: dict[str, float] = {}
     ips_by_runtime: dict[str, float] = {}
+    vit_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
         from .search import SearchEngine
 
@@ -302,6 +303,15 @@ def run_bench(
         by_runtime = query_ms_by_runtime(engine, repeats)
         log(f"bench: image throughput on each runtime, side by side ({default['backbone']})")
         ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
+        # and CLIP's ViT-B/32 image tower (random weights, fixed seed: cost does not depend on them) on
+        # each runtime at the same input, so the light-trunk advantage is compared runtime for runtime
+        from .models.lightclip import create_model
+
+        log(f"bench: ViT-B/32 image tower on each runtime at {default['image_size']} (random weights)")
+        torch.manual_seed(0)
+        vit = create_model(REFERENCE, default.get("text_encoder") or "minilm-l6", image_size=tuple(default["image_size"])).eval()
+        vit_by_runtime = images_per_s_by_runtime(vit, max(5, repeats // 2))
+        del vit
     ratios = {
         "measured_on": default["backbone"],
         "query_ms_by_runtime": by_runtime,
@@ -310,6 +320,9 @@ def run_bench(
         "images_per_s_by_runtime": ips_by_runtime,
         "onnx_vs_torch_image": (round(ips_by_runtime["onnx"] / ips_by_runtime["torch"], 2)
                                 if {"torch", "onnx"} <= set(ips_by_runtime) else None),
+        "vit_b32_images_per_s_by_runtime": vit_by_runtime,
+        "throughput_vs_vit_b32_by_runtime": {n: round(ips_by_runtime[n] / vit_by_runtime[n], 2)
+                                             for n in ips_by_runtime if vit_by_runtime.get(n)},
         "runtime": runtime or "torch",
         "naive_vs_warm_query": default.get("naive_vs_warm_query"),
         "batch5_vs_single": default["batch5_vs_single"],
@@ -366,6 +379,14 @@ def markdown_table(doc: dict[str, Any]) -> str:
             f"ONNX Runtime (**{r['onnx_vs_torch_query']:.2f}x**), and images encode at {ips['torch']:.0f} vs "
             f"{ips['onnx']:.0f} per second (**{r['onnx_vs_torch_image']:.2f}x**); the app uses ONNX Runtime."
         )
+        vs = r.get("throughput_vs_vit_b32_by_runtime") or {}
+        if {"torch", "onnx"} <= set(vs):
+            lines.append(
+                f"Against CLIP's ViT-B/32 image tower at the same input, runtime for runtime: {r['measured_on']} "
+                f"encodes **{vs['torch']:.1f}x** as many images per second on PyTorch and **{vs['onnx']:.1f}x** on "
+                f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
+                f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
+            )
     if len(doc.get("runs", [])) > 1:
         lines.append(
             f"Rows come from {len(doc['runs'])} runs of the command ({', '.join(doc['runs'])}; `bench --merge` "
@@ -398,7 +419,8 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
                                       **new["ratios"].get("vit_b32_images_per_s", {})}
     if new["ratios"].get("measured_on") == old.get("ratios", {}).get("measured_on") or not old.get("ratios"):
         for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single", "query_ms_by_runtime", "onnx_vs_torch_query",
-                  "images_per_s_by_runtime", "onnx_vs_torch_image", "runtime"):
+                  "images_per_s_by_runtime", "onnx_vs_torch_image", "vit_b32_images_per_s_by_runtime",
+                  "throughput_vs_vit_b32_by_runtime", "runtime"):
             ratios[k] = new["ratios"].get(k)
     merged = {**new, "records": records, "ratios": ratios,
               "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}

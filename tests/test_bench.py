@@ -79,6 +79,9 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     assert set(r["images_per_s_by_runtime"]) == {"torch", "onnx"} and r["runtime"] == "onnx"
     ips = r["images_per_s_by_runtime"]
     assert r["onnx_vs_torch_image"] == pytest.approx(ips["onnx"] / ips["torch"], abs=0.01)
+    vit_rt = r["vit_b32_images_per_s_by_runtime"]  # the ViT-B/32 tower on both runtimes, same input
+    assert set(vit_rt) == {"torch", "onnx"} and all(v > 0 for v in vit_rt.values())
+    assert r["throughput_vs_vit_b32_by_runtime"] == {n: pytest.approx(ips[n] / vit_rt[n], abs=0.01) for n in ips}
     text = readme.read_text()
     assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
     assert "python -m lightclip_core bench" in text
