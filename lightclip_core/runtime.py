@@ -196,6 +196,15 @@ class OnnxFunction:
     def __call__(self, *inputs: Any) -> np.ndarray:
         return self.session().run(None, self._feeds(inputs))[0]
 
+    def run_or_defer(self, auto: bool, *inputs: Any) -> np.ndarray | None:
+        """The output on ONNX Runtime; but under `auto` while the graph is not exported yet, start the
+        export in the background and return None: the caller answers this call with PyTorch (exporting
+        a large graph takes longer than the encode it would save). Errors are the caller's to handle."""
+        if auto and not self.ready():
+            self.build_in_background()
+            return None
+        return self(*inputs)
+
 
 def fuse_bert(hidden_size: int, num_heads: int):
     """An `OnnxFunction(optimize=...)` step for BERT-style encoders: ONNX Runtime's transformer optimizer

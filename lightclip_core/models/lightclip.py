@@ -143,12 +143,9 @@ class LightCLIP(nn.Module):
             )
         if (self.image_runtime == "onnx" and not self.training and not torch.is_grad_enabled()
                 and images.device.type == "cpu"):
-            fn = self.image_onnx()
-            if fn.ready() or not self._runtime_auto:
-                return torch.from_numpy(fn(images.float().contiguous()))
-            # auto: exporting a large trunk takes longer than this encode saves; build the graph
-            # for next time in the background and encode this batch with PyTorch.
-            fn.build_in_background()
+            out = self.image_onnx().run_or_defer(self._runtime_auto, images.float().contiguous())
+            if out is not None:  # None: auto, the graph is being exported; this batch runs on PyTorch
+                return torch.from_numpy(out)
         features = self.backbone(images)  # (B, F)
         return F.normalize(self.head(features), dim=-1)  # (B, D)
 

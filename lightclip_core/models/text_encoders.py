@@ -71,13 +71,7 @@ class TextEncoder(nn.Module):
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
         if self.runtime == "onnx" and self.device.type == "cpu":
             try:
-                fn = self.onnx_function()
-                if self._runtime_auto and not fn.ready():
-                    # auto on a fresh machine: export the graph in the background (seconds) and
-                    # answer this query with PyTorch meanwhile
-                    fn.build_in_background()
-                    return self._graph()(*self._tokens(texts, tensors=True))
-                fn.session()
+                out = self.onnx_function().run_or_defer(self._runtime_auto, *self._tokens(texts))
             except LightCLIPError as exc:
                 if not self._runtime_auto:
                     raise
@@ -86,7 +80,8 @@ class TextEncoder(nn.Module):
                 log(f"{exc} Encoding text with PyTorch instead.")
                 self.runtime = "torch"  # chosen by auto: say so once, then stay on PyTorch
             else:
-                return torch.from_numpy(fn(*self._tokens(texts)))
+                if out is not None:  # None: auto on a fresh machine, the graph is being exported
+                    return torch.from_numpy(out)
         return self._graph()(*self._tokens(texts, tensors=True))
 
     # -- what both runtimes share: tokens in, normalised embeddings out -----------------------------
