@@ -131,7 +131,7 @@ class GalleryIndex:
               **params: Any) -> "GalleryIndex":
         """Index `embeddings` ``(N, D)`` (rows are gallery items 0..N-1).
 
-        An approximate index (``auto`` above `AUTO_FLAT_MAX` rows, or ``hnsw``/``ivf`` with a
+        An approximate index (``auto`` above `AUTO_FLAT_MAX` rows, or ``pq``/``hnsw``/``ivf`` with a
         `recall_target`) is tuned on `queries` (default: a sample of the rows) to that target
         (default `DEFAULT_RECALL_TARGET` under auto); see `tune`."""
         x = as_float32(embeddings)
