@@ -216,3 +216,14 @@ def test_stripes_travel_with_the_config_and_checkpoint(tmp_path):
         torch.testing.assert_close(loaded.encode_image(images), model.encode_image(images))
     with pytest.raises(LightCLIPError, match="stripes"):
         create_backbone("mobilenetv3_small_100", stripes=-1)
+
+
+def test_band_pool_equals_adaptive_pooling_for_every_height():
+    """The export-friendly band pooling (fixed slices when 4 does not divide H) is adaptive pooling."""
+    import torch.nn.functional as F
+
+    from lightclip_core.models.backbones import band_pool
+
+    for h in range(1, 10):
+        f = torch.randn(2, 3, h, 5, generator=torch.Generator().manual_seed(h))
+        assert torch.allclose(band_pool(f, 4), F.adaptive_avg_pool2d(f, (4, 1)), atol=1e-6), h

@@ -257,14 +257,26 @@ class Backbone(nn.Module):
         if f.ndim == 3:  # a ViT: patch tokens after the prefix (class) tokens, back onto their grid
             gh, gw = self.trunk.patch_embed.grid_size
             f = f[:, getattr(self.trunk, "num_prefix_tokens", 0):].transpose(1, 2).reshape(b, -1, gh, gw)
-            bands = F.adaptive_avg_pool2d(f, (k, 1)).permute(0, 2, 1, 3).reshape(b * k, -1)
+            bands = band_pool(f, k).permute(0, 2, 1, 3).reshape(b * k, -1)
             bands = self.trunk.fc_norm(bands)
         elif f.ndim == 4:
-            bands = F.adaptive_avg_pool2d(f, (k, 1)).permute(0, 2, 1, 3).reshape(b * k, -1, 1, 1)
+            bands = band_pool(f, k).permute(0, 2, 1, 3).reshape(b * k, -1, 1, 1)
             bands = self.trunk.forward_head(bands, pre_logits=True).reshape(b * k, -1)
         else:
             raise LightCLIPError(f"{self.spec.key}: stripe pooling needs a feature map, got shape {tuple(f.shape)}.")
         return self.stripe_reduce(bands).reshape(b, -1)  # (B, F): band 0 (top) first
+
+
+def band_pool(f: torch.Tensor, k: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(f, (k, 1))`` for ``(B, C, H, W)``, written with fixed slices when `k` does
+    not divide H (the same bins, rows ``floor(i*H/k) .. ceil((i+1)*H/k)``), which ONNX can export: the
+    exporter refuses adaptive pooling to a size that is not a factor of the input (InceptionV3's 2-row
+    map at 128x96 into 4 bands)."""
+    h = f.shape[2]
+    if h % k == 0:
+        return F.adaptive_avg_pool2d(f, (k, 1))
+    rows = [f[:, :, (i * h) // k : -((-(i + 1) * h) // k)].mean(dim=(2, 3), keepdim=True) for i in range(k)]
+    return torch.cat(rows, dim=2)  # (B, C, k, 1)
 
 
 def create_backbone(
