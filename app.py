@@ -315,9 +315,8 @@ def main() -> int:
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in pool.available()]
     default = (preferred or pool.available() or [None])[0]
     # Results are gallery files: served in place, not copied (and hashed) into Gradio's cache on every
-    # search, which cost about four times the search itself under load (py-spy). Set before the UI is
-    # built, so the gallery is the first static path Gradio checks each result against (each check
-    # resolves both paths, on the server's one event-loop thread).
+    # search, which cost about four times the search itself under load (py-spy). Gradio still resolves
+    # each result against every static path (its own icons come first) on its event-loop thread.
     gr.set_static_paths([str(pool.gallery_dir)])
     demo = build_app(pool, default)
     demo.queue(default_concurrency_limit=CONCURRENCY)

@@ -70,6 +70,13 @@ def auto_kind(n: int) -> str:
     return "flat" if n <= AUTO_FLAT_MAX else "pq"
 
 
+def will_tune(kind: str, n: int, recall_target: float | None = None) -> bool:
+    """Whether `GalleryIndex.build(n rows, kind, recall_target=...)` tunes its search breadth: an
+    approximate index chosen by ``auto``, or one named explicitly together with a recall target."""
+    concrete = auto_kind(n) if kind == "auto" else kind
+    return concrete in BREADTH and (recall_target is not None or kind == "auto")
+
+
 def pq_subquantizers(dim: int) -> int:
     """Sub-quantizers of a "pq" index: one per 8 dimensions (4 bits each, so a 384-d vector is a 24-byte
     code), rounded to an even divisor of `dim` as FAISS's fast-scan layout needs."""
@@ -136,8 +143,9 @@ class GalleryIndex:
         (default `DEFAULT_RECALL_TARGET` under auto); see `tune`."""
         x = as_float32(embeddings)
         index = cls(x.shape[1], kind, **params)
+        tune = will_tune(kind, len(x), recall_target)
         index.add(x)
-        if index.kind != "flat" and (recall_target is not None or kind == "auto"):
+        if tune:
             index.tune(x, queries, recall_target or DEFAULT_RECALL_TARGET)
         return index
 

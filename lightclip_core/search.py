@@ -21,7 +21,7 @@ import torch
 
 from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, write_cache
-from .index import TUNE_QUERIES, GalleryIndex, as_float32, auto_kind
+from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GALLERY = REPO_ROOT / "gallery"
@@ -194,7 +194,7 @@ class SearchEngine:
         if len(self.embeddings) != len(gallery):
             raise LightCLIPError(f"{len(self.embeddings)} embeddings for a gallery of {len(gallery)} images.")
         queries = None
-        if index_kind != "flat" and (index_kind != "auto" or auto_kind(len(self.embeddings)) != "flat"):
+        if will_tune(index_kind, len(self.embeddings), recall_target):
             # an approximate index is tuned on what users send: captions (text sits apart from images)
             caps = [c for cs in gallery.captions for c in cs[:1]]
             if caps:
