@@ -24,6 +24,7 @@ import gradio as gr
 from lightclip_core import charts, views
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
+from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.uploads import MAX_IMAGES
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
@@ -135,6 +136,8 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
     info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
     results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
                          elem_id="results", elem_classes=["lc-results"])
+    # a footage gallery's result, clicked: the frame it was seen in, with its box
+    seen_in = gr.Image(label="Where this person was seen", visible=False, interactive=False, elem_id="seen-in")
     # hidden triggers that carry the stable API names
     api_search_btn = gr.Button(visible=False)
     api_search_mine_btn = gr.Button(visible=False)
@@ -161,10 +164,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
     api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search", batch=True,
                          max_batch_size=SEARCH_BATCH)
 
-    def on_select(rows, evt: gr.SelectData):
-        return rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
+    def on_select(rows, use_mine, engine, evt: gr.SelectData):
+        row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
+        frame = views.source_frame(engine, row) if use_mine else None
+        return row, gr.update(value=frame, visible=frame is not None)
 
-    results.select(on_select, [rows_state], [selected], api_visibility="private")
+    results.select(on_select, [rows_state, mine, session.engine], [selected, seen_in], api_visibility="private")
 
     def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
         if use_mine and engine is not None:
@@ -285,21 +290,26 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
 
 def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
     """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status."""
-    gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images. They are indexed "
-                "with the model you choose and become searchable in the Search tab (tick *Search my uploaded "
-                "gallery*) for this browser session only.")
+    gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images, or a street video "
+                f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS[:4])}; up to {APP_LIMITS.max_video_seconds / 60:g} minutes). "
+                "People in videos and street photos are found with OpenCV's HOG detector and followed across frames, "
+                "so one person is one result. Everything is indexed with the model you choose and becomes "
+                "searchable in the Search tab (tick *Search my uploaded gallery*) for this browser session only.")
     up_backbone = gr.Dropdown(choices, value=default, label="Index with")
     up_warn = gr.Markdown(views.synthetic_note(pool, default))
-    files = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or zip files")
+    files = gr.File(file_count="multiple", file_types=["image", ".zip", *VIDEO_EXTENSIONS],
+                    label="Images, zip files or videos")
+    street = gr.Checkbox(False, label="My images are street photos: find the people in them (videos always are)")
     index_btn = gr.Button("Index my gallery", variant="primary")
     up_status = gr.Markdown()
     up_backbone.change(lambda b: views.synthetic_note(pool, b), [up_backbone], [up_warn], api_visibility="private")
 
-    def ui_index(paths, b, progress=gr.Progress()):
+    def ui_index(paths, b, is_street=False, progress=gr.Progress()):
         return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, UPLOAD_ROOT,
-                                   progress=lambda fraction, text: progress(fraction, desc=text))
+                                   progress=lambda fraction, text: progress(fraction, desc=text), street=bool(is_street))
 
-    index_btn.click(ui_index, [files, up_backbone], [session.engine, session.backbone, up_status], api_name="upload")
+    index_btn.click(ui_index, [files, up_backbone, street], [session.engine, session.backbone, up_status],
+                    api_name="upload")
 
 
 def main() -> int:

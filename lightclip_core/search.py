@@ -97,6 +97,7 @@ class Gallery:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) left out when loading
     root: str | None = None  # where it was loaded from (`Gallery.load`), and as which dataset
     dataset: str | None = None
+    footage: Any = None  # a footage.FootageIndex when the folder came from `footage`: search ranks its tracks
     _content_fp: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,9 +127,25 @@ class Gallery:
         samples = ds.samples if split is None else ds.split(split)
         if max_images is not None:
             samples = samples[:max_images]
+        footage = None
+        if dataset == "folder":
+            from .footage import FootageIndex
+
+            footage = FootageIndex.load(root)
         return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
                    name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])), root=str(root),
-                   dataset=dataset)
+                   dataset=dataset, footage=footage)
+
+    @property
+    def one_per_id(self) -> bool:
+        """Whether a search returns one image per person id: a footage gallery's ids are tracks, and
+        a track is one result (its best-matching crop)."""
+        return self.footage is not None
+
+    def max_images_per_id(self) -> int:
+        from collections import Counter
+
+        return max(Counter(self.pids).values(), default=1)
 
     def pid_of_caption(self, text: str) -> int | None:
         return self._caption_pid.get(text)
@@ -190,6 +207,7 @@ class SearchEngine:
             text = getattr(model, "text_encoder", None)
             self.runtime = text.use_runtime(runtime) if hasattr(text, "use_runtime") else "torch"
         self.gallery = gallery
+        self._per_id: int | None = None  # most images of one id (one_per_id galleries), computed on first use
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):
             raise LightCLIPError(f"{len(self.embeddings)} embeddings for a gallery of {len(gallery)} images.")
@@ -282,7 +300,10 @@ class SearchEngine:
         t0 = time.perf_counter()
         q = self.encode_queries([c for c, _ in cleaned])
         t1 = time.perf_counter()
-        scores, rows = self.index.search(q, k)
+        if self.gallery.one_per_id:
+            scores, rows = self._one_per_id(q, k)
+        else:
+            scores, rows = self.index.search(q, k)
         t2 = time.perf_counter()
         out = []
         for i, (query, truncated) in enumerate(cleaned):
@@ -293,6 +314,28 @@ class SearchEngine:
                 res.query_pid, res.ap = pid, self.average_precision(q[i], pid)
             out.append(res)
         return out
+
+    def _one_per_id(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top `k` ids, each by its best-scoring image: with at most m images per id, the top
+        ``k * m`` images hold at least `k` distinct ids (or all of them)."""
+        if self._per_id is None:
+            self._per_id = self.gallery.max_images_per_id()
+        scores, rows = self.index.search(q, min(len(self.gallery), k * self._per_id))
+        out_s = np.full((len(q), k), -np.inf, np.float32)
+        out_r = np.full((len(q), k), -1, np.int64)
+        for i in range(len(q)):
+            seen: set[int] = set()
+            n = 0
+            for s_, r in zip(scores[i], rows[i]):
+                if r < 0 or n >= k:
+                    continue
+                pid = self.gallery.pids[r]
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                out_s[i, n], out_r[i, n] = s_, r
+                n += 1
+        return out_s, out_r
 
     def search_similar(self, row: int, k: int = 10) -> SearchResult:
         """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out)."""

@@ -57,22 +57,31 @@ def model_choices(pool: EnginePool) -> list[tuple[str, str]]:
     return out
 
 
-def hit_items(result: SearchResult) -> list[tuple[str, str]]:
+def hit_items(result: SearchResult, footage: Any = None) -> list[tuple[str, str]]:
     """Gallery items: each image captioned with rank, cosine similarity and person id; a ✓ marks
-    the query's own identity when the query is one of the gallery's captions."""
+    the query's own identity when the query is one of the gallery's captions. In a footage gallery
+    (`footage`, a `FootageIndex`) each result is a track: its source and time span instead of the id."""
     items = []
     for h in result.hits:
+        if footage is not None and footage.label(h.path):
+            items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · {footage.label(h.path)}"))
+            continue
         mark = " ✓" if result.query_pid is not None and h.pid == result.query_pid else ""
         items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · id {h.pid}{mark}"))
     return items
 
 
-def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None) -> str:
+def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None, footage: Any = None) -> str:
     """The Markdown above the results; with `pool`, a synthetic-trained model's caveat too."""
+    what = (f"{len(result.hits)} of {len(footage.tracks):,} tracks ({result.gallery_size:,} crops)" if footage is not None
+            else f"{len(result.hits)} of {result.gallery_size:,} images")
     lines = [
-        f"**{display_name(backbone)}** · {len(result.hits)} of {result.gallery_size:,} images · "
+        f"**{display_name(backbone)}** · {what} · "
         f"text encode {result.text_ms:.1f} ms · search {result.search_ms:.2f} ms"
     ]
+    if footage is not None:
+        lines.append("Each result is one person's track, shown by its best-matching crop; click one to see where "
+                     "it was seen.")
     if result.truncated:
         lines.append(f"Your description was long; it was cut to its first {len(result.query):,} characters.")
     if result.query_pid is not None:
@@ -106,7 +115,9 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
         return [], str(exc), []
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
-    return hit_items(result), summary(result, backbone, pool if caveat else None), [h.row for h in result.hits]
+    footage = engine.gallery.footage
+    return (hit_items(result, footage), summary(result, backbone, pool if caveat else None, footage),
+            [h.row for h in result.hits])
 
 
 def search_many(pool: EnginePool, queries: Sequence[str], backbones: Sequence[str],
@@ -198,13 +209,31 @@ def synthetic_note(pool: EnginePool, backbone: str | None) -> str:
     return SYNTHETIC_WARNING if pool.info(backbone or "").get("synthetic") else ""
 
 
+def source_frame(engine: SearchEngine | None, row: int | None):
+    """The frame (RGB array) where gallery row `row` of a footage gallery was seen, its box drawn;
+    None for other galleries or rows."""
+    if engine is None or row is None or engine.gallery.footage is None or not 0 <= int(row) < len(engine.gallery):
+        return None
+    return engine.gallery.footage.frame_with_box(engine.gallery.paths[int(row)])
+
+
 def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_root: Path,
-                  progress=None) -> tuple[SearchEngine | None, str | None, str]:
+                  progress=None, street: bool = False) -> tuple[SearchEngine | None, str | None, str]:
     """*Your gallery*: copy the uploaded images / zips into a fresh folder under `upload_root`,
     index them with `backbone`, and return ``(engine, backbone, markdown)``; on bad input
-    ``(None, None, message)``. `progress(fraction, text)` follows the copy and the encoding."""
+    ``(None, None, message)``. `progress(fraction, text)` follows the copy and the encoding.
+
+    Videos among `paths`, or `street=True` (the images are street photos, not person crops), go
+    through `footage.build_footage_gallery`: people are detected (and tracked in videos), and a
+    search returns tracks."""
     if not paths:
-        return None, None, "Choose some images or a zip first."
+        return None, None, "Choose some images, a zip, or a video first."
+    from .footage import VIDEO_EXTENSIONS
+
+    videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
+    if videos or street:
+        return _index_footage(pool, [p for p in paths if p not in videos], videos, backbone, upload_root,
+                              progress, street)
     report = progress or (lambda fraction, text: None)
     folder = Path(upload_root) / uuid.uuid4().hex
     try:
@@ -220,6 +249,44 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_
     skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
     lines = [f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
              "Tick *Search my uploaded gallery* in the Search tab."]
+    if skipped:
+        lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
+    if pool.info(backbone).get("synthetic"):
+        lines.append(f"*{SYNTHETIC_WARNING}*")
+    return engine, backbone, "\n\n".join(lines)
+
+
+def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, upload_root: Path,
+                   progress, street: bool) -> tuple[SearchEngine | None, str | None, str]:
+    from .footage import APP_LIMITS, Source, build_footage_gallery
+
+    report = progress or (lambda fraction, text: None)
+    folder = Path(upload_root) / uuid.uuid4().hex
+    try:
+        base = pool.get(backbone)
+        skipped: list[tuple[str, str]] = []
+        sources = [Source(str(v), "video") for v in videos]
+        if images:
+            report(0.0, "copying uploads")
+            up = ingest_uploads(list(images), folder / "uploads")
+            skipped += up.skipped
+            sources += [Source(str(p), "photo" if street else "crop") for p in sorted((folder / "uploads").iterdir())]
+
+        def stage(text: str, done: int, total: int) -> None:
+            report(done / total if total else 0.0, text)
+
+        summary, emb = build_footage_gallery(sources, folder / "gallery", base.model, sample_fps=2.0,
+                                             limits=APP_LIMITS, progress=stage)
+        gallery = Gallery.load(folder / "gallery", dataset="folder")
+        engine = SearchEngine(base.model, gallery, emb)
+    except LightCLIPError as exc:
+        return None, None, f"⚠️ {exc}"
+    skipped += summary.skipped
+    rt = summary.realtime_factor
+    lines = [f"Found **{summary.tracks:,}** people tracks ({summary.crops:,} crops from {summary.frames_read:,} frames "
+             f"and photos, {summary.detections:,} detections) with {display_name(backbone)} in {summary.seconds:.1f} s"
+             + (f", {rt:.1f}× real time" if rt else "") + ". Tick *Search my uploaded gallery* in the Search tab: "
+             "each result is one person's track; click it to see the frame."]
     if skipped:
         lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
     if pool.info(backbone).get("synthetic"):

@@ -222,6 +222,41 @@ def test_uploads_are_flattened_limited_and_listed(tmp_path):
     assert res.added == 2 and "over the limit of 2 images" in res.skipped[0][1]
 
 
+def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
+    """*Your gallery* with a real street clip (4 s of OpenCV's vtest.avi): HOG finds people, search
+    returns one result per track, a click shows the frame; a corrupt video is one sentence."""
+    cv2 = pytest.importorskip("cv2")
+    from test_footage import VTEST, require_test_video
+
+    require_test_video()
+    cap = cv2.VideoCapture(str(VTEST))
+    clip = tmp_path / "street.mp4"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
+    for _ in range(40):
+        ok, frame = cap.read()
+        assert ok
+        out.write(frame)
+    out.release()
+    cap.release()
+    engine, backbone, md = views.index_uploads(site["pool"], [str(clip)], "mobilenetv3_small_100", tmp_path / "up")
+    assert engine is not None and backbone == "mobilenetv3_small_100", md
+    assert md.startswith("Found **") and "tracks" in md and "real time" in md
+    fx = engine.gallery.footage
+    assert fx is not None and len(fx.tracks) >= 2
+    items, summary_md, rows = views.search_view(site["pool"], "a man in a dark jacket", backbone, 5, engine=engine)
+    assert 2 <= len(items) <= 5 and all(" · track " in caption and "street.mp4" in caption for _, caption in items)
+    assert len({engine.gallery.pids[r] for r in rows}) == len(rows)  # one result per track
+    assert "tracks (" in summary_md
+    frame = views.source_frame(engine, rows[0])
+    assert frame.shape == (576, 768, 3)
+    assert views.source_frame(None, 0) is None
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    engine, backbone, md = views.index_uploads(site["pool"], [str(bad)], "mobilenetv3_small_100", tmp_path / "up2")
+    assert engine is None and md.startswith("⚠️ bad.mp4") and md.count(".") <= 3
+    assert not list((tmp_path / "up2").rglob("*.jpg"))
+
+
 # -- the app on a port ------------------------------------------------------------------------------
 
 

@@ -5,7 +5,9 @@ Layout: any images (jpg, jpeg, png, webp, bmp; nested folders allowed) under `ro
 
     {"file": "street/cam1_0001.jpg", "captions": ["a man in a red coat"], "id": 7}
 
-``captions`` and ``id`` are optional; without an ``id`` each image is its own person. Hidden files,
+``captions`` and ``id`` are optional; without an ``id`` each image is its own person. A footage
+gallery (``python -m lightclip_core footage``) has a ``footage.json``: then only the crops it lists
+are gallery images, in its order (its ``frames/`` are context for the app). Hidden files,
 unreadable or corrupt images, and links that lead outside `root` are skipped and listed in
 ``dataset.notes["skipped"]`` as ``(path, reason)``; they never stop the scan.
 """
@@ -71,7 +73,19 @@ def load_folder(
     captions = _read_captions(root)
     skipped: list[tuple[str, str]] = []
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    from ..footage import FootageError, read_footage
+
+    try:
+        footage = read_footage(root)
+    except FootageError as exc:
+        raise DataError(str(exc)) from None
+    for entry in footage["crops"] if footage else ():
+        path = root / str(entry.get("file", ""))
+        if not path.resolve().is_relative_to(real_root) or not path.is_file():
+            skipped.append((str(path), "listed in footage.json but not found in the folder"))
+        else:
+            found.append(path)
+    for dirpath, dirnames, filenames in ([] if footage else os.walk(root, followlinks=False)):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or name == "captions.jsonl":
@@ -84,7 +98,8 @@ def load_folder(
                 skipped.append((str(path), "a link that leads outside the folder"))
                 continue
             found.append(path)
-    found.sort()
+    if not footage:
+        found.sort()
     if max_images is not None and len(found) > max_images:
         skipped += [(str(p), f"over the limit of {max_images} images") for p in found[max_images:]]
         found = found[:max_images]

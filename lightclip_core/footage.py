@@ -1,0 +1,810 @@
+"""Person galleries from street video and photos, offline: sample frames, detect people, track them,
+keep each track's best crops, and write a gallery folder that the ``folder`` dataset, ``search``,
+``index`` and the app load as they are.
+
+Pipeline (``build_footage_gallery``):
+
+1. **Frames.** A video is sampled at ``sample_fps`` (default 2 per second; every frame is decoded,
+   only the sampled ones are converted). A photo is one frame of its own. A person crop (``kind
+   "crop"``, the app's plain uploads) is one detection covering the whole image.
+2. **Detection** through a `Detector` chosen by name (`make_detector`). The default, ``hog``, is
+   OpenCV's HOG people detector, compiled into OpenCV (no weights to download); other detectors are
+   registered with `register_detector`.
+3. **Tracking** (video only): each detection joins the live track whose predicted position (its
+   last box moved on at its velocity) is near, whose size is alike, and that looks alike (cosine of
+   the LightCLIP image embeddings), best pair first; a track missing for more than ``max_gap_s`` ends. Photos and crops
+   are a track each. Tracks seen fewer than ``min_track_detections`` times are dropped (a HOG false
+   positive seldom repeats).
+4. **Crops.** Each track keeps its ``crops_per_track`` best crops by quality (box height times
+   sharpness, the variance of the Laplacian at a fixed height), and the source frame of its best crop.
+5. **Writing.** Everything goes to a temporary folder beside ``out`` that is renamed at the end: a
+   failure or a kill leaves no half-written gallery. The folder holds ``crops/``, ``frames/``,
+   ``captions.jsonl`` (each crop's ``id`` is its track, so search ranks tracks) and ``footage.json``
+   (per crop: source file, frame index, timestamp, box, track id, detector score; per track: its
+   time span, crops and best frame).
+
+Limits (`FootageLimits`) bound what one call may read; going over one, a corrupt or unsupported file,
+or no decodable frame is a `FootageError` in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .data.base import IMAGE_EXTENSIONS
+from .errors import LightCLIPError, UnknownNameError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
+FOOTAGE_FILE = "footage.json"
+FORMAT = "lightclip-footage"
+
+
+class FootageError(LightCLIPError):
+    """A video or photo that cannot be indexed, or a limit exceeded."""
+
+
+@dataclass
+class FootageLimits:
+    """What one call may read: sensible for a two-core CPU Space; raise them on a real machine."""
+
+    max_video_seconds: float = 600.0  # per video
+    max_file_bytes: int = 1 << 30  # per file (1 GiB)
+    max_side: int = 4096  # a frame wider or taller than this is refused (4K: 3840x2160)
+    min_side: int = 64
+    max_crops: int = 5000  # in the whole gallery
+    max_photos: int = 2000
+    max_sources: int = 50
+
+
+# A CPU Space: five minutes of video per file (about two and a half minutes to index on two cores at
+# 2 sampled frames per second), files as large as the app's upload limit.
+APP_LIMITS = FootageLimits(max_video_seconds=300.0, max_file_bytes=300 * 2**20, max_crops=3000, max_photos=1000,
+                           max_sources=10)
+
+
+# -- OpenCV ---------------------------------------------------------------------------------------
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise FootageError("Footage needs OpenCV: pip install 'opencv-python-headless>=4.8,<5'.") from None
+    if not hasattr(cv2, "HOGDescriptor"):
+        raise FootageError(f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 dropped it); "
+                           "pip install 'opencv-python-headless>=4.8,<5'.")
+    return cv2
+
+
+# -- detection ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
+    score: float
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def nms(dets: Sequence[Detection], iou_threshold: float) -> list[Detection]:
+    """Greedy non-maximum suppression: highest score first, drop boxes overlapping a kept one by
+    more than `iou_threshold`."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if all(iou(d.box, k.box) <= iou_threshold for k in kept):
+            kept.append(d)
+    return kept
+
+
+class Detector:
+    """Finds people in a BGR frame (``H x W x 3`` uint8). Subclasses set `name` and `options()`."""
+
+    name = "detector"
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+
+class HogDetector(Detector):
+    """OpenCV's HOG + linear SVM people detector (Dalal & Triggs), built into OpenCV 4.
+
+    Its window is 64x128 pixels, so people shorter than that are missed: the frame is enlarged by
+    ``128 / min_height`` first when `min_height` is below 128. HOG boxes carry a margin around the
+    person; `tighten` trims it (15% of the width, 5% of the height, as OpenCV's peopledetect sample).
+    """
+
+    name = "hog"
+
+    def __init__(self, min_height: int = 90, score_threshold: float = 0.5, nms_iou: float = 0.4,
+                 scale: float = 1.1, stride: int = 8, tighten: bool = True) -> None:
+        if min_height < 16:
+            raise FootageError(f"min_height {min_height} is too small for the HOG detector (at least 16 pixels).")
+        if not scale > 1.0:
+            raise FootageError(f"The HOG pyramid scale must be above 1 (got {scale}).")
+        cv2 = _cv2()
+        self.min_height, self.score_threshold, self.nms_iou = int(min_height), float(score_threshold), float(nms_iou)
+        self.scale, self.stride, self.tighten = float(scale), int(stride), bool(tighten)
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def options(self) -> dict[str, Any]:
+        return {"min_height": self.min_height, "score_threshold": self.score_threshold, "nms_iou": self.nms_iou,
+                "scale": self.scale, "stride": self.stride, "tighten": self.tighten}
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        cv2 = _cv2()
+        up = max(1.0, 128.0 / self.min_height)
+        img = cv2.resize(frame, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR) if up > 1.0 else frame
+        if img.shape[0] < 128 or img.shape[1] < 64:
+            return []
+        rects, weights = self._hog.detectMultiScale(img, winStride=(self.stride, self.stride), padding=(8, 8),
+                                                    scale=self.scale)
+        H, W = frame.shape[:2]
+        dets = []
+        for (x, y, w, h), s in zip(np.asarray(rects).reshape(-1, 4), np.ravel(weights)):
+            if s < self.score_threshold:
+                continue
+            x0, y0, x1, y1 = x / up, y / up, (x + w) / up, (y + h) / up
+            if self.tighten:
+                pw, ph = 0.15 * (x1 - x0), 0.05 * (y1 - y0)
+                x0, x1, y0, y1 = x0 + pw, x1 - pw, y0 + ph, y1 - ph
+            box = (max(0.0, x0), max(0.0, y0), min(float(W), x1), min(float(H), y1))
+            if box[3] - box[1] >= 8 and box[2] - box[0] >= 4:
+                dets.append(Detection(tuple(round(v, 1) for v in box), float(s)))
+        return nms(dets, self.nms_iou)
+
+
+DETECTORS: dict[str, Callable[..., Detector]] = {"hog": HogDetector}
+
+
+def register_detector(name: str, factory: Callable[..., Detector]) -> None:
+    """Make a detector available by name (`make_detector`, ``footage --detector``). A detector whose
+    weights come from a hub must raise `lightclip_core.errors.OfflineError` in one sentence when they
+    cannot be fetched (see `lightclip_core.hub.resolve_hub_file`)."""
+    DETECTORS[name] = factory
+
+
+def make_detector(name: str = "hog", **options: Any) -> Detector:
+    if name not in DETECTORS:
+        raise UnknownNameError(f"Unknown detector {name!r}; there are: {', '.join(sorted(DETECTORS))}.")
+    return DETECTORS[name](**{k: v for k, v in options.items() if v is not None})
+
+
+# -- frames ---------------------------------------------------------------------------------------
+@dataclass
+class VideoInfo:
+    path: str
+    fps: float
+    frames: int  # as the container says (0 when it does not)
+    width: int
+    height: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps if self.frames and self.fps else 0.0
+
+
+def _check_file(path: Path, limits: FootageLimits) -> None:
+    if not path.is_file():
+        raise FootageError(f"{path} does not exist or is not a file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise FootageError(f"{path.name} is empty.")
+    if size > limits.max_file_bytes:
+        raise FootageError(f"{path.name} is {size / 2**20:,.0f} MB, over the limit of "
+                           f"{limits.max_file_bytes / 2**20:,.0f} MB per file.")
+
+
+def _check_size(name: str, width: int, height: int, limits: FootageLimits) -> None:
+    if max(width, height) > limits.max_side or min(width, height) < limits.min_side:
+        raise FootageError(f"{name} is {width}x{height} pixels; frames must be between {limits.min_side} and "
+                           f"{limits.max_side} pixels on each side.")
+
+
+def probe_video(path: str | Path, limits: FootageLimits | None = None) -> VideoInfo:
+    """Open a video and check it against `limits` before anything is decoded in bulk."""
+    limits = limits or FootageLimits()
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise FootageError(f"{path.name} is not a supported video ({', '.join(e[1:] for e in VIDEO_EXTENSIONS)}).")
+    _check_file(path, limits)
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise FootageError(f"{path.name} could not be opened as a video (corrupt, or a codec OpenCV's FFmpeg lacks).")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    finally:
+        cap.release()
+    if not (math.isfinite(fps) and 0.5 <= fps <= 1000):
+        raise FootageError(f"{path.name} has no usable frame rate ({fps:g} frames/s).")
+    if width and height:
+        _check_size(path.name, width, height, limits)
+    info = VideoInfo(str(path), fps, max(frames, 0), width, height)
+    if info.duration_s > limits.max_video_seconds:
+        raise FootageError(f"{path.name} lasts {info.duration_s:,.0f} s, over the limit of "
+                           f"{limits.max_video_seconds:,.0f} s per video.")
+    return info
+
+
+def sample_video(path: str | Path, sample_fps: float = 2.0, limits: FootageLimits | None = None,
+                 info: VideoInfo | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """``(frame_index, seconds, BGR frame)`` at about `sample_fps` frames per second of video: the
+    frames whose index is nearest each multiple of ``1 / sample_fps`` seconds. Every frame is decoded
+    (`grab`), only the sampled ones are converted (`retrieve`)."""
+    limits = limits or FootageLimits()
+    info = info or probe_video(path, limits)
+    if not sample_fps > 0:
+        raise FootageError(f"The sampling rate must be above 0 frames per second (got {sample_fps}).")
+    cv2 = _cv2()
+    step = max(1.0, info.fps / sample_fps)
+    cap = cv2.VideoCapture(str(path))
+    decoded = 0
+    try:
+        index, next_pick = 0, 0.0
+        while cap.grab():
+            decoded += 1
+            t = index / info.fps
+            if t > limits.max_video_seconds:
+                raise FootageError(f"{Path(path).name} runs past the limit of {limits.max_video_seconds:,.0f} s per video.")
+            if index >= round(next_pick):
+                ok, frame = cap.retrieve()
+                next_pick += step
+                if ok and frame is not None:
+                    if frame.ndim == 2:
+                        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+                    _check_size(Path(path).name, frame.shape[1], frame.shape[0], limits)
+                    yield index, t, frame
+            index += 1
+    finally:
+        cap.release()
+    if decoded == 0:
+        raise FootageError(f"{Path(path).name} has no decodable frame.")
+
+
+def read_photo(path: str | Path, limits: FootageLimits | None = None) -> np.ndarray:
+    """A photo as a BGR array (EXIF orientation applied), or a `FootageError` saying why not."""
+    limits = limits or FootageLimits()
+    path = Path(path)
+    _check_file(path, limits)
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            _check_size(path.name, *img.size, limits)  # before decoding: a decompression bomb stops here
+            rgb = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    except UnidentifiedImageError:
+        raise FootageError(f"{path.name} is not an image PIL can read.") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise FootageError(f"{path.name} is a corrupt image ({type(exc).__name__}).") from None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+# -- crops and their quality ----------------------------------------------------------------------
+def crop(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    H, W = frame.shape[:2]
+    x0, y0 = max(0, int(math.floor(box[0]))), max(0, int(math.floor(box[1])))
+    x1, y1 = min(W, int(math.ceil(box[2]))), min(H, int(math.ceil(box[3])))
+    return frame[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+
+
+def sharpness(patch: np.ndarray) -> float:
+    """Variance of the Laplacian of the crop in grey at a height of 128 pixels (blur lowers it)."""
+    cv2 = _cv2()
+    grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
+    h, w = grey.shape[:2]
+    if h < 2 or w < 2:
+        return 0.0
+    grey = cv2.resize(grey, (max(2, round(w * 128 / h)), 128), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def crop_quality(box: Sequence[float], sharp: float) -> float:
+    """Larger and sharper is better: box height x log(1 + sharpness)."""
+    return float((box[3] - box[1]) * math.log1p(max(sharp, 0.0)))
+
+
+# -- tracking -------------------------------------------------------------------------------------
+@dataclass
+class _Candidate:
+    """One detection kept as a possible crop of its track."""
+
+    patch: np.ndarray  # BGR
+    source: str
+    frame: int
+    timestamp: float
+    box: tuple[float, float, float, float]
+    score: float
+    sharpness: float
+    quality: float
+    embedding: np.ndarray
+    short: str = ""  # the source's unique short name, for file names
+    frame_jpeg: bytes | None = None  # the source frame, when this is the track's best crop so far
+
+
+@dataclass
+class Track:
+    id: int
+    source: str
+    box: tuple[float, float, float, float]
+    first_t: float
+    last_t: float
+    velocity: tuple[float, float] = (0.0, 0.0)  # box centre, pixels per second
+    embedding: np.ndarray | None = None  # running mean of the unit embeddings (re-normalised)
+    detections: int = 0
+    best: list[_Candidate] = field(default_factory=list)
+
+    def predicted(self, t: float) -> tuple[float, float, float, float]:
+        dt = t - self.last_t
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        return (self.box[0] + dx, self.box[1] + dy, self.box[2] + dx, self.box[3] + dy)
+
+
+@dataclass
+class TrackerOptions:
+    """How detections join tracks. Distances are in person heights (box height), so the same options
+    fit near and far people and any resolution."""
+
+    max_distance: float = 0.4  # a detection may join a track whose predicted box centre is this close ...
+    distance_per_s: float = 0.6  # ... plus this much per second the track has gone unseen
+    max_size_ratio: float = 1.5  # ... whose box height differs by at most this factor ...
+    min_similarity: float = 0.5  # ... and that looks alike (cosine of the LightCLIP image embeddings)
+    similarity_weight: float = 0.5  # association score = w * cosine + (1 - w) * (1 - distance / gate)
+    max_gap_s: float = 2.0  # a track unseen for longer ends
+    crops_per_track: int = 3
+    min_track_detections: int = 2  # shorter video tracks are dropped (photos and crops always count)
+
+
+class Tracker:
+    """Greedy frame-to-frame association of detections into tracks (one video at a time): the best
+    scoring (detection, track) pair inside the gates first, then the next, each used once."""
+
+    def __init__(self, options: TrackerOptions, next_id: int = 0) -> None:
+        self.o = options
+        self.live: list[Track] = []
+        self.finished: list[Track] = []
+        self.next_id = next_id
+
+    def _new(self, source: str, c: _Candidate) -> Track:
+        tr = Track(self.next_id, source, c.box, c.timestamp, c.timestamp, embedding=c.embedding.copy())
+        self.next_id += 1
+        self._add(tr, c)
+        return tr
+
+    def _add(self, tr: Track, c: _Candidate) -> None:
+        tr.detections += 1
+        tr.best.append(c)
+        tr.best.sort(key=lambda x: -x.quality)
+        if len(tr.best) > self.o.crops_per_track:
+            tr.best.pop()
+        for other in tr.best[1:]:
+            other.frame_jpeg = None  # only the best crop keeps its source frame
+        if tr.best[0] is not c:
+            c.frame_jpeg = None
+
+    def gate(self, tr: Track, c: _Candidate, t: float) -> float | None:
+        """How far `c` is from where `tr` should be (0 = on the spot, 1 = at the gate), or None
+        outside the gate or the size ratio."""
+        th, ch = tr.box[3] - tr.box[1], c.box[3] - c.box[1]
+        if th <= 0 or ch <= 0 or max(th / ch, ch / th) > self.o.max_size_ratio:
+            return None
+        (px, py), (cx, cy) = _centre(tr.predicted(t)), _centre(c.box)
+        dist = math.hypot(cx - px, cy - py) / ((th + ch) / 2)
+        limit = self.o.max_distance + self.o.distance_per_s * max(0.0, t - tr.last_t)
+        return dist / limit if dist <= limit else None
+
+    def step(self, source: str, t: float, cands: list[_Candidate]) -> None:
+        """Associate one sampled frame's detections (all of `source`, at `t` seconds)."""
+        self._expire(t)
+        w = self.o.similarity_weight
+        pairs = []
+        for i, c in enumerate(cands):
+            for j, tr in enumerate(self.live):
+                g = self.gate(tr, c, t)
+                if g is None:
+                    continue
+                sim = float(np.dot(c.embedding, tr.embedding)) if tr.embedding is not None else 1.0
+                if sim < self.o.min_similarity:
+                    continue
+                pairs.append((w * sim + (1 - w) * (1 - g), i, j))
+        used_c, used_t = set(), set()
+        for _, i, j in sorted(pairs, key=lambda p: -p[0]):
+            if i in used_c or j in used_t:
+                continue
+            used_c.add(i)
+            used_t.add(j)
+            tr, c = self.live[j], cands[i]
+            dt = t - tr.last_t
+            if dt > 0:
+                (ax, ay), (bx, by) = _centre(tr.box), _centre(c.box)
+                vx, vy = (bx - ax) / dt, (by - ay) / dt
+                # smoothed, so that one jittery box does not throw the prediction off
+                tr.velocity = (0.5 * tr.velocity[0] + 0.5 * vx, 0.5 * tr.velocity[1] + 0.5 * vy) if tr.detections > 1 else (vx, vy)
+            tr.box, tr.last_t = c.box, t
+            mean = tr.embedding * tr.detections + c.embedding
+            tr.embedding = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            self._add(tr, c)
+        for i, c in enumerate(cands):
+            if i not in used_c:
+                self.live.append(self._new(source, c))
+
+    def _expire(self, t: float) -> None:
+        still = []
+        for tr in self.live:
+            (self.finished if t - tr.last_t > self.o.max_gap_s else still).append(tr)
+        self.live = still
+
+    def close(self) -> list[Track]:
+        """End every live track; the tracks long enough to keep, in order of first appearance."""
+        self.finished += self.live
+        self.live = []
+        done = [tr for tr in self.finished if tr.detections >= self.o.min_track_detections]
+        self.finished = []
+        return sorted(done, key=lambda tr: (tr.first_t, tr.id))
+
+
+def _centre(b: Sequence[float]) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+# -- embedding ------------------------------------------------------------------------------------
+def image_embedder(model, batch_size: int = 64) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """BGR crops -> L2-normalised LightCLIP image embeddings ``(N, D)`` float32 (eval transform)."""
+    import torch
+    from PIL import Image
+
+    from .data.transforms import eval_transform
+
+    tf = eval_transform(model)
+
+    def embed(patches: list[np.ndarray]) -> np.ndarray:
+        if not patches:
+            return np.zeros((0, model.embed_dim), np.float32)
+        out = []
+        model.eval()
+        with torch.no_grad():
+            for s in range(0, len(patches), batch_size):
+                x = torch.stack([tf(Image.fromarray(np.ascontiguousarray(p[:, :, ::-1]))) for p in patches[s:s + batch_size]])
+                out.append(model.encode_image(x.to(model.device)).float().cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    return embed
+
+
+# -- the whole pipeline ---------------------------------------------------------------------------
+@dataclass
+class Source:
+    path: str
+    kind: str  # "video", "photo" (detect people in it) or "crop" (the whole image is one person)
+
+
+def sources_from(videos: Iterable[str | Path] = (), photos: Iterable[str | Path] = (),
+                 crops: Iterable[str | Path] = ()) -> list[Source]:
+    """Sources from paths; a folder given as a photo is every image under it (sorted)."""
+    out = [Source(str(v), "video") for v in videos]
+    for kind, items in (("photo", photos), ("crop", crops)):
+        for p in items:
+            p = Path(p)
+            if p.is_dir():
+                found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
+                               and not any(part.startswith(".") for part in q.relative_to(p).parts))
+                if not found:
+                    raise FootageError(f"No images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {p}.")
+                out += [Source(str(q), kind) for q in found]
+            else:
+                out.append(Source(str(p), kind))
+    return out
+
+
+@dataclass
+class FootageSummary:
+    out: str
+    sources: int
+    frames_read: int  # sampled video frames + photos + crops
+    detections: int
+    tracks: int
+    crops: int
+    seconds: float
+    video_seconds: float  # duration of the videos read
+    detect_seconds: float
+    embed_seconds: float
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Seconds of video per second of indexing (above 1: faster than real time)."""
+        return self.video_seconds / self.seconds if self.video_seconds and self.seconds else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["realtime_factor"] = None if self.realtime_factor is None else round(self.realtime_factor, 2)
+        d["skipped"] = [list(s) for s in self.skipped]
+        for k in ("seconds", "video_seconds", "detect_seconds", "embed_seconds"):
+            d[k] = round(d[k], 2)
+        return d
+
+
+def _prepare_out(out: Path) -> None:
+    """`out` may be new, empty, or an earlier footage gallery (replaced at the end); nothing else is
+    overwritten."""
+    if out.exists():
+        if not out.is_dir():
+            raise FootageError(f"{out} exists and is not a folder.")
+        if any(out.iterdir()) and not (out / FOOTAGE_FILE).is_file():
+            raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
+
+
+def _safe_stem(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem)[:40] or "source"
+
+
+def build_footage_gallery(
+    sources: Sequence[Source],
+    out: str | Path,
+    model,
+    detector: Detector | None = None,
+    sample_fps: float = 2.0,
+    tracker: TrackerOptions | None = None,
+    limits: FootageLimits | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    keep_going: bool = True,
+) -> tuple[FootageSummary, np.ndarray]:
+    """Index `sources` into a gallery folder at `out`; returns the summary and the embeddings of the
+    written crops (rows in the order of ``footage.json``'s ``crops``, which is the order the folder
+    loader lists them), so a caller can search at once without encoding the crops again.
+
+    `progress(stage, done, total)` follows each source (``total`` 0 when unknown). With `keep_going`,
+    an unreadable photo or crop is skipped and listed; a bad video always stops the call (its
+    frames are the point). Nothing is written at `out` unless the whole call succeeds.
+    """
+    limits = limits or FootageLimits()
+    topts = tracker or TrackerOptions()
+    out = Path(out)
+    if not sources:
+        raise FootageError("Nothing to index: give a video, a folder of photos, or person crops.")
+    if len(sources) > limits.max_sources + limits.max_photos:
+        raise FootageError(f"{len(sources):,} files is over the limit of {limits.max_photos:,} photos "
+                           f"and {limits.max_sources} videos.")
+    if sum(s.kind == "video" for s in sources) > limits.max_sources:
+        raise FootageError(f"At most {limits.max_sources} videos per gallery.")
+    if sum(s.kind != "video" for s in sources) > limits.max_photos:
+        raise FootageError(f"At most {limits.max_photos:,} photos per gallery.")
+    if any(s.kind == "video" for s in sources):
+        if not sample_fps > 0:
+            raise FootageError(f"The sampling rate must be above 0 frames per second (got {sample_fps}).")
+        if topts.max_gap_s < 1.0 / sample_fps:
+            raise FootageError(f"The track gap ({topts.max_gap_s:g} s) must be at least one sampling interval "
+                               f"({1.0 / sample_fps:g} s at {sample_fps:g} frames/s), or no track could continue.")
+    _prepare_out(out)
+    cv2 = _cv2()
+    if any(s.kind in ("video", "photo") for s in sources) and detector is None:
+        detector = make_detector("hog")
+    embed = image_embedder(model)
+    report = progress or (lambda stage, done, total: None)
+
+    t_start = time.perf_counter()
+    t_det = t_emb = 0.0
+    frames_read = detections = 0
+    video_seconds = 0.0
+    skipped: list[tuple[str, str]] = []
+    tracks: list[Track] = []
+    next_id = 0
+    source_meta: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # source path -> unique short name used in file names
+    current = [""]  # the source being read
+
+    def candidates(frame: np.ndarray, dets: list[Detection], src_name: str, idx: int, t: float,
+                   keep_frame: bool) -> list[_Candidate]:
+        nonlocal t_emb
+        patches = [crop(frame, d.box) for d in dets]
+        t0 = time.perf_counter()
+        emb = embed(patches)
+        t_emb += time.perf_counter() - t0
+        jpeg = None
+        if keep_frame and dets:
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            jpeg = buf.tobytes() if ok else None
+        out_c = []
+        for d, p, e in zip(dets, patches, emb):
+            sh = sharpness(p)
+            out_c.append(_Candidate(p, src_name, idx, round(t, 3), d.box, round(d.score, 4), round(sh, 2),
+                                    crop_quality(d.box, sh), e, names[current[0]], jpeg))
+        return out_c
+
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        for n_src, src in enumerate(sources):
+            name = Path(src.path).name
+            short = _safe_stem(name)
+            while short in names.values():
+                short += "_"
+            names[src.path] = short
+            current[0] = src.path
+            report(f"{src.kind} {n_src + 1}/{len(sources)}: {name}", n_src, len(sources))
+            if src.kind == "video":
+                info = probe_video(src.path, limits)
+                trk = Tracker(topts, next_id)
+                sampled = 0
+                last_t = 0.0
+                for idx, t, frame in sample_video(src.path, sample_fps, limits, info):
+                    t0 = time.perf_counter()
+                    dets = detector.detect(frame)
+                    t_det += time.perf_counter() - t0
+                    frames_read += 1
+                    sampled += 1
+                    detections += len(dets)
+                    trk.step(name, t, candidates(frame, dets, name, idx, t, keep_frame=True))
+                    last_t = t
+                    report(f"video {n_src + 1}/{len(sources)}: {name} · {t:,.1f} s · {detections:,} people seen",
+                           idx, info.frames)
+                found = trk.close()
+                next_id = trk.next_id
+                tracks += found
+                duration = info.duration_s or (last_t + 1.0 / info.fps)
+                video_seconds += duration
+                source_meta.append({"file": name, "path": str(Path(src.path).resolve()), "kind": "video",
+                                    "fps": round(info.fps, 3), "frames": info.frames, "width": info.width,
+                                    "height": info.height, "duration_s": round(duration, 2), "sampled": sampled,
+                                    "tracks": len(found)})
+                continue
+            try:
+                frame = read_photo(src.path, limits)
+            except FootageError as exc:
+                if not keep_going:
+                    raise
+                skipped.append((name, str(exc)))
+                continue
+            frames_read += 1
+            if src.kind == "photo":
+                t0 = time.perf_counter()
+                dets = detector.detect(frame)
+                t_det += time.perf_counter() - t0
+            else:
+                dets = [Detection((0.0, 0.0, float(frame.shape[1]), float(frame.shape[0])), 1.0)]
+            detections += len(dets)
+            for c in candidates(frame, dets, name, 0, 0.0, keep_frame=src.kind == "photo"):
+                tr = Track(next_id, name, c.box, 0.0, 0.0, embedding=c.embedding, detections=1, best=[c])
+                next_id += 1
+                tracks.append(tr)
+            source_meta.append({"file": name, "path": str(Path(src.path).resolve()), "kind": src.kind,
+                                "width": int(frame.shape[1]), "height": int(frame.shape[0]), "detections": len(dets)})
+            if sum(len(tr.best) for tr in tracks) > limits.max_crops:
+                raise FootageError(f"Over {limits.max_crops:,} person crops; index fewer files at a time or "
+                                   "raise the crop limit.")
+        n_crops = sum(len(tr.best) for tr in tracks)
+        if n_crops > limits.max_crops:
+            raise FootageError(f"{n_crops:,} person crops is over the limit of {limits.max_crops:,}; index a "
+                               "shorter video, sample fewer frames per second, or raise the crop limit.")
+        if not tracks:
+            raise FootageError("No person was found in the footage" + (f" ({len(skipped)} file(s) skipped)" if skipped else "")
+                               + "; try a lower --min-height or --score-threshold.")
+
+        report("writing the gallery", 0, 0)
+        (tmp / "crops").mkdir(parents=True)
+        (tmp / "frames").mkdir()
+        crops_meta, tracks_meta, embeddings, captions = [], [], [], []
+        for new_id, tr in enumerate(tracks):
+            kept = []
+            frame_file = None
+            for rank, c in enumerate(tr.best):
+                file = f"crops/t{new_id:05d}_{c.short}_f{c.frame:06d}_{rank}.jpg"
+                cv2.imwrite(str(tmp / file), c.patch, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                if rank == 0 and c.frame_jpeg is not None:
+                    frame_file = f"frames/{c.short}_f{c.frame:06d}.jpg"
+                    (tmp / frame_file).write_bytes(c.frame_jpeg)
+                crops_meta.append({"file": file, "source": c.source, "frame": c.frame, "timestamp": c.timestamp,
+                                   "box": [round(v, 1) for v in c.box], "track": new_id, "score": c.score,
+                                   "sharpness": c.sharpness})
+                embeddings.append(c.embedding)
+                captions.append({"file": file, "id": new_id})
+                kept.append(file)
+            tracks_meta.append({"track": new_id, "source": tr.source, "start": round(tr.first_t, 3),
+                                "end": round(tr.last_t, 3), "detections": tr.detections, "crops": kept,
+                                "frame": frame_file, "box": [round(v, 1) for v in tr.best[0].box]})
+        # the folder loader lists images sorted by path: write crops in that order so rows line up
+        order = sorted(range(len(crops_meta)), key=lambda i: crops_meta[i]["file"])
+        crops_meta = [crops_meta[i] for i in order]
+        emb = np.stack([embeddings[i] for i in order]).astype(np.float32)
+        with open(tmp / "captions.jsonl", "w", encoding="utf-8") as f:
+            for i in order:
+                f.write(json.dumps(captions[i]) + "\n")
+        summary = FootageSummary(str(out), len(sources), frames_read, detections, len(tracks), len(crops_meta),
+                                 time.perf_counter() - t_start, video_seconds, t_det, t_emb, skipped)
+        meta = {"format": FORMAT, "version": 1, "sources": source_meta,
+                "options": {"sample_fps": sample_fps, "detector": detector.name if detector else None,
+                            "detector_options": detector.options() if detector else {}, "tracker": asdict(topts)},
+                "summary": {k: v for k, v in summary.to_dict().items() if k not in ("out", "skipped")},
+                "skipped": [list(s) for s in skipped], "crops": crops_meta, "tracks": tracks_meta}
+        (tmp / FOOTAGE_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        from .fileio import replace_dir
+
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary.seconds = time.perf_counter() - t_start
+    return summary, emb
+
+
+# -- reading a footage gallery back ---------------------------------------------------------------
+def read_footage(root: str | Path) -> dict[str, Any] | None:
+    """``footage.json`` of a gallery folder, or None when it has none; a damaged one is an error."""
+    path = Path(root) / FOOTAGE_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FootageError(f"{path} is not valid JSON ({exc}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("crops"), list):
+        raise FootageError(f"{path} is not a LightCLIP footage file (no \"format\": \"{FORMAT}\" with \"crops\").")
+    return meta
+
+
+@dataclass
+class FootageIndex:
+    """Per-image footage facts of a loaded gallery: crop and track metadata by absolute path."""
+
+    root: str
+    crops: dict[str, dict[str, Any]]  # resolved crop path -> its footage.json entry
+    tracks: dict[int, dict[str, Any]]
+
+    @classmethod
+    def load(cls, root: str | Path) -> "FootageIndex | None":
+        meta = read_footage(root)
+        if meta is None:
+            return None
+        root = Path(root)
+        crops = {os.path.normpath(str((root / c["file"]).resolve())): c for c in meta["crops"] if isinstance(c, dict)
+                 and isinstance(c.get("file"), str)}
+        tracks = {int(t["track"]): t for t in meta.get("tracks", []) if isinstance(t, dict) and "track" in t}
+        return cls(str(root), crops, tracks)
+
+    def crop(self, path: str) -> dict[str, Any] | None:
+        return self.crops.get(os.path.normpath(str(Path(path).resolve())))
+
+    def track_of(self, path: str) -> dict[str, Any] | None:
+        c = self.crop(path)
+        return self.tracks.get(int(c["track"])) if c is not None and "track" in c else None
+
+    def label(self, path: str) -> str:
+        """``track 3 · vtest.avi 12.0–19.5 s`` (or the photo's name) for a result caption."""
+        tr = self.track_of(path)
+        if tr is None:
+            return ""
+        span = f" {tr['start']:.1f}–{tr['end']:.1f} s" if tr.get("end", 0) > tr.get("start", 0) or tr.get("start") else ""
+        return f"track {tr['track']} · {tr['source']}{span}"
+
+    def frame_with_box(self, path: str) -> np.ndarray | None:
+        """The source frame of `path`'s track (RGB) with the track's best box drawn, or None."""
+        tr = self.track_of(path)
+        if tr is None or not tr.get("frame"):
+            return None
+        cv2 = _cv2()
+        frame = cv2.imread(str(Path(self.root) / tr["frame"]))
+        if frame is None:
+            return None
+        x0, y0, x1, y1 = (int(round(v)) for v in tr["box"])
+        thick = max(2, frame.shape[0] // 200)
+        cv2.rectangle(frame, (x0, y0), (x1, y1), (0, 0, 255), thick)
+        return frame[:, :, ::-1].copy()

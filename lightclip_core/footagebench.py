@@ -1,0 +1,109 @@
+"""`bench-footage`: index a street video as the ``footage`` command does and measure what issue users
+care about, side by side in one run:
+
+- indexing speed: seconds of video per second of indexing at the chosen sampling rate (above 1 is
+  faster than real time), with the time spent detecting and embedding;
+- tracks: how many, their lengths, and a contact sheet (one row of crops per track) to count tracks
+  per person by eye;
+- the first search over the indexed footage against the first search over the bundled gallery with
+  the same checkpoint (both after one warm-up of the shared text encoder; every query new to its
+  cache, so each time includes a text encode), then warm medians.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .fileio import log
+from .profiling import machine_info
+
+QUERIES = ("a man in a black jacket and blue jeans", "a woman in a red coat", "a woman with blonde hair in a black coat",
+           "a man in a blue jacket and grey trousers", "a person in a white hooded jacket")
+
+
+def tracks_sheet(root: str | Path, out: str | Path, height: int = 120, columns: int = 4) -> Path:
+    """A JPEG contact sheet of a footage gallery: one cell per track, its kept crops side by side,
+    labelled ``T<track> <start>-<end> s n<detections>``."""
+    import json
+
+    from PIL import Image, ImageDraw
+
+    root = Path(root)
+    meta = json.loads((root / "footage.json").read_text())
+    tracks = meta["tracks"]
+    per = max((len(t["crops"]) for t in tracks), default=1)
+    w = height // 2
+    cell_w, cell_h = per * w + 10, height + 14
+    rows = max(1, (len(tracks) + columns - 1) // columns)
+    sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, t in enumerate(tracks):
+        x, y = (i % columns) * cell_w, (i // columns) * cell_h
+        for j, c in enumerate(t["crops"]):
+            with Image.open(root / c) as im:
+                sheet.paste(im.convert("RGB").resize((w, height)), (x + j * w, y))
+        draw.text((x + 2, y + height + 1), f"T{t['track']} {t['start']:.0f}-{t['end']:.0f} s n{t['detections']}",
+                  fill="black")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=85)
+    return out
+
+
+def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: str | Path, sample_fps: float = 2.0,
+                      sheet: str | Path | None = None, keep: str | Path | None = None) -> dict[str, Any]:
+    from .checkpoints import load_checkpoint
+    from .footage import Source, build_footage_gallery, make_detector, probe_video
+    from .search import Gallery, SearchEngine
+
+    info = probe_video(video)
+    model = load_checkpoint(checkpoint)
+    with tempfile.TemporaryDirectory(prefix="lightclip-footage-") as tmp:
+        out = Path(keep) if keep else Path(tmp) / "footage"
+        log(f"bench-footage: indexing {Path(video).name} ({info.duration_s:.1f} s, {info.width}x{info.height}) "
+            f"at {sample_fps:g} frames/s")
+        summary, emb = build_footage_gallery([Source(str(video), "video")], out, model, make_detector("hog"),
+                                             sample_fps=sample_fps)
+        import json
+
+        meta = json.loads((out / "footage.json").read_text())
+        lengths = sorted((t["detections"] for t in meta["tracks"]), reverse=True)
+        sheet_path = str(tracks_sheet(out, sheet)) if sheet else None
+
+        footage_gallery = Gallery.load(out)
+        footage_engine = SearchEngine(model, footage_gallery, emb)
+        bundled_engine = SearchEngine.from_checkpoint(checkpoint, Gallery.load(gallery_dir))
+        footage_engine.encode_queries(["warm-up of the shared text encoder"])
+
+        def first_then_warm(engine, tag: str) -> tuple[float, float]:
+            # every query is new to the text encoder's LRU cache: each time includes a text encode
+            t0 = time.perf_counter()
+            engine.search(f"{QUERIES[0]} ({tag})", 10)
+            first = time.perf_counter() - t0
+            warm = []
+            for n in range(5):
+                for q in QUERIES:
+                    t0 = time.perf_counter()
+                    engine.search(f"{q} ({tag} {n})", 10)
+                    warm.append(time.perf_counter() - t0)
+            return first * 1e3, statistics.median(warm) * 1e3
+
+        f_first, f_warm = first_then_warm(footage_engine, "footage")
+        b_first, b_warm = first_then_warm(bundled_engine, "bundled")
+    return {
+        "machine": machine_info("cpu"),
+        "video": {"file": Path(video).name, "seconds": round(info.duration_s, 2), "fps": info.fps,
+                  "width": info.width, "height": info.height, "frames": info.frames},
+        "sample_fps": sample_fps,
+        "checkpoint": Path(checkpoint).name,
+        "indexing": summary.to_dict() | {"out": None},
+        "tracks": {"count": summary.tracks, "detections_per_track": lengths,
+                   "single_sample_tracks_dropped": "min_track_detections=2", "sheet": sheet_path},
+        "first_search_ms": {"footage": round(f_first, 2), "bundled_gallery": round(b_first, 2)},
+        "warm_search_ms": {"footage": round(f_warm, 2), "bundled_gallery": round(b_warm, 2)},
+        "gallery_sizes": {"footage_crops": len(footage_gallery), "bundled_images": len(bundled_engine.gallery)},
+    }

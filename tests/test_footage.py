@@ -1,0 +1,287 @@
+"""Footage galleries: sampling, tracking, the gallery format and the error paths on a short clip made
+here (two bundled SynthPedes people composited walking across a plain background, boxes known), with
+a fake detector that finds them by their pixels; OpenCV's HOG detector on a real street clip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from lightclip_core import create_model  # noqa: E402
+from lightclip_core.footage import (  # noqa: E402
+    FOOTAGE_FILE,
+    Detection,
+    Detector,
+    FootageError,
+    FootageIndex,
+    FootageLimits,
+    Source,
+    TrackerOptions,
+    build_footage_gallery,
+    iou,
+    make_detector,
+    nms,
+    probe_video,
+    sample_video,
+    sources_from,
+)
+from lightclip_core.search import Gallery, SearchEngine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BG = (60, 140, 60)  # BGR background of the made clip
+W, H, FPS, SECONDS = 320, 240, 10, 4
+PERSON_H, PERSON_W = 96, 48
+# Debian's opencv-doc package ships OpenCV's sample vtest.avi (768x576, 79.5 s of people walking):
+# .ci/run extracts it here; LIGHTCLIP_TEST_VIDEO points elsewhere.
+VTEST = Path(os.environ.get("LIGHTCLIP_TEST_VIDEO", Path.home() / ".cache/lightclip/test-data/vtest.avi"))
+
+
+def require_test_video() -> None:
+    """Skip without the real clip, unless LIGHTCLIP_REQUIRE_TEST_VIDEO is set (CI): then fail."""
+    if not VTEST.is_file():
+        if os.environ.get("LIGHTCLIP_REQUIRE_TEST_VIDEO"):
+            pytest.fail(f"LIGHTCLIP_REQUIRE_TEST_VIDEO is set but {VTEST} is missing")
+        pytest.skip(f"no real street clip at {VTEST} (scripts/get-test-video fetches it; CI does)")
+
+
+def person(name: str) -> np.ndarray:
+    img = cv2.imread(str(ROOT / "gallery" / "imgs" / name))
+    return cv2.resize(img, (PERSON_W, PERSON_H), interpolation=cv2.INTER_AREA)
+
+
+def truth_boxes(frame: int) -> dict[str, tuple[float, float, float, float] | None]:
+    """Where each person is in `frame`: A walks left to right (and is hidden for frames 15-19),
+    B right to left lower down."""
+    t = frame / FPS
+    ax = 10 + 60 * t
+    bx = W - PERSON_W - 10 - 55 * t
+    a = None if 15 <= frame <= 19 else (ax, 20.0, ax + PERSON_W, 20.0 + PERSON_H)
+    return {"A": a, "B": (bx, 130.0, bx + PERSON_W, 130.0 + PERSON_H)}
+
+
+def make_clip(path: Path, frames: int = FPS * SECONDS, size: tuple[int, int] = (W, H)) -> Path:
+    sprites = {"A": person("01500_00.jpg"), "B": person("01501_00.jpg")}
+    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix == ".avi" else "mp4v"))
+    out = cv2.VideoWriter(str(path), fourcc, FPS, size)
+    assert out.isOpened()
+    for f in range(frames):
+        img = np.empty((size[1], size[0], 3), np.uint8)
+        img[:] = BG
+        for key, box in truth_boxes(f).items():
+            if box is not None:
+                x, y = int(round(box[0])), int(round(box[1]))
+                img[y:y + PERSON_H, x:x + PERSON_W] = sprites[key]
+        out.write(img)
+    out.release()
+    return path
+
+
+class BlobDetector(Detector):
+    """Fake detector: boxes of the regions that differ from the plain background."""
+
+    name = "blobs"
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def detect(self, frame):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("detector crashed")
+        diff = np.abs(frame.astype(np.int16) - np.array(BG, np.int16)).max(axis=2) > 40
+        n, _, stats, _ = cv2.connectedComponentsWithStats(diff.astype(np.uint8))
+        return [Detection((float(x), float(y), float(x + w), float(y + h)), 1.0)
+                for x, y, w, h, area in stats[1:] if h >= 40 and w >= 20]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return create_model("mobilenetv3_small_100", image_size=(64, 32)).eval()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "walk.avi")
+
+
+def test_boxes_iou_and_nms():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    dets = [Detection((0, 0, 10, 20), 0.9), Detection((1, 0, 11, 20), 0.95), Detection((30, 0, 40, 20), 0.5)]
+    kept = nms(dets, 0.4)
+    assert [d.score for d in kept] == [0.95, 0.5]
+
+
+def test_sampling_picks_frames_at_the_asked_rate(clip):
+    info = probe_video(clip)
+    assert (info.width, info.height, info.frames) == (W, H, FPS * SECONDS)
+    assert info.fps == pytest.approx(FPS)
+    picked = [(i, t) for i, t, frame in sample_video(clip, 2.0)]
+    assert [i for i, _ in picked] == list(range(0, FPS * SECONDS, 5))
+    assert [t for _, t in picked] == pytest.approx([i / FPS for i in range(0, FPS * SECONDS, 5)])
+    assert [i for i, _, _ in sample_video(clip, 100.0)] == list(range(FPS * SECONDS))  # never above the video's rate
+
+
+def test_one_track_per_person_with_a_missed_sample(clip, model, tmp_path):
+    out = tmp_path / "g"
+    summary, emb = build_footage_gallery([Source(str(clip), "video")], out, model, BlobDetector(), sample_fps=2.0)
+    meta = json.loads((out / FOOTAGE_FILE).read_text())
+    # 8 samples; A is hidden in the one at frame 15: 7 + 8 detections, one track each
+    assert (summary.frames_read, summary.detections, summary.tracks) == (8, 15, 2)
+    assert summary.realtime_factor and summary.video_seconds == pytest.approx(SECONDS)
+    by_track: dict[int, set[str]] = {}
+    for c in meta["crops"]:
+        truth = {k: b for k, b in truth_boxes(c["frame"]).items() if b is not None}
+        who = max(truth, key=lambda k: iou(truth[k], c["box"]))
+        assert iou(truth[who], c["box"]) > 0.8
+        by_track.setdefault(c["track"], set()).add(who)
+        assert c["source"] == "walk.avi" and c["timestamp"] == pytest.approx(c["frame"] / FPS)
+        assert set(c) >= {"file", "source", "frame", "timestamp", "box", "track", "score"}
+    assert sorted(map(sorted, by_track.values())) == [["A"], ["B"]]
+    spans = {t["track"]: (t["start"], t["end"], t["detections"]) for t in meta["tracks"]}
+    assert sorted(spans.values()) == [(0.0, 3.5, 7), (0.0, 3.5, 8)]
+    assert all(len(t["crops"]) == 3 and (out / t["frame"]).is_file() for t in meta["tracks"])
+    assert emb.shape == (6, model.embed_dim)
+    assert not list(tmp_path.glob(".g.tmp-*"))  # the temporary folder was renamed, nothing left beside
+    # A's one-second hole is longer than a 0.7 s gap allows: A becomes two tracks, B stays one
+    summary, _ = build_footage_gallery([Source(str(clip), "video")], tmp_path / "short_gap", model, BlobDetector(),
+                                       tracker=TrackerOptions(max_gap_s=0.7))
+    assert summary.tracks == 3
+    with pytest.raises(FootageError, match="at least one sampling interval"):  # no track could ever continue
+        build_footage_gallery([Source(str(clip), "video")], tmp_path / "x", model, BlobDetector(),
+                              tracker=TrackerOptions(max_gap_s=0.4))
+
+
+def test_gallery_loads_as_a_folder_and_search_ranks_tracks(clip, model, tmp_path):
+    out = tmp_path / "g"
+    _, emb = build_footage_gallery([Source(str(clip), "video")], out, model, BlobDetector())
+    gallery = Gallery.load(out)
+    meta = json.loads((out / FOOTAGE_FILE).read_text())
+    assert gallery.dataset == "folder" and gallery.one_per_id
+    assert [Path(p).relative_to(out).as_posix() for p in gallery.paths] == [c["file"] for c in meta["crops"]]
+    assert gallery.pids == [c["track"] for c in meta["crops"]]  # frames/ are not gallery images
+    # the returned embeddings are the crops' (up to JPEG rounding), in the loader's order
+    from lightclip_core.evaluate import encode_images
+
+    again = encode_images(model, gallery.paths).numpy()
+    assert (again * emb).sum(1).min() > 0.98
+    engine = SearchEngine(model, gallery, emb, runtime="torch")
+    res = engine.search("a person walking", k=10)
+    assert len(res.hits) == 2 and len({h.pid for h in res.hits}) == 2
+    # each track is represented by its best-scoring crop: compare with a full sort
+    q = engine.encode_queries(["a person walking"])[0]
+    sims = emb @ q
+    for h in res.hits:
+        rows = [i for i, p in enumerate(gallery.pids) if p == h.pid]
+        assert h.row == max(rows, key=lambda i: sims[i])
+    fx = FootageIndex.load(out)
+    label = fx.label(res.hits[0].path)
+    assert label.startswith(f"track {res.hits[0].pid} · walk.avi 0.0–3.5 s")
+    framed = fx.frame_with_box(res.hits[0].path)
+    assert framed.shape == (H, W, 3)
+
+
+def test_photos_and_crops_are_one_track_each(clip, model, tmp_path):
+    frames = tmp_path / "photos"
+    frames.mkdir()
+    for i, _, frame in sample_video(clip, 1.0):
+        cv2.imwrite(str(frames / f"street_{i:03d}.jpg"), frame)
+    (frames / "broken.jpg").write_bytes(b"not a jpeg")
+    crops = [ROOT / "gallery" / "imgs" / "01502_00.jpg"]
+    summary, emb = build_footage_gallery(sources_from(photos=[frames], crops=crops), tmp_path / "g", model,
+                                         BlobDetector())
+    # 4 photos (A hidden in none of the 1-per-second samples: 0, 10, 20, 30) -> 8 people, + 1 crop
+    assert summary.tracks == 9 and summary.crops == 9 and summary.detections == 9
+    assert summary.skipped == [("broken.jpg", "broken.jpg is not an image PIL can read.")]
+    assert summary.realtime_factor is None
+
+
+def test_error_paths_leave_nothing_behind(clip, model, tmp_path):
+    def fails(sources, match, **kw):
+        out = tmp_path / "out"
+        with pytest.raises(FootageError, match=match):
+            build_footage_gallery(sources, out, model, BlobDetector(), **kw)
+        assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(os.urandom(4096))
+    fails([Source(str(corrupt), "video")], "could not be opened as a video|no decodable frame")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    fails([Source(str(empty), "video")], "is empty")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    fails([Source(str(text), "video")], "not a supported video")
+    fails([Source(str(tmp_path / "missing.avi"), "video")], "does not exist")
+    fails([Source(str(clip), "video")], "between 64 and 200 pixels", limits=FootageLimits(max_side=200))
+    fails([Source(str(clip), "video")], "over the limit of 2 s", limits=FootageLimits(max_video_seconds=2))
+    fails([Source(str(clip), "video")], "over the limit of 4", limits=FootageLimits(max_crops=4))
+    fails([], "Nothing to index")
+    with pytest.raises(RuntimeError, match="detector crashed"):  # a crash midway: no half gallery
+        build_footage_gallery([Source(str(clip), "video")], tmp_path / "out", model, BlobDetector(fail_after=3))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+    # an existing folder that is not a footage gallery is never overwritten; an earlier gallery is replaced
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "mine.txt").write_text("precious")
+    with pytest.raises(FootageError, match="not empty and is not a footage gallery"):
+        build_footage_gallery([Source(str(clip), "video")], keep, model, BlobDetector())
+    assert (keep / "mine.txt").read_text() == "precious"
+    again = tmp_path / "again"
+    build_footage_gallery([Source(str(clip), "video")], again, model, BlobDetector(), sample_fps=1.0)
+    build_footage_gallery([Source(str(clip), "video")], again, model, BlobDetector(), sample_fps=2.0)
+    assert json.loads((again / FOOTAGE_FILE).read_text())["options"]["sample_fps"] == 2.0
+
+
+def test_unknown_detector_and_bad_options():
+    with pytest.raises(KeyError, match="Unknown detector 'yolo'; there are: hog"):
+        make_detector("yolo")
+    with pytest.raises(FootageError, match="min_height"):
+        make_detector("hog", min_height=4)
+
+
+def test_cli_footage_json_summary(clip, tmp_path, capsys):
+    from lightclip_core.checkpoints import save_checkpoint
+    from lightclip_core.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint(create_model("mobilenetv3_small_100", image_size=(64, 32)).eval(), ckpt)
+    # HOG on a plain background with two small sprites: it may find nobody, which is one sentence
+    rc = main(["footage", "--video", str(clip), "--out", str(tmp_path / "g"), "--checkpoint", str(ckpt), "--json",
+               "--no-progress", "--min-height", "90"])
+    out, err = capsys.readouterr()
+    if rc == 0:
+        s = json.loads(out)
+        assert s["frames_read"] == 8 and {"detections", "tracks", "crops", "seconds"} <= set(s)
+    else:
+        assert rc == 2 and err.startswith("error: No person was found") and len(err.strip().splitlines()) == 1
+    rc = main(["footage", "--video", str(tmp_path / "nope.avi"), "--out", str(tmp_path / "h"), "--checkpoint", str(ckpt)])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_hog_finds_people_in_real_street_frames():
+    """OpenCV's HOG detector on real pixels: frames of vtest.avi (people walking on a campus)."""
+    require_test_video()
+    det = make_detector("hog")
+    counts = []
+    for i, _, frame in sample_video(VTEST, 0.1, FootageLimits()):
+        if i > 400:
+            break
+        dets = det.detect(frame)
+        counts.append(len(dets))
+        for d in dets:
+            x0, y0, x1, y1 = d.box
+            assert 0 <= x0 < x1 <= frame.shape[1] and 0 <= y0 < y1 <= frame.shape[0]
+            assert (y1 - y0) >= 0.9 * 90 * 0.9  # the minimum height, less the trimmed margin
+            assert d.score >= 0.5
+    assert len(counts) == 5 and min(counts) >= 1 and sum(counts) >= 10
+    blank = np.full((576, 768, 3), 128, np.uint8)
+    assert det.detect(blank) == []
