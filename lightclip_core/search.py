@@ -338,12 +338,20 @@ class SearchEngine:
         return out_s, out_r
 
     def search_similar(self, row: int, k: int = 10) -> SearchResult:
-        """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out)."""
+        """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out; in a
+        footage gallery, its whole track left out and one result per other track)."""
         if not 0 <= int(row) < len(self.gallery):
             raise LightCLIPError(f"Gallery image {row} does not exist (the gallery has {len(self.gallery)}).")
+        row = int(row)
         t0 = time.perf_counter()
-        scores, rows = self.index.search(self.embeddings[int(row)], min(k + 1, len(self.gallery)))
-        keep = rows[0] != int(row)
+        query = self.embeddings[row][None, :]
+        if self.gallery.one_per_id:
+            scores, rows = self._one_per_id(query, min(k + 1, len(set(self.gallery.pids))))
+            own = self.gallery.pids[row]
+            keep = (rows[0] >= 0) & (np.array([self.gallery.pids[r] if r >= 0 else -1 for r in rows[0]]) != own)
+        else:
+            scores, rows = self.index.search(query, min(k + 1, len(self.gallery)))
+            keep = rows[0] != row
         scores, rows = scores[0][keep][:k], rows[0][keep][:k]
         t1 = time.perf_counter()
         return SearchResult(f"image {row}", self._hits(scores, rows), len(self.gallery), 0.0, (t1 - t0) * 1e3)

@@ -162,7 +162,7 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
         result = engine.search_similar(int(row), clamp_k(k))
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
-    items = [(h.path, f"#{h.rank} · cos {h.score:.3f} · id {h.pid}") for h in result.hits]
+    items = hit_items(result, engine.gallery.footage)
     src_pid = engine.gallery.pids[int(row)]
     same = sum(h.pid == src_pid for h in result.hits)
     md = (f"**People like gallery image {row}** (person {src_pid}) with {display_name(backbone)}: "

@@ -182,6 +182,8 @@ def test_gallery_loads_as_a_folder_and_search_ranks_tracks(clip, model, tmp_path
     for h in res.hits:
         rows = [i for i, p in enumerate(gallery.pids) if p == h.pid]
         assert h.row == max(rows, key=lambda i: sims[i])
+    similar = engine.search_similar(res.hits[0].row, k=5)  # the other person, never the own track
+    assert [h.pid for h in similar.hits] == [res.hits[1].pid]
     fx = FootageIndex.load(out)
     label = fx.label(res.hits[0].path)
     assert label.startswith(f"track {res.hits[0].pid} · walk.avi 0.0–3.5 s")
