@@ -160,9 +160,26 @@ def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True,
     return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
 
 
+def _in_blocks(names: list[str], select, call, repeats: int, block: int = 5) -> dict[str, list[float]]:
+    """Milliseconds of `call()` per name, side by side: blocks of `block` calls per name, the names
+    alternating block by block (so a busy machine slows each alike), the first call of each block
+    discarded. Not call by call: PyTorch's and ONNX Runtime's thread pools each keep spinning a moment
+    after a call, so strict alternation made each runtime pay for the other (measured on two cores:
+    a MiniLM query on ONNX Runtime 9.2 ms alone, 11.5 ms alternating with PyTorch call by call)."""
+    times: dict[str, list[float]] = {n: [] for n in names}
+    rounds = max(1, -(-repeats // (block - 1)))
+    for r in range(rounds + 1):  # round 0 is a warm-up, discarded
+        for name in names:
+            select(name)
+            got = [timed(call, 1, warmup=0)[0] for _ in range(block)][1:]
+            if r > 0:
+                times[name] += got
+    return times
+
+
 def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
-    """Median warm query (text encode of a new query + top-10 search) per runtime, measured side by side:
-    the runtimes alternate call by call, so a busy machine slows both alike."""
+    """Median warm query (text encode of a new query + top-10 search) per runtime, measured side by
+    side in alternating blocks (`_in_blocks`)."""
     import statistics
 
     from .runtime import RUNTIMES
@@ -178,25 +195,19 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
             chosen.append(name)
         except LightCLIPError as exc:
             log(f"bench: runtime {name} skipped: {exc}")
-    times: dict[str, list[float]] = {n: [] for n in chosen}
 
     def query() -> None:
         enc.clear_cache()
         with torch.no_grad():
             engine.index.search(engine.model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
 
-    for i in range(repeats + 3):
-        for name in chosen:
-            enc.runtime = name
-            t = timed(query, 1, warmup=0)[0]
-            if i >= 3:  # three warm-up rounds
-                times[name].append(t)
+    times = _in_blocks(chosen, lambda name: setattr(enc, "runtime", name), query, repeats)
     enc.runtime = before
     return {n: round(statistics.median(v), 3) for n, v in times.items()}
 
 
 def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[str, float]:
-    """Image-encode throughput at batch `batch` per runtime, the runtimes alternating batch by batch."""
+    """Image-encode throughput at batch `batch` per runtime, in alternating blocks (`_in_blocks`)."""
     import statistics
 
     from .runtime import RUNTIMES
@@ -213,13 +224,8 @@ def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[s
                 chosen.append(name)
             except LightCLIPError as exc:
                 log(f"bench: runtime {name} skipped: {exc}")
-        times: dict[str, list[float]] = {n: [] for n in chosen}
-        for i in range(repeats + 2):
-            for name in chosen:
-                model.image_runtime = name
-                t = timed(lambda: model.encode_image(x), 1, warmup=0)[0]
-                if i >= 2:
-                    times[name].append(t)
+        times = _in_blocks(chosen, lambda name: setattr(model, "image_runtime", name),
+                           lambda: model.encode_image(x), repeats)
     model.use_runtime(before)
     return {n: round(batch / (statistics.median(v) / 1e3), 1) for n, v in times.items()}
 
