@@ -583,9 +583,6 @@ def build_footage_gallery(
     out = Path(out)
     if not sources:
         raise FootageError("Nothing to index: give a video, a folder of photos, or person crops.")
-    if len(sources) > limits.max_sources + limits.max_photos:
-        raise FootageError(f"{len(sources):,} files is over the limit of {limits.max_photos:,} photos "
-                           f"and {limits.max_sources} videos.")
     if sum(s.kind == "video" for s in sources) > limits.max_sources:
         raise FootageError(f"At most {limits.max_sources} videos per gallery.")
     if sum(s.kind != "video" for s in sources) > limits.max_photos:
@@ -801,7 +798,10 @@ class FootageIndex:
         if tr is None or not tr.get("frame"):
             return None
         cv2 = _cv2()
-        frame = cv2.imread(str(Path(self.root) / tr["frame"]))
+        path = (Path(self.root) / str(tr["frame"])).resolve()
+        if not path.is_relative_to(Path(self.root).resolve()):
+            return None  # a footage.json naming a file outside its gallery: never read it
+        frame = cv2.imread(str(path))
         if frame is None:
             return None
         x0, y0, x1, y1 = (int(round(v)) for v in tr["box"])

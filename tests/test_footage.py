@@ -189,6 +189,12 @@ def test_gallery_loads_as_a_folder_and_search_ranks_tracks(clip, model, tmp_path
     assert label.startswith(f"track {res.hits[0].pid} · walk.avi 0.0–3.5 s")
     framed = fx.frame_with_box(res.hits[0].path)
     assert framed.shape == (H, W, 3)
+    # the box is drawn in red on the frame where the track's best crop was seen
+    tr = fx.track_of(res.hits[0].path)
+    x0, y0 = (int(round(v)) for v in tr["box"][:2])
+    assert tuple(framed[y0 + 1, x0 + PERSON_W // 2]) == (255, 0, 0)
+    fx.tracks[tr["track"]] = dict(tr, frame="../../outside.jpg")  # a hostile footage.json: never read outside
+    assert fx.frame_with_box(res.hits[0].path) is None
 
 
 def test_photos_and_crops_are_one_track_each(clip, model, tmp_path):
