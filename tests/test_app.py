@@ -412,8 +412,8 @@ def test_load_twenty_clients_over_three_encoders_with_private_uploads(server, si
     print(f"load: {sum(done[0])} searches, {sum(done[1])} own-gallery searches in ~10 s")
 
 
-@pytest.mark.browser
-def test_browser_search_and_tradeoffs(server):
+def _chromium():
+    """``(sync_playwright, chromium path, launch args)``, or skip (fail under LIGHTCLIP_REQUIRE_BROWSER=1)."""
     chromium = Path(os.environ.get("LIGHTCLIP_CHROMIUM", "/usr/bin/chromium"))
     required = os.environ.get("LIGHTCLIP_REQUIRE_BROWSER") == "1"
     if not chromium.exists():
@@ -429,6 +429,12 @@ def test_browser_search_and_tradeoffs(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"]
+    return sync_playwright, chromium, args
+
+
+@pytest.mark.browser
+def test_browser_search_and_tradeoffs(server):
+    sync_playwright, chromium, args = _chromium()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -457,6 +463,41 @@ def test_browser_search_and_tradeoffs(server):
         page.get_by_role("tab", name="Trade-offs").click()
         page.locator("#tradeoff-plot .plot-container, #tradeoff-plot .js-plotly-plot").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "tradeoffs.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_browser_street_video_to_tracks_and_the_frame(server, tmp_path):
+    """A user uploads a street video in *Your gallery*, searches it, clicks a result and sees the frame
+    the person was seen in, with the box drawn."""
+    sync_playwright, chromium, args = _chromium()
+    cv2 = pytest.importorskip("cv2")
+    from test_footage import VTEST, require_test_video
+
+    require_test_video()
+    cap = cv2.VideoCapture(str(VTEST))
+    clip = tmp_path / "street.mp4"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
+    for _ in range(30):
+        out.write(cap.read()[1])
+    out.release()
+    cap.release()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server["url"], wait_until="domcontentloaded", timeout=60_000)
+        page.get_by_role("tab", name="Your gallery").click()
+        page.locator("input[type=file]").first.set_input_files(str(clip))
+        page.get_by_role("button", name="Index my gallery").click()
+        page.get_by_text("people tracks").first.wait_for(timeout=120_000)
+        page.get_by_role("tab", name="Search").first.click()
+        page.get_by_label("Search my uploaded gallery").check()
+        page.get_by_label("Description").first.fill("a man in a dark jacket")
+        page.get_by_role("button", name="Search", exact=True).click()
+        page.get_by_text("· track ").first.wait_for(timeout=60_000)
+        page.locator("#results img").first.click()
+        page.locator("#seen-in img").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "footage.png"), full_page=True)
         browser.close()
 
 
