@@ -377,15 +377,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     gallery = Gallery.load(args.gallery)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
     results = engine.search_batch(args.query, args.k)
+    footage = gallery.footage  # a footage gallery: each hit is a track (its best-matching crop)
     if args.json:
+        def hit(h):
+            return h.__dict__ | ({"footage": footage.crop(h.path), "track": footage.track_of(h.path)} if footage else {})
+
         print(json.dumps([{"query": r.query, "truncated": r.truncated, "text_ms": r.text_ms, "search_ms": r.search_ms,
                            "query_pid": r.query_pid, "ap": r.ap,
-                           "hits": [h.__dict__ for h in r.hits]} for r in results]))
+                           "hits": [hit(h) for h in r.hits]} for r in results]))
         return 0
     for r in results:
         print(f"{r.query!r}  ({r.gallery_size} images, text {r.text_ms:.1f} ms, search {r.search_ms:.2f} ms)")
         for h in r.hits:
-            print(f"  {h.rank:>3}. {h.score:.4f}  id {h.pid:<6} {h.path}")
+            where = f"  ({footage.label(h.path)})" if footage else ""
+            print(f"  {h.rank:>3}. {h.score:.4f}  id {h.pid:<6} {h.path}{where}")
     return 0
 
 

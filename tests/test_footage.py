@@ -271,6 +271,13 @@ def test_cli_footage_json_summary(clip, tmp_path, capsys):
         assert s["frames_read"] == 8 and {"detections", "tracks", "crops", "seconds"} <= set(s)
     else:
         assert rc == 2 and err.startswith("error: No person was found") and len(err.strip().splitlines()) == 1
+    # search prints tracks of a footage gallery (one made with the fake detector)
+    build_footage_gallery([Source(str(clip), "video")], tmp_path / "fg", create_model("mobilenetv3_small_100",
+                          image_size=(64, 32)).eval(), BlobDetector())
+    assert main(["search", "--checkpoint", str(ckpt), "--gallery", str(tmp_path / "fg"), "-q", "a person", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)[0]["hits"]
+    assert len(hits) == 2 and {h["track"]["track"] for h in hits} == {0, 1}
+    assert all(h["footage"]["file"].startswith("crops/") and h["footage"]["source"] == "walk.avi" for h in hits)
     rc = main(["footage", "--video", str(tmp_path / "nope.avi"), "--out", str(tmp_path / "h"), "--checkpoint", str(ckpt)])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
 
