@@ -819,7 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the bundled EfficientNet-Lite0)")
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)")
     p.add_argument("--detector", default="hog", help="detector name (default hog: OpenCV's, built in)")
-    p.add_argument("--min-height", type=int, default=90, help="smallest person box in pixels (default 90)")
+    p.add_argument("--min-height", type=int,
+                   help="smallest person box in pixels (default: 90 or an eighth of the frame height, whichever is larger)")
     p.add_argument("--score-threshold", type=float, default=0.5, help="detector score threshold (HOG: default 0.5)")
     p.add_argument("--nms-iou", type=float, default=0.4, help="non-maximum suppression overlap (default 0.4)")
     p.add_argument("--crops-per-track", type=int, default=3)

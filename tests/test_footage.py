@@ -300,3 +300,14 @@ def test_hog_finds_people_in_real_street_frames():
     assert len(counts) == 5 and min(counts) >= 1 and sum(counts) >= 10
     blank = np.full((576, 768, 3), 128, np.uint8)
     assert det.detect(blank) == []
+    # the default smallest person follows the frame: 90 px, or an eighth of a taller frame's height
+    assert [det.height_for(h) for h in (480, 576, 1080, 2160)] == [90, 90, 135, 270]
+    assert make_detector("hog", min_height=60).height_for(2160) == 60
+    # a large frame is shrunk for HOG and the boxes come back in its own pixels: the same street at
+    # twice the size, searched for people twice as tall, gives the same people at twice the coordinates
+    frame = next(f for i, _, f in sample_video(VTEST, 0.1, FootageLimits()) if i >= 200)
+    small = make_detector("hog", min_height=90).detect(frame)
+    big = make_detector("hog", min_height=180).detect(cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
+    assert len(small) >= 2 and abs(len(big) - len(small)) <= 1
+    matched = [max(iou(tuple(v / 2 for v in b.box), a.box) for b in big) for a in small]
+    assert sorted(matched)[len(matched) // 2] > 0.7  # most people found again at the same place
