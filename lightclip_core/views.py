@@ -247,13 +247,19 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_
     except LightCLIPError as exc:
         return None, None, f"⚠️ {exc}"
     skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
-    lines = [f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
-             "Tick *Search my uploaded gallery* in the Search tab."]
+    head = (f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
+            "Tick *Search my uploaded gallery* in the Search tab.")
+    return engine, backbone, _upload_report(pool, backbone, head, skipped)
+
+
+def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence[tuple[str, str]]) -> str:
+    """*Your gallery*'s status: `head`, the files skipped and why (50 at most), the synthetic caveat."""
+    lines = [head]
     if skipped:
         lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
     if pool.info(backbone).get("synthetic"):
         lines.append(f"*{SYNTHETIC_WARNING}*")
-    return engine, backbone, "\n\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, upload_root: Path,
@@ -283,12 +289,8 @@ def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str
         return None, None, f"⚠️ {exc}"
     skipped += summary.skipped
     rt = summary.realtime_factor
-    lines = [f"Found **{summary.tracks:,}** people tracks ({summary.crops:,} crops from {summary.frames_read:,} frames "
-             f"and photos, {summary.detections:,} detections) with {display_name(backbone)} in {summary.seconds:.1f} s"
-             + (f", {rt:.1f}× real time" if rt else "") + ". Tick *Search my uploaded gallery* in the Search tab: "
-             "each result is one person's track; click it to see the frame."]
-    if skipped:
-        lines.append(f"Skipped {len(skipped)}:\n" + "\n".join(f"- `{n}`: {why}" for n, why in skipped[:50]))
-    if pool.info(backbone).get("synthetic"):
-        lines.append(f"*{SYNTHETIC_WARNING}*")
-    return engine, backbone, "\n\n".join(lines)
+    head = (f"Found **{summary.tracks:,}** people tracks ({summary.crops:,} crops from {summary.frames_read:,} frames "
+            f"and photos, {summary.detections:,} detections) with {display_name(backbone)} in {summary.seconds:.1f} s"
+            + (f", {rt:.1f}× real time" if rt else "") + ". Tick *Search my uploaded gallery* in the Search tab: "
+            "each result is one person's track; click it to see the frame.")
+    return engine, backbone, _upload_report(pool, backbone, head, skipped)

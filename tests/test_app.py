@@ -225,19 +225,10 @@ def test_uploads_are_flattened_limited_and_listed(tmp_path):
 def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     """*Your gallery* with a real street clip (4 s of OpenCV's vtest.avi): HOG finds people, search
     returns one result per track, a click shows the frame; a corrupt video is one sentence."""
-    cv2 = pytest.importorskip("cv2")
-    from test_footage import VTEST, require_test_video
+    pytest.importorskip("cv2")
+    from test_footage import vtest_clip
 
-    require_test_video()
-    cap = cv2.VideoCapture(str(VTEST))
-    clip = tmp_path / "street.mp4"
-    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
-    for _ in range(40):
-        ok, frame = cap.read()
-        assert ok
-        out.write(frame)
-    out.release()
-    cap.release()
+    clip = vtest_clip(tmp_path / "street.mp4", 40)
     engine, backbone, md = views.index_uploads(site["pool"], [str(clip)], "mobilenetv3_small_100", tmp_path / "up")
     assert engine is not None and backbone == "mobilenetv3_small_100", md
     assert md.startswith("Found **") and "tracks" in md and "real time" in md
@@ -471,17 +462,10 @@ def test_browser_street_video_to_tracks_and_the_frame(server, tmp_path):
     """A user uploads a street video in *Your gallery*, searches it, clicks a result and sees the frame
     the person was seen in, with the box drawn."""
     sync_playwright, chromium, args = _chromium()
-    cv2 = pytest.importorskip("cv2")
-    from test_footage import VTEST, require_test_video
+    pytest.importorskip("cv2")
+    from test_footage import vtest_clip
 
-    require_test_video()
-    cap = cv2.VideoCapture(str(VTEST))
-    clip = tmp_path / "street.mp4"
-    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
-    for _ in range(30):
-        out.write(cap.read()[1])
-    out.release()
-    cap.release()
+    clip = vtest_clip(tmp_path / "street.mp4", 30)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -50,6 +50,20 @@ def require_test_video() -> None:
         pytest.skip(f"no real street clip at {VTEST} (scripts/get-test-video fetches it; CI does)")
 
 
+def vtest_clip(path: Path, frames: int) -> Path:
+    """The first `frames` frames of the real street clip, as an mp4 (what a user would upload)."""
+    require_test_video()
+    cap = cv2.VideoCapture(str(VTEST))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        out.write(frame)
+    out.release()
+    cap.release()
+    return path
+
+
 def person(name: str) -> np.ndarray:
     img = cv2.imread(str(ROOT / "gallery" / "imgs" / name))
     return cv2.resize(img, (PERSON_W, PERSON_H), interpolation=cv2.INTER_AREA)
