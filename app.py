@@ -23,8 +23,8 @@ import gradio as gr
 
 from lightclip_core import charts, views
 from lightclip_core.errors import LightCLIPError
-from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
+from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
 from lightclip_core.uploads import MAX_IMAGES
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
@@ -153,8 +153,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
     search_inputs = [query, backbone, k, mine, session.engine, session.backbone]
+    def hide_frame():  # new results: the frame shown for an earlier click goes away
+        return gr.update(value=None, visible=False)
+
     for trigger in (search_btn.click, query.submit):
-        trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private")
+        trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private").then(
+            hide_frame, None, [seen_in], api_visibility="private")
 
     def api_search(qs, bs, ks):
         # Batched (Gradio collects up to SEARCH_BATCH concurrent calls): simultaneous users share one
@@ -177,7 +181,8 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
         return views.similar_view(pool, b, row, kk)
 
     similar_btn.click(ui_similar, [backbone, selected, k, mine, session.engine, session.backbone],
-                      [results, info, rows_state], api_visibility="private")
+                      [results, info, rows_state], api_visibility="private").then(
+        hide_frame, None, [seen_in], api_visibility="private")
 
     # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
     # (one session) that called /upload searches its own pictures, and no one else's.

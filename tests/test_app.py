@@ -482,6 +482,8 @@ def test_browser_street_video_to_tracks_and_the_frame(server, tmp_path):
         page.locator("#results img").first.click()
         page.locator("#seen-in img").first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "footage.png"), full_page=True)
+        page.get_by_role("button", name="Search", exact=True).click()  # new results: the old frame goes
+        page.locator("#seen-in").wait_for(state="hidden", timeout=30_000)
         browser.close()
 
 
