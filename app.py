@@ -51,6 +51,15 @@ weights; the other trunks start from scratch, and those marked "KD" in the Trade
 distilled from it. They are measured on the bundled synthetic gallery; **on real photos expect much
 weaker results**.
 
+### Search your own street footage
+In **Your gallery**, upload a street video or street photos: people are found with OpenCV's HOG detector
+(built in, no download), followed across frames into tracks, and each track becomes one search result;
+click a result to see the frame. The same from the command line:
+```bash
+python -m lightclip_core footage --video street.mp4 --out my_footage
+python -m lightclip_core search --checkpoint checkpoints/efficientnet_lite0 --gallery my_footage -q "a woman in a red coat"
+```
+
 ### Train on the real benchmarks
 ```bash
 python -m lightclip_core train --dataset cuhkpedes --root /data/CUHK-PEDES --backbone efficientnet_b0 --pretrained --epochs 30
