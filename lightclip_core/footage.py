@@ -620,9 +620,8 @@ def build_footage_gallery(
     next_id = 0
     source_meta: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # source path -> unique short name used in file names
-    current = [""]  # the source being read
 
-    def candidates(frame: np.ndarray, dets: list[Detection], src_name: str, idx: int, t: float,
+    def candidates(frame: np.ndarray, dets: list[Detection], src_name: str, short: str, idx: int, t: float,
                    keep_frame: bool) -> list[_Candidate]:
         nonlocal t_emb
         patches = [crop(frame, d.box) for d in dets]
@@ -637,7 +636,7 @@ def build_footage_gallery(
         for d, p, e in zip(dets, patches, emb):
             sh = sharpness(p)
             out_c.append(_Candidate(p, src_name, idx, round(t, 3), d.box, round(d.score, 4), round(sh, 2),
-                                    crop_quality(d.box, sh), e, names[current[0]], jpeg))
+                                    crop_quality(d.box, sh), e, short, jpeg))
         return out_c
 
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -648,7 +647,6 @@ def build_footage_gallery(
             while short in names.values():
                 short += "_"
             names[src.path] = short
-            current[0] = src.path
             report(f"{src.kind} {n_src + 1}/{len(sources)}: {name}", n_src, len(sources))
             if src.kind == "video":
                 info = probe_video(src.path, limits)
@@ -662,7 +660,7 @@ def build_footage_gallery(
                     frames_read += 1
                     sampled += 1
                     detections += len(dets)
-                    trk.step(name, t, candidates(frame, dets, name, idx, t, keep_frame=True))
+                    trk.step(name, t, candidates(frame, dets, name, short, idx, t, keep_frame=True))
                     last_t = t
                     report(f"video {n_src + 1}/{len(sources)}: {name} · {t:,.1f} s · {detections:,} people seen",
                            idx, info.frames)
@@ -691,7 +689,7 @@ def build_footage_gallery(
             else:
                 dets = [Detection((0.0, 0.0, float(frame.shape[1]), float(frame.shape[0])), 1.0)]
             detections += len(dets)
-            for c in candidates(frame, dets, name, 0, 0.0, keep_frame=src.kind == "photo"):
+            for c in candidates(frame, dets, name, short, 0, 0.0, keep_frame=src.kind == "photo"):
                 tr = Track(next_id, name, c.box, 0.0, 0.0, embedding=c.embedding, detections=1, best=[c])
                 next_id += 1
                 tracks.append(tr)
@@ -780,8 +778,11 @@ class FootageIndex:
     @classmethod
     def load(cls, root: str | Path) -> "FootageIndex | None":
         meta = read_footage(root)
-        if meta is None:
-            return None
+        return None if meta is None else cls.from_meta(root, meta)
+
+    @classmethod
+    def from_meta(cls, root: str | Path, meta: dict[str, Any]) -> "FootageIndex":
+        """From a footage.json already read (`read_footage`), e.g. by the folder loader."""
         root = Path(root)
         crops = {os.path.normpath(str((root / c["file"]).resolve())): c for c in meta["crops"] if isinstance(c, dict)
                  and isinstance(c.get("file"), str)}

@@ -128,10 +128,10 @@ class Gallery:
         if max_images is not None:
             samples = samples[:max_images]
         footage = None
-        if dataset == "folder":
+        if ds.notes.get("footage"):
             from .footage import FootageIndex
 
-            footage = FootageIndex.load(root)
+            footage = FootageIndex.from_meta(root, ds.notes["footage"])
         return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
                    name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])), root=str(root),
                    dataset=dataset, footage=footage)

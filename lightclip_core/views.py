@@ -63,8 +63,9 @@ def hit_items(result: SearchResult, footage: Any = None) -> list[tuple[str, str]
     (`footage`, a `FootageIndex`) each result is a track: its source and time span instead of the id."""
     items = []
     for h in result.hits:
-        if footage is not None and footage.label(h.path):
-            items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · {footage.label(h.path)}"))
+        label = footage.label(h.path) if footage is not None else ""
+        if label:
+            items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · {label}"))
             continue
         mark = " ✓" if result.query_pid is not None and h.pid == result.query_pid else ""
         items.append((h.path, f"#{h.rank} · cos {h.score:.3f} · id {h.pid}{mark}"))

@@ -124,4 +124,7 @@ def load_folder(
             skipped.append((str(root / rel), f"listed on line {meta['line']} of captions.jsonl but not found"))
     if not samples:
         raise DataError(f"No readable images under {root} ({len(skipped)} file(s) skipped).")
-    return PersonSearchDataset("folder", root, samples, notes={"skipped": skipped})
+    notes = {"skipped": skipped}
+    if footage:
+        notes["footage"] = footage  # the footage.json read above: Gallery.load indexes it without reading it again
+    return PersonSearchDataset("folder", root, samples, notes=notes)
