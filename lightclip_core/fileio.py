@@ -22,6 +22,12 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def safe_stem(name: str, limit: int, default: str) -> str:
+    """A file name's stem cut to `limit` characters, with anything but letters, digits, - and _ made
+    ``_`` (safe in any folder); `default` when nothing is left."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem)[:limit] or default
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same directory, fsync, rename: a killed
     process leaves the old file or the new one, never a torn one."""

@@ -43,6 +43,7 @@ import numpy as np
 
 from .data.base import IMAGE_EXTENSIONS
 from .errors import LightCLIPError, UnknownNameError
+from .fileio import safe_stem
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 FOOTAGE_FILE = "footage.json"
@@ -566,10 +567,6 @@ def _prepare_out(out: Path) -> None:
             raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
 
 
-def _safe_stem(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem)[:40] or "source"
-
-
 def build_footage_gallery(
     sources: Sequence[Source],
     out: str | Path,
@@ -643,7 +640,7 @@ def build_footage_gallery(
     try:
         for n_src, src in enumerate(sources):
             name = Path(src.path).name
-            short = _safe_stem(name)
+            short = safe_stem(name, 40, "source")
             while short in names.values():
                 short += "_"
             names[src.path] = short

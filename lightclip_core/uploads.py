@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .data.base import IMAGE_EXTENSIONS
 from .errors import LightCLIPError
+from .fileio import safe_stem
 
 MAX_IMAGES = 1000
 MAX_IMAGE_BYTES = 15 * 2**20
@@ -67,7 +68,7 @@ def ingest_uploads(
     def target(name: str) -> Path:
         base = Path(name).name
         ext = Path(base).suffix.lower()
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(base).stem)[:60] or "image"
+        stem = safe_stem(base, 60, "image")
         return dest / f"{res.added:05d}_{stem}{ext}"
 
     for f in files or []:
