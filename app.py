@@ -6,7 +6,8 @@ Environment: LIGHTCLIP_PORT / GRADIO_SERVER_PORT (default 7860), GRADIO_SERVER_N
 LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU), LIGHTCLIP_RUNTIME (auto | onnx | torch: how
 queries are encoded on the CPU; auto = ONNX Runtime when installed), LIGHTCLIP_HUB_REPO (a model repo written by
 `python -m lightclip_core hub push`: backbones without a local checkpoint are fetched from it when first
-chosen, never at start).
+chosen, never at start), LIGHTCLIP_GRADIO_TUNING (1; 0 leaves Gradio's per-request costs as they are,
+see lightclip_core/gradio_tuning.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from lightclip_core import charts, views
+from lightclip_core import charts, gradio_tuning, views
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
@@ -339,9 +340,12 @@ def main() -> int:
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in pool.available()]
     default = (preferred or pool.available() or [None])[0]
     # Results are gallery files: served in place, not copied (and hashed) into Gradio's cache on every
-    # search, which cost about four times the search itself under load (py-spy). Gradio still resolves
-    # each result against every static path (its own icons come first) on its event-loop thread.
+    # search, which cost about four times the search itself under load (py-spy). Gradio still resolved
+    # each result against every static path on its one thread (37% of it under load) and rebuilt a
+    # pandas analytics summary after every event: gradio_tuning remembers the first and thins the second.
     gr.set_static_paths([str(pool.gallery_dir)])
+    gradio_tuning.tune_environment()
+    gradio_tuning.memoise_static_checks()
     demo = build_app(pool, default)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)

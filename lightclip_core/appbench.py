@@ -46,14 +46,14 @@ def _free_port() -> int:
 
 
 def start_app(checkpoints: str | Path, gallery: str | Path, cache_dir: str | Path, log_path: Path,
-              timeout_s: float = 180) -> tuple[subprocess.Popen, str, float]:
+              timeout_s: float = 180, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
     """Launch app.py on a free loopback port; returns (process, url, seconds until the port answered)."""
     import os
 
     port = _free_port()
     env = {**os.environ, "LIGHTCLIP_PORT": str(port), "LIGHTCLIP_CHECKPOINTS": str(checkpoints),
            "LIGHTCLIP_GALLERY": str(gallery), "LIGHTCLIP_CACHE": str(cache_dir), "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+           "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), **(extra_env or {})}
     out = open(log_path, "w")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -246,8 +246,9 @@ def _load_gradio_client(url: str, encoders: list[str], clients: int, seconds: fl
 
 def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path = "gallery", clients: int = 20,
                   seconds: float = 30, encoders: list[str] | None = None, first: bool = True,
-                  client: str = "http") -> dict[str, Any]:
-    """Start the app with an empty cache; first searches per bundled encoder; then the load test."""
+                  client: str = "http", baseline: bool = False) -> dict[str, Any]:
+    """Start the app with an empty cache; first searches per bundled encoder; then the load test.
+    With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`)."""
     from .profiling import machine_info
     from .search import bundled_checkpoints
 
@@ -259,25 +260,43 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     unknown = [b for b in encoders if b not in backbones]
     if unknown:
         raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
+    doc: dict[str, Any] = {"machine": machine_info("cpu")}
     with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
         proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
                                        Path(tmp) / "app.log")
         log(f"bench-app: the app answered on {url} after {startup:.1f} s")
         try:
-            doc: dict[str, Any] = {"machine": machine_info("cpu"), "startup_s": round(startup, 2),
-                                   "warm_s": _wait_for_warm(Path(tmp) / "app.log", proc)}
+            doc.update(startup_s=round(startup, 2), warm_s=_wait_for_warm(Path(tmp) / "app.log", proc))
             if first:
                 doc["first_search"] = first_searches(url, backbones)
             if clients > 0 and seconds > 0:
                 doc["load"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         finally:
-            proc.terminate()
+            _stop(proc)
+    if baseline and clients > 0 and seconds > 0:
+        # The same load on an app started with LIGHTCLIP_GRADIO_TUNING=0 (Gradio's per-request costs
+        # left as they are; see gradio_tuning.py), right after, so the two differ only in that.
+        with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
+            proc, url, _ = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
+                                     Path(tmp) / "app.log", extra_env={"LIGHTCLIP_GRADIO_TUNING": "0"})
+            log(f"bench-app: baseline app (LIGHTCLIP_GRADIO_TUNING=0) on {url}")
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    doc["command"] = "python -m lightclip_core bench-app"
+                _wait_for_warm(Path(tmp) / "app.log", proc)
+                doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
+            finally:
+                _stop(proc)
+        tuned, untuned = doc["load"]["requests_per_s"], doc["load_untuned"]["requests_per_s"]
+        doc["ratios"] = {"tuned_vs_untuned_requests_per_s": round(tuned / untuned, 2) if untuned else None}
+    doc["command"] = "python -m lightclip_core bench-app" + (" --baseline" if baseline else "")
     return doc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 __all__ = ["first_searches", "load", "run_app_bench", "start_app"]

@@ -241,7 +241,7 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
 
     encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
     doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first,
-                        client=args.client)
+                        client=args.client, baseline=args.baseline)
     if args.out:
         atomic_write_json(Path(args.out), doc)
     if args.json:
@@ -250,12 +250,15 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
     print(f"app answered after {doc['startup_s']:.1f} s; default model warm {doc['warm_s']} s later")
     for r in doc.get("first_search", []):
         print(f"  {r['backbone']:<28} first /search {r['first_s']:6.2f} s   second {r['second_s']:6.2f} s")
-    if "load" in doc:
-        ld = doc["load"]
-        print(f"load: {ld['clients']} clients x {ld['seconds']:.0f} s over {', '.join(ld['encoders'])}: "
-              f"{ld['requests']} requests, {ld['errors']} errors, p50 {ld['p50_s']} s, p95 {ld['p95_s']} s, "
-              f"{ld['requests_per_s']} requests/s ({ld['client']} clients; CPU per request: app "
-              f"{ld['app_cpu_ms_per_request']} ms, clients {ld['client_cpu_ms_per_request']} ms)")
+    for key, name in (("load", "load"), ("load_untuned", "load without gradio_tuning")):
+        if key in doc:
+            ld = doc[key]
+            print(f"{name}: {ld['clients']} clients x {ld['seconds']:.0f} s over {', '.join(ld['encoders'])}: "
+                  f"{ld['requests']} requests, {ld['errors']} errors, p50 {ld['p50_s']} s, p95 {ld['p95_s']} s, "
+                  f"{ld['requests_per_s']} requests/s ({ld['client']} clients; CPU per request: app "
+                  f"{ld['app_cpu_ms_per_request']} ms, clients {ld['client_cpu_ms_per_request']} ms)")
+    if "ratios" in doc:
+        print(f"requests/s with gradio_tuning / without: {doc['ratios']['tuned_vs_untuned_requests_per_s']}")
     return 0
 
 
@@ -753,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-first", action="store_true", help="skip the first-search timings")
     p.add_argument("--client", default="http", choices=["http", "gradio_client"],
                    help="load-test clients: asyncio on the REST API (light) or one gradio_client.Client per session")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run the load test on an app started with LIGHTCLIP_GRADIO_TUNING=0 and report the ratio")
     p.add_argument("--out", help="also write the JSON document here (e.g. docs/bench_app.json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_app)

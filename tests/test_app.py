@@ -520,8 +520,11 @@ def test_bench_app_times_first_searches_and_concurrent_clients(site):
     assert ld["errors"] == 0 and ld["requests"] >= 3 and ld["p50_s"] <= ld["p95_s"]
     assert ld["client"] == "http" and ld["app_cpu_ms_per_request"] > 0 and ld["client_cpu_ms_per_request"] > 0
     # the same load through gradio_client sessions (what a Python user of the API runs)
-    ld = run_app_bench(site["ckpts"], site["gallery"], clients=2, seconds=1, encoders=["mobilenetv3_small_100"],
-                       first=False, client="gradio_client")["load"]
-    assert ld["client"] == "gradio_client" and ld["errors"] == 0 and ld["requests"] >= 2
+    # (and again on an app without gradio_tuning, for the side-by-side ratio)
+    doc = run_app_bench(site["ckpts"], site["gallery"], clients=2, seconds=1, encoders=["mobilenetv3_small_100"],
+                        first=False, client="gradio_client", baseline=True)
+    for ld in (doc["load"], doc["load_untuned"]):
+        assert ld["client"] == "gradio_client" and ld["errors"] == 0 and ld["requests"] >= 2
+    assert doc["ratios"]["tuned_vs_untuned_requests_per_s"] > 0 and doc["command"].endswith("--baseline")
     with pytest.raises(Exception, match="No checkpoint for efficientnet_b3"):
         run_app_bench(site["ckpts"], site["gallery"], encoders=["efficientnet_b3"])
