@@ -263,7 +263,8 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     doc: dict[str, Any] = {"machine": machine_info("cpu")}
     with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
         proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
-                                       Path(tmp) / "app.log")
+                                       Path(tmp) / "app.log",
+                                       extra_env={"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None)
         log(f"bench-app: the app answered on {url} after {startup:.1f} s")
         try:
             doc.update(startup_s=round(startup, 2), warm_s=_wait_for_warm(Path(tmp) / "app.log", proc))
