@@ -289,7 +289,7 @@ def test_kd_preset_gives_every_backbone_the_same_images_at_a_size_it_accepts():
     from lightclip_core.train import preset
 
     ref = preset("cpu-synth-kd", "mobilenetv3_small_100")
-    assert ref["epochs"] * ref["samples_per_epoch"] == 44_000 and ref["stripes"] == 4
+    assert ref["epochs"] * ref["samples_per_epoch"] == 132_000 and ref["stripes"] == 4
     for key in (*STUDY_BACKBONES, "vit_base_patch32_clip_224"):
         fields = preset("cpu-synth-kd", key)
         get_backbone_spec(key).check_image_size(fields["image_size"])
