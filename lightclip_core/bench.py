@@ -67,6 +67,7 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
         "train_steps": recipe.get("steps"),
         "images_seen": recipe.get("images_seen"),
         "train_minutes": recipe.get("train_minutes"),
+        "train_cpu_minutes": recipe.get("train_cpu_minutes"),
         "train_device": recipe.get("device"),
         "stripes": (cfg.get("model") or {}).get("stripes") or train.get("stripes") or 0,
     }

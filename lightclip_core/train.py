@@ -593,7 +593,7 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:
     seed_everything(cfg.seed * 1000 + epoch * run.world + run.rank)
     loader = _loader(run, epoch)
     run.train_model.train()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     seen, loss_sum, steps = 0, 0.0, 0
     term_sums: dict[str, float] = {}
     bar = None
@@ -626,12 +626,16 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:
     if bar:
         bar.close()
     train_seconds = time.perf_counter() - t0
+    # CPU seconds of this process (all its threads; loader workers are other processes): unlike the
+    # wall time, they do not grow while the run is paused or waits for a CPU another job holds.
+    cpu_seconds = time.process_time() - cpu0
     record: dict[str, Any] = {
         "epoch": epoch + 1,
         "train_loss": loss_sum / max(1, steps),
         "lr": run.sched.get_last_lr()[0],
         "images_per_s": seen / max(train_seconds, 1e-9),
         "train_seconds": train_seconds,
+        "train_cpu_seconds": cpu_seconds,
         "logit_scale": run.model.scale().item(),
         "steps": steps,
     }
@@ -665,6 +669,9 @@ def evaluate_and_save(run: Run, epoch: int, record: dict[str, Any]) -> None:
         "steps": total_steps_done,
         "images_seen": total_steps_done * cfg.batch_size * run.world,
         "train_minutes": round(sum(r["train_seconds"] for r in run.history) / 60, 2),
+        # None when an epoch was trained before CPU time was recorded (a run resumed across versions)
+        "train_cpu_minutes": (round(sum(r["train_cpu_seconds"] for r in run.history) / 60, 2)
+                              if all("train_cpu_seconds" in r for r in run.history) else None),
         "device": f"{run.device.type} x{run.world}" + (f" ({torch.get_num_threads()} threads)" if run.device.type == "cpu" else ""),
     }
     _save_epoch(run.run_dir, run.model, run.opt, run.sched, cfg, epoch, run.best_map, run.history, improved, recipe)

@@ -187,6 +187,10 @@ def test_tiny_distillation_run_lowers_the_kd_loss_and_reuses_the_store(micro, te
     recipe = config["recipe"]
     assert recipe["teachers"][0]["path"] == str(teacher_dir) and recipe["teachers"][0]["backbone"] == "mobilenetv3_small_100"
     assert recipe["train_images"] == 20 and recipe["train_ids"] == 10 and recipe["steps"] == 2 * recipe["epochs"]
+    # CPU minutes beside the wall minutes, from each epoch's process CPU seconds (up to the best epoch)
+    assert all(h["train_cpu_seconds"] > 0 for h in history)
+    cpu_seconds = sum(h["train_cpu_seconds"] for h in history[: recipe["epochs"]])
+    assert recipe["train_cpu_minutes"] == round(cpu_seconds / 60, 2)
     # A second student on the same teacher and data runs no teacher forward: the store is read.
     fit(student_cfg(micro, tmp_path / "student2", teacher_dir, epochs=1))
     assert "reused from" in capsys.readouterr().err
