@@ -441,6 +441,10 @@ def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, f
     if differs:
         raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
     state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
+    if saved.epochs != cfg.epochs:  # allowed (extending a run), but its learning-rate schedule changes from here
+        log(f"--resume: {run_dir} was started for {saved.epochs} epochs and now runs {cfg.epochs}: the learning-rate "
+            f"schedule is recomputed for {cfg.epochs} from epoch {state_meta['epoch'] + 2} on (pass --epochs {saved.epochs} "
+            "to finish it as planned).")
     return state_meta["epoch"] + 1, state_meta["best_map"], state_meta["history"], state_meta
 
 

@@ -108,12 +108,16 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, monkey
     assert [h["epoch"] for h in curves] == [1, 2, 3]
 
 
-def test_resume_refuses_other_settings_and_missing_runs(tiny, tmp_path):
+def test_resume_refuses_other_settings_and_missing_runs(tiny, tmp_path, capsys):
     with pytest.raises(LightCLIPError, match="Nothing to resume"):
         fit(small_cfg(tiny, tmp_path / "none"), resume=True)
     fit(small_cfg(tiny, tmp_path / "r", epochs=1, max_steps_per_epoch=1))
     with pytest.raises(LightCLIPError, match="other settings.*backbone"):
         fit(small_cfg(tiny, tmp_path / "r", backbone="mobilenetv2_100"), resume=True)
+    # Extending a run to more epochs is allowed, and says that its learning-rate schedule changes.
+    capsys.readouterr()
+    fit(small_cfg(tiny, tmp_path / "r", epochs=2, max_steps_per_epoch=1), resume=True)
+    assert "was started for 1 epochs and now runs 2" in capsys.readouterr().err
 
 
 def test_checkpoint_errors(tiny, tmp_path):
