@@ -21,6 +21,7 @@ Loopback only; nothing leaves the machine. Needs httpx and gradio_client (instal
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import subprocess
@@ -261,35 +262,37 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     if unknown:
         raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
     doc: dict[str, Any] = {"machine": machine_info("cpu")}
-    with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
-        proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
-                                       Path(tmp) / "app.log",
-                                       extra_env={"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None)
-        log(f"bench-app: the app answered on {url} after {startup:.1f} s")
-        try:
-            doc.update(startup_s=round(startup, 2), warm_s=_wait_for_warm(Path(tmp) / "app.log", proc))
-            if first:
-                doc["first_search"] = first_searches(url, backbones)
-            if clients > 0 and seconds > 0:
-                doc["load"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
-        finally:
-            _stop(proc)
+    with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None) as (proc, url, startup, warm):
+        doc.update(startup_s=round(startup, 2), warm_s=warm)
+        if first:
+            doc["first_search"] = first_searches(url, backbones)
+        if clients > 0 and seconds > 0:
+            doc["load"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
     if baseline and clients > 0 and seconds > 0:
         # The same load on an app started with LIGHTCLIP_GRADIO_TUNING=0 (Gradio's per-request costs
         # left as they are; see gradio_tuning.py), right after, so the two differ only in that.
-        with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
-            proc, url, _ = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
-                                     Path(tmp) / "app.log", extra_env={"LIGHTCLIP_GRADIO_TUNING": "0"})
-            log(f"bench-app: baseline app (LIGHTCLIP_GRADIO_TUNING=0) on {url}")
-            try:
-                _wait_for_warm(Path(tmp) / "app.log", proc)
-                doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
-            finally:
-                _stop(proc)
+        with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "0"}) as (proc, url, _, _):
+            doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         tuned, untuned = doc["load"]["requests_per_s"], doc["load_untuned"]["requests_per_s"]
         doc["ratios"] = {"tuned_vs_untuned_requests_per_s": round(tuned / untuned, 2) if untuned else None}
     doc["command"] = "python -m lightclip_core bench-app" + (" --baseline" if baseline else "")
     return doc
+
+
+@contextlib.contextmanager
+def _fresh_app(checkpoints: str | Path, gallery: str | Path, extra_env: dict[str, str] | None = None):
+    """app.py started with an empty cache and waited for until warm: yields (process, url, seconds until
+    its port answered, seconds more until its default model was warm); stopped on leaving."""
+    with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
+        log_path = Path(tmp) / "app.log"
+        proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
+                                       log_path, extra_env=extra_env)
+        env = ", ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
+        log(f"bench-app: the app{f' ({env})' if env else ''} answered on {url} after {startup:.1f} s")
+        try:
+            yield proc, url, startup, _wait_for_warm(log_path, proc)
+        finally:
+            _stop(proc)
 
 
 def _stop(proc: subprocess.Popen) -> None:
