@@ -642,7 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument("--channels-last", choices=["auto", "on", "off"])
+    p.add_argument("--channels-last", choices=["auto", "on", "off"],
+                   help="channels_last memory format (default auto: whenever the backbone allows it; faster on CPU and CUDA)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true")

@@ -70,7 +70,7 @@ class TrainConfig:
     num_workers: int = 2
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
-    channels_last: str = "auto"  # auto (CUDA, if the backbone allows) | on | off
+    channels_last: str = "auto"  # auto (if the backbone allows, any device) | on | off
     threads: int = 0  # CPU threads for torch; 0: all cores
     seed: int = 0
     deterministic: bool = False
@@ -491,7 +491,9 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
         model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and progress))
 
     model.to(device)
-    use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and device.type == "cuda" and model.backbone.spec.channels_last)
+    # channels_last on CPU too: a training step (batch 64 at 128x96) ran 1.2-1.55x faster in it for
+    # every CNN study backbone on two AVX2 cores (2026-11). Backbones whose spec says no stay NCHW.
+    use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and model.backbone.spec.channels_last)
     if use_cl:
         model.backbone.to(memory_format=torch.channels_last)
 

@@ -298,3 +298,35 @@ def test_kd_preset_gives_every_backbone_the_same_images_at_a_size_it_accepts():
         fields = preset("cpu-synth-kd", key)
         get_backbone_spec(key).check_image_size(fields["image_size"])
         assert fields == ref, key
+
+
+def test_channels_last_is_the_default_where_the_backbone_allows_and_computes_the_same(tiny, tmp_path):
+    """`auto` trains in channels_last on CPU (faster with oneDNN) except for backbones whose spec says
+    no; a step in channels_last gives the same embeddings and gradients as the plain NCHW step."""
+    from lightclip_core.models.backbones import get_backbone_spec
+    from lightclip_core.models.lightclip import LightCLIP, LightCLIPConfig
+
+    run = train_mod.setup_run(small_cfg(tiny, tmp_path / "auto"))
+    assert run.use_cl and run.model.backbone.spec.channels_last
+    conv = next(m for m in run.model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not train_mod.setup_run(small_cfg(tiny, tmp_path / "off", channels_last="off")).use_cl
+    assert not get_backbone_spec("fastvit_t8").channels_last  # segfaults in CPU training in channels_last
+
+    torch.manual_seed(0)
+    plain = LightCLIP(LightCLIPConfig(backbone="mobilenetv3_small_100", image_size=(64, 32), stripes=4))
+    fast = LightCLIP(LightCLIPConfig(backbone="mobilenetv3_small_100", image_size=(64, 32), stripes=4),
+                     text_encoder=plain.text_encoder)
+    fast.load_state_dict(plain.state_dict())
+    fast.backbone.to(memory_format=torch.channels_last)
+    images = torch.randn(6, 3, 64, 32)
+    outs = []
+    for model, x in ((plain, images), (fast, images.contiguous(memory_format=torch.channels_last))):
+        model.train()
+        emb = model.encode_image(x)
+        emb.square().sum().backward()
+        outs.append((emb.detach(), {n: p.grad for n, p in model.backbone.named_parameters() if p.grad is not None}))
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-4, atol=1e-5)
+    assert outs[0][1].keys() == outs[1][1].keys() and outs[0][1]
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-3, atol=1e-4, msg=name)

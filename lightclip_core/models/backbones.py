@@ -75,7 +75,7 @@ _register(BackboneSpec("efficientnet_b0", "EfficientNet-B0", "efficientnet_b0", 
 _register(BackboneSpec("efficientnet_b3", "EfficientNet-B3", "efficientnet_b3", 1536))
 _register(BackboneSpec("inception_v3", "InceptionV3", "inception_v3", 2048, min_size=75))
 # fastvit_t8 segfaults in CPU training with channels_last on torch 2.14.1 (checked on 2-core CPUs,
-# 2026-11); it trains fine without it, and channels_last is used on CUDA only.
+# 2026-11); it trains fine without it (NCHW), the other backbones train in channels_last.
 _register(BackboneSpec("fastvit_t8", "FastViT-T8", "fastvit_t8", 768, channels_last=False))
 # CoAtNet's relative-position attention is sized at creation; sides must divide by 32.
 _register(
