@@ -470,6 +470,12 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
             check_teacher(teacher, cfg.text_encoder)
     elif cfg.losses.kd_kl or cfg.losses.kd_cos:
         raise LightCLIPError("Distillation loss weights are set but no teacher is given; pass --teacher CKPT_DIR.")
+    if cfg.channels_last == "on":
+        from .models.backbones import get_backbone_spec
+
+        if not get_backbone_spec(cfg.backbone).channels_last:
+            raise LightCLIPError(f"--channels-last on: {cfg.backbone} cannot train in channels_last (it crashes this torch's "
+                                 "CPU kernels); use --channels-last auto or off.")
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.root)
     train_samples = dataset.split(cfg.train_split)

@@ -312,6 +312,8 @@ def test_channels_last_is_the_default_where_the_backbone_allows_and_computes_the
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not train_mod.setup_run(small_cfg(tiny, tmp_path / "off", channels_last="off")).use_cl
     assert not get_backbone_spec("fastvit_t8").channels_last  # segfaults in CPU training in channels_last
+    with pytest.raises(LightCLIPError, match="fastvit_t8 cannot train in channels_last"):
+        train_mod.setup_run(small_cfg(tiny, tmp_path / "fv", backbone="fastvit_t8", channels_last="on"))
 
     torch.manual_seed(0)
     plain = LightCLIP(LightCLIPConfig(backbone="mobilenetv3_small_100", image_size=(64, 32), stripes=4))
