@@ -38,6 +38,7 @@ from .errors import LightCLIPError
 from .evaluate import evaluate
 from .fileio import atomic_write_bytes, atomic_write_json, cache_root, log, read_cache, replace_dir, write_cache
 from .losses import LossConfig, compute_losses
+from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
 
 STATE_TENSORS = "train_state.safetensors"
@@ -470,12 +471,13 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
             check_teacher(teacher, cfg.text_encoder)
     elif cfg.losses.kd_kl or cfg.losses.kd_cos:
         raise LightCLIPError("Distillation loss weights are set but no teacher is given; pass --teacher CKPT_DIR.")
-    if cfg.channels_last == "on":
-        from .models.backbones import get_backbone_spec
-
-        if not get_backbone_spec(cfg.backbone).channels_last:
-            raise LightCLIPError(f"--channels-last on: {cfg.backbone} cannot train in channels_last (it crashes this torch's "
-                                 "CPU kernels); use --channels-last auto or off.")
+    # channels_last on CPU too: a training step (batch 64 at 128x96) ran 1.2-1.55x faster in it for
+    # every CNN study backbone on two AVX2 cores (2026-11). Backbones whose spec says no stay NCHW.
+    cl_allowed = get_backbone_spec(cfg.backbone).channels_last
+    if cfg.channels_last == "on" and not cl_allowed:
+        raise LightCLIPError(f"--channels-last on: {cfg.backbone} cannot train in channels_last (it crashes this torch's "
+                             "CPU kernels); use --channels-last auto or off.")
+    use_cl = cfg.channels_last != "off" and cl_allowed
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.root)
     train_samples = dataset.split(cfg.train_split)
@@ -497,9 +499,6 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
         model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and progress))
 
     model.to(device)
-    # channels_last on CPU too: a training step (batch 64 at 128x96) ran 1.2-1.55x faster in it for
-    # every CNN study backbone on two AVX2 cores (2026-11). Backbones whose spec says no stay NCHW.
-    use_cl = cfg.channels_last == "on" or (cfg.channels_last == "auto" and model.backbone.spec.channels_last)
     if use_cl:
         model.backbone.to(memory_format=torch.channels_last)
 
