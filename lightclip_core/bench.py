@@ -21,12 +21,14 @@ import torch
 from .checkpoints import read_config
 from .columns import README_COLUMNS
 from .errors import LightCLIPError
-from .fileio import atomic_write_json, log
+from .fileio import atomic_write_bytes, atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
 
 REFERENCE = "vit_base_patch32_clip_224"
 README_START = "<!-- bench-table:start -->"
 README_END = "<!-- bench-table:end -->"
+TRAINING_START = "<!-- training-table:start -->"
+TRAINING_END = "<!-- training-table:end -->"
 TABLE_COLUMNS = tuple((c.short, c.key, c.fmt) for c in README_COLUMNS)  # (header, record key, format)
 
 
@@ -435,14 +437,60 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def update_readme(readme: str | Path, table: str) -> None:
+def training_table(doc: dict[str, Any]) -> str:
+    """How each trained row got where it is, from the records' recipes and curves: the data per epoch,
+    the epochs run and the one shipped (bold in the curve), images seen, training minutes and the
+    validation curve, next to the bundled-gallery test result. Zero-shot rows were not trained here."""
+    head = ("| Backbone | Trained | Images / epoch | Epochs run | Shipped epoch | Images seen | Train min | CPU min "
+            "| val R@1 after each epoch | Test R@1 / mAP |")
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"
+
+    def num(v, fmt: str = "{:,.0f}") -> str:
+        return "n/a" if v is None else fmt.format(v)
+
+    rows = []
+    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
+        if rec.get("zero_shot"):
+            continue
+        curves = rec.get("curves") or []
+        shipped = rec.get("epochs_trained")
+        curve = ", ".join(
+            (f"**{c['val_r1']:.1f}**" if c.get("epoch") == shipped else f"{c['val_r1']:.1f}")
+            for c in curves if c.get("val_r1") is not None) or "n/a"
+        name = rec.get("display_name") or _display(rec.get("backbone"))
+        if not rec.get("bundled", True):
+            name += " (reference, not bundled)"
+        per_epoch = (rec.get("training") or {}).get("samples_per_epoch")
+        rows.append("| " + " | ".join([
+            name, rec.get("recipe_short") or "n/a", num(per_epoch), str(len(curves) or "n/a"), num(shipped),
+            num(rec.get("images_seen")), num(rec.get("train_minutes")), num(rec.get("train_cpu_minutes")), curve,
+            f"{rec['r1']:.2f} / {rec['map']:.2f}",
+        ]) + " |")
+    note = ("Rendered from `checkpoints/benchmarks.json` by `python -m lightclip_core bench --update-readme`; "
+            "each row's recipe and curve are its checkpoint's `config.json` and `curves.json`. Train min = the "
+            "epochs' training time summed up to the shipped epoch (validation excluded); CPU min = the training "
+            "process's CPU time, recorded for runs trained since 2026-11-30 (n/a before, or when a run resumed "
+            "from one that did not record it).")
+    return "\n".join([head, rule, *rows, "", note])
+
+
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{body}\n{end}{after}"
+
+
+def update_readme(readme: str | Path, table: str, training: str | None = None) -> None:
+    """Replace the benchmark table between the README's bench markers and, when given and the README has
+    training markers, the training table between those."""
     path = Path(readme)
     text = path.read_text()
     if README_START not in text or README_END not in text:
         raise LightCLIPError(f"{path} has no {README_START} ... {README_END} markers to replace.")
-    before, rest = text.split(README_START, 1)
-    _, after = rest.split(README_END, 1)
-    path.write_text(f"{before}{README_START}\n{table}\n{README_END}{after}")
+    text = _replace_block(text, README_START, README_END, table)
+    if training is not None and TRAINING_START in text and TRAINING_END in text:
+        text = _replace_block(text, TRAINING_START, TRAINING_END, training)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_bench(doc: dict[str, Any], out: str | Path) -> Path:

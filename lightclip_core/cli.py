@@ -306,9 +306,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.table_only:
         from .charts import load_benchmarks
 
-        table = bench.markdown_table(load_benchmarks(out))
+        doc = load_benchmarks(out)
+        table = bench.markdown_table(doc)
         if args.update_readme:
-            bench.update_readme(args.readme, table)
+            bench.update_readme(args.readme, table, bench.training_table(doc))
         print(table)
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
@@ -321,7 +322,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     bench.write_bench(doc, out)
     table = bench.markdown_table(doc)
     if args.update_readme:
-        bench.update_readme(args.readme, table)
+        bench.update_readme(args.readme, table, bench.training_table(doc))
     print(json.dumps(doc) if args.json else table)
     print(f"wrote {out}", file=sys.stderr)
     return 0

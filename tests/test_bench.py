@@ -52,7 +52,8 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     base, gallery, ckpts = setup
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))  # no_hub: zero-shot models are skipped
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\ntail\n")
+    readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\nmid\n"
+                      f"{bench.TRAINING_START}\nold\n{bench.TRAINING_END}\ntail\n")
     rc = main(["bench", "--checkpoints", str(ckpts), "--gallery", str(gallery), "--repeats", "2",
                "--no-memory", "--update-readme", "--readme", str(readme)])
     assert rc == 0
@@ -85,6 +86,33 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     text = readme.read_text()
     assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
     assert "python -m lightclip_core bench" in text
+    training = text.split(bench.TRAINING_START, 1)[1].split(bench.TRAINING_END, 1)[0]
+    assert training.strip() == bench.training_table(doc).strip() and "| MobileNetV3-Small |" in training
+    assert "\nmid\n" in text
+
+
+def test_training_table_rows_come_from_recipes_and_curves():
+    curves = [{"epoch": e, "val_r1": v} for e, v in [(1, 2.0), (2, 7.25), (3, 6.5)]]
+    trained = {"backbone": "mobilenetv3_small_100", "display_name": "MobileNetV3-Small", "params_m": 3.2,
+               "training": {"samples_per_epoch": 4000}, "recipe_short": "scratch + KD ← T", "epochs_trained": 2,
+               "images_seen": 8000, "train_minutes": 3.4, "train_cpu_minutes": None, "curves": curves,
+               "r1": 28.551, "map": 24.9}
+    zero_shot = {"backbone": "clip", "params_m": 80.0, "zero_shot": True, "r1": 1.0, "map": 1.0}
+    reference = {**trained, "backbone": "vit_base_patch32_clip_224", "display_name": "ViT", "params_m": 88.0,
+                 "bundled": False, "curves": [], "training": {}, "epochs_trained": None}
+    lines = bench.training_table({"records": [reference, zero_shot, trained]}).splitlines()
+    rows = [x for x in lines if x.startswith("| ") and not x.startswith("| Backbone")]
+    assert rows[0] == ("| MobileNetV3-Small | scratch + KD ← T | 4,000 | 3 | 2 | 8,000 | 3 | n/a "
+                       "| 2.0, **7.2**, 6.5 | 28.55 / 24.90 |")
+    assert rows[1].startswith("| ViT (reference, not bundled) | scratch + KD ← T | n/a | n/a | n/a |")
+    assert len(rows) == 2  # the zero-shot row was not trained here
+
+
+def test_readme_without_training_markers_keeps_its_text(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{bench.README_START}\nold\n{bench.README_END}\nb\n")
+    bench.update_readme(readme, "NEW", "TRAINING")
+    assert readme.read_text() == f"a\n{bench.README_START}\nNEW\n{bench.README_END}\nb\n"
 
 
 def test_bench_without_checkpoints_says_so(tmp_path, capsys):
@@ -179,3 +207,5 @@ def test_readme_table_is_what_benchmarks_json_renders_to():
     readme = (root / "README.md").read_text()
     committed = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
     assert committed == markdown_table(doc).strip()
+    training = readme.split(bench.TRAINING_START, 1)[1].split(bench.TRAINING_END, 1)[0].strip()
+    assert training == bench.training_table(doc).strip()
