@@ -138,11 +138,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
         backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
         k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
         mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
-    query = gr.Textbox(label="Description", placeholder="a woman in a red coat with a black backpack", lines=2)
+    query = gr.Textbox(label="Description", placeholder=views.WITNESS_QUERIES[0], lines=2)
     with gr.Row():
         search_btn = gr.Button("Search", variant="primary")
         similar_btn = gr.Button("Find people like the selected result")
-    gr.Examples(examples, inputs=[query], label="Examples (the first are captions from the gallery)")
+    gr.Examples(examples, inputs=[query],
+                label="Examples (the first are captions from the gallery; the others describe people in it in other words)")
     info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
     results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
                          elem_id="results", elem_classes=["lc-results"])

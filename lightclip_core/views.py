@@ -23,12 +23,19 @@ SYNTHETIC_WARNING = (
     "synthetic gallery; on real photos expect much weaker results. For real photos choose a pretrained "
     "CLIP-family model (zero-shot), or train on CUHK-PEDES / RSTPReid with a pretrained trunk (see About)."
 )
-WITNESS_QUERIES = (
-    "a woman in a red coat with a black backpack",
-    "a man wearing a white shirt, blue jeans and black shoes",
-    "someone in a green jacket carrying a shoulder bag",
-    "a person with a yellow top and grey trousers",
+# Free-form example queries, each with the SynthPedes attributes of the people it describes: every one fits
+# at least two people of the bundled gallery (tests/test_bundled.py checks it against gallery/attributes.json),
+# so an example always has right answers to find. The first wave's examples ("a woman in a red coat with a
+# black backpack", ...) fitted nobody in it, and every encoder could only return near misses.
+WITNESS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("a woman in a pink t-shirt with a light blue backpack",
+     {"gender": "woman", "upper_colour": "pink", "upper_type": "t-shirt", "bag": "backpack", "bag_colour": "light blue"}),
+    ("a man in a navy coat and blue jeans",
+     {"gender": "man", "upper_colour": "navy", "upper_type": "coat", "lower_colour": "blue", "lower_type": "jeans"}),
+    ("a woman wearing a grey dress", {"gender": "woman", "upper_colour": "grey", "upper_type": "dress"}),
+    ("someone in a black coat holding a phone", {"upper_colour": "black", "upper_type": "coat", "carry": "phone"}),
 )
+WITNESS_QUERIES = tuple(q for q, _ in WITNESS_EXAMPLES)
 
 
 def display_name(key: str) -> str:

@@ -35,6 +35,22 @@ def test_bundled_checkpoint_loads_and_searches(key, tmp_path):
     assert len(res.hits) == 5 and res.query_pid == small.pids[0]
 
 
+def test_app_examples_describe_people_in_the_bundled_gallery():
+    """Each free-form example in the app fits at least two people of the bundled gallery (by the
+    generator's attributes), and its words name every attribute it is checked against."""
+    import re
+
+    from lightclip_core.views import WITNESS_EXAMPLES
+
+    people = json.loads((REPO / "gallery" / "attributes.json").read_text())["identities"]
+    for query, attrs in WITNESS_EXAMPLES:
+        words = re.findall(r"[a-z-]+", query.lower())
+        for value in attrs.values():
+            assert all(w in words for w in value.split()), (query, value)
+        fits = [x["pid"] for x in people if all(x[k] == v for k, v in attrs.items())]
+        assert len(fits) >= 2, (query, fits)
+
+
 def test_benchmark_table_covers_the_bundle():
     path = CHECKPOINTS / "benchmarks.json"
     assert path.is_file(), "run `python -m lightclip_core bench --update-readme` after bundling a checkpoint"
