@@ -119,7 +119,7 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
         with gr.Tab("Search"):
             search_tab(pool, choices, default, session)
         with gr.Tab("Compare"):
-            compare_tab(pool, choices)
+            compare_tab(pool, choices, default)
         with gr.Tab("Trade-offs"):
             tradeoffs_tab(*_load_bench(pool))
         with gr.Tab("Your gallery"):
@@ -129,9 +129,17 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
     return demo
 
 
+def example_queries(pool: EnginePool) -> list[list[str]]:
+    """Three gallery captions, then the free-form descriptions of people in the bundled gallery."""
+    return [[q] for q in pool.gallery.example_queries(3, seed=1)] + [[q] for q in views.WITNESS_QUERIES]
+
+
+EXAMPLES_LABEL = "Examples (the first are captions from the gallery; the others describe people in it in other words)"
+
+
 def search_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
     """Describe a person, get the top-K; "find people like this"; API /search, /search_mine, /similar."""
-    examples = [[q] for q in pool.gallery.example_queries(3, seed=1)] + [[q] for q in views.WITNESS_QUERIES]
+    examples = example_queries(pool)
     rows_state = gr.State([])  # gallery rows of the results on screen
     selected = gr.State(None)
     with gr.Row():
@@ -142,8 +150,7 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
     with gr.Row():
         search_btn = gr.Button("Search", variant="primary")
         similar_btn = gr.Button("Find people like the selected result")
-    gr.Examples(examples, inputs=[query],
-                label="Examples (the first are captions from the gallery; the others describe people in it in other words)")
+    gr.Examples(examples, inputs=[query], label=EXAMPLES_LABEL)
     info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
     results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
                          elem_id="results", elem_classes=["lc-results"])
@@ -236,17 +243,19 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
                           api_name="similar")
 
 
-def compare_tab(pool: EnginePool, choices) -> None:
+def compare_tab(pool: EnginePool, choices, default: str | None = None) -> None:
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
-    cmp_models = gr.Dropdown(choices, value=pool.available()[:2], multiselect=True, max_choices=COMPARE_COLUMNS,
+    first = views.compare_defaults(pool.available(), default)
+    cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
                              label=f"Models (up to {COMPARE_COLUMNS})")
     with gr.Row():
-        cmp_query = gr.Textbox(label="Description", lines=2, scale=3)
+        cmp_query = gr.Textbox(label="Description", lines=2, scale=3, placeholder=views.WITNESS_QUERIES[1])
         cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
     cmp_btn = gr.Button("Compare", variant="primary")
+    gr.Examples(example_queries(pool), inputs=[cmp_query], label=EXAMPLES_LABEL)
     cmp_note = gr.Markdown()
     columns, galleries, infos = [], [], []
-    shown = max(1, len(pool.available()[:2]))
+    shown = max(1, len(first))
     with gr.Row():
         for i in range(COMPARE_COLUMNS):
             with gr.Column(visible=i < shown) as col:  # only as many panels as models chosen

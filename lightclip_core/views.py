@@ -36,6 +36,15 @@ WITNESS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
     ("someone in a black coat holding a phone", {"upper_colour": "black", "upper_type": "coat", "carry": "phone"}),
 )
 WITNESS_QUERIES = tuple(q for q, _ in WITNESS_EXAMPLES)
+# The Compare tab opens on the default model against the cheapest bundled one: the trade-off the tab is for.
+COMPARE_PAIR = ("efficientnet_lite0", "mobilenetv3_small_100")
+
+
+def compare_defaults(available: list[str], default: str | None = None) -> list[str]:
+    """The two models the Compare tab starts with: the app's default and the cheapest bundled student
+    when present, else the first two available."""
+    wanted = [m for m in dict.fromkeys([default, *COMPARE_PAIR]) if m and m in available]
+    return (wanted + [m for m in available if m not in wanted])[:2]
 
 
 def display_name(key: str) -> str:

@@ -121,6 +121,14 @@ def test_model_choices_list_missing_backbones(site):
     assert choices["coatnet_0_rw_224"] == "CoAtNet-0 (no checkpoint)"
 
 
+def test_compare_opens_on_the_default_against_the_cheapest_student():
+    bundled = ["coatnet_0_rw_224", "efficientnet_b0", "efficientnet_lite0", "mobilenetv3_small_100"]
+    assert views.compare_defaults(bundled, "efficientnet_lite0") == ["efficientnet_lite0", "mobilenetv3_small_100"]
+    assert views.compare_defaults(bundled, "efficientnet_b0") == ["efficientnet_b0", "efficientnet_lite0"]
+    assert views.compare_defaults(["b", "a", "c"], None) == ["b", "a"]  # neither present: the first two
+    assert views.compare_defaults(["a"], "a") == ["a"] and views.compare_defaults([], None) == []
+
+
 # -- charts -----------------------------------------------------------------------------------------
 
 
