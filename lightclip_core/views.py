@@ -25,8 +25,8 @@ SYNTHETIC_WARNING = (
 )
 # Free-form example queries, each with the SynthPedes attributes of the people it describes: every one fits
 # at least two people of the bundled gallery (tests/test_bundled.py checks it against gallery/attributes.json),
-# so an example always has right answers to find. The first wave's examples ("a woman in a red coat with a
-# black backpack", ...) fitted nobody in it, and every encoder could only return near misses.
+# so an example always has right answers to find. Three of the first wave's four examples ("a woman in a red
+# coat with a black backpack", ...) fitted nobody in it, and every encoder could only return near misses.
 WITNESS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
     ("a woman in a pink t-shirt with a light blue backpack",
      {"gender": "woman", "upper_colour": "pink", "upper_type": "t-shirt", "bag": "backpack", "bag_colour": "light blue"}),
