@@ -74,6 +74,7 @@ class SearchResult:
     truncated: bool = False
     query_pid: int | None = None  # set when the query is one of the gallery's own captions
     ap: float | None = None  # that query's average precision over the whole gallery, in percent
+    text_cached: bool = False  # the query's embedding came from the text encoder's cache (text_ms is a lookup)
 
     @property
     def total_ms(self) -> float:
@@ -297,6 +298,8 @@ class SearchEngine:
         """Several queries in one text-encoder batch and one index search (times are per batch)."""
         cleaned = [clean_query(t) for t in texts]
         k = max(1, min(int(k), MAX_K, len(self.gallery)))
+        is_cached = getattr(getattr(self.model, "text_encoder", None), "is_cached", None)
+        cached = [bool(is_cached and is_cached(c)) for c, _ in cleaned]
         t0 = time.perf_counter()
         q = self.encode_queries([c for c, _ in cleaned])
         t1 = time.perf_counter()
@@ -308,7 +311,7 @@ class SearchEngine:
         out = []
         for i, (query, truncated) in enumerate(cleaned):
             res = SearchResult(query, self._hits(scores[i], rows[i]), len(self.gallery),
-                               (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated)
+                               (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated, text_cached=cached[i])
             pid = self.gallery.pid_of_caption(query)
             if pid is not None:
                 res.query_pid, res.ap = pid, self.average_precision(q[i], pid)

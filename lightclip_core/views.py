@@ -94,7 +94,8 @@ def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None,
             else f"{len(result.hits)} of {result.gallery_size:,} images")
     lines = [
         f"**{display_name(backbone)}** · {what} · "
-        f"text encode {result.text_ms:.1f} ms · search {result.search_ms:.2f} ms"
+        f"text encode {result.text_ms:.1f} ms{' (cached)' if result.text_cached else ''} · "
+        f"search {result.search_ms:.2f} ms"
     ]
     if footage is not None:
         lines.append("Each result is one person's track, shown by its best-matching crop; click one to see where "

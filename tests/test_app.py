@@ -74,6 +74,11 @@ def test_search_view_captions_and_bad_inputs(site):
     items, md, _ = views.search_view(pool, "a man", "resnet_9000", 5)
     assert items == [] and "valid" in md.lower()
     assert len(views.search_view(pool, "a man", "mobilenetv3_small_100", 999)[0]) == 32  # k capped
+    # a repeated query's embedding comes from the text encoder's cache, and the summary says so
+    _, md, _ = views.search_view(pool, "a person in a teal scarf, asked once", "mobilenetv3_small_100", 3)
+    assert "text encode" in md and "(cached)" not in md
+    _, md, _ = views.search_view(pool, "a person in a teal scarf, asked once", "mobilenetv3_small_100", 3)
+    assert "(cached)" in md
 
 
 def test_gallery_caption_query_marks_the_right_person(site):

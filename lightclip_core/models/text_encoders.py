@@ -126,6 +126,11 @@ class TextEncoder(nn.Module):
                                          optimize=self._onnx_optimizer())
         return self._onnx_fn
 
+    def is_cached(self, text: str) -> bool:
+        """Whether `text`'s embedding is in the LRU cache (its next encode costs a lookup, not a forward)."""
+        with self._lock:
+            return text in self._cache
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         """Embeddings of `texts`, ``(N, dim)``, L2-normalised, on the encoder's device.
 
