@@ -116,10 +116,11 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
         session = Session(engine=gr.State(None), backbone=gr.State(None))
         gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
                     "Describe a person; see the people in the gallery who match, with cosine similarity.")
+        examples = example_queries(pool)  # one list for both tabs
         with gr.Tab("Search"):
-            search_tab(pool, choices, default, session)
+            search_tab(pool, choices, default, session, examples)
         with gr.Tab("Compare"):
-            compare_tab(pool, choices, default)
+            compare_tab(pool, choices, default, examples)
         with gr.Tab("Trade-offs"):
             tradeoffs_tab(*_load_bench(pool))
         with gr.Tab("Your gallery"):
@@ -137,9 +138,8 @@ def example_queries(pool: EnginePool) -> list[list[str]]:
 EXAMPLES_LABEL = "Examples (the first are captions from the gallery; the others describe people in it in other words)"
 
 
-def search_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
+def search_tab(pool: EnginePool, choices, default: str | None, session: Session, examples: list[list[str]]) -> None:
     """Describe a person, get the top-K; "find people like this"; API /search, /search_mine, /similar."""
-    examples = example_queries(pool)
     rows_state = gr.State([])  # gallery rows of the results on screen
     selected = gr.State(None)
     with gr.Row():
@@ -243,7 +243,7 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session)
                           api_name="similar")
 
 
-def compare_tab(pool: EnginePool, choices, default: str | None = None) -> None:
+def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[list[str]]) -> None:
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
     first = views.compare_defaults(pool.available(), default)
     cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
@@ -252,7 +252,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None = None) -> None:
         cmp_query = gr.Textbox(label="Description", lines=2, scale=3, placeholder=views.WITNESS_QUERIES[1])
         cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
     cmp_btn = gr.Button("Compare", variant="primary")
-    gr.Examples(example_queries(pool), inputs=[cmp_query], label=EXAMPLES_LABEL)
+    gr.Examples(examples, inputs=[cmp_query], label=EXAMPLES_LABEL)
     cmp_note = gr.Markdown()
     columns, galleries, infos = [], [], []
     shown = max(1, len(first))
