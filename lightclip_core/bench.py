@@ -366,11 +366,10 @@ def markdown_table(doc: dict[str, Any]) -> str:
             cells[0] += " (reference, not bundled)"
         rows.append("| " + " | ".join(cells) + " |")
     r = doc["ratios"]
-    m = doc["machine"]
     lines = [head, rule, *rows, ""]
     lines.append(
-        f"Measured by `{doc.get('command', 'python -m lightclip_core bench')}` on {m['cpu']} "
-        f"({m['torch_threads']} torch threads), {doc['gallery']['images']} gallery images, "
+        f"{_measured_on_line(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
+        f"{doc['gallery']['images']} gallery images, "
         f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
     )
     if r.get("naive_vs_warm_query") is not None:
@@ -409,6 +408,29 @@ def markdown_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _machine_of(doc: dict[str, Any]) -> dict[str, Any]:
+    m = doc.get("machine") or {}
+    return {"cpu": m.get("cpu", "unknown CPU"), "torch_threads": m.get("torch_threads")}
+
+
+def _machine_label(m: dict[str, Any]) -> str:
+    return f"{m['cpu']} ({m['torch_threads']} torch threads)"
+
+
+def _measured_on_line(doc: dict[str, Any], command: str) -> str:
+    """Where the rows were timed: one machine, or, for a table merged from runs on different machines,
+    which rows ran on which (their latencies and throughputs compare only within a machine)."""
+    rows_by_machine: dict[str, list[str]] = {}
+    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
+        label = _machine_label(rec.get("machine") or _machine_of(doc))
+        rows_by_machine.setdefault(label, []).append(rec.get("display_name") or rec["backbone"])
+    if len(rows_by_machine) <= 1:
+        return f"Measured by `{command}` on {_machine_label(_machine_of(doc))}"
+    parts = "; ".join(f"{label}: {', '.join(rows)}" for label, rows in rows_by_machine.items())
+    return (f"Measured by `{command}` on {len(rows_by_machine)} machines, so compare timings (query, image, img/s, "
+            f"peak MB) only between rows measured on the same one ({parts})")
+
+
 def _record_key(rec: dict[str, Any]) -> tuple:
     return rec["backbone"], bool(rec.get("bundled", True)), bool(rec.get("zero_shot", False))
 
@@ -420,6 +442,7 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for doc in (old, new):
         for rec in doc["records"]:
             rec.setdefault("measured", doc.get("created"))
+            rec.setdefault("machine", _machine_of(doc))  # a kept row may come from another machine than the new run
     fresh = {_record_key(r) for r in new["records"]}
     records = [backfill_recipe(r) for r in old["records"] if _record_key(r) not in fresh] + new["records"]
     ratios = dict(old.get("ratios", {}))

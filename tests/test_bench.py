@@ -186,6 +186,32 @@ def test_merge_replaces_remeasured_models_and_keeps_the_rest():
     assert "Rows come from 2 runs" in bench.markdown_table(doc)
 
 
+def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
+    def rec(key, params):
+        return {"backbone": key, "display_name": key.upper(), "bundled": True, "r1": 1.0, "r5": 1.0, "r10": 1.0,
+                "map": 1.0, "minp": 1.0, "params_m": params, "gflops": 0.1, "latency_ms": 10.0,
+                "latency_ms_image": 1.0, "images_per_s": 100.0, "throughput_vs_vit_b32": 1.0, "peak_mem_mb": 10.0}
+
+    ratios = {"measured_on": "a", "batch5_vs_single": 2.0, "throughput_vs_vit_b32": {}}
+    old = {"machine": {"cpu": "AMD EPYC", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48},
+           "created": "2026-11-01", "records": [rec("a", 1.0), rec("b", 2.0)], "ratios": ratios}
+    new = {"machine": {"cpu": "Intel Xeon", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48},
+           "created": "2026-11-30", "records": [rec("c", 3.0)], "ratios": {**ratios, "measured_on": "c"}}
+    doc = bench.merge_bench(old, new)
+    assert {r["backbone"]: r["machine"]["cpu"] for r in doc["records"]} == {"a": "AMD EPYC", "b": "AMD EPYC",
+                                                                            "c": "Intel Xeon"}
+    line = next(x for x in bench.markdown_table(doc).splitlines() if x.startswith("Measured by"))
+    assert "on 2 machines" in line and "AMD EPYC (2 torch threads): A, B; Intel Xeon (2 torch threads): C" in line
+    # merged again on the newer machine: the stamped rows keep their machine, not the newest run's
+    again = bench.merge_bench(doc, {**new, "created": "2026-12-01", "records": [rec("c", 3.0)]})
+    assert {r["backbone"]: r["machine"]["cpu"] for r in again["records"]}["a"] == "AMD EPYC"
+    # one machine: the plain line
+    same = bench.merge_bench({**old, "records": [rec("a", 1.0), rec("b", 2.0)]},
+                             {**new, "machine": old["machine"], "records": [rec("c", 3.0)]})
+    line = next(x for x in bench.markdown_table(same).splitlines() if x.startswith("Measured by"))
+    assert "machines" not in line and "on AMD EPYC (2 torch threads)," in line
+
+
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
     old = {"backbone": "b", "training": {"pretrained": False}, "curves": [{"train_seconds": 60}, {"train_seconds": 120}]}
     rec = bench.backfill_recipe(old)
