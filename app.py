@@ -23,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from lightclip_core import charts, gradio_tuning, views
+from lightclip_core.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
@@ -303,9 +304,7 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
     csv_path = Path(tempfile.gettempdir()) / "lightclip_benchmarks.csv"
     csv_path.write_text(charts.table_csv(bench))
     gr.DownloadButton("Download CSV", value=str(csv_path))
-    m = bench.get("machine", {})
-    gr.Markdown(f"Measured by `python -m lightclip_core bench` on {m.get('cpu', '?')} "
-                f"({m.get('torch_threads', '?')} torch threads). FLOPs = 2 × MACs. Bundled models are "
+    gr.Markdown(f"{measured_on(bench, 'python -m lightclip_core bench')}. FLOPs = 2 × MACs. Bundled models are "
                 "trained on synthetic people (SynthPedes) only. " + charts.recipe_note(bench))
     for comp in (metric, cost, log_x):
         comp.change(lambda a, c, lg: charts.tradeoff_figure(bench, a, c, lg), [metric, cost, log_x], [plot],

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoints import read_config
-from .columns import README_COLUMNS
+from .columns import README_COLUMNS, machine_of, measured_on
 from .errors import LightCLIPError
 from .fileio import atomic_write_bytes, atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
@@ -368,7 +368,7 @@ def markdown_table(doc: dict[str, Any]) -> str:
     r = doc["ratios"]
     lines = [head, rule, *rows, ""]
     lines.append(
-        f"{_measured_on_line(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
+        f"{measured_on(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
         f"{doc['gallery']['images']} gallery images, "
         f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
     )
@@ -408,29 +408,6 @@ def markdown_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _machine_of(doc: dict[str, Any]) -> dict[str, Any]:
-    m = doc.get("machine") or {}
-    return {"cpu": m.get("cpu", "unknown CPU"), "torch_threads": m.get("torch_threads")}
-
-
-def _machine_label(m: dict[str, Any]) -> str:
-    return f"{m['cpu']} ({m['torch_threads']} torch threads)"
-
-
-def _measured_on_line(doc: dict[str, Any], command: str) -> str:
-    """Where the rows were timed: one machine, or, for a table merged from runs on different machines,
-    which rows ran on which (their latencies and throughputs compare only within a machine)."""
-    rows_by_machine: dict[str, list[str]] = {}
-    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
-        label = _machine_label(rec.get("machine") or _machine_of(doc))
-        rows_by_machine.setdefault(label, []).append(rec.get("display_name") or rec["backbone"])
-    if len(rows_by_machine) <= 1:
-        return f"Measured by `{command}` on {_machine_label(_machine_of(doc))}"
-    parts = "; ".join(f"{label}: {', '.join(rows)}" for label, rows in rows_by_machine.items())
-    return (f"Measured by `{command}` on {len(rows_by_machine)} machines, so compare timings (query, image, img/s, "
-            f"peak MB) only between rows measured on the same one ({parts})")
-
-
 def _record_key(rec: dict[str, Any]) -> tuple:
     return rec["backbone"], bool(rec.get("bundled", True)), bool(rec.get("zero_shot", False))
 
@@ -442,7 +419,7 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     for doc in (old, new):
         for rec in doc["records"]:
             rec.setdefault("measured", doc.get("created"))
-            rec.setdefault("machine", _machine_of(doc))  # a kept row may come from another machine than the new run
+            rec.setdefault("machine", machine_of(doc))  # a kept row may come from another machine than the new run
     fresh = {_record_key(r) for r in new["records"]}
     records = [backfill_recipe(r) for r in old["records"] if _record_key(r) not in fresh] + new["records"]
     ratios = dict(old.get("ratios", {}))

@@ -1,10 +1,11 @@
 """The benchmark table's columns, in one place: the app's table and CSV (`charts.table`) show every
 column under its `header`; the README table (`bench.readme_table`) shows those with a `short` header,
-formatted with `fmt`. No heavy imports: charts (Plotly) and bench (torch) both read it."""
+formatted with `fmt`. Also where the rows were timed (`measured_on`), said alike under the README table,
+in the app and on its chart. No heavy imports: charts (Plotly) and bench (torch) both read it."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Column(NamedTuple):
@@ -40,3 +41,34 @@ COLUMNS: tuple[Column, ...] = (
     Column("train_device", "Trained on"),
 )
 README_COLUMNS: tuple[Column, ...] = tuple(c for c in COLUMNS if c.short)
+
+
+def machine_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The machine of a benchmarks.json document (the run that wrote it), as records carry it."""
+    m = doc.get("machine") or {}
+    return {"cpu": m.get("cpu", "unknown CPU"), "torch_threads": m.get("torch_threads")}
+
+
+def machine_label(m: dict[str, Any]) -> str:
+    return f"{m.get('cpu') or 'unknown CPU'} ({m.get('torch_threads') or '?'} torch threads)"
+
+
+def rows_by_machine(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """Each machine's label and the rows it timed (a record without `machine` came from the document's run),
+    rows in the tables' order (by parameters)."""
+    out: dict[str, list[str]] = {}
+    for rec in sorted(doc.get("records", []), key=lambda r: r.get("params_m") or 0):
+        label = machine_label(rec.get("machine") or machine_of(doc))
+        out.setdefault(label, []).append(rec.get("display_name") or rec["backbone"])
+    return out
+
+
+def measured_on(doc: dict[str, Any], command: str) -> str:
+    """Where the rows were timed: one machine, or, for a table merged from runs on different machines,
+    which rows ran on which (their latencies and throughputs compare only within a machine)."""
+    by_machine = rows_by_machine(doc)
+    if len(by_machine) <= 1:
+        return f"Measured by `{command}` on {machine_label(machine_of(doc))}"
+    parts = "; ".join(f"{label}: {', '.join(rows)}" for label, rows in by_machine.items())
+    return (f"Measured by `{command}` on {len(by_machine)} machines, so compare timings (query, image, img/s, "
+            f"peak MB) only between rows measured on the same one ({parts})")

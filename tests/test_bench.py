@@ -202,6 +202,11 @@ def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
                                                                             "c": "Intel Xeon"}
     line = next(x for x in bench.markdown_table(doc).splitlines() if x.startswith("Measured by"))
     assert "on 2 machines" in line and "AMD EPYC (2 torch threads): A, B; Intel Xeon (2 torch threads): C" in line
+    # the app's Trade-offs chart says it too (its note below is the same line, columns.measured_on)
+    from lightclip_core import charts
+
+    title = charts.tradeoff_figure(doc).layout.title.text
+    assert "timed on 2 machines" in title and "Intel Xeon" not in title
     # merged again on the newer machine: the stamped rows keep their machine, not the newest run's
     again = bench.merge_bench(doc, {**new, "created": "2026-12-01", "records": [rec("c", 3.0)]})
     assert {r["backbone"]: r["machine"]["cpu"] for r in again["records"]}["a"] == "AMD EPYC"
@@ -210,6 +215,7 @@ def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
                              {**new, "machine": old["machine"], "records": [rec("c", 3.0)]})
     line = next(x for x in bench.markdown_table(same).splitlines() if x.startswith("Measured by"))
     assert "machines" not in line and "on AMD EPYC (2 torch threads)," in line
+    assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(same).layout.title.text
 
 
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
