@@ -41,8 +41,8 @@ COMPARE_PAIR = ("efficientnet_lite0", "mobilenetv3_small_100")
 
 
 def compare_defaults(available: list[str], default: str | None = None) -> list[str]:
-    """The two models the Compare tab starts with: the app's default and the cheapest bundled student
-    when present, else the first two available."""
+    """The two models the Compare tab starts with: the first two available of the app's default, the
+    flagship and the cheapest bundled student (`COMPARE_PAIR`), topped up with the other available models."""
     wanted = [m for m in dict.fromkeys([default, *COMPARE_PAIR]) if m and m in available]
     return (wanted + [m for m in available if m not in wanted])[:2]
 
