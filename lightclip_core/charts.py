@@ -16,7 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .columns import COLUMNS, machine_label, machine_of, rows_by_machine
+from .columns import COLUMNS, rows_by_machine
 from .errors import LightCLIPError
 
 METRICS: dict[str, str] = {
@@ -126,9 +126,9 @@ def label_positions(xs: list[float], ys: list[float], names: list[str], log_x: b
 
 
 def _subtitle(doc: dict[str, Any]) -> str:
-    machines = len(rows_by_machine(doc))
-    where = (f"timed on {machines} machines, compare timings within one (see the note below)" if machines > 1
-             else machine_label(machine_of(doc)))
+    machines = list(rows_by_machine(doc))
+    where = (f"timed on {len(machines)} machines, compare timings within one (see the note below)"
+             if len(machines) > 1 else machines[0])
     g = doc.get("gallery", {})
     return (f"{where} · bundled models trained on "
             f"synthetic people (SynthPedes) · gallery {g.get('images', '?')} images · FLOPs = 2 × MACs")

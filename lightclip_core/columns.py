@@ -55,20 +55,20 @@ def machine_label(m: dict[str, Any]) -> str:
 
 def rows_by_machine(doc: dict[str, Any]) -> dict[str, list[str]]:
     """Each machine's label and the rows it timed (a record without `machine` came from the document's run),
-    rows in the tables' order (by parameters)."""
+    rows in the tables' order (by parameters); a document without records names its own machine, with no rows."""
     out: dict[str, list[str]] = {}
     for rec in sorted(doc.get("records", []), key=lambda r: r.get("params_m") or 0):
         label = machine_label(rec.get("machine") or machine_of(doc))
         out.setdefault(label, []).append(rec.get("display_name") or rec["backbone"])
-    return out
+    return out or {machine_label(machine_of(doc)): []}
 
 
 def measured_on(doc: dict[str, Any], command: str) -> str:
     """Where the rows were timed: one machine, or, for a table merged from runs on different machines,
     which rows ran on which (their latencies and throughputs compare only within a machine)."""
     by_machine = rows_by_machine(doc)
-    if len(by_machine) <= 1:
-        return f"Measured by `{command}` on {machine_label(machine_of(doc))}"
+    if len(by_machine) == 1:  # the rows' machine, which after a merge need not be the newest run's
+        return f"Measured by `{command}` on {next(iter(by_machine))}"
     parts = "; ".join(f"{label}: {', '.join(rows)}" for label, rows in by_machine.items())
     return (f"Measured by `{command}` on {len(by_machine)} machines, so compare timings (query, image, img/s, "
             f"peak MB) only between rows measured on the same one ({parts})")

@@ -216,6 +216,11 @@ def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
     line = next(x for x in bench.markdown_table(same).splitlines() if x.startswith("Measured by"))
     assert "machines" not in line and "on AMD EPYC (2 torch threads)," in line
     assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(same).layout.title.text
+    # a merge whose new run measured no rows: the kept rows' machine, not the newer run's
+    kept = bench.merge_bench(old, {**new, "records": []})
+    line = next(x for x in bench.markdown_table(kept).splitlines() if x.startswith("Measured by"))
+    assert "on AMD EPYC (2 torch threads)," in line and "Intel" not in line
+    assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(kept).layout.title.text
 
 
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
