@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoints import read_config
-from .columns import README_COLUMNS, machine_of, measured_on
+from .columns import README_COLUMNS, machine_label, machine_of, measured_on
 from .errors import LightCLIPError
 from .fileio import atomic_write_bytes, atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
@@ -435,6 +435,48 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
               "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}
     merged["runs"] = sorted({r["measured"] for r in records if r.get("measured")})
     return merged
+
+
+STALE_HOURS = 1.0  # kept rows timed longer ago than this on the new run's machine are worth re-timing
+
+
+def _when(stamp: str) -> _dt.datetime:
+    t = _dt.datetime.fromisoformat(stamp)
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def stale_rows(doc: dict[str, Any], hours: float = STALE_HOURS) -> list[dict[str, Any]]:
+    """Records of a merged document timed on the newest run's machine more than `hours` before that run.
+    Their accuracy stands, but timings drift on a shared VM (this project's 2-core Xeon ran the same
+    weights and command about 1.4x slower one afternoon than that morning), so a chart that mixes such
+    rows with fresh ones compares moments, not encoders. Rows from another machine are already named
+    as such in the table and are left out here."""
+    stamps = [r["measured"] for r in doc.get("records", []) if r.get("measured")]
+    if not stamps:
+        return []
+    newest = max(stamps, key=_when)
+    fresh_machines = {machine_label(r.get("machine") or machine_of(doc)) for r in doc["records"]
+                      if r.get("measured") == newest}
+    return [r for r in doc["records"] if r.get("measured")
+            and machine_label(r.get("machine") or machine_of(doc)) in fresh_machines
+            and (_when(newest) - _when(r["measured"])).total_seconds() > hours * 3600]
+
+
+def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None:
+    """One sentence naming the rows `stale_rows` finds and the command that re-times them all together."""
+    stale = stale_rows(doc, hours)
+    if not stale:
+        return None
+    newest = max((r["measured"] for r in doc["records"] if r.get("measured")), key=_when)
+    age = max((_when(newest) - _when(r["measured"])).total_seconds() for r in stale) / 3600
+    names = ", ".join(r.get("display_name") or r["backbone"] for r in stale)
+    keys = ",".join(dict.fromkeys(r["backbone"] for r in doc["records"]
+                                  if r.get("bundled", True) and not r.get("zero_shot")))
+    extra = [r.get("display_name") or r["backbone"] for r in stale if not r.get("bundled", True) or r.get("zero_shot")]
+    also = f" (and `--run CKPT_DIR` for {', '.join(extra)})" if extra else ""
+    return (f"note: the table keeps {len(stale)} row(s) timed on this machine up to {age:.1f} h before this run "
+            f"({names}); timings on one machine drift over hours, so to compare encoders re-time the rows "
+            f"together: python -m lightclip_core bench --merge --backbones {keys}{also}")
 
 
 def training_table(doc: dict[str, Any]) -> str:

@@ -319,6 +319,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .charts import load_benchmarks
 
         doc = bench.merge_bench(load_benchmarks(out), doc)
+        if warning := bench.stale_warning(doc):
+            print(warning, file=sys.stderr)
     bench.write_bench(doc, out)
     table = bench.markdown_table(doc)
     if args.update_readme:

@@ -223,6 +223,35 @@ def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
     assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(kept).layout.title.text
 
 
+def test_merge_names_rows_timed_hours_earlier_on_the_same_machine():
+    def rec(key, bundled=True):
+        return {"backbone": key, "display_name": key.upper(), "bundled": bundled, "r1": 1.0, "r5": 1.0, "r10": 1.0,
+                "map": 1.0, "minp": 1.0, "params_m": 1.0, "gflops": 0.1, "latency_ms": 10.0,
+                "latency_ms_image": 1.0, "images_per_s": 100.0, "throughput_vs_vit_b32": 1.0, "peak_mem_mb": 10.0}
+
+    xeon, epyc = {"cpu": "Intel Xeon", "torch_threads": 2}, {"cpu": "AMD EPYC", "torch_threads": 2}
+    ratios = {"measured_on": "a", "batch5_vs_single": 2.0, "throughput_vs_vit_b32": {}}
+    morning = {"machine": xeon, "created": "2026-11-30T09:00:00+00:00", "ratios": ratios,
+               "records": [rec("a"), rec("b"), rec("ref", bundled=False)]}
+    other = {"machine": epyc, "created": "2026-11-29T02:00:00+00:00", "ratios": ratios, "records": [rec("z")]}
+    old = bench.merge_bench(other, morning)
+    # the same afternoon run re-times only `a`: `b` and the reference row were timed 5.5 h earlier on this machine
+    doc = bench.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
+                                  "records": [rec("a")]})
+    assert sorted(r["backbone"] for r in bench.stale_rows(doc)) == ["b", "ref"]  # not z: another machine, named so
+    note = bench.stale_warning(doc)
+    assert "2 row(s)" in note and "5.5 h" in note and "B, REF" in note
+    assert note.endswith("--merge --backbones z,b,a (and `--run CKPT_DIR` for REF)")
+    # within the hour, or everything re-timed together: nothing to say
+    assert bench.stale_warning(doc, hours=6) is None
+    together = bench.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
+                                       "records": [rec("a"), rec("b"), rec("ref", bundled=False)]})
+    assert bench.stale_rows(together) == [] and bench.stale_warning(together) is None
+    # stamps with and without a zone compare (older files wrote dates only)
+    dated = {"machine": xeon, "created": "2026-11-01", "ratios": ratios, "records": [rec("y")]}
+    assert [r["backbone"] for r in bench.stale_rows(bench.merge_bench(dated, morning))] == ["y"]
+
+
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
     old = {"backbone": "b", "training": {"pretrained": False}, "curves": [{"train_seconds": 60}, {"train_seconds": 120}]}
     rec = bench.backfill_recipe(old)
