@@ -440,8 +440,12 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 STALE_HOURS = 1.0  # kept rows timed longer ago than this on the new run's machine are worth re-timing
 
 
-def _when(stamp: str) -> _dt.datetime:
-    t = _dt.datetime.fromisoformat(stamp)
+def _when(stamp: Any) -> _dt.datetime | None:
+    """A record's `measured` time (zone-less stamps are UTC); None when it is not an ISO time."""
+    try:
+        t = _dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
     return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
 
 
@@ -451,15 +455,13 @@ def stale_rows(doc: dict[str, Any], hours: float = STALE_HOURS) -> list[dict[str
     weights and command about 1.4x slower one afternoon than that morning), so a chart that mixes such
     rows with fresh ones compares moments, not encoders. Rows from another machine are already named
     as such in the table and are left out here."""
-    stamps = [r["measured"] for r in doc.get("records", []) if r.get("measured")]
-    if not stamps:
+    timed = [(r, t) for r in doc.get("records", []) if (t := _when(r.get("measured"))) is not None]
+    if not timed:
         return []
-    newest = max(stamps, key=_when)
-    fresh_machines = {machine_label(r.get("machine") or machine_of(doc)) for r in doc["records"]
-                      if r.get("measured") == newest}
-    return [r for r in doc["records"] if r.get("measured")
-            and machine_label(r.get("machine") or machine_of(doc)) in fresh_machines
-            and (_when(newest) - _when(r["measured"])).total_seconds() > hours * 3600]
+    newest = max(t for _, t in timed)
+    fresh_machines = {machine_label(r.get("machine") or machine_of(doc)) for r, t in timed if t == newest}
+    return [r for r, t in timed if machine_label(r.get("machine") or machine_of(doc)) in fresh_machines
+            and (newest - t).total_seconds() > hours * 3600]
 
 
 def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None:
@@ -467,8 +469,8 @@ def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None
     stale = stale_rows(doc, hours)
     if not stale:
         return None
-    newest = max((r["measured"] for r in doc["records"] if r.get("measured")), key=_when)
-    age = max((_when(newest) - _when(r["measured"])).total_seconds() for r in stale) / 3600
+    newest = max(t for r in doc["records"] if (t := _when(r.get("measured"))) is not None)
+    age = max((newest - _when(r["measured"])).total_seconds() for r in stale) / 3600
     names = ", ".join(r.get("display_name") or r["backbone"] for r in stale)
     keys = ",".join(dict.fromkeys(r["backbone"] for r in doc["records"]
                                   if r.get("bundled", True) and not r.get("zero_shot")))

@@ -250,6 +250,10 @@ def test_merge_names_rows_timed_hours_earlier_on_the_same_machine():
     # stamps with and without a zone compare (older files wrote dates only)
     dated = {"machine": xeon, "created": "2026-11-01", "ratios": ratios, "records": [rec("y")]}
     assert [r["backbone"] for r in bench.stale_rows(bench.merge_bench(dated, morning))] == ["y"]
+    # a hand-edited stamp that is not a time is left out, never a crash after a long run
+    odd = {"machine": xeon, "created": "yesterday", "ratios": ratios, "records": [rec("w")]}
+    assert bench.stale_rows(bench.merge_bench(odd, morning)) == [] and bench.stale_warning(bench.merge_bench(
+        {**odd, "records": [rec("w")]}, morning)) is None
 
 
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
