@@ -474,7 +474,8 @@ def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None
     names = ", ".join(r.get("display_name") or r["backbone"] for r in stale)
     keys = ",".join(dict.fromkeys(r["backbone"] for r in doc["records"]
                                   if r.get("bundled", True) and not r.get("zero_shot")))
-    extra = [r.get("display_name") or r["backbone"] for r in stale if not r.get("bundled", True) or r.get("zero_shot")]
+    extra = [r.get("display_name") or r["backbone"] for r in stale  # trained runs outside checkpoints/
+             if not r.get("bundled", True) and not r.get("zero_shot")]
     also = f" (and `--run CKPT_DIR` for {', '.join(extra)})" if extra else ""
     return (f"note: the table keeps {len(stale)} row(s) timed on this machine up to {age:.1f} h before this run "
             f"({names}); timings on one machine drift over hours, so to compare encoders re-time the rows "
