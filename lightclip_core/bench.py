@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoints import read_config
-from .columns import README_COLUMNS, machine_label, machine_of, measured_on
+from .columns import README_COLUMNS, machine_of, measured_on, record_machine_label
 from .errors import LightCLIPError
 from .fileio import atomic_write_bytes, atomic_write_json, log
 from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
@@ -449,32 +449,36 @@ def _when(stamp: Any) -> _dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
 
 
+def _stale(doc: dict[str, Any], hours: float) -> list[tuple[dict[str, Any], float]]:
+    """(record, hours before the newest run) for each record `stale_rows` returns."""
+    timed = [(r, t) for r in doc.get("records", []) if (t := _when(r.get("measured"))) is not None]
+    if not timed:
+        return []
+    newest = max(t for _, t in timed)
+    fresh_machines = {record_machine_label(r, doc) for r, t in timed if t == newest}
+    ages = [(r, (newest - t).total_seconds() / 3600) for r, t in timed if record_machine_label(r, doc) in fresh_machines]
+    return [(r, age) for r, age in ages if age > hours]
+
+
 def stale_rows(doc: dict[str, Any], hours: float = STALE_HOURS) -> list[dict[str, Any]]:
     """Records of a merged document timed on the newest run's machine more than `hours` before that run.
     Their accuracy stands, but timings drift on a shared VM (this project's 2-core Xeon ran the same
     weights and command about 1.4x slower one afternoon than that morning), so a chart that mixes such
     rows with fresh ones compares moments, not encoders. Rows from another machine are already named
     as such in the table and are left out here."""
-    timed = [(r, t) for r in doc.get("records", []) if (t := _when(r.get("measured"))) is not None]
-    if not timed:
-        return []
-    newest = max(t for _, t in timed)
-    fresh_machines = {machine_label(r.get("machine") or machine_of(doc)) for r, t in timed if t == newest}
-    return [r for r, t in timed if machine_label(r.get("machine") or machine_of(doc)) in fresh_machines
-            and (newest - t).total_seconds() > hours * 3600]
+    return [r for r, _ in _stale(doc, hours)]
 
 
 def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None:
     """One sentence naming the rows `stale_rows` finds and the command that re-times them all together."""
-    stale = stale_rows(doc, hours)
+    stale = _stale(doc, hours)
     if not stale:
         return None
-    newest = max(t for r in doc["records"] if (t := _when(r.get("measured"))) is not None)
-    age = max((newest - _when(r["measured"])).total_seconds() for r in stale) / 3600
-    names = ", ".join(r.get("display_name") or r["backbone"] for r in stale)
+    age = max(a for _, a in stale)
+    names = ", ".join(r.get("display_name") or r["backbone"] for r, _ in stale)
     keys = ",".join(dict.fromkeys(r["backbone"] for r in doc["records"]
                                   if r.get("bundled", True) and not r.get("zero_shot")))
-    extra = [r.get("display_name") or r["backbone"] for r in stale  # trained runs outside checkpoints/
+    extra = [r.get("display_name") or r["backbone"] for r, _ in stale  # trained runs outside checkpoints/
              if not r.get("bundled", True) and not r.get("zero_shot")]
     also = f" (and `--run CKPT_DIR` for {', '.join(extra)})" if extra else ""
     return (f"note: the table keeps {len(stale)} row(s) timed on this machine up to {age:.1f} h before this run "

@@ -53,13 +53,17 @@ def machine_label(m: dict[str, Any]) -> str:
     return f"{m.get('cpu') or 'unknown CPU'} ({m.get('torch_threads') or '?'} torch threads)"
 
 
+def record_machine_label(rec: dict[str, Any], doc: dict[str, Any]) -> str:
+    """The label of the machine that timed a record (one without `machine` came from the document's run)."""
+    return machine_label(rec.get("machine") or machine_of(doc))
+
+
 def rows_by_machine(doc: dict[str, Any]) -> dict[str, list[str]]:
     """Each machine's label and the rows it timed (a record without `machine` came from the document's run),
     rows in the tables' order (by parameters); a document without records names its own machine, with no rows."""
     out: dict[str, list[str]] = {}
     for rec in sorted(doc.get("records", []), key=lambda r: r.get("params_m") or 0):
-        label = machine_label(rec.get("machine") or machine_of(doc))
-        out.setdefault(label, []).append(rec.get("display_name") or rec["backbone"])
+        out.setdefault(record_machine_label(rec, doc), []).append(rec.get("display_name") or rec["backbone"])
     return out or {machine_label(machine_of(doc)): []}
 
 
