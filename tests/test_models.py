@@ -219,7 +219,7 @@ def test_stripes_travel_with_the_config_and_checkpoint(tmp_path):
 
 
 def test_band_pool_equals_adaptive_pooling_for_every_height():
-    """The export-friendly band pooling (fixed slices when 4 does not divide H) is adaptive pooling."""
+    """The export-friendly band pooling (fixed slices) is adaptive pooling, for every height."""
     import torch.nn.functional as F
 
     from lightclip_core.models.backbones import band_pool

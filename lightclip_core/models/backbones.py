@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..errors import LightCLIPError, UnknownNameError
 from ..hub import resolve_hub_file
@@ -268,13 +267,12 @@ class Backbone(nn.Module):
 
 
 def band_pool(f: torch.Tensor, k: int) -> torch.Tensor:
-    """``F.adaptive_avg_pool2d(f, (k, 1))`` for ``(B, C, H, W)``, written with fixed slices when `k` does
-    not divide H (the same bins, rows ``floor(i*H/k) .. ceil((i+1)*H/k)``), which ONNX can export: the
-    exporter refuses adaptive pooling to a size that is not a factor of the input (InceptionV3's 2-row
-    map at 128x96 into 4 bands)."""
+    """``F.adaptive_avg_pool2d(f, (k, 1))`` for ``(B, C, H, W)``: the same bins (rows
+    ``floor(i*H/k) .. ceil((i+1)*H/k)``), written as fixed slices because ONNX cannot export the
+    adaptive op here. The exporter refuses adaptive pooling to a size that is not a factor of the
+    input (InceptionV3's 2-row map at 128x96 into 4 bands) and any adaptive pooling whose input size it
+    cannot see (CoAtNet-0's map, which comes out of its transformer stages' reshapes)."""
     h = f.shape[2]
-    if h % k == 0:
-        return F.adaptive_avg_pool2d(f, (k, 1))
     rows = [f[:, :, (i * h) // k : -((-(i + 1) * h) // k)].mean(dim=(2, 3), keepdim=True) for i in range(k)]
     return torch.cat(rows, dim=2)  # (B, C, k, 1)
 
