@@ -138,6 +138,9 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
     record["runtime"] = getattr(engine, "runtime", "torch")  # how its queries were encoded (latency_ms)
+    # which gallery embeddings the accuracy columns score: the shipped fp16 ones can break a near-tie the
+    # other way (seen: one of 4,000 queries moved off rank 1)
+    record["gallery_embeddings"] = getattr(engine, "embeddings_source", "encoded")
     if checkpoint is not None:
         record["checkpoint"] = str(checkpoint)
         record.update(_training_summary(checkpoint))
@@ -395,6 +398,9 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
                 f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
             )
+    note = embeddings_note(doc["records"])
+    if note:
+        lines.append(note)
     if len(doc.get("runs", [])) > 1:
         lines.append(
             f"Rows come from {len(doc['runs'])} runs of the command ({', '.join(doc['runs'])}; `bench --merge` "
@@ -406,6 +412,36 @@ def markdown_table(doc: dict[str, Any]) -> str:
             by_reason.setdefault(x["reason"], []).append(x["model"])
         lines.append("Not measured: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + ".")
     return "\n".join(lines)
+
+
+def embeddings_note(records: list[dict[str, Any]]) -> str | None:
+    """Which gallery embeddings the accuracy columns score, when any row scored the shipped ones.
+
+    Records from before `gallery_embeddings` existed say nothing unless they cannot have had a shipped
+    file (a reference or zero-shot row: nothing is shipped beside those), which makes them "encoded".
+    """
+    def source(rec: dict[str, Any]) -> str | None:
+        if rec.get("gallery_embeddings"):
+            return rec["gallery_embeddings"]
+        return "encoded" if rec.get("zero_shot") or not rec.get("bundled", True) else None
+
+    ordered = sorted(records, key=lambda r: r["params_m"])
+    shipped = [r for r in ordered if source(r) == "shipped"]
+    if not shipped:
+        return None
+    if len(shipped) == len(records):
+        return ("Accuracy columns score the fp16 gallery embeddings shipped beside each checkpoint, which the "
+                "app searches (a fresh float32 encode can differ by a near-tie).")
+    names = lambda rs: ", ".join(r.get("display_name") or r["backbone"] for r in rs)  # noqa: E731
+    encoded = [r for r in ordered if source(r) == "encoded"]
+    unknown = [r for r in ordered if source(r) is None]
+    text = (f"Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
+            f"searches, for {names(shipped)}")
+    if encoded:
+        text += f"; a float32 encode of the gallery for {names(encoded)}"
+    if unknown:
+        text += f"; not recorded for {names(unknown)}"
+    return text + "."
 
 
 def _record_key(rec: dict[str, Any]) -> tuple:

@@ -208,6 +208,9 @@ class SearchEngine:
             text = getattr(model, "text_encoder", None)
             self.runtime = text.use_runtime(runtime) if hasattr(text, "use_runtime") else "torch"
         self.gallery = gallery
+        # where the gallery embeddings came from: "shipped" (the fp16 file beside a checkpoint, what the
+        # app searches) or "encoded" (float32, this process or the disk cache); set by the constructors
+        self.embeddings_source = "encoded"
         self._per_id: int | None = None  # most images of one id (one_per_id galleries), computed on first use
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):
@@ -252,9 +255,12 @@ class SearchEngine:
         model = load_checkpoint(checkpoint, device=device)
         fp = None if cache_dir is False and not shipped else checkpoint_fingerprint(checkpoint)
         emb = read_shipped_embeddings(checkpoint, gallery, model.embed_dim, fp) if shipped else None
+        source = "shipped" if emb is not None else "encoded"
         if emb is None:
             emb = cached_gallery_embeddings(model, gallery, None if cache_dir is False else fp, cache_dir, progress)
-        return cls(model, gallery, emb, **index_kw)
+        engine = cls(model, gallery, emb, **index_kw)
+        engine.embeddings_source = source
+        return engine
 
     @classmethod
     def from_zero_shot(

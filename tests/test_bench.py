@@ -63,6 +63,7 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     for key in ("r1", "r5", "r10", "map", "minp", "val_loss", "params_m", "gflops", "latency_ms", "images_per_s"):
         assert isinstance(rec[key], float) and math.isfinite(rec[key]), key
     assert rec["n_gallery"] == 24 and rec["n_queries"] == 48
+    assert rec["gallery_embeddings"] == "encoded"  # nothing shipped beside this checkpoint
     # A ratio of two timings is the benchmark's output, not a test's: on a busy machine it flips (seen:
     # 0.6 while a training run shared the CPU). Check it is measured and consistent.
     assert rec["latency_ms_naive"] > 0
@@ -279,3 +280,15 @@ def test_readme_table_is_what_benchmarks_json_renders_to():
     assert committed == markdown_table(doc).strip()
     training = readme.split(bench.TRAINING_START, 1)[1].split(bench.TRAINING_END, 1)[0].strip()
     assert training == bench.training_table(doc).strip()
+
+
+def test_table_says_which_gallery_embeddings_the_accuracy_columns_score():
+    row = lambda name, **kw: {"backbone": name, "display_name": name.upper(), "params_m": len(name), **kw}  # noqa: E731
+    assert bench.embeddings_note([row("a", gallery_embeddings="encoded"), row("bb")]) is None
+    every = bench.embeddings_note([row("a", gallery_embeddings="shipped"), row("bb", gallery_embeddings="shipped")])
+    assert every.startswith("Accuracy columns score the fp16 gallery embeddings shipped beside each checkpoint")
+    # a reference row never has a shipped file; an older bundled record without the field is said to be unknown
+    mixed = bench.embeddings_note([row("ccc", gallery_embeddings="shipped"), row("vit", bundled=False), row("a"),
+                                   row("dddd", zero_shot=True)])
+    assert mixed == ("Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
+                     "searches, for CCC; a float32 encode of the gallery for VIT, DDDD; not recorded for A.")

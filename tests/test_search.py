@@ -243,7 +243,7 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     real_encode = search.encode_gallery
     monkeypatch.setattr(search, "encode_gallery", lambda *a, **k: encodes.append(1) or real_encode(*a, **k))
     fast = SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
-    assert encodes == []  # no gallery encode
+    assert encodes == [] and fast.embeddings_source == "shipped"  # no gallery encode
     query = "a woman in a red coat with a black backpack"
     exact = eng.search(query, 20)
     got = fast.search(query, 20)
@@ -256,7 +256,7 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     first.write_bytes(first.read_bytes() + b"\0")
     changed = Gallery.load(copy, split="test")
     assert not shipped_embeddings_current(ck, changed)
-    SearchEngine.from_checkpoint(ck, changed, cache_dir=False)
+    assert SearchEngine.from_checkpoint(ck, changed, cache_dir=False).embeddings_source == "encoded"
     assert encodes == [1]
     # Other weights: the same.
     cfg = (ck / "config.json").read_text()
