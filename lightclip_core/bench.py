@@ -429,12 +429,13 @@ def embeddings_note(records: list[dict[str, Any]]) -> str | None:
     shipped = [r for r in ordered if source(r) == "shipped"]
     if not shipped:
         return None
-    if len(shipped) == len(records):
-        return ("Accuracy columns score the fp16 gallery embeddings shipped beside each checkpoint, which the "
-                "app searches (a fresh float32 encode can differ by a near-tie).")
     names = lambda rs: ", ".join(r.get("display_name") or r["backbone"] for r in rs)  # noqa: E731
     encoded = [r for r in ordered if source(r) == "encoded"]
     unknown = [r for r in ordered if source(r) is None]
+    if not unknown and all(not r.get("bundled", True) or r.get("zero_shot") for r in encoded):
+        text = ("Accuracy columns score the fp16 gallery embeddings shipped beside each bundled checkpoint, which "
+                "the app searches (a fresh float32 encode can break a near-tie the other way)")
+        return text + (f"; {names(encoded)}, not bundled, a float32 encode." if encoded else ".")
     text = (f"Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
             f"searches, for {names(shipped)}")
     if encoded:

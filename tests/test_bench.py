@@ -286,9 +286,14 @@ def test_table_says_which_gallery_embeddings_the_accuracy_columns_score():
     row = lambda name, **kw: {"backbone": name, "display_name": name.upper(), "params_m": len(name), **kw}  # noqa: E731
     assert bench.embeddings_note([row("a", gallery_embeddings="encoded"), row("bb")]) is None
     every = bench.embeddings_note([row("a", gallery_embeddings="shipped"), row("bb", gallery_embeddings="shipped")])
-    assert every.startswith("Accuracy columns score the fp16 gallery embeddings shipped beside each checkpoint")
-    # a reference row never has a shipped file; an older bundled record without the field is said to be unknown
+    assert every == ("Accuracy columns score the fp16 gallery embeddings shipped beside each bundled checkpoint, which "
+                     "the app searches (a fresh float32 encode can break a near-tie the other way).")
+    # a reference row never has a shipped file, nor a zero-shot one: named apart, not as an exception
+    with_ref = bench.embeddings_note([row("a", gallery_embeddings="shipped"), row("vit", bundled=False),
+                                      row("dddd", zero_shot=True, bundled=False)])
+    assert with_ref == every[:-1] + "; VIT, DDDD, not bundled, a float32 encode."
+    # a bundled row scored on an encode, or an older bundled record without the field: each named
     mixed = bench.embeddings_note([row("ccc", gallery_embeddings="shipped"), row("vit", bundled=False), row("a"),
-                                   row("dddd", zero_shot=True)])
+                                   row("ee", gallery_embeddings="encoded")])
     assert mixed == ("Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
-                     "searches, for CCC; a float32 encode of the gallery for VIT, DDDD; not recorded for A.")
+                     "searches, for CCC; a float32 encode of the gallery for EE, VIT; not recorded for A.")
