@@ -247,6 +247,27 @@ def gallery_dataset(gallery) -> str:
     return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
 
+def _is_bundled_gallery(gallery_dir: str | Path) -> bool:
+    """Whether `gallery_dir` is the repository's bundled gallery (the one `ship-embeddings` writes for)."""
+    from .search import DEFAULT_GALLERY
+
+    try:
+        return Path(gallery_dir).resolve() == DEFAULT_GALLERY.resolve()
+    except OSError:
+        return False
+
+
+def ship_hint(record: dict[str, Any], ckpt: Path, checkpoints_dir: str | Path, gallery_dir: str | Path) -> str | None:
+    """A line for a bundled checkpoint benched on the bundled gallery without current shipped embeddings:
+    its row then scores a fresh encode, not what the app searches (and the app's first search encodes)."""
+    if not record.get("bundled", True) or record.get("gallery_embeddings") == "shipped" \
+            or not _is_bundled_gallery(gallery_dir):
+        return None
+    return (f"bench: {ckpt} ships no current gallery embeddings, so its row scores a fresh float32 encode, not what "
+            f"the app searches; run `python -m lightclip_core ship-embeddings --checkpoints {checkpoints_dir} "
+            f"--backbones {record['backbone']}` before bench.")
+
+
 def run_bench(
     checkpoints_dir: str | Path,
     gallery_dir: str | Path,
@@ -276,6 +297,9 @@ def run_bench(
     for ckpt, bundled in found:
         log(f"bench: {ckpt}")
         records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled))
+        hint = ship_hint(records[-1], ckpt, checkpoints_dir, gallery_dir)
+        if hint:
+            log(hint)
     if zero_shot:
         from .models.zero_shot import list_zero_shot, weights_cached
         from .search import SearchEngine

@@ -51,6 +51,7 @@ def test_peak_memory_subprocess_measures_growth():
 def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, monkeypatch, no_hub):
     base, gallery, ckpts = setup
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))  # no_hub: zero-shot models are skipped
+    monkeypatch.setattr("lightclip_core.search.DEFAULT_GALLERY", gallery)  # this gallery stands for the bundled one
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\nmid\n"
                       f"{bench.TRAINING_START}\nold\n{bench.TRAINING_END}\ntail\n")
@@ -63,7 +64,11 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     for key in ("r1", "r5", "r10", "map", "minp", "val_loss", "params_m", "gflops", "latency_ms", "images_per_s"):
         assert isinstance(rec[key], float) and math.isfinite(rec[key]), key
     assert rec["n_gallery"] == 24 and rec["n_queries"] == 48
-    assert rec["gallery_embeddings"] == "encoded"  # nothing shipped beside this checkpoint
+    assert rec["gallery_embeddings"] == "encoded"  # nothing shipped beside this checkpoint, and bench says so
+    err = capsys.readouterr().err
+    assert (f"ships no current gallery embeddings, so its row scores a fresh float32 encode, not what the app "
+            f"searches; run `python -m lightclip_core ship-embeddings --checkpoints {ckpts} --backbones "
+            f"mobilenetv3_small_100` before bench.") in err
     # A ratio of two timings is the benchmark's output, not a test's: on a busy machine it flips (seen:
     # 0.6 while a training run shared the CPU). Check it is measured and consistent.
     assert rec["latency_ms_naive"] > 0
@@ -297,3 +302,15 @@ def test_table_says_which_gallery_embeddings_the_accuracy_columns_score():
                                    row("ee", gallery_embeddings="encoded")])
     assert mixed == ("Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
                      "searches, for CCC; a float32 encode of the gallery for EE, VIT; not recorded for A.")
+
+
+def test_ship_hint_only_for_bundled_rows_on_the_bundled_gallery(tmp_path):
+    from lightclip_core.search import DEFAULT_GALLERY
+
+    rec = {"backbone": "mobilenetv3_small_100", "bundled": True, "gallery_embeddings": "encoded"}
+    ck = tmp_path / "ck"
+    assert "ship-embeddings --checkpoints checkpoints --backbones mobilenetv3_small_100" in bench.ship_hint(
+        rec, ck, "checkpoints", DEFAULT_GALLERY)
+    assert bench.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, "checkpoints", DEFAULT_GALLERY) is None
+    assert bench.ship_hint({**rec, "bundled": False}, ck, "checkpoints", DEFAULT_GALLERY) is None  # a --run row
+    assert bench.ship_hint(rec, ck, "checkpoints", tmp_path) is None  # another gallery: nothing to ship for it
