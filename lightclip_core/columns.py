@@ -32,6 +32,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("r10", "R@10", "R@10", "{:.2f}"),
     Column("map", "mAP", "mAP", "{:.2f}"),
     Column("minp", "mINP", "mINP", "{:.2f}"),
+    Column("gallery_embeddings", "Gallery embeddings scored"),  # shipped (fp16, what the app searches) | encoded
     Column("val_loss", "Val loss"),
     Column("epochs_trained", "Epochs"),
     Column("recipe_short", "Trained (start + teachers)", "Trained"),
