@@ -444,10 +444,11 @@ def embeddings_note(records: list[dict[str, Any]]) -> str | None:
     Records from before `gallery_embeddings` existed say nothing unless they cannot have had a shipped
     file (a reference or zero-shot row: nothing is shipped beside those), which makes them "encoded".
     """
+    def apart(rec: dict[str, Any]) -> bool:  # a reference or zero-shot row: no file is ever shipped beside it
+        return bool(rec.get("zero_shot")) or not rec.get("bundled", True)
+
     def source(rec: dict[str, Any]) -> str | None:
-        if rec.get("gallery_embeddings"):
-            return rec["gallery_embeddings"]
-        return "encoded" if rec.get("zero_shot") or not rec.get("bundled", True) else None
+        return rec.get("gallery_embeddings") or ("encoded" if apart(rec) else None)
 
     ordered = sorted(records, key=lambda r: r["params_m"])
     shipped = [r for r in ordered if source(r) == "shipped"]
@@ -456,7 +457,7 @@ def embeddings_note(records: list[dict[str, Any]]) -> str | None:
     names = lambda rs: ", ".join(r.get("display_name") or r["backbone"] for r in rs)  # noqa: E731
     encoded = [r for r in ordered if source(r) == "encoded"]
     unknown = [r for r in ordered if source(r) is None]
-    if not unknown and all(not r.get("bundled", True) or r.get("zero_shot") for r in encoded):
+    if not unknown and all(apart(r) for r in encoded):
         text = ("Accuracy columns score the fp16 gallery embeddings shipped beside each bundled checkpoint, which "
                 "the app searches (a fresh float32 encode can break a near-tie the other way)")
         return text + (f"; {names(encoded)}, not bundled, a float32 encode." if encoded else ".")
