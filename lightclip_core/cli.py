@@ -106,6 +106,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         jpeg_quality=args.jpeg_quality,
         extra_train_ids=args.extra_train_ids,
+        phrasings=args.phrasings,
+        counterfactuals=args.counterfactuals,
     )
     cfg.check()
     summary: dict = {}
@@ -135,7 +137,7 @@ TRAIN_FLAGS = {
     "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
     "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
     "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None, "temperature": None,
-    "samples_per_epoch": None, "stripes": None,
+    "samples_per_epoch": None, "stripes": None, "text_head": None, "init": None,
 }
 
 
@@ -159,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = replace(cfg, teachers=list(args.teacher), losses=LossConfig(**{**cfg.losses.to_dict(), **DEFAULT_KD}))
     if args.teacher_views is not None:
         cfg = replace(cfg, teacher_views=args.teacher_views)
-    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id", "kd_kl", "kd_cos") if getattr(args, k) is not None}
+    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id", "kd_kl", "kd_cos", "neg", "attr") if getattr(args, k) is not None}
     if losses:
         cfg = replace(cfg, losses=LossConfig(**{**cfg.losses.to_dict(), **losses}))
     if args.augment:
@@ -598,6 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-train-ids", type=int, default=0,
                    help="more training identities from a random stream of their own, with pids after the test "
                    "ids; val, test and the first --ids identities' pictures stay unchanged (default 0)")
+    p.add_argument("--phrasings", default="classic", choices=("classic", "varied"),
+                   help="caption constructions: classic (4 patterns, the bundled gallery's) or varied (9: lower "
+                   "garment first, relative clauses, lists, typed queries, ...)")
+    p.add_argument("--counterfactuals", type=int, default=0, metavar="N",
+                   help="write up to N near-miss captions per caption (colours swapped, one attribute changed) "
+                   "to counterfactuals.json, the hard negatives of train --negatives (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default="", help="comma list of splits to write (default: train,val,test)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores); output does not depend on it")
@@ -626,6 +634,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", choices=["linear", "mlp"])
     p.add_argument("--stripes", type=int, metavar="N",
                    help="pool N horizontal bands of the feature map (part pooling) instead of the whole map; 0: global average")
+    p.add_argument("--text-head", choices=["none", "pooled", "tokens"],
+                   help="a learned head over the frozen text encoder: tokens (an attention layer over its token "
+                   "states; keeps which word belongs to which garment), pooled (an MLP on the sentence vector) or none "
+                   "(default: the frozen vector is the joint space)")
+    p.add_argument("--init", metavar="CKPT_DIR",
+                   help="warm-start from this checkpoint (same backbone and text encoder): its tensors that fit are "
+                   "copied, new parts (a text head, attribute heads) start fresh")
+    p.add_argument("--negatives", dest="neg", type=float, metavar="W",
+                   help="weight of the counterfactual hard-negative loss (needs synth --counterfactuals; default 0)")
+    p.add_argument("--attributes", dest="attr", type=float, metavar="W",
+                   help="weight of the attribute supervision loss (SynthPedes' attributes.json; default 0)")
     p.add_argument("--temperature", type=float, help="initial softmax temperature τ (logit scale 1/τ; default 0.07)")
     p.add_argument("--fixed-temperature", action="store_true", help="keep τ fixed instead of learning it")
     p.add_argument("--pretrained", action="store_true", help="start the trunk from ImageNet weights (Hub/cache)")

@@ -207,8 +207,9 @@ def evaluate(
     # Validation loss over pairs: each image with its first caption, batched.
     cfg = loss_cfg or LossConfig()
     # The ID classifier knows training ids only, and no teacher embeddings exist for this split, so
-    # the validation loss is the contrastive part (ITC when a run trained on distillation alone).
-    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0, "kd_kl": 0.0, "kd_cos": 0.0})
+    # the validation loss is the contrastive part (ITC when a run trained on distillation alone); the
+    # counterfactual and attribute terms are training-only too.
+    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0, "kd_kl": 0.0, "kd_cos": 0.0, "neg": 0.0, "attr": 0.0})
     if not (cfg.itc or cfg.sdm):
         cfg = LossConfig(**{**cfg.to_dict(), "itc": 1.0})
     losses = []

@@ -93,6 +93,31 @@ def distill_cosine_loss(image_features: Tensor, teacher_features: Tensor) -> dic
     return {"kd_cos_loss": (1 - cos).mean()}
 
 
+def negatives_loss(image_features: Tensor, text_features: Tensor, negative_features: Tensor,
+                   negative_valid: Tensor, logit_scale: Tensor | float) -> dict[str, Tensor]:
+    """Counterfactual hard negatives (NegCLIP's idea, each image against its own): image i must score
+    its caption above that caption's K near-misses ``(B, K, D)`` (colours swapped, one attribute
+    changed); rows with no valid negative ``(B, K)`` bool are left out."""
+    pos = (image_features * text_features).sum(-1, keepdim=True)  # (B, 1)
+    neg = torch.einsum("bd,bkd->bk", image_features, negative_features)  # (B, K)
+    logits = logit_scale * torch.cat([pos, neg], dim=1)  # (B, 1 + K); mask after scaling (no 0 * inf in grads)
+    logits = logits.masked_fill(torch.cat([torch.ones_like(pos, dtype=torch.bool), negative_valid], 1).logical_not(),
+                                float("-inf"))
+    rows = negative_valid.any(dim=1)
+    if not rows.any():
+        return {"neg_loss": image_features.new_zeros(())}
+    labels = torch.zeros(int(rows.sum()), dtype=torch.long, device=logits.device)
+    return {"neg_loss": F.cross_entropy(logits[rows], labels)}
+
+
+def attributes_loss(logits: dict[str, Tensor], labels: Tensor) -> dict[str, Tensor]:
+    """Attribute supervision (free on SynthPedes): one cross-entropy per attribute, averaged. `labels`
+    ``(B, A)`` holds class indices in the order of `logits`, -1 where an attribute is unknown."""
+    terms = [F.cross_entropy(lg, labels[:, i], ignore_index=-1) for i, lg in enumerate(logits.values())
+             if (labels[:, i] >= 0).any()]
+    return {"attr_loss": torch.stack(terms).mean() if terms else labels.new_zeros((), dtype=torch.float32)}
+
+
 @dataclass
 class LossConfig:
     """Loss weights (0 turns a loss off) and SDM options."""
@@ -104,6 +129,8 @@ class LossConfig:
     sdm_epsilon: float = 1e-8
     kd_kl: float = 0.0  # with a teacher: KL of similarity distributions (MobileCLIP)
     kd_cos: float = 0.0  # with a teacher: 1 - cosine to the teacher's image embedding
+    neg: float = 0.0  # counterfactual hard negatives (needs the dataset's counterfactuals.json)
+    attr: float = 0.0  # attribute supervision on the image side (needs SynthPedes' attributes.json)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,7 +165,18 @@ def compute_losses(outputs: dict[str, Tensor], pids: Tensor, cfg: LossConfig | N
             add(cfg.kd_kl, distill_kl_loss(img, txt, teacher, scale, outputs["teacher_logit_scale"]))
         if cfg.kd_cos:
             add(cfg.kd_cos, distill_cosine_loss(img, teacher))
+    if cfg.neg:
+        if "negative_features" not in outputs:
+            raise LightCLIPError("The negatives loss needs counterfactual captions: a SynthPedes dataset written "
+                                 "with synth --counterfactuals N.")
+        local_img = outputs.get("local_image_features", img)  # under DDP: this rank's rows
+        local_txt = outputs.get("local_text_features", txt)
+        add(cfg.neg, negatives_loss(local_img, local_txt, outputs["negative_features"], outputs["negative_valid"], scale))
+    if cfg.attr:
+        if "attribute_logits" not in outputs:
+            raise LightCLIPError("The attributes loss needs a model built with attribute heads and labelled data.")
+        add(cfg.attr, attributes_loss(outputs["attribute_logits"], outputs["attribute_labels"]))
     if not terms:
-        raise LightCLIPError("All loss weights are 0; set at least one of itc, sdm, id, kd_kl, kd_cos.")
+        raise LightCLIPError("All loss weights are 0; set at least one of itc, sdm, id, kd_kl, kd_cos, neg, attr.")
     terms["loss"] = torch.stack([v for k, v in terms.items() if k.endswith("_loss")]).sum()
     return terms

@@ -40,6 +40,7 @@ from .fileio import atomic_write_bytes, atomic_write_json, cache_root, log, read
 from .losses import LossConfig, compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
+from .text_cache import cached_text_features, cached_token_states, cached_token_states_exist
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -64,6 +65,8 @@ class TrainConfig:
     pretrained: bool = False
     head: str = "mlp"
     stripes: int = 0  # > 0: part pooling over that many horizontal bands (LightCLIPConfig.stripes)
+    text_head: str = "none"  # none | pooled | tokens: a learned head over the frozen text encoder
+    init: str = ""  # a checkpoint directory to warm-start from (its tensors that fit are copied)
     temperature: float = 0.07  # initial τ (logit scale 1/τ)
     learn_temperature: bool = True
     losses: LossConfig = field(default_factory=LossConfig)
@@ -210,33 +213,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def text_feature_cache_dir() -> Path:
-    return cache_root() / "text_features"
-
-
-def cached_text_features(model: LightCLIP, captions: list[str], dataset_name: str, progress: bool) -> torch.Tensor:
-    """Embeddings of `captions` ``(N, D)`` from the disk cache, or encoded once and stored there."""
-    key = hashlib.sha256("\n".join([model.config.text_encoder, *captions]).encode()).hexdigest()[:20]
-    path = text_feature_cache_dir() / f"{model.config.text_encoder}-{dataset_name}-{key}.safetensors"
-    cached = read_cache(path, lambda t: t["features"].shape == (len(captions), model.embed_dim))
-    if cached is not None:
-        return cached["features"]
-    t0 = time.perf_counter()
-    chunks = []
-    step = 512
-    it = range(0, len(captions), step)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc=f"encoding {len(captions)} captions", unit="chunk", leave=False)
-    for start in it:
-        chunks.append(model.text_encoder.encode(captions[start : start + step]).float().cpu())
-    feats = torch.cat(chunks) if chunks else torch.empty(0, model.embed_dim)
-    write_cache(path, {"features": feats.contiguous()})
-    log(f"text features: {len(captions)} captions encoded in {time.perf_counter() - t0:.1f} s, cached at {path}")
-    return feats
-
-
 class PairDataset(torch.utils.data.Dataset):
     """One item per training image: (augmented image, index of one of its captions, class label).
 
@@ -281,7 +257,7 @@ class PairDataset(torch.utils.data.Dataset):
             v = epoch_view(self.seed, self.epoch, i, self.views)
             image = self.view_transform(load_image(s.img_path), view_params(self.aug, self.seed, v, i))
             return image, self.offsets[i] + int(pick), self.labels[i], i, v
-        return self.transform(load_image(s.img_path)), self.offsets[i] + int(pick), self.labels[i]
+        return self.transform(load_image(s.img_path)), self.offsets[i] + int(pick), self.labels[i], i
 
 
 def epoch_indices(n: int, per_epoch: int, epoch: int, seed: int) -> np.ndarray:
@@ -374,7 +350,10 @@ class Run:
     train_ids: int
     model: LightCLIP
     train_model: nn.Module  # the model, or its DDP wrapper
-    text_feats: torch.Tensor
+    text_feats: torch.Tensor  # (captions + negatives, D) pooled, frozen
+    text_states: Any  # text_cache.TokenStateStore of the same texts for a tokens head, else None
+    negatives: torch.Tensor | None  # (captions, K) indices into text_feats (-1: none), with --negatives
+    attribute_labels: torch.Tensor | None  # (train images, A) class indices, with --attributes
     ds: PairDataset
     store: Any  # distill.TeacherStore or None
     sampler: Any
@@ -438,7 +417,8 @@ def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, f
     if not (run_dir / "last" / STATE_JSON).is_file():
         raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
     saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
-    differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "stripes", "teachers") if getattr(saved, k) != getattr(cfg, k)]
+    differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "stripes", "teachers",
+                           "text_head", "init") if getattr(saved, k) != getattr(cfg, k)]
     if differs:
         raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
     state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
@@ -492,11 +472,34 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
         init_temperature=cfg.temperature,
         learn_temperature=cfg.learn_temperature,
         num_classes=len(pids_sorted) if cfg.losses.id > 0 else 0,
+        text_head=cfg.text_head,
+        attribute_classes=_attribute_classes(cfg),
     )
-    model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume)
-    captions = [c for s in train_samples for c in s.captions]
-    text_feats = _on_rank0_first(distributed, main_proc, lambda progress: cached_text_features(
-        model, captions, f"{cfg.dataset}-{cfg.train_split}", cfg.progress and progress))
+    model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume and not cfg.init)
+    if cfg.init and not resume:
+        warm_start(model, cfg.init)
+    texts = [c for s in train_samples for c in s.captions]
+    negatives = attribute_labels = None
+    if cfg.losses.neg:
+        from .data.supervision import counterfactual_captions
+
+        cf_texts, negatives = counterfactual_captions(cfg.root, train_samples)
+        negatives = torch.where(negatives >= 0, negatives + len(texts), negatives)  # rows after the captions
+        texts += cf_texts
+    if cfg.losses.attr:
+        from .data.supervision import attribute_labels as read_labels
+
+        attribute_labels = read_labels(cfg.root, train_samples)
+    name = f"{cfg.dataset}-{cfg.train_split}" + ("-negatives" if cfg.losses.neg else "")
+    text_states = None
+    if model.needs_token_states or cached_token_states_exist(model.text_encoder, texts, name):
+        text_states = _on_rank0_first(distributed, main_proc, lambda progress: cached_token_states(
+            model.text_encoder, texts, name, cfg.progress and progress))
+        text_feats = text_states.pooled  # the same vectors `cached_text_features` would encode
+        text_states = text_states if model.needs_token_states else None
+    else:
+        text_feats = _on_rank0_first(distributed, main_proc, lambda progress: cached_text_features(
+            model.text_encoder, texts, name, cfg.progress and progress))
 
     model.to(device)
     if use_cl:
@@ -547,9 +550,35 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
         atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
     return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, dataset=dataset,
                train_samples=train_samples, train_ids=len(pids_sorted), model=model, train_model=train_model,
-               text_feats=text_feats, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
+               text_feats=text_feats, text_states=text_states, negatives=negatives,
+               attribute_labels=attribute_labels, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
                sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
                history=history)
+
+
+def _attribute_classes(cfg: TrainConfig) -> dict[str, int]:
+    if not cfg.losses.attr:
+        return {}
+    from .data.supervision import attribute_classes
+
+    return attribute_classes()
+
+
+def warm_start(model: LightCLIP, init: str) -> None:
+    """Copy the tensors of checkpoint `init` that fit `model` (same name and shape); the rest (a new
+    text head, attribute heads, part-pooling layers) keep their fresh initialisation. Says what it did."""
+    from .checkpoints import load_checkpoint
+
+    source = load_checkpoint(init)
+    if source.config.backbone != model.config.backbone or source.config.text_encoder != model.config.text_encoder:
+        raise LightCLIPError(f"--init {init} is a {source.config.backbone} / {source.config.text_encoder} checkpoint, "
+                             f"not {model.config.backbone} / {model.config.text_encoder}.")
+    have, want = source.trainable_state_dict(), model.trainable_state_dict()
+    fits = {k: v for k, v in have.items() if k in want and want[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    fresh = sorted({k.split(".")[0] for k in want if k not in fits})
+    log(f"warm start from {init}: {len(fits)} of {len(want)} tensors copied"
+        + (f"; new: {', '.join(fresh)}" if fresh else ""))
 
 
 def _loader(run: Run, epoch: int) -> torch.utils.data.DataLoader:
@@ -577,15 +606,26 @@ def _batch_outputs(run: Run, batch) -> tuple[dict[str, torch.Tensor], torch.Tens
     if run.use_cl:
         images = images.contiguous(memory_format=torch.channels_last)
     labels = labels.to(run.device)
-    txt = run.text_feats[cap_idx].to(run.device)
+    txt, states = _texts(run, cap_idx)
     with torch.autocast(run.device.type, dtype=run.amp, enabled=run.amp is not None):
-        out = run.train_model(images, text_features=txt)
-    out = {k: v.float() for k, v in out.items()}
+        out = run.train_model(images, text_features=txt, text_states=states)
+        if run.negatives is not None:
+            neg_idx = run.negatives[cap_idx]  # (B, K)
+            neg, neg_states = _texts(run, neg_idx.clamp(min=0).reshape(-1))
+            out["negative_features"] = run.model.project_text(neg, *(neg_states or (None, None))).reshape(
+                *neg_idx.shape, -1)  # (B, K, D)
+            out["negative_valid"] = (neg_idx >= 0).to(run.device)
+    attribute_logits = out.pop("attribute_logits", None)
+    out = {k: (v if v.dtype == torch.bool else v.float()) for k, v in out.items()}
+    if attribute_logits is not None:
+        out["attribute_logits"] = {k: v.float() for k, v in attribute_logits.items()}
+        out["attribute_labels"] = run.attribute_labels[batch[3]].to(run.device)  # batch[3]: the images' indices
     if run.store is not None:
         out["teacher_features"] = run.store.rows(batch[3], batch[4]).to(run.device)  # (T, B, D)
         out["teacher_logit_scale"] = run.store.scales.to(run.device)
     if not run.distributed:
         return out, labels
+    out["local_image_features"], out["local_text_features"] = out["image_features"], out["text_features"]
     out["image_features"] = gather_features(out["image_features"], with_grad=True)
     out["text_features"] = gather_features(out["text_features"], with_grad=False)
     if run.store is not None:  # (T, B, D): gather along the batch
@@ -595,6 +635,14 @@ def _batch_outputs(run: Run, batch) -> tuple[dict[str, torch.Tensor], torch.Tens
         out["image_logits"] = gather_features(out["image_logits"], with_grad=True)
         out["text_logits"] = gather_features(out["text_logits"], with_grad=True)
     return out, gather_features(labels, with_grad=False)
+
+
+def _texts(run: Run, idx: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The frozen encoder's output for cached texts `idx`: pooled (n, D) and, for a tokens head, (states, mask)."""
+    if run.text_states is None:
+        return run.text_feats[idx].to(run.device), None
+    feats = run.text_states.rows(idx)
+    return feats.pooled.to(run.device), (feats.states.to(run.device), feats.mask.to(run.device))
 
 
 def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:

@@ -873,8 +873,11 @@ class CaptionWriter:
     check against the identity.
     """
 
+    styles = 4  # sentence constructions drawn from (VariedCaptionWriter adds more)
+    shuffle_clothes = 0.3  # how often the garments are named in a random order, not top to bottom
+
     def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
+        self.rng = rng  # a numpy Generator, or a counterfactuals.UniformStream (same calls)
 
     def _w(self, options):
         return options[int(self.rng.integers(len(options)))]
@@ -970,14 +973,19 @@ class CaptionWriter:
         clothes = [s for s in slots if s in ("upper", "lower", "shoes")]
         extras = [s for s in slots if s not in clothes]
         rng.shuffle(extras)
-        if rng.random() < 0.3:
+        if rng.random() < self.shuffle_clothes:
             rng.shuffle(clothes)
 
-        style = int(rng.integers(4))
+        style = int(rng.integers(self.styles))
         action = self._action(shot, he)
         sentences: list[str] = []
 
-        if style == 0:  # "The man is walking. He is wearing ... . His bag is black."
+        if style >= 4:
+            varied, complete = self._varied(style, ident, noun, action, clothes, extras, facts)
+            if complete:  # a whole description (a list, a typed query): nothing is appended
+                return " ".join(varied), facts
+            sentences += varied
+        elif style == 0:  # "The man is walking. He is wearing ... . His bag is black."
             opener = f"The {noun} {action}" if action else f"The {noun} {self._w(('is in the picture', 'is on the street', 'is outdoors'))}"
             if mention_hair and rng.random() < 0.5:
                 opener = f"{_article(noun)} with {self.hair_phrase(ident, facts)} {action or 'is shown'}"
@@ -1031,6 +1039,9 @@ class CaptionWriter:
             facts.append(("bag", "none"))
             sentences.append(self._w((f"{_cap(he)} is not carrying a bag.", f"{_cap(he)} has no bag.")))
         return " ".join(sentences), facts
+
+    def _varied(self, style, ident, noun, action, clothes, extras, facts) -> tuple[list[str], bool]:
+        raise NotImplementedError  # only phrasings.VariedCaptionWriter draws styles past 3
 
     def _action(self, shot: Shot, he: str) -> str:
         rng = self.rng
@@ -1087,6 +1098,7 @@ class CaptionWriter:
 # --------------------------------------------------------------------------------------------------
 
 SPLITS = ("train", "val", "test")
+COUNTERFACTUALS_FILE = "counterfactuals.json"
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -1104,6 +1116,13 @@ class SynthConfig:
     # ``ids`` on): the val and test splits, and every picture of the first ``ids`` identities, stay
     # exactly what they are without them. None repeats the attributes of a val or test identity.
     extra_train_ids: int = 0
+    # "varied": captions in more orders and constructions (data/phrasings.py); "classic": the four
+    # patterns the bundled gallery was written with.
+    phrasings: str = "classic"
+    # > 0: up to that many counterfactual captions per caption (data/counterfactuals.py), written to
+    # counterfactuals.json. Either option draws captions from a replayable stream, so the captions (not
+    # the pictures) differ from a dataset written without them.
+    counterfactuals: int = 0
 
     def check(self) -> None:
         if self.ids < 1 or self.images_per_id < 1:
@@ -1114,6 +1133,10 @@ class SynthConfig:
             )
         if self.extra_train_ids < 0:
             raise LightCLIPError(f"--extra-train-ids must be 0 or more, got {self.extra_train_ids}.")
+        if self.phrasings not in ("classic", "varied"):
+            raise LightCLIPError(f"Unknown --phrasings {self.phrasings!r}; valid values are: classic, varied.")
+        if not 0 <= self.counterfactuals <= 8:
+            raise LightCLIPError(f"--counterfactuals must be 0 to 8 per caption, got {self.counterfactuals}.")
         if min(self.size) < 32:
             raise LightCLIPError(f"SynthPedes pictures need at least 32 px a side, got {self.size[0]}x{self.size[1]}.")
 
@@ -1213,12 +1236,16 @@ def render_identity(ident: Identity) -> list[dict[str, Any]]:
     cfg: SynthConfig = _worker_state["cfg"]
     renderer: Renderer = _worker_state["renderer"]
     views = list(np.random.default_rng(np.random.SeedSequence([cfg.seed, 3, ident.pid])).permutation(VIEWS))
-    out = []
+    out, drafts = [], []
     for k in range(cfg.images_per_id):
         rng = _image_rng(cfg, ident.pid, k)
         img, shot = renderer.render(ident, rng, view=str(views[k % len(views)]))
-        writer = CaptionWriter(rng)
-        captions, facts = zip(*(writer.write(ident, shot) for _ in range(2)))
+        if cfg.phrasings == "classic" and not cfg.counterfactuals:
+            writer = CaptionWriter(rng)
+            captions, facts = zip(*(writer.write(ident, shot) for _ in range(2)))
+        else:
+            captions, facts, streams = _write_replayable(cfg, ident, shot, rng)
+            drafts.append((shot, facts, streams))
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=cfg.jpeg_quality)
         out.append(
@@ -1232,7 +1259,40 @@ def render_identity(ident: Identity) -> list[dict[str, Any]]:
                 "occluder": shot.occluder,
             }
         )
+    if cfg.counterfactuals:
+        true_texts = {c for pic in out for c in pic["captions"]}
+        for k, (pic, (shot, facts, streams)) in enumerate(zip(out, drafts)):
+            pic["counterfactuals"] = [
+                _counterfactuals(cfg, ident, shot, stream, f, true_texts, np.random.default_rng(
+                    np.random.SeedSequence([cfg.seed, 5, ident.pid, k, c])))
+                for c, (stream, f) in enumerate(zip(streams, facts))
+            ]
     return out
+
+
+def _write_replayable(cfg: SynthConfig, ident: Identity, shot: Shot, rng: np.random.Generator):
+    """Two captions, each from its own recorded stream of `rng` (so counterfactuals can replay it)."""
+    from .counterfactuals import UniformStream
+    from .phrasings import WRITERS
+
+    captions, facts, streams = [], [], []
+    for _ in range(2):
+        stream = UniformStream(rng)
+        text, fact = WRITERS[cfg.phrasings](stream).write(ident, shot)
+        captions.append(text)
+        facts.append(fact)
+        streams.append(stream)
+    return tuple(captions), tuple(facts), streams
+
+
+def _counterfactuals(cfg: SynthConfig, ident, shot, stream, facts, true_texts, rng) -> list[dict[str, Any]]:
+    from .counterfactuals import write_counterfactuals
+    from .phrasings import WRITERS
+
+    def write(other, shot, replay):
+        return WRITERS[cfg.phrasings](replay).write(other, shot)
+
+    return write_counterfactuals(ident, shot, stream, facts, true_texts, rng, write, cfg.counterfactuals)
 
 
 def iter_rendered(cfg: SynthConfig, people: list[Identity], workers: int = 1) -> Iterator[tuple[Identity, list[dict]]]:
@@ -1253,8 +1313,9 @@ def _config_record(cfg: SynthConfig) -> dict[str, Any]:
     """The config as attributes.json stores it (``extra_train_ids`` only when used, so files written
     before it existed, like the bundled gallery's, stay byte-identical)."""
     d = {**asdict(cfg), "size": list(cfg.size)}
-    if not d["extra_train_ids"]:
-        del d["extra_train_ids"]
+    for key, default in (("extra_train_ids", 0), ("phrasings", "classic"), ("counterfactuals", 0)):
+        if d[key] == default:
+            del d[key]
     return d
 
 
@@ -1287,7 +1348,7 @@ def generate(
     people, split = make_identities(cfg)
     chosen = [p for p in people if split[p.pid] in splits]
     t0 = time.perf_counter()
-    records, facts, n_images = [], {}, 0
+    records, facts, counterfactuals, n_images = [], {}, {}, 0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -1299,6 +1360,8 @@ def generate(
             (out / "imgs" / rel).write_bytes(pic["jpeg"])
             records.append({"id": ident.pid, "img_path": rel, "captions": pic["captions"], "split": split[ident.pid]})
             facts[rel] = {"view": pic["view"], "action": pic["action"], "occluder": pic["occluder"], "facts": pic["facts"]}
+            if "counterfactuals" in pic:
+                counterfactuals[rel] = pic["counterfactuals"]
             n_images += 1
         if bar:
             bar.update(1)
@@ -1317,6 +1380,13 @@ def generate(
         "pictures": facts,
     }
     atomic_write_json(out / "attributes.json", attributes, indent=None, ensure_ascii=False)
+    cf_path = out / COUNTERFACTUALS_FILE
+    if cfg.counterfactuals:
+        atomic_write_json(cf_path, {"format": "synthpedes-counterfactuals", "version": 1, "synthetic": True,
+                                    "per_caption": cfg.counterfactuals, "pictures": counterfactuals},
+                          indent=None, ensure_ascii=False)
+    elif cf_path.exists():
+        cf_path.unlink()  # an overwritten dataset keeps no counterfactuals of its old captions
     atomic_write_json(out / "data_captions.json", records, indent=1, ensure_ascii=False)  # last: its presence marks a complete dataset
     return {"out": str(out), "images": n_images, "ids": counts, "seconds": seconds, "images_per_s": n_images / max(seconds, 1e-9)}
 

@@ -1,16 +1,19 @@
 """LightCLIP: a lightweight vision trunk inside CLIP's recipe, against a frozen text encoder.
 
     images (B, 3, H, W) -> backbone -> (B, F) -> projection head -> (B, D) -> L2 normalise
-    texts  list[str]    -> frozen text encoder (cached)          -> (B, D), already unit norm
+    texts  list[str]    -> frozen text encoder (cached) -> pooled (B, D) [+ token states (B, T, D)]
+                        -> text head (optional, learned) -> (B, D) -> L2 normalise
 
-D is the text encoder's width (384 for minilm-l6, 512 for clip-vit-b-32): the text space stays fixed
-and only the image side (trunk, head, temperature, optional ID classifier) learns.
+D is the text encoder's width (384 for minilm-l6, 512 for clip-vit-b-32). The text encoder stays
+frozen; the image side (trunk, head, temperature, optional ID classifier) and the optional text head
+(models/text_heads.py: ``text_head="tokens"`` or ``"pooled"``) learn. Without a text head the joint
+space is the frozen sentence vector itself, as in checkpoints written before heads existed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Sequence
 
 import torch
@@ -20,7 +23,8 @@ from torch import Tensor, nn
 from ..errors import LightCLIPError
 from .backbones import Backbone, create_backbone
 from .heads import ProjectionHead
-from .text_encoders import TextEncoder, create_text_encoder
+from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
+from .text_heads import TextHeadGraph, create_text_head
 
 
 def config_kwargs(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
@@ -50,6 +54,12 @@ class LightCLIPConfig:
     init_temperature: float = 0.07  # CLIP's init: logit scale 1 / 0.07
     learn_temperature: bool = True  # False keeps 1/τ fixed (IRRA fixes τ = 0.02)
     max_logit_scale: float = 100.0  # CLIP's clamp
+    text_head: str = "none"  # "none" | "pooled" | "tokens": a learned head over the frozen encoder's output
+    text_head_width: int | None = None  # None: the head's default (192 for tokens, D for pooled)
+    text_head_layers: int = 1  # attention layers of the tokens head
+    # Attribute classifiers on the pooled image features (training-time supervision; unused at search):
+    # name -> number of values, e.g. {"upper_colour": 14}. Empty: none.
+    attribute_classes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -91,9 +101,15 @@ class LightCLIP(nn.Module):
         self.classifier = (
             nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
         )
+        self.attribute_heads = nn.ModuleDict(
+            {name: nn.Linear(self.backbone.num_features, n) for name, n in config.attribute_classes.items()}
+        ) if config.attribute_classes else None
+        self.text_head = create_text_head(config.text_head, self.embed_dim, config.text_head_width,
+                                          config.text_head_layers)
         self.image_runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
         self._runtime_auto = False  # chosen by "auto": a missing graph is exported in the background
         self._image_onnx = None
+        self._text_head_onnx = None
 
     def use_runtime(self, name: str | None = None) -> str:
         """Encode images and texts on `name` (``torch``, ``onnx`` or ``auto``; see lightclip_core.runtime)
@@ -117,6 +133,26 @@ class LightCLIP(nn.Module):
                                             key=f"image-{self.config.backbone}-{state_key(graph, self.image_size)}",
                                             what=f"the {self.config.backbone} image encoder")
         return self._image_onnx
+
+    def text_head_onnx(self):
+        """The text head and normalisation as an ONNX Runtime function (exported, checked and cached like
+        the image side): pooled (B, D), token states (B, T, D), mask (B, T) as float -> (B, D)."""
+        from ..runtime import OnnxFunction, state_key
+
+        if self._text_head_onnx is None:
+            graph = TextHeadGraph(self.text_head).eval()
+            feats = self.text_encoder.encode_features(["a man in a grey jacket and black trousers", "a woman"])
+            example = [feats.pooled.cpu(), feats.states.cpu(), feats.mask.float().cpu()]
+            axes = {"pooled": {0: "batch"}, "states": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"}}
+            self._text_head_onnx = OnnxFunction(graph, example, ["pooled", "states", "mask"], axes,
+                                                key=f"text-head-{self.config.text_head}-{state_key(graph)}",
+                                                what=f"the {self.config.backbone} model's text head")
+        return self._text_head_onnx
+
+    @property
+    def needs_token_states(self) -> bool:
+        """Whether the text head reads token states (so caches must keep them, not only pooled vectors)."""
+        return self.text_head is not None and self.text_head.needs_states
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -150,8 +186,28 @@ class LightCLIP(nn.Module):
         return F.normalize(self.head(features), dim=-1)  # (B, D)
 
     def encode_text(self, texts: Sequence[str]) -> Tensor:
-        """``list[str] -> (B, D)``, L2-normalised; frozen and cached, so no gradient flows."""
-        return self.text_encoder.encode(texts)
+        """``list[str] -> (B, D)``, L2-normalised, in the joint space: the frozen encoder's output
+        (cached, shared by every model on that encoder) through this model's text head, if any."""
+        if self.text_head is None:
+            return self.text_encoder.encode(texts)
+        if self.needs_token_states:
+            feats = self.text_encoder.encode_features(texts)
+        else:
+            pooled = self.text_encoder.encode(texts)
+            feats = TextFeatures(pooled, pooled.new_zeros(pooled.shape[0], 1, pooled.shape[1]),
+                                 torch.ones(pooled.shape[0], 1, dtype=torch.bool, device=pooled.device))
+        return self.project_text(feats.pooled, feats.states, feats.mask)
+
+    def project_text(self, pooled: Tensor, states: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """The frozen encoder's output -> the joint space ``(B, D)``, L2-normalised (through the text head)."""
+        if self.text_head is None:
+            return F.normalize(pooled, dim=-1)
+        if (self.image_runtime == "onnx" and not self.training and not torch.is_grad_enabled()
+                and pooled.device.type == "cpu" and states is not None):
+            out = self.text_head_onnx().run_or_defer(self._runtime_auto, pooled.float(), states.float(), mask.float())
+            if out is not None:
+                return torch.from_numpy(out)
+        return F.normalize(self.text_head(pooled, states, mask), dim=-1)  # (B, D)
 
     def scale(self) -> Tensor:
         """The logit scale 1/τ, clamped at `max_logit_scale`."""
@@ -162,18 +218,29 @@ class LightCLIP(nn.Module):
         images: Tensor,
         texts: Sequence[str] | None = None,
         text_features: Tensor | None = None,
+        text_states: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Encode a batch of image-caption pairs.
 
-        Pass `texts` or precomputed `text_features` ``(B, D)``. Returns ``image_features``,
-        ``text_features`` (if any), ``logit_scale``, and with an ID classifier ``image_logits`` /
-        ``text_logits`` ``(B, num_classes)``.
+        Pass `texts`, or the frozen encoder's precomputed pooled `text_features` ``(B, D)`` (and, for
+        a tokens head, `text_states` = (states (B, T, D), mask (B, T))): they go through the text head.
+        Returns ``image_features``, ``text_features`` (if any), ``logit_scale``, and with an ID
+        classifier ``image_logits`` / ``text_logits`` ``(B, num_classes)``.
         """
-        out: dict[str, Tensor] = {"image_features": self.encode_image(images), "logit_scale": self.scale()}
+        if self.attribute_heads is not None:
+            features = self.backbone(images)  # (B, F): band 0 (top) first when part-pooled
+            out: dict[str, Tensor] = {"image_features": F.normalize(self.head(features), dim=-1),
+                                      "attribute_logits": {k: h(features) for k, h in self.attribute_heads.items()}}
+        else:
+            out = {"image_features": self.encode_image(images)}
+        out["logit_scale"] = self.scale()
+        img = out["image_features"]
         if text_features is None and texts is not None:
             text_features = self.encode_text(texts)
+        elif text_features is not None and self.text_head is not None:
+            states, mask = text_states if text_states is not None else (None, None)
+            text_features = self.project_text(text_features.to(img.device), states, mask)
         if text_features is not None:
-            img = out["image_features"]
             out["text_features"] = text_features.to(device=img.device, dtype=img.dtype)
         if self.classifier is not None:
             out["image_logits"] = self.classifier(out["image_features"])

@@ -30,6 +30,29 @@ from ..hub import resolve_hub_file
 from ..registry import Registry
 
 DEFAULT_CACHE_SIZE = int(os.environ.get("LIGHTCLIP_TEXT_CACHE_SIZE", "100000"))
+# Token states are ~100x larger than a pooled vector (T x D fp16): a smaller LRU of their own.
+DEFAULT_STATE_CACHE_SIZE = int(os.environ.get("LIGHTCLIP_TEXT_STATE_CACHE_SIZE", "4096"))
+
+
+@dataclass
+class TextFeatures:
+    """What a learned text head reads: the pooled sentence vectors and the token states behind them."""
+
+    pooled: torch.Tensor  # (N, D), L2-normalised (what `encode` returns)
+    states: torch.Tensor  # (N, T, D) float32, zero past each text's tokens
+    mask: torch.Tensor  # (N, T) bool, True on a text's tokens
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[torch.Tensor, torch.Tensor]], dim: int) -> "TextFeatures":
+        """Pad per-text (pooled (D,), states (L, D)) rows into one batch."""
+        t = max((st.shape[0] for _, st in rows), default=1)
+        states = torch.zeros(len(rows), t, dim)
+        mask = torch.zeros(len(rows), t, dtype=torch.bool)
+        for i, (_, st) in enumerate(rows):
+            states[i, : st.shape[0]] = st.float()
+            mask[i, : st.shape[0]] = True
+        pooled = torch.stack([p.float() for p, _ in rows]) if rows else torch.empty(0, dim)
+        return cls(pooled, states, mask)
 
 
 class TextEncoder(nn.Module):
@@ -49,6 +72,9 @@ class TextEncoder(nn.Module):
         self._lock = threading.Lock()
         self.cache_hits = 0
         self.cache_misses = 0
+        self._states_onnx = None
+        self._state_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self.state_cache_size = DEFAULT_STATE_CACHE_SIZE
 
     def _freeze(self) -> None:
         for p in self.parameters():
@@ -83,6 +109,81 @@ class TextEncoder(nn.Module):
                 if out is not None:  # None: auto on a fresh machine, the graph is being exported
                     return torch.from_numpy(out)
         return self._graph()(*self._tokens(texts, tensors=True))
+
+    def _encode_states_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token states ``(B, T, D)`` and the mask ``(B, T)`` of a batch; called under inference_mode."""
+        tokens = self._tokens(texts, tensors=True)
+        if self.runtime == "onnx" and self.device.type == "cpu":
+            try:
+                out = self.states_onnx().run_or_defer(self._runtime_auto, *[t.cpu() for t in tokens])
+            except LightCLIPError as exc:
+                if not self._runtime_auto:
+                    raise
+                from ..fileio import log
+
+                log(f"{exc} Encoding text with PyTorch instead.")
+                self.runtime = "torch"
+            else:
+                if out is not None:
+                    return torch.from_numpy(out), self._mask(tokens)
+        return self._states_graph()(*tokens).float(), self._mask(tokens)
+
+    def _states_graph(self) -> nn.Module:
+        """A module mapping `_tokens(...)` to the token states ``(B, T, D)`` that `_pool` pools."""
+        raise NotImplementedError
+
+    def _mask(self, tokens: tuple) -> torch.Tensor:
+        """``(B, T)`` bool: which positions of `_tokens(...)` hold a text's tokens."""
+        raise NotImplementedError
+
+    def _pool(self, states: torch.Tensor, mask: torch.Tensor, tokens: tuple) -> torch.Tensor:
+        """The sentence vector ``(B, D)``, L2-normalised, from the token states (equal to `_graph`'s)."""
+        raise NotImplementedError
+
+    def states_onnx(self):
+        """The token-states graph under ONNX Runtime (exported and checked on first use, cached on disk)."""
+        from ..runtime import OnnxFunction, state_key
+
+        if self._states_onnx is None:
+            graph = self._export_states_graph()
+            example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
+            self._states_onnx = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
+                                             key=f"text-states-{self.key}-{state_key(graph, self.key, self.onnx_variant)}",
+                                             what=f"the {self.key} text encoder (token states)",
+                                             optimize=self._onnx_optimizer())
+        return self._states_onnx
+
+    def _export_states_graph(self) -> nn.Module:
+        return self._states_graph()
+
+    def encode_features(self, texts: Sequence[str], batch_size: int = 32) -> TextFeatures:
+        """Pooled vectors and token states of `texts` (what a learned text head reads), from an LRU of
+        their own; the pooled vectors equal `encode`'s."""
+        texts = _check_texts(texts)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._state_cache))
+        fresh: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        missing.sort(key=len)
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            with torch.inference_mode():
+                tokens = self._tokens(chunk, tensors=True)
+                states, mask = self._encode_states_batch(chunk)
+                pooled = self._pool(states.to(self.device), mask.to(self.device), tokens).float().cpu()
+            for text, p, st, m in zip(chunk, pooled, states.cpu(), mask.cpu()):
+                fresh[text] = (p.clone(), st[m].half().clone())  # trimmed to the text's own tokens
+        with self._lock:
+            self._state_cache.update(fresh)
+            rows = []
+            for t in texts:
+                row = self._state_cache.get(t) or fresh[t]
+                if t in self._state_cache:
+                    self._state_cache.move_to_end(t)
+                rows.append(row)
+            while len(self._state_cache) > self.state_cache_size:
+                self._state_cache.popitem(last=False)
+        feats = TextFeatures.from_rows(rows, self.dim)
+        return TextFeatures(feats.pooled.to(self.device), feats.states.to(self.device), feats.mask.to(self.device))
 
     # -- what both runtimes share: tokens in, normalised embeddings out -----------------------------
     def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
@@ -137,12 +238,7 @@ class TextEncoder(nn.Module):
         Texts not in the LRU cache are encoded in batches of `batch_size`; the result is an ordinary
         tensor (not an inference tensor) so it can meet trainable features in a loss.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a list of strings, not a single string")
-        texts = list(texts)
-        for t in texts:
-            if not isinstance(t, str):
-                raise TypeError(f"encode() takes strings, got {type(t).__name__}")
+        texts = _check_texts(texts)
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         self.cache_misses += len(missing)
@@ -175,6 +271,17 @@ class TextEncoder(nn.Module):
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._state_cache.clear()
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a list of strings, not a single string")
+    texts = list(texts)
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"encode() takes strings, got {type(t).__name__}")
+    return texts
 
 
 class MiniLMTextEncoder(TextEncoder):
@@ -217,9 +324,19 @@ class MiniLMTextEncoder(TextEncoder):
     def _graph(self) -> nn.Module:
         return _MeanPooled(self.model)
 
+    def _states_graph(self) -> nn.Module:
+        return _TokenStates(self.model)
+
+    def _mask(self, tokens: tuple) -> torch.Tensor:
+        return torch.as_tensor(tokens[1]) > 0
+
+    def _pool(self, states: torch.Tensor, mask: torch.Tensor, tokens: tuple) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(states.dtype)
+        return F.normalize((states * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
+
     onnx_variant = "eager-attention"
 
-    def _export_graph(self) -> nn.Module:
+    def _eager_model(self) -> nn.Module:
         # The same weights with BERT's plain attention (softmax(QK^T)V, not PyTorch's fused SDPA): ONNX
         # Runtime's transformer optimizer recognises it and fuses each layer's attention into one
         # Attention op (170 graph nodes become 60; the SDPA export keeps IsNaN/Where guards it cannot fuse).
@@ -228,7 +345,13 @@ class MiniLMTextEncoder(TextEncoder):
             model.set_attn_implementation("eager")
         else:  # transformers < 4.48
             model.config._attn_implementation = "eager"
-        return _MeanPooled(model).eval()
+        return model
+
+    def _export_graph(self) -> nn.Module:
+        return _MeanPooled(self._eager_model()).eval()
+
+    def _export_states_graph(self) -> nn.Module:
+        return _TokenStates(self._eager_model()).eval()
 
     def _onnx_optimizer(self):
         from ..runtime import fuse_bert
@@ -250,6 +373,17 @@ class _MeanPooled(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
         return F.normalize(pooled, dim=-1)
+
+
+class _TokenStates(nn.Module):
+    """A BERT-style model's last hidden state ``(B, T, D)``: what `_MeanPooled` pools."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
 class CLIPTextEncoder(TextEncoder):
@@ -304,6 +438,18 @@ class CLIPTextEncoder(TextEncoder):
     def _graph(self) -> nn.Module:
         return _CLIPText(self.model)
 
+    def _states_graph(self) -> nn.Module:
+        return _CLIPTokenStates(self.model)
+
+    def _mask(self, tokens: tuple) -> torch.Tensor:
+        ids = torch.as_tensor(tokens[0])
+        eot = ids.argmax(-1, keepdim=True)  # CLIP's end-of-text token has the largest id
+        return torch.arange(ids.shape[1], device=ids.device)[None, :] <= eot
+
+    def _pool(self, states: torch.Tensor, mask: torch.Tensor, tokens: tuple) -> torch.Tensor:
+        ids = torch.as_tensor(tokens[0]).to(states.device)
+        return F.normalize(states[torch.arange(states.shape[0], device=states.device), ids.argmax(-1)], dim=-1)
+
 
 class _CLIPText(nn.Module):
     """open_clip's ``encode_text(tokens, normalize=True)``: the EOT-token feature, projected, L2-normalised."""
@@ -314,6 +460,22 @@ class _CLIPText(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.encode_text(tokens, normalize=True)  # (B, 512)
+
+
+class _CLIPTokenStates(nn.Module):
+    """Every token's feature through CLIP's final norm and text projection ``(B, 77, 512)``; the EOT
+    row is what `_CLIPText` returns (before normalisation)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m.token_embedding(tokens) + m.positional_embedding
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask))
+        proj = m.text_projection
+        return proj(x) if isinstance(proj, nn.Linear) else x @ proj
 
 
 @dataclass(frozen=True)
