@@ -155,12 +155,15 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
     info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
     results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
                          elem_id="results", elem_classes=["lc-results"])
+    # a result, clicked: which phrases of the description it matches (views.explain_view)
+    explanation = gr.Markdown(elem_id="explanation")
     # a footage gallery's result, clicked: the frame it was seen in, with its box
     seen_in = gr.Image(label="Where this person was seen", visible=False, interactive=False, elem_id="seen-in")
     # hidden triggers that carry the stable API names
     api_search_btn = gr.Button(visible=False)
     api_search_mine_btn = gr.Button(visible=False)
     api_similar_btn = gr.Button(visible=False)
+    api_explain_btn = gr.Button(visible=False)
     api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
 
     def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
@@ -172,12 +175,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
     search_inputs = [query, backbone, k, mine, session.engine, session.backbone]
-    def hide_frame():  # new results: the frame shown for an earlier click goes away
-        return gr.update(value=None, visible=False)
+    def hide_frame():  # new results: the frame and explanation shown for an earlier click go away
+        return gr.update(value=None, visible=False), ""
 
     for trigger in (search_btn.click, query.submit):
         trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private").then(
-            hide_frame, None, [seen_in], api_visibility="private")
+            hide_frame, None, [seen_in, explanation], api_visibility="private")
 
     def api_search(qs, bs, ks):
         # Batched (Gradio collects up to SEARCH_BATCH concurrent calls): simultaneous users share one
@@ -187,12 +190,15 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
     api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search", batch=True,
                          max_batch_size=SEARCH_BATCH)
 
-    def on_select(rows, use_mine, engine, evt: gr.SelectData):
+    def on_select(rows, q, b, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
         frame = views.source_frame(engine, row) if use_mine else None
-        return row, gr.update(value=frame, visible=frame is not None)
+        why = (views.explain_view(pool, q, engine_backbone, row, engine=engine) if use_mine and engine is not None
+               else views.explain_view(pool, q, b, row))
+        return row, gr.update(value=frame, visible=frame is not None), why
 
-    results.select(on_select, [rows_state, mine, session.engine], [selected, seen_in], api_visibility="private")
+    results.select(on_select, [rows_state, query, backbone, mine, session.engine, session.backbone],
+                   [selected, seen_in, explanation], api_visibility="private")
 
     def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
         if use_mine and engine is not None:
@@ -201,7 +207,7 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
 
     similar_btn.click(ui_similar, [backbone, selected, k, mine, session.engine, session.backbone],
                       [results, info, rows_state], api_visibility="private").then(
-        hide_frame, None, [seen_in], api_visibility="private")
+        hide_frame, None, [seen_in, explanation], api_visibility="private")
 
     # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
     # (one session) that called /upload searches its own pictures, and no one else's.
@@ -243,6 +249,20 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
     api_similar_btn.click(api_similar, [api_row, backbone, k, mine, session.engine, session.backbone], [results],
                           api_name="similar")
 
+    def api_explain(q, b, row, use_mine, engine, engine_backbone):
+        """Which phrases of description `q` gallery row `row` matches under backbone `b` (markdown)."""
+        if use_mine:
+            engine = _mine(engine, engine_backbone, b)
+            md = views.explain_view(pool, q, engine_backbone, row, engine=engine)
+        else:
+            md = views.explain_view(pool, q, b, row)
+        if md.startswith("⚠️"):
+            raise gr.Error(md.removeprefix("⚠️").strip())
+        return md
+
+    api_explain_btn.click(api_explain, [query, backbone, api_row, mine, session.engine, session.backbone],
+                          [explanation], api_name="explain")
+
 
 def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[list[str]]) -> None:
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
@@ -255,7 +275,8 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
     cmp_btn = gr.Button("Compare", variant="primary")
     gr.Examples(examples, inputs=[cmp_query], label=EXAMPLES_LABEL)
     cmp_note = gr.Markdown()
-    columns, galleries, infos = [], [], []
+    columns, galleries, infos, whys = [], [], [], []
+    cmp_rows = gr.State([[] for _ in range(COMPARE_COLUMNS)])  # gallery rows shown in each column
     shown = max(1, len(first))
     with gr.Row():
         for i in range(COMPARE_COLUMNS):
@@ -263,6 +284,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
                 infos.append(gr.Markdown())
                 galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=TILES_PER_ROW[shown], height=480,
                                             object_fit="contain", elem_classes=["lc-results"], elem_id=f"compare-{i}"))
+                whys.append(gr.Markdown(elem_id=f"compare-why-{i}"))
             columns.append(col)
 
     def show_columns(models):
@@ -273,11 +295,20 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
     cmp_models.change(show_columns, [cmp_models], [*columns, *galleries], api_visibility="private")
 
     def ui_compare(q, models, kk):
-        items, texts, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
-        return (*items, *texts, note)
+        items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True)
+        return (*items, *texts, note, rows, *["" for _ in whys])
 
-    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*galleries, *infos, cmp_note],
+    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*galleries, *infos, cmp_note, cmp_rows, *whys],
                   api_visibility="private")
+
+    for i, gallery in enumerate(galleries):
+        def explain_column(rows, q, models, evt: gr.SelectData, i=i):
+            col = rows[i] if rows and i < len(rows) else []
+            row = col[evt.index] if evt.index is not None and evt.index < len(col) else None
+            chosen = [m for m in models or [] if m]
+            return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row)
+
+        gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models], [whys[i]], api_visibility="private")
     api_compare_btn = gr.Button(visible=False)
 
     def api_compare(q, models, kk):

@@ -135,6 +135,7 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     if "by_attribute" in metrics:
         record["by_attribute"] = metrics["by_attribute"]
     record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
+    record.update(binding_fields(model, gallery, torch.from_numpy(engine.embeddings)))
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
     record["runtime"] = getattr(engine, "runtime", "torch")  # how its queries were encoded (latency_ms)
@@ -153,6 +154,57 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
         record["naive_vs_warm_query"] = round(t_naive[0] / record["latency_ms"], 1)
     record["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return record
+
+
+_binding_sets: dict[tuple[str, str], tuple] = {}  # (gallery, text encoder) -> (BindingSet, frozen features)
+
+
+def binding_fields(model, gallery, image_features: torch.Tensor) -> dict[str, Any]:
+    """The record's binding benchmark (`lightclip_core.binding`) and what its text side is: the frozen
+    features are computed once per gallery and text encoder, and shared by every row of the run.
+    Empty for a gallery without SynthPedes' attributes.json."""
+    from .binding import BindingSet, binding_report
+
+    root = gallery_root(gallery)
+    text_head = getattr(model.config, "text_head", "none") if hasattr(model, "config") else "none"
+    out: dict[str, Any] = {"text_head": text_head}
+    if not (root / "attributes.json").is_file() or not hasattr(model, "project_text"):
+        return out
+    key = (str(root), model.text_encoder.key)
+    if key not in _binding_sets:
+        log("bench: binding benchmark texts (encoded once for every row)")
+        bset = BindingSet.build(root)
+        _binding_sets[key] = (bset, bset.features(model.text_encoder, states=True))
+    bset, features = _binding_sets[key]
+    report = binding_report(model, bset, image_features, features)
+    out.update(binding=report, binding_swap=report["swap"], binding_single=report["single"],
+               composed_p5=report["composed_p5"])
+    return out
+
+
+def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
+    """Median warm query with the model's text head and without it (the frozen vector), side by side in
+    alternating blocks on the engine's runtime; None for a model without a head."""
+    import statistics
+
+    model = engine.model
+    head = getattr(model, "text_head", None)
+    if head is None:
+        return None
+    enc = model.text_encoder
+
+    def query() -> None:
+        enc.clear_cache()
+        with torch.no_grad():
+            engine.index.search(model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
+
+    query()  # builds / loads the head's ONNX graph outside the clock
+    times = _in_blocks(["with_head", "without_head"], lambda n: setattr(model, "text_head", head if n == "with_head" else None),
+                       query, repeats)
+    model.text_head = head
+    out = {n: round(statistics.median(v), 3) for n, v in times.items()}
+    out["delta_ms"] = round(out["with_head"] - out["without_head"], 3)
+    return out
 
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
@@ -329,6 +381,7 @@ def run_bench(
 
     default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
     by_runtime: dict[str, float] = {}
+    head_ms = None
     ips_by_runtime: dict[str, float] = {}
     vit_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
@@ -337,6 +390,8 @@ def run_bench(
         log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
         engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
         by_runtime = query_ms_by_runtime(engine, repeats)
+        log(f"bench: warm query with and without the text head, side by side ({default['backbone']})")
+        head_ms = text_head_query_ms(engine, repeats)
         log(f"bench: image throughput on each runtime, side by side ({default['backbone']})")
         ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
         # and CLIP's ViT-B/32 image tower (random weights, fixed seed: cost does not depend on them) on
@@ -360,6 +415,7 @@ def run_bench(
         "throughput_vs_vit_b32_by_runtime": {n: round(ips_by_runtime[n] / vit_by_runtime[n], 2)
                                              for n in ips_by_runtime if vit_by_runtime.get(n)},
         "runtime": runtime or "torch",
+        "text_head_query_ms": head_ms,  # {with_head, without_head, delta_ms}: what the text head adds to a query
         "naive_vs_warm_query": default.get("naive_vs_warm_query"),
         "batch5_vs_single": default["batch5_vs_single"],
         "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},

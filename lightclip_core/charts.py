@@ -25,6 +25,9 @@ METRICS: dict[str, str] = {
     "r10": "R@10 (%)",
     "map": "mAP (%)",
     "minp": "mINP (%)",
+    "binding_swap": "Binding: colours swapped (%, chance 50)",
+    "binding_single": "Binding: one attribute changed (%, chance 50)",
+    "composed_p5": "Composed-description precision@5 (%)",
 }
 # cost key -> (axis label, lower is better)
 COSTS: dict[str, tuple[str, bool]] = {

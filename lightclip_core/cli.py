@@ -192,11 +192,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dataset = load_dataset(args.dataset, args.root)
-    result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json)
+    if args.binding and args.dataset != "synthpedes":
+        raise LightCLIPError("eval --binding needs SynthPedes (--dataset synthpedes): it writes descriptions from "
+                             "each picture's known attributes.")
+    features = None
+    if args.binding:
+        from .evaluate import encode_images
+
+        features = encode_images(model, dataset.eval_split(args.split).gallery, args.batch_size, args.workers)
+    result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json,
+                      image_features=features)
     result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split)
+    if args.binding:
+        from .binding import BindingSet, binding_report
+
+        result["binding"] = binding_report(model, BindingSet.build(args.root, args.split), features)
     if args.json:
         print(json.dumps(result))
     else:
+        if args.binding:
+            b = result["binding"]
+            print(f"binding (chance 50%): colours swapped {b['swap']:.1f}%  one attribute changed {b['single']:.1f}%  "
+                  f"(unseen phrasings, swapped: {b['unseen_swap']:.1f}%)  composed precision@5 {b['composed_p5']:.1f}%")
         print(
             f"{model.config.backbone} on {args.dataset}/{args.split}: R@1 {result['r1']:.2f}  R@5 {result['r5']:.2f}  "
             f"R@10 {result['r10']:.2f}  mAP {result['map']:.2f}  mINP {result['minp']:.2f}  val loss {result['val_loss']:.4f}  "
@@ -710,6 +727,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--binding", action="store_true",
+                   help="also the binding benchmark (SynthPedes): how often a picture prefers its true description "
+                   "over one with the colours swapped or one attribute changed (chance 50%%), and composed precision@5")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="copy a checkpoint with fp16/int8 weights (for bundling), or export ONNX")

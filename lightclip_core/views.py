@@ -188,19 +188,48 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
     return items, md, [h.row for h in result.hits]
 
 
+def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
+                 engine: SearchEngine | None = None) -> str:
+    """Markdown: which phrases of `query` gallery picture `row` matches under `backbone`, and which
+    not ("a grey jacket ✓ · black trousers ✗"). Bad input is one sentence, never an exception."""
+    from .explain import MATCH, UNSURE, explain
+
+    if row is None:
+        return "Click a result to see which parts of the description it matches."
+    try:
+        row = int(row)
+    except (TypeError, ValueError):
+        return f"⚠️ Gallery picture {row!r} does not exist; pick one of the results."
+    try:
+        engine = engine or pool.get(backbone)
+        evidence = explain(engine, query, row)
+    except QueryError as exc:
+        return str(exc)
+    except LightCLIPError as exc:
+        return f"⚠️ {exc}"
+    n = len(engine.gallery)
+    lines = [f"| | phrase | this picture beats | cosine |", "|---|---|---|---|"]
+    for e in evidence:
+        lines.append(f"| {e.verdict} | {e.phrase} | {e.percentile:.0f}% of the gallery | {e.score:.3f} |")
+    return (f"**Why picture {row} matched** ({display_name(backbone)}): each phrase alone, this picture ranked "
+            f"against all {n} gallery pictures — ✓ above {MATCH:.0f}%, ≈ {UNSURE:.0f}–{MATCH:.0f}%, ✗ below.\n\n"
+            + "\n".join(lines))
+
+
 def overlap(lists: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
     """``(i, j, shared)`` for every pair of top-K lists: how many gallery rows both contain."""
     return [(i, j, len(set(lists[i]) & set(lists[j]))) for i in range(len(lists)) for j in range(i + 1, len(lists))]
 
 
 def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any = 10,
-                 columns: int = 3) -> tuple[list[list[tuple[str, str]]], list[str], str]:
+                 columns: int = 3, with_rows: bool = False) -> tuple:
     """The same query through up to `columns` backbones: items and a summary per column, and how
-    much the top-K lists overlap."""
+    much the top-K lists overlap; `with_rows` adds each column's gallery rows (for explanations)."""
     backbones = [b for b in (backbones or []) if b][:columns]
     items, texts, rows = [], [], []
     if not backbones:
-        return [[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare."
+        empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare.")
+        return (*empty, [[] for _ in range(columns)]) if with_rows else empty
     for b in backbones:
         it, md, r = search_view(pool, query, b, k, caveat=False)
         items.append(it)
@@ -219,7 +248,8 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
     while len(items) < columns:
         items.append([])
         texts.append("")
-    return items, texts, note
+        rows.append([])
+    return (items, texts, note, rows) if with_rows else (items, texts, note)
 
 
 def synthetic_note(pool: EnginePool, backbone: str | None) -> str:

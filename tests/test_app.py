@@ -107,6 +107,29 @@ def test_similar_and_compare_views(site):
     assert views.overlap([[1, 2, 3], [3, 4, 1], [9]]) == [(0, 1, 2), (0, 2, 0), (1, 2, 0)]
 
 
+def test_explain_view_scores_each_phrase_and_refuses_bad_input(site):
+    pool = site["pool"]
+    query = "The man is walking. He is wearing a grey jacket and black trousers."
+    md = views.explain_view(pool, query, "mobilenetv3_small_100", 3)
+    for phrase in ("The man is walking", "a grey jacket", "black trousers"):
+        assert f"| {phrase} |" in md
+    assert "Why picture 3 matched" in md and md.count("% of the gallery") == 3
+    # the percentile is what it says: the share of the gallery this picture beats for the phrase alone
+    from lightclip_core.explain import explain
+
+    engine = pool.get("mobilenetv3_small_100")
+    for e in explain(engine, query, 3):
+        sims = engine.embeddings @ engine.model.encode_text([e.phrase]).numpy()[0]
+        assert e.percentile == pytest.approx(100 * sum(float(s) < e.score for s in sims) / len(sims), abs=1e-6)
+    assert views.explain_view(pool, query, "mobilenetv3_small_100", None).startswith("Click a result")
+    for bad_row in (999, -1, "x"):
+        md = views.explain_view(pool, query, "mobilenetv3_small_100", bad_row)
+        assert md.startswith("⚠️") and "does not exist" in md and md.count(".") <= 2
+    assert views.explain_view(pool, "   ", "mobilenetv3_small_100", 3).startswith("Type a description")
+    assert "| " in views.explain_view(pool, "blue " * 2000, "mobilenetv3_small_100", 3)  # cut, not refused
+    assert views.explain_view(pool, query, "resnet_9000", 3).startswith("⚠️")
+
+
 def test_batched_search_answers_each_request_as_if_alone(site):
     pool = site["pool"]
     reqs = [("a woman in a blue dress", "mobilenetv3_small_100", 5), ("   ", "mobilenetv3_small_100", 5),
@@ -315,6 +338,10 @@ def test_client_search_compare_and_bad_inputs(server, site):
     assert client.predict("a man", "coatnet_0_rw_224", 4, api_name="/search") == []
     g1, g2, g3, note = client.predict(query, ["mobilenetv3_small_100", "mobilenetv3_large_100"], 5, api_name="/compare")
     assert len(g1) == len(g2) == 5 and g3 == [] and "overlap" in note
+    why = client.predict(query, "mobilenetv3_small_100", 2, False, api_name="/explain")
+    assert why == views.explain_view(site["pool"], query, "mobilenetv3_small_100", 2)
+    with pytest.raises(Exception, match="does not exist"):
+        client.predict(query, "mobilenetv3_small_100", 999, False, api_name="/explain")
 
 
 def test_eight_concurrent_clients_get_their_own_answers(server, site):

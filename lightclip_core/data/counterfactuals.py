@@ -175,6 +175,7 @@ def _try_kind(kind, ident, shot, stream, true_facts, true_texts, rng, write, tri
         text, facts = write(other, shot, stream.replay())
         if text not in true_texts and differs_only_in(true_facts, facts, kind):
             t, c = facts_dict(true_facts), facts_dict(facts)
-            out.append({"kind": kind, "text": text, "changes": {a: [t[a], c[a]] for a in KINDS[kind]["changes"]}})
+            out.append({"kind": kind, "text": text, "changes": {a: [t[a], c[a]] for a in KINDS[kind]["changes"]},
+                        "facts": facts})  # facts stay in memory (tests); the file keeps kind, text, changes
             return True
     return False

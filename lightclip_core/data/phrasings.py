@@ -26,6 +26,7 @@ class VariedCaptionWriter(CaptionWriter):
 
     styles = 9
     shuffle_clothes = 0.5
+    min_words = 4  # "woman red coat blue jeans" is how people type a search
 
     def _varied(self, style, ident: Identity, noun, action, clothes, extras, facts) -> tuple[list[str], bool]:
         he, his, _ = PRONOUNS[ident.gender]

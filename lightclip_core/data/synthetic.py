@@ -874,6 +874,7 @@ class CaptionWriter:
     """
 
     styles = 4  # sentence constructions drawn from (VariedCaptionWriter adds more)
+    min_words = 12  # CUHK-PEDES-like lengths (VariedCaptionWriter also writes short typed queries)
     shuffle_clothes = 0.3  # how often the garments are named in a random order, not top to bottom
 
     def __init__(self, rng: np.random.Generator) -> None:
@@ -936,11 +937,11 @@ class CaptionWriter:
         }[ident.hair_style]
 
     def write(self, ident: Identity, shot: Shot) -> tuple[str, list[tuple[str, Any]]]:
-        """One caption for `ident` as seen in `shot`, 12-60 words."""
+        """One caption for `ident` as seen in `shot`, `min_words`-60 words."""
         for _ in range(20):
             caption, facts = self._draft(ident, shot)
             n = len(caption.split())
-            if 12 <= n <= 60:
+            if self.min_words <= n <= 60:
                 return caption, facts
         return caption, facts  # the last draft; lengths are tested on the whole corpus
 
@@ -1361,7 +1362,8 @@ def generate(
             records.append({"id": ident.pid, "img_path": rel, "captions": pic["captions"], "split": split[ident.pid]})
             facts[rel] = {"view": pic["view"], "action": pic["action"], "occluder": pic["occluder"], "facts": pic["facts"]}
             if "counterfactuals" in pic:
-                counterfactuals[rel] = pic["counterfactuals"]
+                counterfactuals[rel] = [[{k: v for k, v in cf.items() if k != "facts"} for cf in cfs]
+                                        for cfs in pic["counterfactuals"]]
             n_images += 1
         if bar:
             bar.update(1)

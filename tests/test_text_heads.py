@@ -1,0 +1,107 @@
+"""Learned text heads: identity at the start, checkpoints with and without one, ONNX parity, the
+frozen encoder's token states."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightclip_core import LightCLIPError, create_model, load_checkpoint
+from lightclip_core.checkpoints import save_checkpoint
+from lightclip_core.models.text_heads import create_text_head, masked_mean
+
+TEXTS = ["a man in a grey jacket and black trousers", "a man in a black jacket and grey trousers", "a woman"]
+
+
+def test_token_states_pool_to_the_sentence_vector():
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32))
+    enc = model.text_encoder
+    feats = enc.encode_features(TEXTS)
+    assert feats.states.shape[:2] == feats.mask.shape and feats.states.shape[2] == enc.dim
+    torch.testing.assert_close(feats.pooled, enc.encode(TEXTS), atol=1e-5, rtol=0)
+    # slow and obvious: mean of each text's own token rows, then unit norm
+    for i in range(len(TEXTS)):
+        rows = feats.states[i][feats.mask[i]]
+        torch.testing.assert_close(torch.nn.functional.normalize(rows.mean(0), dim=0), feats.pooled[i], atol=2e-3, rtol=0)
+    assert not feats.states[feats.mask.logical_not()].any()  # padding is zero
+
+
+@pytest.mark.parametrize("kind", ["tokens", "pooled"])
+def test_a_new_head_starts_as_the_frozen_vector(kind):
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head=kind)
+    torch.testing.assert_close(model.encode_text(TEXTS), model.text_encoder.encode(TEXTS), atol=1e-5, rtol=0)
+
+
+def test_the_tokens_head_learns_from_word_order():
+    """The frozen pooled vectors of a colour swap are 0.99 alike; a tokens head can pull them apart
+    (it reads the token states, which know which garment each colour word stands beside)."""
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
+    feats = model.text_encoder.encode_features(TEXTS[:2])
+    opt = torch.optim.Adam(model.text_head.parameters(), 1e-3)
+    for _ in range(100):
+        out = model.project_text(feats.pooled, feats.states, feats.mask)
+        loss = out[0] @ out[1]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        out = model.project_text(feats.pooled, feats.states, feats.mask)
+    assert (out[0] @ out[1]).item() < 0.5 and (feats.pooled[0] @ feats.pooled[1]).item() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["none", "tokens"])
+def test_checkpoints_with_and_without_a_head_round_trip(tmp_path, kind):
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head=kind, stripes=2).eval()
+    if model.text_head is not None:
+        for p in model.text_head.parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    save_checkpoint(model, tmp_path / "ckpt")
+    again = load_checkpoint(tmp_path / "ckpt")
+    assert again.config.text_head == kind
+    images = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again.encode_text(TEXTS), model.encode_text(TEXTS))
+        torch.testing.assert_close(again.encode_image(images), model.encode_image(images))
+
+
+def test_a_checkpoint_written_before_heads_existed_loads_without_one(tmp_path):
+    import json
+
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32))
+    save_checkpoint(model, tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("text_head", "text_head_width", "text_head_layers", "attribute_classes"):
+        del cfg["model"][key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    old = load_checkpoint(tmp_path / "old")
+    assert old.text_head is None
+    torch.testing.assert_close(old.encode_text(TEXTS), old.text_encoder.encode(TEXTS))
+
+
+def test_the_heads_onnx_graph_equals_pytorch(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIGHTCLIP_CACHE", str(tmp_path))
+    torch.manual_seed(1)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens").eval()
+    for p in model.text_head.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    with torch.no_grad():
+        want = model.encode_text(TEXTS + ["a much longer description of a woman with a red handbag and white shoes"])
+        model.use_runtime("onnx")
+        got = model.encode_text(TEXTS + ["a much longer description of a woman with a red handbag and white shoes"])
+    assert model.text_head_onnx().path.is_file()
+    assert torch.nn.functional.cosine_similarity(want, got).min().item() >= 0.999
+
+
+def test_bad_head_settings_are_one_sentence():
+    with pytest.raises(LightCLIPError, match="Unknown text head"):
+        create_text_head("lstm", 384)
+    with pytest.raises(LightCLIPError, match="positive width"):
+        create_text_head("tokens", 384, width=0)
+    with pytest.raises(LightCLIPError, match="divide by its heads"):
+        create_text_head("tokens", 384, width=190)
+
+
+def test_masked_mean_ignores_padding():
+    x = torch.tensor([[[1.0], [3.0], [100.0]]])
+    assert masked_mean(x, torch.tensor([[True, True, False]])).item() == 2.0
