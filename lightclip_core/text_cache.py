@@ -50,7 +50,7 @@ def cached_text_features(encoder: TextEncoder, texts: list[str], name: str, prog
     chunks = [encoder.encode(texts[i : i + CHUNK]).float().cpu() for i in _chunks(len(texts), "texts", progress)]
     feats = torch.cat(chunks) if chunks else torch.empty(0, encoder.dim)
     write_cache(path, {"features": feats.contiguous()})
-    log(f"text features: {len(texts)} texts encoded in {time.perf_counter() - t0:.1f} s, cached at {path}")
+    log(f"text features: {len(texts)} captions encoded in {time.perf_counter() - t0:.1f} s, cached at {path}")
     return feats
 
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,7 +35,7 @@ from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
-from .fileio import atomic_write_bytes, atomic_write_json, cache_root, log, read_cache, replace_dir, write_cache
+from .fileio import atomic_write_bytes, atomic_write_json, log, replace_dir
 from .losses import LossConfig, compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
@@ -478,28 +477,8 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume and not cfg.init)
     if cfg.init and not resume:
         warm_start(model, cfg.init)
-    texts = [c for s in train_samples for c in s.captions]
-    negatives = attribute_labels = None
-    if cfg.losses.neg:
-        from .data.supervision import counterfactual_captions
-
-        cf_texts, negatives = counterfactual_captions(cfg.root, train_samples)
-        negatives = torch.where(negatives >= 0, negatives + len(texts), negatives)  # rows after the captions
-        texts += cf_texts
-    if cfg.losses.attr:
-        from .data.supervision import attribute_labels as read_labels
-
-        attribute_labels = read_labels(cfg.root, train_samples)
-    name = f"{cfg.dataset}-{cfg.train_split}" + ("-negatives" if cfg.losses.neg else "")
-    text_states = None
-    if model.needs_token_states or cached_token_states_exist(model.text_encoder, texts, name):
-        text_states = _on_rank0_first(distributed, main_proc, lambda progress: cached_token_states(
-            model.text_encoder, texts, name, cfg.progress and progress))
-        text_feats = text_states.pooled  # the same vectors `cached_text_features` would encode
-        text_states = text_states if model.needs_token_states else None
-    else:
-        text_feats = _on_rank0_first(distributed, main_proc, lambda progress: cached_text_features(
-            model.text_encoder, texts, name, cfg.progress and progress))
+    text_feats, text_states, negatives, attribute_labels = _training_texts(cfg, model, train_samples, distributed,
+                                                                          main_proc)
 
     model.to(device)
     if use_cl:
@@ -554,6 +533,34 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
                attribute_labels=attribute_labels, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
                sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
                history=history)
+
+
+def _training_texts(cfg: TrainConfig, model: LightCLIP, train_samples: list, distributed: bool, main_proc: bool):
+    """The frozen encoder's output for every training caption (and, with --negatives, every
+    counterfactual after them), from the disk cache: (pooled (N, D), TokenStateStore for a tokens head or
+    None, negatives (captions, K) or None, attribute labels (images, A) or None)."""
+    texts = [c for s in train_samples for c in s.captions]
+    negatives = attribute_labels = None
+    if cfg.losses.neg:
+        from .data.supervision import counterfactual_captions
+
+        cf_texts, negatives = counterfactual_captions(cfg.root, train_samples)
+        negatives = torch.where(negatives >= 0, negatives + len(texts), negatives)  # rows after the captions
+        texts += cf_texts
+    if cfg.losses.attr:
+        from .data.supervision import attribute_labels as read_labels
+
+        attribute_labels = read_labels(cfg.root, train_samples)
+    name = f"{cfg.dataset}-{cfg.train_split}" + ("-negatives" if cfg.losses.neg else "")
+    encoder = model.text_encoder
+    if model.needs_token_states or cached_token_states_exist(encoder, texts, name):
+        store = _on_rank0_first(distributed, main_proc, lambda progress: cached_token_states(
+            encoder, texts, name, cfg.progress and progress))
+        # its pooled vectors are the ones `cached_text_features` would encode
+        return store.pooled, (store if model.needs_token_states else None), negatives, attribute_labels
+    pooled = _on_rank0_first(distributed, main_proc, lambda progress: cached_text_features(
+        encoder, texts, name, cfg.progress and progress))
+    return pooled, None, negatives, attribute_labels
 
 
 def _attribute_classes(cfg: TrainConfig) -> dict[str, int]:
@@ -724,6 +731,7 @@ def evaluate_and_save(run: Run, epoch: int, record: dict[str, Any]) -> None:
         "train_images": len(run.train_samples),
         "train_ids": run.train_ids,
         "teachers": [_teacher_record(t) for t in cfg.teachers],
+        "init_from": _teacher_record(cfg.init) if cfg.init else None,  # a warm start: where, and its own recipe
         "epochs": epoch + 1,
         "steps": total_steps_done,
         "images_seen": total_steps_done * cfg.batch_size * run.world,

@@ -208,7 +208,7 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
     except LightCLIPError as exc:
         return f"⚠️ {exc}"
     n = len(engine.gallery)
-    lines = [f"| | phrase | this picture beats | cosine |", "|---|---|---|---|"]
+    lines = ["| | phrase | this picture beats | cosine |", "|---|---|---|---|"]
     for e in evidence:
         lines.append(f"| {e.verdict} | {e.phrase} | {e.percentile:.0f}% of the gallery | {e.score:.3f} |")
     return (f"**Why picture {row} matched** ({display_name(backbone)}): each phrase alone, this picture ranked "

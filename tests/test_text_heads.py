@@ -105,3 +105,15 @@ def test_bad_head_settings_are_one_sentence():
 def test_masked_mean_ignores_padding():
     x = torch.tensor([[[1.0], [3.0], [100.0]]])
     assert masked_mean(x, torch.tensor([[True, True, False]])).item() == 2.0
+
+
+def test_models_on_one_encoder_share_its_work():
+    """Two models with tokens heads on the shared MiniLM: the second encodes no text again."""
+    a = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
+    b = create_model("mobilenetv3_large_100", image_size=(64, 32), text_head="tokens")
+    assert a.text_encoder is b.text_encoder
+    queries = ["a woman in a teal raincoat", "a man with a crimson scarf"]
+    a.encode_text(queries)
+    misses = a.text_encoder.cache_misses
+    b.encode_text(queries)
+    assert a.text_encoder.cache_misses == misses

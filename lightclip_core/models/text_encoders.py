@@ -162,6 +162,8 @@ class TextEncoder(nn.Module):
         texts = _check_texts(texts)
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._state_cache))
+        self.cache_misses += len(missing)
+        self.cache_hits += len(texts) - len(missing)
         fresh: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         missing.sort(key=len)
         for start in range(0, len(missing), batch_size):
