@@ -117,3 +117,19 @@ def test_models_on_one_encoder_share_its_work():
     misses = a.text_encoder.cache_misses
     b.encode_text(queries)
     assert a.text_encoder.cache_misses == misses
+
+
+def test_the_training_cache_of_token_states_gives_back_what_the_encoder_gives(tmp_path, monkeypatch):
+    from lightclip_core.text_cache import cached_token_states
+
+    monkeypatch.setenv("LIGHTCLIP_CACHE", str(tmp_path))
+    enc = create_model("mobilenetv3_small_100", image_size=(64, 32)).text_encoder
+    texts = TEXTS * 2 + ["x"]
+    store = cached_token_states(enc, texts, "t", progress=False)
+    again = cached_token_states(enc, texts, "t", progress=False)  # read back from disk
+    want = enc.encode_features(texts)
+    for s in (store, again):
+        got = s.rows(torch.arange(len(texts)))
+        torch.testing.assert_close(got.pooled, want.pooled, atol=1e-5, rtol=0)
+        torch.testing.assert_close(got.states, want.states, atol=1e-2, rtol=0)  # fp16 on disk
+        assert (got.mask == want.mask).all()
