@@ -133,3 +133,18 @@ def test_the_training_cache_of_token_states_gives_back_what_the_encoder_gives(tm
         torch.testing.assert_close(got.pooled, want.pooled, atol=1e-5, rtol=0)
         torch.testing.assert_close(got.states, want.states, atol=1e-2, rtol=0)  # fp16 on disk
         assert (got.mask == want.mask).all()
+
+
+def test_length_buckets_give_the_rows_an_unbucketed_head_gives():
+    from lightclip_core.models.text_heads import TokenHead
+
+    torch.manual_seed(0)
+    head = TokenHead(16, width=8, heads=2)
+    torch.nn.init.normal_(head.up.weight, std=0.1)
+    lengths = torch.randint(1, 12, (40,))
+    mask = torch.arange(12)[None, :] < lengths[:, None]
+    states, pooled = torch.randn(40, 12, 16) * mask[..., None], torch.randn(40, 16)
+    head.train()
+    bucketed = head(pooled, states, mask)
+    head.eval()
+    torch.testing.assert_close(bucketed, head(pooled, states, mask), atol=1e-5, rtol=0)
