@@ -65,6 +65,12 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
         assert isinstance(rec[key], float) and math.isfinite(rec[key]), key
     assert rec["n_gallery"] == 24 and rec["n_queries"] == 48
     assert rec["gallery_embeddings"] == "encoded"  # nothing shipped beside this checkpoint, and bench says so
+    # the binding benchmark on the gallery's own attributes (lightclip_core.binding), and what the text side is
+    assert rec["text_head"] == "none" and rec["binding"]["rates"]["chance"] == 50.0
+    for key in ("binding_swap", "binding_single", "composed_p5"):
+        assert 0 <= rec[key] <= 100 and rec[key] == rec["binding"][{"binding_swap": "swap", "binding_single": "single",
+                                                                      "composed_p5": "composed_p5"}[key]]
+    assert doc["ratios"]["text_head_query_ms"] is None  # no head: nothing to compare
     err = capsys.readouterr().err
     assert (f"ships no current gallery embeddings, so its row scores a fresh float32 encode, not what the app "
             f"searches; run `python -m lightclip_core ship-embeddings --checkpoints {ckpts} --backbones "
@@ -314,3 +320,17 @@ def test_ship_hint_only_for_bundled_rows_on_the_bundled_gallery(tmp_path):
     assert bench.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, "checkpoints", DEFAULT_GALLERY) is None
     assert bench.ship_hint({**rec, "bundled": False}, ck, "checkpoints", DEFAULT_GALLERY) is None  # a --run row
     assert bench.ship_hint(rec, ck, "checkpoints", tmp_path) is None  # another gallery: nothing to ship for it
+
+
+def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
+    from lightclip_core.search import Gallery, SearchEngine
+
+    base, gallery, _ = setup
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
+    save_checkpoint(model, base / "headed", {"train": {"dataset": "synthpedes"}})
+    engine = SearchEngine.from_checkpoint(base / "headed", Gallery.load(gallery), runtime="torch")
+    got = bench.text_head_query_ms(engine, repeats=3)
+    assert got["with_head"] > 0 and got["without_head"] > 0
+    assert got["delta_ms"] == pytest.approx(got["with_head"] - got["without_head"], abs=1e-3)
+    assert engine.model.text_head is not None  # put back

@@ -52,6 +52,11 @@ def attribute_labels(root: str | Path, samples: list[Sample]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long)
 
 
+def has_counterfactuals(root: str | Path) -> bool:
+    """Whether the dataset at `root` was written with counterfactual captions."""
+    return (Path(root) / COUNTERFACTUALS_FILE).is_file()
+
+
 def counterfactual_captions(root: str | Path, samples: list[Sample]) -> tuple[list[str], torch.Tensor]:
     """The counterfactual texts of every caption of `samples` (captions laid end to end, as
     `caption_offsets` counts them) and their index ``(num_captions, K)`` into those texts, -1 for none."""
