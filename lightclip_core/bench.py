@@ -72,9 +72,18 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
         "train_cpu_minutes": recipe.get("train_cpu_minutes"),
         "train_device": recipe.get("device"),
         "stripes": (cfg.get("model") or {}).get("stripes") or train.get("stripes") or 0,
+        "text_head": (cfg.get("model") or {}).get("text_head") or "none",
+        "negatives": bool((train.get("losses") or {}).get("neg")),  # counterfactual hard negatives
+        "attribute_supervision": bool((train.get("losses") or {}).get("attr")),
+        "warm_start": bool(train.get("init")),
     }
     start = (out["init"] or "?") + (f", {out['stripes']} bands" if out["stripes"] else "")
-    out["recipe_short"] = start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
+    if out["warm_start"]:  # a fine-tune: what it started from is its own earlier model
+        start = "fine-tuned" + (f", {out['stripes']} bands" if out["stripes"] else "")
+    extras = [name for name, on in (("text head", out["text_head"] != "none"), ("negatives", out["negatives"]),
+                                    ("attributes", out["attribute_supervision"])) if on]
+    out["recipe_short"] = (start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
+                           + "".join(f" + {e}" for e in extras))
     return out
 
 

@@ -334,3 +334,13 @@ def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
     assert got["with_head"] > 0 and got["without_head"] > 0
     assert got["delta_ms"] == pytest.approx(got["with_head"] - got["without_head"], abs=1e-3)
     assert engine.model.text_head is not None  # put back
+
+
+def test_a_fine_tunes_recipe_says_what_it_added():
+    cfg = {"model": {"stripes": 4, "text_head": "tokens"},
+           "train": {"init": "checkpoints/mobilenetv3_small_100", "losses": {"neg": 1.0, "attr": 0.5}}}
+    out = bench.recipe_summary(cfg)
+    assert out["recipe_short"] == "fine-tuned, 4 bands + text head + negatives + attributes"
+    assert out["text_head"] == "tokens" and out["negatives"] and out["attribute_supervision"] and out["warm_start"]
+    old = bench.recipe_summary({"model": {}, "train": {"pretrained": True, "losses": {"itc": 1.0}}})
+    assert old["recipe_short"] == "ImageNet" and old["text_head"] == "none" and not old["negatives"]
