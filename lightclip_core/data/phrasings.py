@@ -66,12 +66,7 @@ class VariedCaptionWriter(CaptionWriter):
 
     def _that_clause(self, ident: Identity, slot: str, facts: list) -> str:
         """"a coat that is grey", "trousers that are black" (facts as `_predicate` records them)."""
-        item, colour = {
-            "upper": (ident.upper_type, ident.upper_colour),
-            "lower": (ident.lower_type, ident.lower_colour),
-            "shoes": (ident.shoes_type, ident.shoes_colour),
-        }[slot]
-        facts += [(f"{slot}_type" if slot == "upper" else slot, item), (f"{slot}_colour", colour)]
+        item, colour = self._garment(ident, slot, facts)
         word = self._w(ITEM_WORDS[item])
         if item in PLURAL_ITEMS:
             return f"{word} that are {self.colour(colour)}"

@@ -1062,13 +1062,19 @@ class CaptionWriter:
                 options += ["is standing with their back to the camera"]
         return self._w(options)
 
-    def _predicate(self, ident: Identity, slot: str, his: str, facts: list) -> str:
+    @staticmethod
+    def _garment(ident: Identity, slot: str, facts: list) -> tuple[str, str]:
+        """(item, colour) of a garment slot, recorded as stated facts (no random draw)."""
         item, colour = {
             "upper": (ident.upper_type, ident.upper_colour),
             "lower": (ident.lower_type, ident.lower_colour),
             "shoes": (ident.shoes_type, ident.shoes_colour),
         }[slot]
         facts += [(f"{slot}_type" if slot == "upper" else slot, item), (f"{slot}_colour", colour)]
+        return item, colour
+
+    def _predicate(self, ident: Identity, slot: str, his: str, facts: list) -> str:
+        item, colour = self._garment(ident, slot, facts)
         verb = "are" if item in PLURAL_ITEMS else "is"
         return f"{his} {self._w(ITEM_WORDS[item])} {verb} {self.colour(colour)}"
 
