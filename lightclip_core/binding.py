@@ -102,7 +102,7 @@ class BindingSet:
                     ident = Identity(**{**_identity_fields(person), "skin": 0, "height": 1.0, "build": 1.0})
                     other = counterfactual_identity(ident, kind, rng)
                     if other is not None:
-                        cf = describe({**person, **_captioned(other)}, template)
+                        cf = describe({**person, **other.captioned()}, template)
                         if cf != describe(person, template):
                             rows.append((true, index(cf), k, fam))
             per_person[pid] = rows
@@ -144,10 +144,6 @@ def _identity_fields(person: dict[str, Any]) -> dict[str, Any]:
 
     names = {f.name for f in fields(Identity)} - {"skin", "height", "build"}
     return {k: person[k] for k in names if k in person}
-
-
-def _captioned(ident) -> dict[str, Any]:
-    return ident.captioned()
 
 
 def _combo(p: dict[str, Any]) -> tuple:
