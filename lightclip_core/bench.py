@@ -200,16 +200,9 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
     head = getattr(model, "text_head", None)
     if head is None:
         return None
-    enc = model.text_encoder
-
-    def query() -> None:
-        enc.clear_cache()
-        with torch.no_grad():
-            engine.index.search(model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
-
-    query()  # builds / loads the head's ONNX graph outside the clock
+    _fresh_query(engine)  # builds / loads the head's ONNX graph outside the clock
     times = _in_blocks(["with_head", "without_head"], lambda n: setattr(model, "text_head", head if n == "with_head" else None),
-                       query, repeats)
+                       lambda: _fresh_query(engine), repeats)
     model.text_head = head
     out = {n: round(statistics.median(v), 3) for n, v in times.items()}
     out["delta_ms"] = round(out["with_head"] - out["without_head"], 3)
@@ -244,6 +237,13 @@ def _in_blocks(names: list[str], select, call, repeats: int, block: int = 5) -> 
     return times
 
 
+def _fresh_query(engine) -> None:
+    """One warm query as a new user's: text encode (caches emptied) and top-10 search."""
+    engine.model.text_encoder.clear_cache()
+    with torch.no_grad():
+        engine.index.search(engine.model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
+
+
 def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
     """Median warm query (text encode of a new query + top-10 search) per runtime, measured side by
     side in alternating blocks (`_in_blocks`)."""
@@ -263,12 +263,7 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
         except LightCLIPError as exc:
             log(f"bench: runtime {name} skipped: {exc}")
 
-    def query() -> None:
-        enc.clear_cache()
-        with torch.no_grad():
-            engine.index.search(engine.model.encode_text([TYPICAL_QUERY]).float().cpu().numpy(), 10)
-
-    times = _in_blocks(chosen, lambda name: setattr(enc, "runtime", name), query, repeats)
+    times = _in_blocks(chosen, lambda name: setattr(enc, "runtime", name), lambda: _fresh_query(engine), repeats)
     enc.runtime = before
     return {n: round(statistics.median(v), 3) for n, v in times.items()}
 

@@ -545,15 +545,16 @@ def _training_texts(cfg: TrainConfig, model: LightCLIP, train_samples: list, dis
     negatives = attribute_labels = None
     # A dataset with counterfactuals caches them after its captions whether this run uses them or not,
     # so one cache file serves every run on it (encoding 240,000 texts took 39 minutes).
+    name = f"{cfg.dataset}-{cfg.train_split}"
     if cfg.losses.neg or has_counterfactuals(cfg.root):
         cf_texts, negatives = counterfactual_captions(cfg.root, train_samples)
         negatives = torch.where(negatives >= 0, negatives + len(texts), negatives) if cfg.losses.neg else None
         texts += cf_texts
+        name += "-negatives"
     if cfg.losses.attr:
         from .data.supervision import attribute_labels as read_labels
 
         attribute_labels = read_labels(cfg.root, train_samples)
-    name = f"{cfg.dataset}-{cfg.train_split}" + ("-negatives" if len(texts) > sum(len(s.captions) for s in train_samples) else "")
     encoder = model.text_encoder
     if model.needs_token_states or cached_token_states_exist(encoder, texts, name):
         store = _on_rank0_first(distributed, main_proc, lambda progress: cached_token_states(

@@ -18,7 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -93,40 +93,36 @@ class TextEncoder(nn.Module):
         """Parameters of the text tower alone."""
         return sum(p.numel() for p in self.parameters())
 
+    def _on_onnx(self, function, tokens: tuple) -> np.ndarray | None:
+        """`function` (an OnnxFunction getter) on `tokens` when this encoder runs on ONNX Runtime; None
+        means: use PyTorch (the torch runtime; auto while the graph is still being exported; auto after an
+        export failed, said once, after which the encoder stays on PyTorch)."""
+        if not (self.runtime == "onnx" and self.device.type == "cpu"):
+            return None
+        try:
+            return function().run_or_defer(self._runtime_auto, *tokens)  # arrays or CPU tensors
+        except LightCLIPError as exc:
+            if not self._runtime_auto:
+                raise
+            from ..fileio import log
+
+            log(f"{exc} Encoding text with PyTorch instead.")
+            self.runtime = "torch"  # chosen by auto: say so once, then stay on PyTorch
+            return None
+
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
-        if self.runtime == "onnx" and self.device.type == "cpu":
-            try:
-                out = self.onnx_function().run_or_defer(self._runtime_auto, *self._tokens(texts))
-            except LightCLIPError as exc:
-                if not self._runtime_auto:
-                    raise
-                from ..fileio import log
-
-                log(f"{exc} Encoding text with PyTorch instead.")
-                self.runtime = "torch"  # chosen by auto: say so once, then stay on PyTorch
-            else:
-                if out is not None:  # None: auto on a fresh machine, the graph is being exported
-                    return torch.from_numpy(out)
+        out = self._on_onnx(self.onnx_function, self._tokens(texts))
+        if out is not None:
+            return torch.from_numpy(out)
         return self._graph()(*self._tokens(texts, tensors=True))
 
-    def _encode_states_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token states ``(B, T, D)`` and the mask ``(B, T)`` of a batch; called under inference_mode."""
-        tokens = self._tokens(texts, tensors=True)
-        if self.runtime == "onnx" and self.device.type == "cpu":
-            try:
-                out = self.states_onnx().run_or_defer(self._runtime_auto, *[t.cpu() for t in tokens])
-            except LightCLIPError as exc:
-                if not self._runtime_auto:
-                    raise
-                from ..fileio import log
-
-                log(f"{exc} Encoding text with PyTorch instead.")
-                self.runtime = "torch"
-            else:
-                if out is not None:
-                    return torch.from_numpy(out), self._mask(tokens)
-        return self._states_graph()(*tokens).float(), self._mask(tokens)
+    def _encode_states_batch(self, tokens: tuple) -> torch.Tensor:
+        """Token states ``(B, T, D)`` of a tokenised batch (`_tokens(..., tensors=True)`); under inference_mode."""
+        out = self._on_onnx(self.states_onnx, tokens)
+        if out is not None:
+            return torch.from_numpy(out)
+        return self._states_graph()(*tokens).float()
 
     def _states_graph(self) -> nn.Module:
         """A module mapping `_tokens(...)` to the token states ``(B, T, D)`` that `_pool` pools."""
@@ -159,33 +155,46 @@ class TextEncoder(nn.Module):
     def encode_features(self, texts: Sequence[str], batch_size: int = 32) -> TextFeatures:
         """Pooled vectors and token states of `texts` (what a learned text head reads), from an LRU of
         their own; the pooled vectors equal `encode`'s."""
-        texts = _check_texts(texts)
+
+        def compute(chunk: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            tokens = self._tokens(chunk, tensors=True)
+            states = self._encode_states_batch(tokens)
+            mask = self._mask(tokens).to(states.device)
+            pooled = self._pool(states, mask, tokens).float().cpu()
+            # each text's own token rows only (no padding), fp16: ~12 KB a caption
+            return [(p, st[m].half()) for p, st, m in zip(pooled, states.cpu(), mask.cpu())]
+
+        rows = self._cached(_check_texts(texts), self._state_cache, self.state_cache_size, compute, batch_size)
+        feats = TextFeatures.from_rows(rows, self.dim)
+        return TextFeatures(feats.pooled.to(self.device), feats.states.to(self.device), feats.mask.to(self.device))
+
+    def _cached(self, texts: list[str], cache: OrderedDict, size: int, compute, batch_size: int) -> list:
+        """Each text's entry of LRU `cache` (at most `size` entries); the missing ones computed by
+        `compute(chunk) -> [entry, ...]` in batches of similar length (less padding), outside the lock."""
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._state_cache))
+            missing = list(dict.fromkeys(t for t in texts if t not in cache))
         self.cache_misses += len(missing)
         self.cache_hits += len(texts) - len(missing)
-        fresh: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        fresh: dict[str, Any] = {}
         missing.sort(key=len)
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             with torch.inference_mode():
-                tokens = self._tokens(chunk, tensors=True)
-                states, mask = self._encode_states_batch(chunk)
-                pooled = self._pool(states.to(self.device), mask.to(self.device), tokens).float().cpu()
-            for text, p, st, m in zip(chunk, pooled, states.cpu(), mask.cpu()):
-                fresh[text] = (p.clone(), st[m].half().clone())  # trimmed to the text's own tokens
+                entries = compute(chunk)
+            fresh.update(zip(chunk, map(_outside_inference, entries)))
         with self._lock:
-            self._state_cache.update(fresh)
+            cache.update(fresh)
             rows = []
             for t in texts:
-                row = self._state_cache.get(t) or fresh[t]
-                if t in self._state_cache:
-                    self._state_cache.move_to_end(t)
-                rows.append(row)
-            while len(self._state_cache) > self.state_cache_size:
-                self._state_cache.popitem(last=False)
-        feats = TextFeatures.from_rows(rows, self.dim)
-        return TextFeatures(feats.pooled.to(self.device), feats.states.to(self.device), feats.mask.to(self.device))
+                entry = cache.get(t)
+                if entry is None:  # evicted by a concurrent caller between the two locked sections
+                    entry = fresh[t]
+                else:
+                    cache.move_to_end(t)
+                rows.append(entry)
+            while len(cache) > size:
+                cache.popitem(last=False)
+        return rows
 
     # -- what both runtimes share: tokens in, normalised embeddings out -----------------------------
     def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
@@ -240,32 +249,10 @@ class TextEncoder(nn.Module):
         Texts not in the LRU cache are encoded in batches of `batch_size`; the result is an ordinary
         tensor (not an inference tensor) so it can meet trainable features in a loss.
         """
-        texts = _check_texts(texts)
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        self.cache_misses += len(missing)
-        self.cache_hits += len(texts) - len(missing)
-        fresh: dict[str, torch.Tensor] = {}
-        missing.sort(key=len)  # batches of similar length waste less compute on padding
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            with torch.inference_mode():
-                emb = self._encode_batch(chunk).float().cpu()  # (b, dim)
-            emb = emb.clone()  # leave inference mode: a normal tensor, safe for autograd graphs
-            fresh.update(zip(chunk, emb))
-        with self._lock:
-            for text, vec in fresh.items():
-                self._cache[text] = vec
-            rows = []
-            for t in texts:
-                vec = self._cache.get(t)
-                if vec is None:  # evicted by a concurrent caller between the two locked sections
-                    vec = fresh[t]
-                else:
-                    self._cache.move_to_end(t)
-                rows.append(vec)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        def compute(chunk: list[str]) -> list[torch.Tensor]:
+            return list(self._encode_batch(chunk).float().cpu())  # (dim,) each
+
+        rows = self._cached(_check_texts(texts), self._cache, self.cache_size, compute, batch_size)
         if not rows:
             return torch.empty(0, self.dim, device=self.device)
         return torch.stack(rows).to(self.device)  # (N, dim)
@@ -274,6 +261,11 @@ class TextEncoder(nn.Module):
         with self._lock:
             self._cache.clear()
             self._state_cache.clear()
+
+
+def _outside_inference(entry):
+    """A copy made outside inference mode: a normal tensor (or tuple of them), safe for autograd graphs."""
+    return tuple(t.clone() for t in entry) if isinstance(entry, tuple) else entry.clone()
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
