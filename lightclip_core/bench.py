@@ -245,26 +245,33 @@ def _fresh_query(engine) -> None:
 
 
 def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
-    """Median warm query (text encode of a new query + top-10 search) per runtime, measured side by
-    side in alternating blocks (`_in_blocks`)."""
+    """Median warm query (text encode of a new query, text head included, + top-10 search) per
+    runtime, measured side by side in alternating blocks (`_in_blocks`). The frozen encoder and the
+    model's own text head switch together, as `LightCLIP.use_runtime` does."""
     import statistics
 
     from .runtime import RUNTIMES
 
-    enc = engine.model.text_encoder
-    before = enc.runtime
+    model = engine.model
+    enc = model.text_encoder
+    before = (enc.runtime, enc._runtime_auto, model.image_runtime, model._runtime_auto)
+
+    def switch(name: str) -> None:
+        enc.runtime = name
+        model.image_runtime = name
+
     chosen = []
     for name in RUNTIMES:
         try:
-            enc.use_runtime(name)
+            model.use_runtime(name)
             enc.clear_cache()
-            engine.model.encode_text([TYPICAL_QUERY])  # builds / loads the ONNX graph outside the clock
+            model.encode_text([TYPICAL_QUERY])  # builds / loads the ONNX graphs outside the clock
             chosen.append(name)
         except LightCLIPError as exc:
             log(f"bench: runtime {name} skipped: {exc}")
 
-    times = _in_blocks(chosen, lambda name: setattr(enc, "runtime", name), lambda: _fresh_query(engine), repeats)
-    enc.runtime = before
+    times = _in_blocks(chosen, switch, lambda: _fresh_query(engine), repeats)
+    enc.runtime, enc._runtime_auto, model.image_runtime, model._runtime_auto = before
     return {n: round(statistics.median(v), 3) for n, v in times.items()}
 
 

@@ -344,3 +344,21 @@ def test_a_fine_tunes_recipe_says_what_it_added():
     assert out["text_head"] == "tokens" and out["negatives"] and out["attribute_supervision"] and out["warm_start"]
     old = bench.recipe_summary({"model": {}, "train": {"pretrained": True, "losses": {"itc": 1.0}}})
     assert old["recipe_short"] == "ImageNet" and old["text_head"] == "none" and not old["negatives"]
+
+
+def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypatch):
+    from lightclip_core.search import Gallery, SearchEngine
+
+    base, gallery, _ = setup
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
+    save_checkpoint(model, base / "headed-rt", {"train": {"dataset": "synthpedes"}})
+    engine = SearchEngine.from_checkpoint(base / "headed-rt", Gallery.load(gallery), runtime="torch")
+    seen = []  # (frozen encoder's runtime, text head's runtime) at every projection
+    project = engine.model.project_text
+    monkeypatch.setattr(engine.model, "project_text", lambda *a: seen.append(
+        (engine.model.text_encoder.runtime, engine.model.image_runtime)) or project(*a))
+    got = bench.query_ms_by_runtime(engine, repeats=2)
+    assert set(got) == {"torch", "onnx"} and all(v > 0 for v in got.values())
+    assert {enc for enc, _ in seen} == {"torch", "onnx"} and all(enc == head for enc, head in seen)
+    assert (engine.model.text_encoder.runtime, engine.model.image_runtime) == ("torch", "torch")  # put back
