@@ -23,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from lightclip_core import charts, gradio_tuning, views
+from lightclip_core.coalesce import Coalescer
 from lightclip_core.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
@@ -31,8 +32,8 @@ from lightclip_core.uploads import MAX_IMAGES
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
 COMPARE_COLUMNS = 3
-TILES_PER_ROW = {1: 6, 2: 4, 3: 3}
-SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch  # Compare: result tiles per row for 1, 2, 3 panels side by side
+TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
+SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
 PRELOAD = os.environ.get("LIGHTCLIP_PRELOAD", "1") != "0"  # load every bundled encoder after start-up (0: on first use)
@@ -182,13 +183,19 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private").then(
             hide_frame, None, [seen_in, explanation], api_visibility="private")
 
-    def api_search(qs, bs, ks):
-        # Batched (Gradio collects up to SEARCH_BATCH concurrent calls): simultaneous users share one
-        # text-encoder call per encoder; each client still sends one query and gets its own answer.
-        return [views.search_many(pool, qs, bs, ks)]
+    # API /search: simultaneous calls are coalesced (lightclip_core.coalesce), so the queries for one
+    # encoder share one text-encoder call, and each client gets its own answer or its own error.
+    batcher = Coalescer(lambda reqs: views.search_many(pool, *zip(*reqs)), max_batch=SEARCH_BATCH,
+                        name="api-search")
 
-    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search", batch=True,
-                         max_batch_size=SEARCH_BATCH)
+    def api_search(q, b, kk):
+        try:
+            return batcher.submit((q, b, kk))
+        except LightCLIPError as exc:
+            raise gr.Error(str(exc)) from None
+
+    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search",
+                         concurrency_limit=SEARCH_BATCH)
 
     def on_select(rows, q, b, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ DEFAULT_GALLERY = REPO_ROOT / "gallery"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
 MAX_K = 50
+_UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f]")
 
 
 class QueryError(LightCLIPError):
@@ -35,13 +37,15 @@ class QueryError(LightCLIPError):
 
 
 def clean_query(text: Any, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, bool]:
-    """``(query, truncated)``: whitespace collapsed, cut to `max_chars` at a word boundary.
+    """``(query, truncated)``: whitespace and unprintable characters collapsed to single spaces, cut
+    to `max_chars` at a word boundary.
 
     Raises `QueryError` for a missing or empty query.
     """
     if text is None or not isinstance(text, str):
         raise QueryError("Type a description of the person to search for.")
-    query = " ".join(text.split())
+    # Lone UTF-16 surrogates (which no tokenizer accepts) and control characters become spaces.
+    query = " ".join(_UNPRINTABLE.sub(" ", text).split())
     if not query:
         raise QueryError("Type a description of the person to search for (e.g. 'a woman in a red coat').")
     if len(query) <= max_chars:

@@ -138,36 +138,67 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
             [h.row for h in result.hits])
 
 
-def search_many(pool: EnginePool, queries: Sequence[str], backbones: Sequence[str],
-                ks: Sequence[Any]) -> list[list[tuple[str, str]]]:
-    """Items for several independent requests at once (the app's batched /search): requests for the
-    same encoder share one text-encoder call and one index search. Each answer equals what
-    `search_view` gives for that request alone; a bad request (empty query, unknown backbone) gets
-    ``[]`` without failing the others."""
-    out: list[list[tuple[str, str]]] = [[] for _ in queries]
+def search_many(pool: EnginePool, queries: Sequence[Any], backbones: Sequence[Any],
+                ks: Sequence[Any]) -> list[list[tuple[str, str]] | LightCLIPError]:
+    """The answers to several independent requests at once (the app's coalesced /search): requests
+    for the same encoder share one text-encoder call and one index search. Each answer is what
+    `search_view` gives for that request alone — its items, ``[]`` for an empty query, or its error
+    (a `LightCLIPError` to raise to that caller: an unknown or unavailable model, a backbone that is
+    not a name). Nothing one request holds can fail another's answer."""
+    out: list[Any] = [[] for _ in queries]
     groups: dict[str, list[int]] = {}
-    for i, b in enumerate(backbones):
+    for i, (q, b) in enumerate(zip(queries, backbones)):
+        if not isinstance(b, str):
+            out[i] = LightCLIPError(f"Name one model as a string, e.g. 'mobilenetv3_large_100' "
+                                    f"(got {type(b).__name__}).")
+            continue
+        try:
+            clean_query(q)
+        except QueryError:
+            continue  # nothing asked: no people, as search_view
         groups.setdefault(b, []).append(i)
     for b, idx in groups.items():
         try:
             engine = pool.get(b)
-        except LightCLIPError:
+        except Exception as exc:  # noqa: BLE001 - a broken model answers its own requests, alone
+            for i in idx:
+                out[i] = _as_sentence(exc, f"the {b} model could not be loaded")
             continue
-        good = []
-        for i in idx:
-            try:
-                clean_query(queries[i])
-                good.append(i)
-            except QueryError:
-                pass
-        if not good:
-            continue
-        k_max = max(clamp_k(ks[i]) for i in good)
-        results = engine.search_batch([queries[i] for i in good], k_max)
-        for i, res in zip(good, results):
-            res.hits = res.hits[: clamp_k(ks[i])]
-            out[i] = hit_items(res)
+        for i, answer in zip(idx, _search_isolated(engine, [queries[i] for i in idx], [ks[i] for i in idx])):
+            out[i] = answer
     return out
+
+
+def _search_isolated(engine: SearchEngine, queries: list[str], ks: list[Any]) -> list[Any]:
+    """One `search_batch` for all; if it fails, each query alone, so only a poisoned one fails."""
+    def run(qs: list[str], kk: list[Any]) -> list[Any]:
+        results = engine.search_batch(qs, max(clamp_k(k) for k in kk))
+        for res, k in zip(results, kk):
+            res.hits = res.hits[: clamp_k(k)]
+        return [hit_items(res, engine.gallery.footage) for res in results]
+
+    try:
+        return run(queries, ks)
+    except Exception:  # noqa: BLE001
+        answers = []
+        for q, k in zip(queries, ks):
+            try:
+                answers += run([q], [k])
+            except Exception as exc:  # noqa: BLE001
+                answers.append(_as_sentence(exc, "this description could not be searched"))
+        return answers
+
+
+def _as_sentence(exc: Exception, what: str) -> LightCLIPError:
+    """`exc` as the one sentence a caller sees; an unexpected error is logged here with its traceback."""
+    if isinstance(exc, LightCLIPError):
+        return exc
+    import traceback
+
+    from .fileio import log
+
+    log(f"search: {what}:\n{traceback.format_exc()}")
+    return LightCLIPError(f"Sorry, {what} ({type(exc).__name__}); the server logged the details.")
 
 
 def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
@@ -225,7 +256,9 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
                  columns: int = 3, with_rows: bool = False) -> tuple:
     """The same query through up to `columns` backbones: items and a summary per column, and how
     much the top-K lists overlap; `with_rows` adds each column's gallery rows (for explanations)."""
-    backbones = [b for b in (backbones or []) if b][:columns]
+    if isinstance(backbones, str):  # one name, not its letters
+        backbones = [backbones]
+    backbones = list(dict.fromkeys(b for b in (backbones or []) if isinstance(b, str) and b))[:columns]
     items, texts, rows = [], [], []
     if not backbones:
         empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare.")
@@ -242,6 +275,10 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
         note = "Top-K overlap · " + " · ".join(parts)
     else:
         note = "Choose a second model to see how the top-K lists overlap." if len(backbones) == 1 else "No overlap to show."
+    failed = [f"{display_name(b)}: {md.removeprefix('⚠️').strip()}" for b, md in zip(backbones, texts)
+              if md.startswith("⚠️")]
+    if failed:  # the API returns no per-column text, so the note carries each column's sentence
+        note += "\n\n⚠️ " + " · ".join(failed)
     synthetic = [display_name(b) for b in backbones if pool.info(b).get("synthetic")]
     if synthetic:
         note += f"\n\n*Synthetic-trained: {', '.join(synthetic)}.* {SYNTHETIC_WARNING}"

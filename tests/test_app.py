@@ -21,6 +21,7 @@ from PIL import Image
 from conftest import REPO
 from lightclip_core import charts, create_model, views
 from lightclip_core.checkpoints import save_checkpoint
+from lightclip_core.errors import LightCLIPError
 from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.search import EnginePool, Gallery
 from lightclip_core.uploads import ingest_uploads
@@ -105,6 +106,12 @@ def test_similar_and_compare_views(site):
     assert note.count(views.SYNTHETIC_WARNING) == 1 and "MobileNetV3-Small, MobileNetV3-Large" in note
     assert not any(views.SYNTHETIC_WARNING in t for t in texts)
     assert views.overlap([[1, 2, 3], [3, 4, 1], [9]]) == [(0, 1, 2), (0, 2, 0), (1, 2, 0)]
+    # one name as a string is one column, not one per letter; non-names are dropped; a missing model's
+    # sentence reaches the note (the API's only text)
+    items, _, _ = views.compare_view(pool, "a man", "mobilenetv3_small_100", 4)
+    assert [len(i) for i in items] == [4, 0, 0]
+    items, _, note = views.compare_view(pool, "a man", [None, 7, "mobilenetv3_small_100", "efficientnet_b3"], 4)
+    assert [len(i) for i in items] == [4, 0, 0] and "EfficientNet-B3: No checkpoint for efficientnet_b3" in note
 
 
 def test_explain_view_scores_each_phrase_and_refuses_bad_input(site):
@@ -142,9 +149,44 @@ def test_batched_search_answers_each_request_as_if_alone(site):
                                                                             "mobilenetv3_small_100", 4),
             ("a man", "efficientnet_b3", 4), ("red " * 2500, "mobilenetv3_large_100", 999)]
     got = views.search_many(pool, [q for q, _, _ in reqs], [b for _, b, _ in reqs], [k for _, _, k in reqs])
-    for (q, b, k), items in zip(reqs, got):
-        assert items == views.search_view(pool, q, b, k)[0], (q, b, k)
-    assert [len(i) for i in got] == [5, 0, 3, 0, 12, 4, 0, 32]
+    for (q, b, k), answer in zip(reqs, got):
+        items, md, _ = views.search_view(pool, q, b, k)
+        if isinstance(answer, LightCLIPError):  # the one sentence search_view shows for it
+            assert items == [] and md == f"⚠️ {answer}", (q, b, k)
+        else:
+            assert answer == items, (q, b, k)
+    assert [len(a) if isinstance(a, list) else "error" for a in got] == [5, 0, 3, "error", 12, 4, "error", 32]
+
+
+HOSTILE_SEARCHES = [("a man \ud800 in red", "mobilenetv3_small_100", 5),  # a lone UTF-16 surrogate
+                    ("a man", None, 5), ("a man", ["mobilenetv3_small_100"], 5), ("a man", 7, 5),
+                    ("a man", "broken_model", 5), ("a man\x00 in \x1b[31mred", "mobilenetv3_large_100", "x")]
+
+
+def test_one_hostile_request_never_fails_its_batch(site, monkeypatch):
+    pool = site["pool"]
+    real_get = pool.get
+
+    def get(b, progress=None):  # a bundled model whose files are damaged: it fails to load, unexpectedly
+        if b == "broken_model":
+            raise KeyError("head.weight")
+        return real_get(b, progress)
+
+    monkeypatch.setattr(pool, "get", get)
+    good = [(f"a person in a {c} coat", b, 4) for c in ("red", "blue", "green")
+            for b in ("mobilenetv3_small_100", "mobilenetv3_large_100")]
+    want = [views.search_view(pool, q, b, k)[0] for q, b, k in good]
+    for bad in HOSTILE_SEARCHES:
+        reqs = good[:3] + [bad] + good[3:]
+        got = views.search_many(pool, *zip(*reqs))
+        assert got[:3] + got[4:] == want, bad
+        answer = got[3]
+        if isinstance(bad[1], str) and bad[1] != "broken_model":  # odd text: cleaned and searched
+            assert answer == views.search_view(pool, *bad)[0] and len(answer) == views.clamp_k(bad[2]), bad
+        else:  # its own one sentence
+            assert isinstance(answer, LightCLIPError) and str(answer).count(". ") <= 1, (bad, answer)
+    assert views.search_many(pool, ["a man \ud800 in red"], ["mobilenetv3_small_100"], [3])[0] == \
+        views.search_view(pool, "a man in red", "mobilenetv3_small_100", 3)[0]
 
 
 def test_model_choices_list_missing_backbones(site):
@@ -339,7 +381,8 @@ def test_client_search_compare_and_bad_inputs(server, site):
     assert all(Path(o["image"]).is_file() for o in out)
     assert client.predict("", "mobilenetv3_small_100", 4, api_name="/search") == []
     assert len(client.predict("blue " * 2000, "mobilenetv3_small_100", 3, api_name="/search")) == 3
-    assert client.predict("a man", "coatnet_0_rw_224", 4, api_name="/search") == []
+    with pytest.raises(Exception, match="No checkpoint for coatnet_0_rw_224"):  # its own sentence, as the UI's
+        client.predict("a man", "coatnet_0_rw_224", 4, api_name="/search")
     g1, g2, g3, note = client.predict(query, ["mobilenetv3_small_100", "mobilenetv3_large_100"], 5, api_name="/compare")
     assert len(g1) == len(g2) == 5 and g3 == [] and "overlap" in note
     why = client.predict(query, "mobilenetv3_small_100", 2, False, api_name="/explain")
@@ -362,6 +405,57 @@ def test_eight_concurrent_clients_get_their_own_answers(server, site):
     with cf.ThreadPoolExecutor(8) as ex:
         got = list(ex.map(ask, range(8)))
     assert got == want
+
+
+def _raw_search(url: str, body: str) -> tuple[str, str]:
+    """POST a hand-written JSON body to /search (a client library cannot send a lone surrogate) and
+    read its event stream: ``(event, data)``, event "complete" or "error"."""
+    import httpx
+
+    with httpx.Client(timeout=120) as http:
+        r = http.post(f"{url}/gradio_api/call/search", content=body.encode(),
+                      headers={"content-type": "application/json"})
+        r.raise_for_status()
+        event = None
+        with http.stream("GET", f"{url}/gradio_api/call/search/{r.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    return event, line[5:].strip()
+    raise AssertionError("the event stream ended without a result")
+
+
+HOSTILE_BODIES = ['{"data": ["a man \\ud800 in red", "mobilenetv3_small_100", 5]}',  # answered, cleaned
+                  '{"data": ["a man", null, 5]}', '{"data": ["a man", ["x", "y"], 5]}', '{"data": ["a man", 7, 5]}']
+
+
+def test_a_hostile_client_among_twelve_good_ones_fails_alone(server, site):
+    from gradio_client import Client
+
+    queries = [f"a {w} person in a {c} jacket" for w in ("tall", "short") for c in ("red", "blue", "green",
+                                                                                  "black", "white", "grey")]
+    want = [[c for _, c in views.search_view(site["pool"], q, "mobilenetv3_small_100", 5)[0]] for q in queries]
+    clients = [Client(server["url"], verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(12)]
+
+    def ask(i):
+        if i == 12:  # the hostile one, sent over and over while the others search
+            return [_raw_search(server["url"], body)[0] for _ in range(5) for body in HOSTILE_BODIES]
+        return [[o["caption"] for o in clients[i].predict(queries[i], "mobilenetv3_small_100", 5,
+                                                          api_name="/search")] for _ in range(3)]
+
+    with cf.ThreadPoolExecutor(13) as ex:
+        got = list(ex.map(ask, range(13)))
+    assert got[12] == ["complete", "error", "error", "error"] * 5  # each hostile call: its own answer
+    assert got[:12] == [[w] * 3 for w in want]  # 12 of 12 good answers, every time
+    for body in HOSTILE_BODIES[1:]:  # refused by Gradio's own check of the choice, or by ours: one sentence
+        event, data = _raw_search(server["url"], body)
+        message = json.loads(data)["error"]
+        assert event == "error" and "Traceback" not in message, body
+        assert "not in the list of choices" in message or "Name one model as a string" in message, message
+    event, data = _raw_search(server["url"], HOSTILE_BODIES[0])
+    assert [o["caption"] for o in json.loads(data)[0]] == [
+        c for _, c in views.search_view(site["pool"], "a man in red", "mobilenetv3_small_100", 5)[0]]
 
 
 def _people_pictures(folder: Path, colours) -> list[str]:
