@@ -504,7 +504,9 @@ def cmd_footage(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        summary, _ = build_footage_gallery(sources, args.out, model, detector, args.fps, tracker, limits, progress)
+        folders = [p for p in (*(args.photos or ()), *(args.crops or ())) if Path(p).is_dir()]
+        summary, _ = build_footage_gallery(sources, args.out, model, detector, args.fps, tracker, limits, progress,
+                                           source_folders=folders)
     finally:
         if bar is not None:
             bar.close()
@@ -862,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="append", help="a video file: mp4, avi, mov, webm, mkv, m4v (repeatable)")
     p.add_argument("--photos", action="append", help="a street photo or a folder of them (repeatable)")
     p.add_argument("--crops", action="append", help="person crops or a folder of them, each one person (repeatable)")
-    p.add_argument("--out", required=True, help="the gallery folder to write (new, empty, or an earlier footage gallery)")
+    p.add_argument("--out", required=True, help="the gallery folder to write (new, empty, or an earlier footage gallery holding only its own files; not inside a --photos or --crops folder)")
     p.add_argument("--checkpoint", help="checkpoint whose image embeddings link tracks and index the crops "
                    "(default: the bundled EfficientNet-Lite0)")
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)")

@@ -54,15 +54,21 @@ def atomic_write_json(path: Path, obj: Any, indent: int | None = 2, ensure_ascii
 
 
 def replace_dir(src: Path, dest: Path) -> None:
-    """Put the finished directory `src` at `dest`; an existing `dest` is first moved aside to
-    ``.<name>.old`` (in the same parent) and removed only after the swap."""
+    """Put the finished directory `src` at `dest`; an existing `dest` is first moved aside to a new,
+    uniquely named ``.<name>.old-*`` folder (in the same parent) and removed only after the swap. No
+    other folder is ever removed: a ``.<name>.old`` someone else made stays."""
     src, dest = Path(src), Path(dest)
-    old = dest.with_name(f".{dest.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
+    aside = None
     if dest.exists():
-        os.replace(dest, old)
+        aside = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old-"))
+        try:
+            os.replace(dest, aside)  # a directory renamed onto the empty one just made
+        except OSError:
+            aside.rmdir()
+            raise
     os.replace(src, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def sha256_file(path: Path) -> str:

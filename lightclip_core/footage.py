@@ -387,6 +387,20 @@ class TrackerOptions:
     crops_per_track: int = 3
     min_track_detections: int = 2  # shorter video tracks are dropped (photos and crops always count)
 
+    def __post_init__(self) -> None:
+        for name in ("crops_per_track", "min_track_detections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise FootageError(f"{name} must be a whole number of at least 1 (got {value!r}).")
+        for name in ("max_distance", "distance_per_s", "max_size_ratio", "max_gap_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise FootageError(f"{name} must be a number of at least 0 (got {value!r}).")
+        for name in ("min_similarity", "similarity_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and -1 <= value <= 1):
+                raise FootageError(f"{name} must be a number between -1 and 1 (got {value!r}).")
+
 
 class Tracker:
     """Greedy frame-to-frame association of detections into tracks (one video at a time): the best
@@ -557,14 +571,46 @@ class FootageSummary:
         return d
 
 
-def _prepare_out(out: Path) -> None:
-    """`out` may be new, empty, or an earlier footage gallery (replaced at the end); nothing else is
-    overwritten."""
-    if out.exists():
-        if not out.is_dir():
-            raise FootageError(f"{out} exists and is not a folder.")
-        if any(out.iterdir()) and not (out / FOOTAGE_FILE).is_file():
-            raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
+def written_files(meta: dict[str, Any]) -> set[str]:
+    """The files a footage gallery's manifest says `footage` wrote (relative paths)."""
+    files = {FOOTAGE_FILE, "captions.jsonl"}
+    files |= {c["file"] for c in meta.get("crops", []) if isinstance(c, dict) and isinstance(c.get("file"), str)}
+    files |= {tr["frame"] for tr in meta.get("tracks", []) if isinstance(tr, dict) and isinstance(tr.get("frame"), str)}
+    return files
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequence[str | Path] = ()) -> None:
+    """`out` may be new, empty, or an earlier footage gallery holding only the files its manifest lists
+    (it is replaced at the end); nothing else is ever overwritten, and `out` may not hold a source nor
+    lie inside a source folder (it would index its own output on every rerun)."""
+    where = out.resolve()
+    for folder in source_folders:
+        if _inside(where, Path(folder).resolve()):
+            raise FootageError(f"--out {out} is inside the source folder {folder}; write the gallery elsewhere.")
+    for s in sources:
+        if _inside(Path(s.path).resolve(), where):
+            raise FootageError(f"The source {Path(s.path).name} is inside --out {out}, which the gallery replaces; "
+                               "write the gallery elsewhere.")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FootageError(f"{out} exists and is not a folder.")
+    if not any(out.iterdir()):
+        return
+    meta = read_footage(out)
+    if meta is None:
+        raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
+    listed = written_files(meta)
+    foreign = sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                     if not p.is_dir() and str(p.relative_to(out)) not in listed)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FootageError(f"{out} holds files this footage gallery did not write ({shown}); move them or "
+                           "choose a new folder.")
 
 
 def build_footage_gallery(
@@ -577,6 +623,7 @@ def build_footage_gallery(
     limits: FootageLimits | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     keep_going: bool = True,
+    source_folders: Sequence[str | Path] = (),
 ) -> tuple[FootageSummary, np.ndarray]:
     """Index `sources` into a gallery folder at `out`; returns the summary and the embeddings of the
     written crops (rows in the order of ``footage.json``'s ``crops``, which is the order the folder
@@ -584,7 +631,9 @@ def build_footage_gallery(
 
     `progress(stage, done, total)` follows each source (``total`` 0 when unknown). With `keep_going`,
     an unreadable photo or crop is skipped and listed; a bad video always stops the call (its
-    frames are the point). Nothing is written at `out` unless the whole call succeeds.
+    frames are the point). Nothing is written at `out` unless the whole call succeeds; an existing
+    `out` is replaced only when it holds nothing but an earlier gallery's own files, and never when it
+    holds a source or lies inside one of `source_folders` (the folders the sources were listed from).
     """
     limits = limits or FootageLimits()
     topts = tracker or TrackerOptions()
@@ -601,7 +650,7 @@ def build_footage_gallery(
         if topts.max_gap_s < 1.0 / sample_fps:
             raise FootageError(f"The track gap ({topts.max_gap_s:g} s) must be at least one sampling interval "
                                f"({1.0 / sample_fps:g} s at {sample_fps:g} frames/s), or no track could continue.")
-    _prepare_out(out)
+    _prepare_out(out, sources, source_folders)
     cv2 = _cv2()
     if any(s.kind in ("video", "photo") for s in sources) and detector is None:
         detector = make_detector("hog")

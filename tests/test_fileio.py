@@ -38,6 +38,21 @@ def test_replace_dir_swaps_a_finished_directory_in(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]  # the .old copy is gone too
 
 
+def test_replace_dir_never_removes_a_folder_it_did_not_make(tmp_path):
+    dest, new = tmp_path / "out", tmp_path / ".out.tmp"
+    dest.mkdir()
+    (dest / "old.txt").write_text("old")
+    theirs = tmp_path / ".out.old"  # a user's folder that happens to bear the name of the old swap
+    theirs.mkdir()
+    (theirs / "mine.txt").write_text("precious")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    fileio.replace_dir(new, dest)
+    assert (theirs / "mine.txt").read_text() == "precious"
+    assert [p.name for p in dest.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.old", "out"]
+
+
 @pytest.mark.parametrize("framework", ["pt", "numpy"])
 def test_cache_round_trip_and_every_reason_to_rebuild(tmp_path, framework):
     path = tmp_path / "cache" / "x.safetensors"

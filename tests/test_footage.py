@@ -263,6 +263,60 @@ def test_error_paths_leave_nothing_behind(clip, model, tmp_path):
     assert json.loads((again / FOOTAGE_FILE).read_text())["options"]["sample_fps"] == 2.0
 
 
+def test_out_is_replaced_only_when_it_holds_nothing_but_its_own_files(clip, model, tmp_path):
+    src = [Source(str(clip), "video")]
+    out = tmp_path / "g"
+    build_footage_gallery(src, out, model, BlobDetector(), sample_fps=1.0)
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    (out / "notes.txt").write_text("precious")  # a user's file beside the gallery's own
+    (out / "crops" / "extra.jpg").write_bytes(b"mine")
+    with pytest.raises(FootageError, match=r"did not write \(crops/extra.jpg, notes.txt\)"):
+        build_footage_gallery(src, out, model, BlobDetector())
+    assert (out / "notes.txt").read_text() == "precious" and (out / "crops" / "extra.jpg").read_bytes() == b"mine"
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted([*written, out / "notes.txt",
+                                                                        out / "crops" / "extra.jpg"])
+    (out / "notes.txt").unlink()
+    (out / "crops" / "extra.jpg").unlink()
+    (tmp_path / ".g.old").mkdir()  # someone's folder named like the old swap's: left alone
+    (tmp_path / ".g.old" / "keep.txt").write_text("keep")
+    build_footage_gallery(src, out, model, BlobDetector())
+    assert (tmp_path / ".g.old" / "keep.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".g.old", "g"]  # and no swap folder left behind
+
+
+def test_out_never_inside_a_source_nor_holding_one(clip, model, tmp_path, capsys):
+    from lightclip_core.checkpoints import save_checkpoint
+    from lightclip_core.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, _, frame in sample_video(clip, 1.0):
+        cv2.imwrite(str(photos / f"street_{i:03d}.jpg"), frame)
+    with pytest.raises(FootageError, match="inside the source folder"):
+        build_footage_gallery(sources_from(photos=[photos]), photos / "gallery", model, BlobDetector(),
+                              source_folders=[photos])
+    with pytest.raises(FootageError, match="street_000.jpg is inside --out"):
+        build_footage_gallery(sources_from(photos=[photos]), photos, model, BlobDetector())
+    assert sorted(p.name for p in photos.iterdir()) == [f"street_{i:03d}.jpg" for i in (0, 10, 20, 30)]
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint(model, ckpt)
+    rc = main(["footage", "--photos", str(photos), "--out", str(photos / "g"), "--checkpoint", str(ckpt), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "inside the source folder" in err and len(err.strip().splitlines()) == 1
+    assert not (photos / "g").exists()
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"crops_per_track": 0}, "crops_per_track must be a whole number of at least 1"),
+    ({"min_track_detections": 1.5}, "min_track_detections must be a whole number"),
+    ({"max_gap_s": float("nan")}, "max_gap_s must be a number of at least 0"),
+    ({"min_similarity": 2}, "min_similarity must be a number between -1 and 1"),
+])
+def test_tracker_options_are_checked(options, match):
+    with pytest.raises(FootageError, match=match):
+        TrackerOptions(**options)
+
+
 def test_unknown_detector_and_bad_options():
     with pytest.raises(KeyError, match="Unknown detector 'yolo'; there are: hog"):
         make_detector("yolo")
