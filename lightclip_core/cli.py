@@ -150,9 +150,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .losses import LossConfig
-    from .train import TrainConfig, fit, preset
+    from .train import TrainConfig, fit, preset, read_run_config
 
     cfg = TrainConfig()
+    if args.resume and args.out and (Path(args.out) / "train_config.json").is_file():
+        cfg = read_run_config(Path(args.out))  # --resume: the run's own settings, unless a flag is given
     if args.preset:
         cfg = replace(cfg, **preset(args.preset, args.backbone or cfg.backbone))
     given = {field or dest: getattr(args, dest) for dest, field in TRAIN_FLAGS.items() if getattr(args, dest) is not None}
@@ -170,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = replace(cfg, augment=AUGMENTATIONS[args.augment])
     if args.fixed_temperature:
         cfg = replace(cfg, learn_temperature=False)
-    cfg = replace(cfg, pretrained=args.pretrained or cfg.pretrained, deterministic=args.deterministic,
+    cfg = replace(cfg, pretrained=args.pretrained or cfg.pretrained, deterministic=args.deterministic or cfg.deterministic,
                   progress=not args.no_progress)
     run_dir = fit(cfg, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary (rank 0's)
@@ -692,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples-per-epoch", type=int,
                    help="images per epoch, drawn without repeats from the training split (default: all of it)")
     p.add_argument("--eval-batch-size", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint, with the run's own settings (only --epochs, "
+                   "--workers and --threads may change)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 

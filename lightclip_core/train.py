@@ -407,6 +407,11 @@ def _init_process(cfg: TrainConfig) -> tuple[torch.device, int, int]:
     return device, 0, 1
 
 
+# Settings a resumed run may change: the planned epochs (the schedule is recomputed) and how it runs,
+# not what it computes.
+RESUME_MAY_CHANGE = ("epochs", "out", "num_workers", "threads", "progress", "eval_batch_size")
+
+
 def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, float, list, dict | None]:
     """(start epoch, best val mAP, history, saved state) — or a clear error when the directory disagrees."""
     if not resume:
@@ -415,17 +420,50 @@ def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, f
         return 0, -1.0, [], None
     if not (run_dir / "last" / STATE_JSON).is_file():
         raise LightCLIPError(f"Nothing to resume in {run_dir}: {run_dir / 'last' / STATE_JSON} is missing.")
-    saved = TrainConfig.from_dict(json.loads((run_dir / "train_config.json").read_text()))
-    differs = [k for k in ("backbone", "text_encoder", "dataset", "image_size", "head", "stripes", "teachers",
-                           "text_head", "init") if getattr(saved, k) != getattr(cfg, k)]
+    saved = read_run_config(run_dir)
+    now, then = cfg.to_dict(), saved.to_dict()
+    differs = [k for k in now if k not in RESUME_MAY_CHANGE and now[k] != then.get(k)]
     if differs:
-        raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({', '.join(differs)}); use another --out.")
-    state_meta = json.loads((run_dir / "last" / STATE_JSON).read_text())
+        shown = ", ".join(f"{k}: {then.get(k)!r} -> {now[k]!r}" for k in differs[:4])
+        raise LightCLIPError(f"--resume: {run_dir} was trained with other settings ({shown}); only --epochs may change "
+                             "(and --workers, --threads); use the run's own settings or another --out.")
+    state_meta = _read_state(run_dir / "last")
     if saved.epochs != cfg.epochs:  # allowed (extending a run), but its learning-rate schedule changes from here
         log(f"--resume: {run_dir} was started for {saved.epochs} epochs and now runs {cfg.epochs}: the learning-rate "
             f"schedule is recomputed for {cfg.epochs} from epoch {state_meta['epoch'] + 2} on (pass --epochs {saved.epochs} "
             "to finish it as planned).")
     return state_meta["epoch"] + 1, state_meta["best_map"], state_meta["history"], state_meta
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The TrainConfig a run directory was started with (its ``train_config.json``), or one sentence."""
+    path = Path(run_dir) / "train_config.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        return TrainConfig.from_dict(raw)
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise LightCLIPError(f"--resume: {path} is missing or damaged ({exc}); the run cannot be resumed.") from None
+
+
+def _read_state(last: Path) -> dict[str, Any]:
+    """The resume state of `last/`, checked against the weights beside it: both must come from the same
+    epoch's save (a save is swapped in whole, but a folder written by hand or by an older version
+    may pair new weights with old state)."""
+    try:
+        state = json.loads((last / STATE_JSON).read_text(encoding="utf-8"))
+        weights_epoch = json.loads((last / "config.json").read_text(encoding="utf-8"))["epoch"]
+        state_epoch = state["epoch"]
+        state["best_map"], state["history"], state["optimizer"], state["scheduler"]  # noqa: B018 - present
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+        raise LightCLIPError(f"--resume: the saved state in {last} is damaged ({type(exc).__name__}: {exc}); the run "
+                             "cannot be resumed (start it again with another --out).") from None
+    if weights_epoch != state_epoch + 1:
+        raise LightCLIPError(f"--resume: {last} holds the weights of epoch {weights_epoch} but the optimizer state of "
+                             f"epoch {state_epoch + 1} (a save was interrupted); it cannot resume exactly. Start "
+                             "again with another --out.")
+    return state
 
 
 def _on_rank0_first(distributed: bool, main_proc: bool, make):
@@ -516,17 +554,25 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
 
     if state_meta is not None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         last = run_dir / "last"
-        state = load_file(str(last / "model.safetensors"))
-        model.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=False)
-        optimizer_from_tensors(opt, load_file(str(last / STATE_TENSORS)), state_meta["optimizer"])
-        sched.load_state_dict(state_meta["scheduler"])
+        try:
+            state = load_file(str(last / "model.safetensors"))
+            model.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=False)
+            optimizer_from_tensors(opt, load_file(str(last / STATE_TENSORS)), state_meta["optimizer"])
+            sched.load_state_dict(state_meta["scheduler"])
+        except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise LightCLIPError(f"--resume: the saved weights or optimizer state in {last} cannot be read "
+                                 f"({type(exc).__name__}: {str(exc)[:200]}); start again with another --out.") from None
         log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
     if main_proc:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
+        record = cfg.to_dict()
+        if resume:  # the run's record keeps its own settings; only a new epoch count is written
+            record = {**read_run_config(run_dir).to_dict(), "epochs": cfg.epochs}
+        atomic_write_json(run_dir / "train_config.json", record)
     return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, dataset=dataset,
                train_samples=train_samples, train_ids=len(pids_sorted), model=model, train_model=train_model,
                text_feats=text_feats, text_states=text_states, negatives=negatives,
@@ -764,30 +810,34 @@ def _teacher_record(path: str) -> dict[str, Any]:
 
 def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, best_map: float, history: list,
                 improved: bool, recipe: dict[str, Any] | None = None) -> None:
-    """Write last/ (and best/ when improved) atomically: weights first, then the resume state."""
+    """Write the epoch's weights, curves and resume state into a new folder and swap it in as ``last/``
+    whole, so a kill leaves the previous epoch's folder or this one, never a mix. An improved epoch's
+    ``best/`` is swapped in first: a kill between the two swaps resumes from the previous epoch and
+    trains this one again to the same result."""
     from safetensors.torch import save
 
-    last = run_dir / "last"
+    last, tmp = run_dir / "last", run_dir / ".last.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # what a kill inside an earlier save left
     extra = {"train": cfg.to_dict(), "epoch": epoch + 1, "metrics": history[-1], "synthetic": cfg.dataset == "synthpedes"}
     if recipe is not None:
         extra["recipe"] = recipe
-    save_checkpoint(model, last, extra)
-    atomic_write_json(last / "curves.json", history)
+    save_checkpoint(model, tmp, extra)
+    atomic_write_json(tmp / "curves.json", history)
+    atomic_write_json(tmp / "metrics.json", history[-1])
     tensors, meta = optimizer_to_tensors(opt)
-    atomic_write_bytes(last / STATE_TENSORS, save(tensors))
-    atomic_write_json(last / STATE_JSON, {"epoch": epoch, "best_map": best_map, "history": history,
-                                          "optimizer": meta, "scheduler": sched.state_dict()})
+    atomic_write_bytes(tmp / STATE_TENSORS, save(tensors))
+    atomic_write_json(tmp / STATE_JSON, {"epoch": epoch, "best_map": best_map, "history": history,
+                                         "optimizer": meta, "scheduler": sched.state_dict()})
     if improved:
-        tmp = run_dir / ".best.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for name in ("model.safetensors", "config.json", "curves.json"):
-            shutil.copy2(last / name, tmp / name)
-        atomic_write_json(tmp / "metrics.json", history[-1])
-        replace_dir(tmp, run_dir / "best")
+        best_tmp = run_dir / ".best.tmp"
+        shutil.rmtree(best_tmp, ignore_errors=True)
+        best_tmp.mkdir()
+        for name in ("model.safetensors", "config.json", "curves.json", "metrics.json"):
+            shutil.copy2(tmp / name, best_tmp / name)
+        replace_dir(best_tmp, run_dir / "best")
     elif (run_dir / "best").exists():
         atomic_write_json(run_dir / "best" / "curves.json", history)  # the best's curves run on
-    atomic_write_json(last / "metrics.json", history[-1])
+    replace_dir(tmp, last)
 
 
 __all__ = ["PRESETS", "PRESET_EPOCHS", "Run", "TrainConfig", "evaluate_and_save", "fit", "preset", "setup_run", "train_one_epoch"]

@@ -76,9 +76,22 @@ def test_training_learns_its_pairs_and_writes_checkpoints(micro, tmp_path):
     assert result["n_queries"] == 40 and result["n_gallery"] == 20
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
-    full = fit(small_cfg(tiny, tmp_path / "full"))
-    want = load_file(str(full / "last" / "model.safetensors"))
+@pytest.fixture(scope="module")
+def uninterrupted(tiny, tmp_path_factory) -> dict[str, torch.Tensor]:
+    """The final weights of the small run trained without a break."""
+    full = fit(small_cfg(tiny, tmp_path_factory.mktemp("full") / "run"))
+    return load_file(str(full / "last" / "model.safetensors"))
+
+
+def assert_same_weights(run: Path, want: dict[str, torch.Tensor]) -> None:
+    got = load_file(str(run / "last" / "model.safetensors"))
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, uninterrupted, tmp_path, monkeypatch):
+    want = uninterrupted
 
     # Kill in the middle of the third epoch: the first two are saved, the third is lost.
     real_losses = train_mod.compute_losses
@@ -100,12 +113,60 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, monkey
     with pytest.raises(LightCLIPError, match="--resume"):
         fit(small_cfg(tiny, tmp_path / "killed"))
     fit(small_cfg(tiny, tmp_path / "killed"), resume=True)
-    got = load_file(str(tmp_path / "killed" / "last" / "model.safetensors"))
-    assert got.keys() == want.keys()
-    for k in want:
-        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)
+    assert_same_weights(tmp_path / "killed", want)
     curves = json.loads((tmp_path / "killed" / "last" / "curves.json").read_text())
     assert [h["epoch"] for h in curves] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("where", ["optimizer state", "swap of last"])
+def test_a_kill_inside_an_epochs_save_resumes_to_the_same_weights(tiny, uninterrupted, tmp_path, monkeypatch, where):
+    """Fault injection inside the second epoch's save: after its weights are written but before the
+    optimizer state, or after best/ is swapped in but before last/. The run resumes from what is on
+    disk and ends with the uninterrupted run's weights."""
+    saves = {"n": 0}
+    real_write, real_replace = train_mod.atomic_write_bytes, train_mod.replace_dir
+
+    def dying_write(path, data):
+        if Path(path).name == train_mod.STATE_TENSORS:
+            saves["n"] += 1
+            if saves["n"] == 2 and where == "optimizer state":
+                raise KeyboardInterrupt("killed inside the save")
+        return real_write(path, data)
+
+    def dying_replace(src, dest):
+        if Path(dest).name == "last" and saves["n"] == 2 and where == "swap of last":
+            raise KeyboardInterrupt("killed between the swaps")
+        return real_replace(src, dest)
+
+    monkeypatch.setattr(train_mod, "atomic_write_bytes", dying_write)
+    monkeypatch.setattr(train_mod, "replace_dir", dying_replace)
+    run = tmp_path / "torn"
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_cfg(tiny, run))
+    monkeypatch.undo()
+    assert json.loads((run / "last" / "config.json").read_text())["epoch"] == 1  # the first epoch's folder, whole
+    assert json.loads((run / "last" / "train_state.json").read_text())["epoch"] == 0
+    fit(small_cfg(tiny, run), resume=True)
+    assert_same_weights(run, uninterrupted)
+
+
+def test_resume_refuses_a_torn_or_damaged_last_folder(tiny, tmp_path):
+    run = tmp_path / "r"
+    fit(small_cfg(tiny, run, epochs=1, max_steps_per_epoch=1))
+    last = run / "last"
+    cfg_text = (last / "config.json").read_text()
+    (last / "config.json").write_text(cfg_text.replace('"epoch": 1', '"epoch": 2'))  # weights of another epoch
+    with pytest.raises(LightCLIPError, match="holds the weights of epoch 2 but the optimizer state of epoch 1"):
+        fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
+    (last / "config.json").write_text(cfg_text)
+    state = (last / train_mod.STATE_TENSORS).read_bytes()
+    (last / train_mod.STATE_TENSORS).write_bytes(state[: len(state) // 2])  # truncated
+    with pytest.raises(LightCLIPError, match="cannot be read"):
+        fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
+    (last / train_mod.STATE_TENSORS).write_bytes(state)
+    (last / train_mod.STATE_JSON).write_text('{"epoch": 0')
+    with pytest.raises(LightCLIPError, match="saved state in .* is damaged"):
+        fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
 
 
 def test_resume_refuses_other_settings_and_missing_runs(tiny, tmp_path, capsys):
@@ -116,8 +177,26 @@ def test_resume_refuses_other_settings_and_missing_runs(tiny, tmp_path, capsys):
         fit(small_cfg(tiny, tmp_path / "r", backbone="mobilenetv2_100"), resume=True)
     # Extending a run to more epochs is allowed, and says that its learning-rate schedule changes.
     capsys.readouterr()
+    record = (tmp_path / "r" / "train_config.json").read_text()
+    with pytest.raises(LightCLIPError, match=r"other settings \(lr: 0.002 -> 0.01, seed: 5 -> 6\)"):
+        fit(small_cfg(tiny, tmp_path / "r", epochs=1, max_steps_per_epoch=1, lr=1e-2, seed=6), resume=True)
+    assert (tmp_path / "r" / "train_config.json").read_text() == record  # the run's record is not rewritten
     fit(small_cfg(tiny, tmp_path / "r", epochs=2, max_steps_per_epoch=1), resume=True)
     assert "was started for 1 epochs and now runs 2" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r" / "train_config.json").read_text())["epochs"] == 2
+
+
+def test_cli_resume_takes_the_runs_own_settings(tiny, tmp_path, capsys):
+    from lightclip_core.cli import main
+
+    run = tmp_path / "r"
+    fit(small_cfg(tiny, run, epochs=1, max_steps_per_epoch=1))
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert [h["epoch"] for h in json.loads((run / "last" / "curves.json").read_text())] == [1, 2]
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--lr", "0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "only --epochs may change" in err and len(err.strip().splitlines()) == 1
 
 
 def test_checkpoint_errors(tiny, tmp_path):
