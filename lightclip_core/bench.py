@@ -79,12 +79,29 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
     }
     start = (out["init"] or "?") + (f", {out['stripes']} bands" if out["stripes"] else "")
     if out["warm_start"]:  # a fine-tune: what it started from is its own earlier model
-        start = "fine-tuned" + (f", {out['stripes']} bands" if out["stripes"] else "")
+        start = _base_of_fine_tune(out, recipe.get("init_from")) + "fine-tuned" + (
+            f", {out['stripes']} bands" if out["stripes"] else "")
     extras = [name for name, on in (("text head", out["text_head"] != "none"), ("negatives", out["negatives"]),
                                     ("attributes", out["attribute_supervision"])) if on]
     out["recipe_short"] = (start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
                            + "".join(f" + {e}" for e in extras))
     return out
+
+
+def _base_of_fine_tune(out: dict[str, Any], init_from: dict[str, Any] | None) -> str:
+    """How the model a fine-tune started from was trained ("scratch + KD ← X, then "), and its images
+    and minutes added to the fine-tune's in `out`, so the totals are the whole model's."""
+    base = (init_from or {}).get("recipe")
+    if not isinstance(base, dict):
+        return ""
+    for key, base_key in (("images_seen", "images_seen"), ("train_minutes", "train_minutes"),
+                          ("train_cpu_minutes", "train_cpu_minutes")):
+        mine, theirs = out.get(key), base.get(base_key)
+        out[key] = round(mine + theirs, 2) if mine is not None and theirs is not None else None
+    teachers = [_display(t.get("backbone")) if t.get("backbone") else t.get("path")
+                for t in base.get("teachers") or [] if isinstance(t, dict)]
+    start = "ImageNet" if init_from.get("pretrained") else "scratch"
+    return start + (f" + KD ← {' + '.join(teachers)}" if teachers else "") + ", then "
 
 
 def backfill_recipe(rec: dict[str, Any]) -> dict[str, Any]:
@@ -646,7 +663,8 @@ def training_table(doc: dict[str, Any]) -> str:
         ]) + " |")
     note = ("Rendered from `checkpoints/benchmarks.json` by `python -m lightclip_core bench --update-readme`; "
             "each row's recipe and curve are its checkpoint's `config.json` and `curves.json`. Train min = the "
-            "epochs' training time summed up to the shipped epoch (validation excluded); CPU min = the training "
+            "epochs' training time summed up to the shipped epoch (validation excluded); a fine-tune's images seen and "
+            "minutes include those of the model it started from, its curve is the fine-tune's own; CPU min = the training "
             "process's CPU time, recorded for runs trained since 2026-11-30 (n/a before, or when a run resumed "
             "from one that did not record it).")
     return "\n".join([head, rule, *rows, "", note])

@@ -344,6 +344,15 @@ def test_a_fine_tunes_recipe_says_what_it_added():
     assert out["text_head"] == "tokens" and out["negatives"] and out["attribute_supervision"] and out["warm_start"]
     old = bench.recipe_summary({"model": {}, "train": {"pretrained": True, "losses": {"itc": 1.0}}})
     assert old["recipe_short"] == "ImageNet" and old["text_head"] == "none" and not old["negatives"]
+    # with the start's own recipe recorded: how that model was trained, and the whole model's totals
+    base = {"teachers": [{"backbone": "efficientnet_lite0"}], "images_seen": 1000, "train_minutes": 30.0,
+            "train_cpu_minutes": None}
+    cfg["recipe"] = {"images_seen": 200, "train_minutes": 5.5, "train_cpu_minutes": 9.0,
+                     "init_from": {"path": "x", "pretrained": False, "recipe": base}}
+    out = bench.recipe_summary(cfg)
+    assert out["recipe_short"] == ("scratch + KD ← EfficientNet-Lite0 (ImageNet), then fine-tuned, 4 bands"
+                                   " + text head + negatives + attributes")
+    assert out["images_seen"] == 1200 and out["train_minutes"] == 35.5 and out["train_cpu_minutes"] is None
 
 
 def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypatch):
