@@ -384,8 +384,9 @@ def main() -> int:
     pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY),
                       device=device, hub_repo=os.environ.get("LIGHTCLIP_HUB_REPO"))
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
-    preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in pool.available()]
-    default = (preferred or pool.available() or [None])[0]
+    usable = [k for k in pool.available() if pool.info(k).get("available")]  # a damaged one is listed, not chosen
+    preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in usable]
+    default = (preferred or usable or pool.available() or [None])[0]
     # Results are gallery files: served in place, not copied (and hashed) into Gradio's cache on every
     # search, which cost about four times the search itself under load (py-spy). Gradio still resolved
     # each result against every static path on its one thread (37% of it under load) and rebuilt a

@@ -85,10 +85,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not cfg_path.is_file() or not (path / MODEL_FILE).is_file():
         raise LightCLIPError(f"Checkpoint {path} lacks {CONFIG_FILE if not cfg_path.is_file() else MODEL_FILE}.")
     try:
-        config = json.loads(cfg_path.read_text())
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise LightCLIPError(f"{cfg_path} is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise LightCLIPError(f"{cfg_path} is not valid JSON ({exc.msg}).") from None
-    if config.get("format") != FORMAT or "model" not in config:
+    if not isinstance(config, dict):
+        raise LightCLIPError(f"{cfg_path} is not a LightCLIP checkpoint config (a JSON {type(config).__name__}, "
+                             "not an object).")
+    if config.get("format") != FORMAT or not isinstance(config.get("model"), dict):
         raise LightCLIPError(f"{cfg_path} is not a LightCLIP checkpoint config (format {config.get('format')!r}).")
     return config
 
@@ -112,7 +117,10 @@ def load_checkpoint(
 
     path = Path(path)
     config = read_config(path)
-    cfg = LightCLIPConfig.from_dict(config["model"])
+    try:
+        cfg = LightCLIPConfig.from_dict(config["model"])
+    except LightCLIPError as exc:
+        raise LightCLIPError(f"{path / CONFIG_FILE}: {exc}") from None
     for what, want, have in (("backbone", backbone, cfg.backbone), ("text encoder", text_encoder, cfg.text_encoder)):
         if want is not None and want != have:
             raise LightCLIPError(f"Checkpoint {path} was trained with {what} {have!r}, not {want!r}.")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import LightCLIPError
 
@@ -28,6 +29,75 @@ def image_size_arg(text: str) -> tuple[int, int]:
     if len(sides) != 2 or min(sides) <= 0:
         raise argparse.ArgumentTypeError(f"expected HxW such as 256x128, got {text!r}")
     return sides[0], sides[1]
+
+
+def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            span = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {span} (got {text!r})")
+        return value
+    return parse
+
+
+def number(minimum: float | None = None, above: float | None = None, maximum: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number, at least `minimum` or strictly above `above`, at most `maximum`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (minimum is None or value >= minimum) and (above is None or value > above) \
+            and (maximum is None or value <= maximum)
+        if not ok:
+            span = " and ".join(s for s in (f"at least {minimum:g}" if minimum is not None else "",
+                                            f"above {above:g}" if above is not None else "",
+                                            f"at most {maximum:g}" if maximum is not None else "") if s)
+            raise argparse.ArgumentTypeError(f"must be a finite number{' ' + span if span else ''} (got {text!r})")
+        return value
+    return parse
+
+
+def picture_size_arg(text: str) -> tuple[int, int]:
+    """``HxW`` for generated pictures: at most 1024 pixels a side (a 20000x20000 picture fills memory)."""
+    h, w = image_size_arg(text)
+    if max(h, w) > 1024:
+        raise argparse.ArgumentTypeError(f"at most 1024 pixels a side (got {text!r})")
+    return h, w
+
+
+# What every numeric flag accepts, by its dest; `check_numbers` puts these on the parser so a value out
+# of range stops in one sentence before any work. A new numeric flag must be listed (a test checks).
+NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
+    **{d: whole(1) for d in ("batch_size", "eval_batch_size", "epochs", "repeats", "k", "crops_per_track",
+                             "min_detections", "max_crops", "clients", "ids", "images_per_id", "sheet_ids",
+                             "min_height", "scale_queries", "max_images")},
+    **{d: whole(0) for d in ("workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
+                             "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
+                             "hnsw_max")},
+    "seed": whole(0), "jpeg_quality": whole(1, 100),
+    **{d: number(above=0) for d in ("lr", "temperature", "fps", "seconds", "max_seconds")},
+    **{d: number(minimum=0) for d in ("weight_decay", "warmup_epochs", "neg", "attr", "itc", "sdm", "id", "kd_kl",
+                                      "kd_cos", "max_gap")},
+    "score_threshold": number(), "nms_iou": number(minimum=0, maximum=1),
+    "recall_target": number(above=0, maximum=1),
+}
+
+
+def check_numbers(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every int/float flag of every command its range from NUMERIC_FLAGS (KeyError: one is missing)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                check_numbers(sub)
+        elif action.type in (int, float):
+            action.type = NUMERIC_FLAGS[action.dest]
+    return parser
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
@@ -591,8 +661,15 @@ def cmd_hub(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (the usage of a command like train fills a screen)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m lightclip_core",
         description="LightCLIP: text-based person search with lightweight vision encoders inside CLIP.",
     )
@@ -615,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory")
     p.add_argument("--ids", type=int, default=2000, help="identities in all splits (default 2000)")
     p.add_argument("--images-per-id", type=int, default=4, help="pictures per identity (default 4)")
-    p.add_argument("--size", type=image_size_arg, default=(256, 128), help="picture size HxW (default 256x128)")
+    p.add_argument("--size", type=picture_size_arg, default=(256, 128), help="picture size HxW (default 256x128, at most 1024 a side)")
     p.add_argument("--val-ids", type=int, help="identities in the val split (default: an eighth of --ids, 250 of 2000)")
     p.add_argument("--test-ids", type=int, help="identities in the test split (default: a quarter of --ids, 500 of 2000)")
     p.add_argument("--extra-train-ids", type=int, default=0,
@@ -898,7 +975,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="push: create the repo private")
     p.add_argument("--revision", help="branch, tag or commit")
     p.set_defaults(func=cmd_hub)
-    return parser
+    return check_numbers(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

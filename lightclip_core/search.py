@@ -459,7 +459,8 @@ def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
 
 
 def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
-    """Backbone key -> checkpoint directory, for every checkpoint under `root`."""
+    """Backbone key -> checkpoint directory, for every checkpoint under `root` (a damaged one under its
+    folder's name: loading it gives the reason, so the app shows it as unavailable instead of hiding it)."""
     from .checkpoints import CONFIG_FILE, read_config
 
     found = {}
@@ -470,7 +471,7 @@ def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
                 try:
                     found[read_config(d)["model"]["backbone"]] = d
                 except (LightCLIPError, KeyError):
-                    continue
+                    found.setdefault(d.name, d)  # damaged: listed by its folder, so loading it says why
     return found
 
 
@@ -529,7 +530,13 @@ class EnginePool:
             if self.hub_repo:
                 return {"available": True, "remote": self.hub_repo, "synthetic": None}
             return {"available": False, "message": how_to_get(backbone)}
-        cfg = read_config(self.checkpoints[backbone])
+        try:
+            cfg = read_config(self.checkpoints[backbone])
+            from .models.lightclip import LightCLIPConfig
+
+            LightCLIPConfig.from_dict(cfg["model"])
+        except LightCLIPError as exc:  # damaged: listed, and says why, instead of stopping the app
+            return {"available": False, "damaged": True, "message": f"The {backbone} checkpoint is damaged: {exc}"}
         train = cfg.get("train") or {}
         return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
                 "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}

@@ -62,7 +62,10 @@ def model_choices(pool: EnginePool) -> list[tuple[str, str]]:
     out = []
     for key in pool.available():
         info = pool.info(key)
-        tag = "synthetic-trained" if info.get("synthetic") else f"trained on {info.get('dataset')}"
+        if info.get("damaged"):
+            tag = "unavailable: damaged checkpoint"
+        else:
+            tag = "synthetic-trained" if info.get("synthetic") else f"trained on {info.get('dataset')}"
         out.append((f"{display_name(key)} ({tag})", key))
     for key in STUDY_BACKBONES:
         if key not in pool.checkpoints:

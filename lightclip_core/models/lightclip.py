@@ -35,8 +35,28 @@ def config_kwargs(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
         raise LightCLIPError(f"Unknown {what} config keys: {', '.join(unknown)}.")
     d = dict(d)
     if d.get("image_size") is not None:
-        d["image_size"] = tuple(int(v) for v in d["image_size"])
+        size = d["image_size"]
+        if not (isinstance(size, (list, tuple)) and len(size) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 4096 for v in size)):
+            raise LightCLIPError(f"{what} config: image_size must be [height, width] in pixels, 16 to 4096 (got {size!r}).")
+        d["image_size"] = tuple(size)
     return d
+
+
+def _check_value(what: str, name: str, value: Any, kind: str) -> None:
+    """One sentence when a config value is not what `kind` says: 'str', 'int>=0', 'int>=1', 'int>=1|None',
+    'float>0', 'unit' (0 <= x < 1) or 'bool'."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_num = (is_int or isinstance(value, float)) and math.isfinite(value)
+    ok = {"str": isinstance(value, str) and bool(value), "bool": isinstance(value, bool),
+          "int>=0": is_int and value >= 0, "int>=1": is_int and value >= 1,
+          "int>=1|None": value is None or (is_int and value >= 1),
+          "float>0": is_num and value > 0, "unit": is_num and 0 <= value < 1}[kind]
+    if not ok:
+        want = {"str": "a name", "bool": "true or false", "int>=0": "a whole number of at least 0",
+                "int>=1": "a whole number of at least 1", "int>=1|None": "null or a whole number of at least 1",
+                "float>0": "a number above 0", "unit": "a number from 0 up to 1 (not 1)"}[kind]
+        raise LightCLIPError(f"{what} config: {name} must be {want} (got {value!r}).")
 
 
 @dataclass
@@ -67,8 +87,22 @@ class LightCLIPConfig:
             d["image_size"] = list(d["image_size"])
         return d
 
+    def __post_init__(self) -> None:
+        for name, kind in (("backbone", "str"), ("text_encoder", "str"), ("head", "str"), ("text_head", "str"),
+                           ("head_hidden_dim", "int>=1|None"), ("head_dropout", "unit"), ("stripes", "int>=0"),
+                           ("num_classes", "int>=0"), ("init_temperature", "float>0"), ("learn_temperature", "bool"),
+                           ("max_logit_scale", "float>0"), ("text_head_width", "int>=1|None"),
+                           ("text_head_layers", "int>=1")):
+            _check_value("LightCLIP", name, getattr(self, name), kind)
+        if not isinstance(self.attribute_classes, dict):
+            raise LightCLIPError(f"LightCLIP config: attribute_classes must be an object (got {self.attribute_classes!r}).")
+        for name, n in self.attribute_classes.items():
+            _check_value("LightCLIP", f"attribute_classes[{name!r}]", n, "int>=1")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LightCLIPConfig":
+        if not isinstance(d, dict):
+            raise LightCLIPError(f"LightCLIP config: \"model\" must be an object (got {type(d).__name__}).")
         return cls(**config_kwargs(cls, d, "LightCLIP"))
 
 

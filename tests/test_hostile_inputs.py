@@ -1,0 +1,105 @@
+"""Hostile input, CLI and library: every bad argument or damaged config answers in one sentence and
+loses nothing (issue 33, item 5). The app's per-request isolation is tested in test_app.py, footage
+--out safety in test_footage.py, torn saves in test_train.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from lightclip_core import LightCLIPError, create_model
+from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
+from lightclip_core.cli import build_parser, main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "--checkpoint", "x", "--batch-size", "0"], "argument --batch-size: must be a whole number of at least 1 (got '0')"),
+    (["eval", "--checkpoint", "x", "--threads", "-3"], "argument --threads: must be a whole number of at least 0"),
+    (["eval", "--checkpoint", "x", "--workers", "-1"], "argument --workers: must be a whole number of at least 0"),
+    (["train", "--batch-size", "0"], "argument --batch-size: must be a whole number of at least 1"),
+    (["train", "--lr", "nan"], "argument --lr: must be a finite number above 0 (got 'nan')"),
+    (["train", "--lr", "inf"], "argument --lr: must be a finite number above 0"),
+    (["train", "--temperature", "0"], "argument --temperature: must be a finite number above 0"),
+    (["train", "--epochs", "0"], "argument --epochs: must be a whole number of at least 1"),
+    (["train", "--negatives", "-1"], "argument --negatives: must be a finite number at least 0"),
+    (["footage", "--out", "g", "--crops-per-track", "0"], "argument --crops-per-track: must be a whole number of at least 1"),
+    (["synth", "--size", "20000x20000"], "argument --size: at most 1024 pixels a side"),
+    (["synth", "--jpeg-quality", "101"], "argument --jpeg-quality: must be a whole number from 1 to 100"),
+    (["search", "--checkpoint", "x", "-q", "a", "-k", "0"], "argument -k: must be a whole number of at least 1"),
+])
+def test_a_bad_number_stops_in_one_line_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_every_numeric_flag_has_a_range():
+    """build_parser gives each int/float flag its range from NUMERIC_FLAGS (a new flag without one fails)."""
+    import argparse
+
+    def flags(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from flags(sub)
+            else:
+                yield action
+
+    assert not [a.dest for a in flags(build_parser()) if a.type in (int, float)]
+
+
+@pytest.fixture()
+def checkpoint(tmp_path) -> Path:
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint(create_model("mobilenetv3_small_100", image_size=(64, 32)).eval(), ckpt)
+    return ckpt
+
+
+def damage(ckpt: Path, edit) -> None:
+    path = ckpt / "config.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: [c], "not a LightCLIP checkpoint config (a JSON list, not an object)"),
+    (lambda c: "text", "a JSON str, not an object"),
+    (lambda c: {**c, "model": [1, 2]}, "not a LightCLIP checkpoint config"),
+    (lambda c: {**c, "model": {**c["model"], "head_hidden_dim": -5}}, "head_hidden_dim must be null or a whole number of at least 1 (got -5)"),
+    (lambda c: {**c, "model": {**c["model"], "image_size": "big"}}, "image_size must be [height, width] in pixels"),
+    (lambda c: {**c, "model": {**c["model"], "stripes": "4"}}, "stripes must be a whole number of at least 0"),
+    (lambda c: {**c, "model": {**c["model"], "init_temperature": 0}}, "init_temperature must be a number above 0"),
+    (lambda c: {**c, "model": {**c["model"], "attribute_classes": {"gender": 0}}}, "attribute_classes['gender'] must be"),
+])
+def test_a_damaged_checkpoint_config_is_one_sentence(checkpoint, edit, message, capsys):
+    damage(checkpoint, edit)
+    with pytest.raises(LightCLIPError) as exc:
+        load_checkpoint(checkpoint)
+    assert message in str(exc.value) and str(checkpoint) in str(exc.value)
+    assert main(["search", "--checkpoint", str(checkpoint), "-q", "a man in red"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_bundled_checkpoint_is_listed_unavailable_with_its_reason(checkpoint, tmp_path):
+    from lightclip_core import views
+    from lightclip_core.search import EnginePool, bundled_checkpoints
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoint, root / "mobilenetv3_small_100")
+    shutil.copytree(checkpoint, root / "mobilenetv2_100")
+    (root / "mobilenetv2_100" / "config.json").write_text("[1, 2, 3]")
+    assert sorted(bundled_checkpoints(root)) == ["mobilenetv2_100", "mobilenetv3_small_100"]
+    pool = EnginePool(root, REPO / "gallery")
+    info = pool.info("mobilenetv2_100")
+    assert info["available"] is False and "damaged" in info["message"] and "not an object" in info["message"]
+    assert pool.info("mobilenetv3_small_100")["available"] is True
+    labels = dict((key, label) for label, key in views.model_choices(pool))
+    assert "unavailable: damaged checkpoint" in labels["mobilenetv2_100"]
+    with pytest.raises(LightCLIPError, match="not an object"):
+        pool.get("mobilenetv2_100")
