@@ -156,6 +156,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
     import shutil
 
     src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise LightCLIPError(f"export --out {dst} is the checkpoint being exported; write it to another folder "
+                             "(the source keeps its full-precision weights).")
     model = load_checkpoint(src)
     config = read_config(src)
     extra = {k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")}

@@ -103,3 +103,11 @@ def test_a_damaged_bundled_checkpoint_is_listed_unavailable_with_its_reason(chec
     assert "unavailable: damaged checkpoint" in labels["mobilenetv2_100"]
     with pytest.raises(LightCLIPError, match="not an object"):
         pool.get("mobilenetv2_100")
+
+
+def test_export_onto_its_own_source_is_refused_and_loses_nothing(checkpoint, capsys):
+    before = (checkpoint / "model.safetensors").read_bytes()
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(checkpoint / "." ), "--dtype", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert "is the checkpoint being exported" in err and len(err.strip().splitlines()) == 1
+    assert (checkpoint / "model.safetensors").read_bytes() == before
