@@ -423,8 +423,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache)."""
+    from .fileio import check_writable_dir
     from .search import Gallery, SearchEngine
 
+    check_writable_dir(Path(args.out).parent, "--out")  # before encoding the gallery
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind, recall_target=args.recall_target)
     engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"

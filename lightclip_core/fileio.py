@@ -71,6 +71,20 @@ def replace_dir(src: Path, dest: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
 
 
+def check_writable_dir(folder: Path, flag: str) -> None:
+    """Make `folder` (and its parents) and check a file can be written there, before any long work:
+    one sentence naming `flag` when it cannot (read-only place, a file in the way, no permission)."""
+    from .errors import LightCLIPError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise LightCLIPError(f"{flag} {folder} cannot be written ({exc.strerror or exc}); choose another place.") from None
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()

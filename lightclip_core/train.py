@@ -35,7 +35,7 @@ from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
-from .fileio import atomic_write_bytes, atomic_write_json, log, replace_dir
+from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, log, replace_dir
 from .losses import LossConfig, compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
@@ -480,6 +480,8 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     distributed, main_proc = world > 1, rank == 0
     run_dir = Path(cfg.out)
     start_epoch, best_map, history, state_meta = _resume_point(cfg, run_dir, resume)
+    if main_proc:
+        check_writable_dir(run_dir, "--out")  # before the data, the model and the caches
 
     if cfg.teachers:
         from .distill import check_teacher

@@ -111,3 +111,17 @@ def test_export_onto_its_own_source_is_refused_and_loses_nothing(checkpoint, cap
     err = capsys.readouterr().err
     assert "is the checkpoint being exported" in err and len(err.strip().splitlines()) == 1
     assert (checkpoint / "model.safetensors").read_bytes() == before
+
+
+def test_an_unwritable_out_is_one_sentence_before_any_work(checkpoint, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")  # a file where --out needs a folder: unwritable for root too
+    assert main(["index", "--checkpoint", str(checkpoint), "--gallery", str(REPO / "gallery"),
+                 "--out", str(blocker / "idx")]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {blocker} cannot be written" in err and len(err.strip().splitlines()) == 1
+    assert main(["train", "--preset", "cpu-synth", "--backbone", "mobilenetv3_small_100", "--root", str(tmp_path),
+                 "--out", str(blocker / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {blocker / 'run'} cannot be written" in err and len(err.strip().splitlines()) == 1
+    assert blocker.read_text() == "in the way"
