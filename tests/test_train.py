@@ -78,8 +78,11 @@ def test_training_learns_its_pairs_and_writes_checkpoints(micro, tmp_path):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny, tmp_path_factory) -> dict[str, torch.Tensor]:
-    """The final weights of the small run trained without a break."""
-    full = fit(small_cfg(tiny, tmp_path_factory.mktemp("full") / "run"))
+    """The final weights of the small run trained without a break (module-scoped, so it is set up
+    before the autouse `text_cache`: it points the cache at the same place itself)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIGHTCLIP_CACHE", str(tmp_path_factory.getbasetemp() / "lightclip_cache"))
+        full = fit(small_cfg(tiny, tmp_path_factory.mktemp("full") / "run"))
     return load_file(str(full / "last" / "model.safetensors"))
 
 
