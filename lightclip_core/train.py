@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .checkpoints import save_checkpoint
+from .checkpoints import read_config, save_checkpoint
 from .data import load_dataset
 from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
@@ -453,10 +453,12 @@ def _read_state(last: Path) -> dict[str, Any]:
     may pair new weights with old state)."""
     try:
         state = json.loads((last / STATE_JSON).read_text(encoding="utf-8"))
-        weights_epoch = json.loads((last / "config.json").read_text(encoding="utf-8"))["epoch"]
+        weights_epoch = read_config(last)["epoch"]
+        missing = {"epoch", "best_map", "history", "optimizer", "scheduler"} - set(state)
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
         state_epoch = state["epoch"]
-        state["best_map"], state["history"], state["optimizer"], state["scheduler"]  # noqa: B018 - present
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+    except (LightCLIPError, OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise LightCLIPError(f"--resume: the saved state in {last} is damaged ({type(exc).__name__}: {exc}); the run "
                              "cannot be resumed (start it again with another --out).") from None
     if weights_epoch != state_epoch + 1:
@@ -569,8 +571,7 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
             raise LightCLIPError(f"--resume: the saved weights or optimizer state in {last} cannot be read "
                                  f"({type(exc).__name__}: {str(exc)[:200]}); start again with another --out.") from None
         log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
-    if main_proc:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    if main_proc:  # run_dir exists: check_writable_dir made it
         record = cfg.to_dict()
         if resume:  # the run's record keeps its own settings; only a new epoch count is written
             record = {**read_run_config(run_dir).to_dict(), "epochs": cfg.epochs}
