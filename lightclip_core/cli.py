@@ -421,6 +421,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_skipped(gallery, shown: int = 20) -> None:
+    """Say on stderr which files of a folder gallery were left out and why (by their names in it)."""
+    from .fileio import log
+
+    for name, why in gallery.skipped[:shown]:
+        log(f"skipped {name}: {why}")
+    if len(gallery.skipped) > shown:
+        log(f"... and {len(gallery.skipped) - shown} more files skipped")
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache)."""
     from .fileio import check_writable_dir
@@ -428,6 +438,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     check_writable_dir(Path(args.out).parent, "--out")  # before encoding the gallery
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
+    report_skipped(gallery)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind, recall_target=args.recall_target)
     engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"
     path = engine.index.save(args.out)
@@ -474,6 +485,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .search import Gallery, SearchEngine
 
     gallery = Gallery.load(args.gallery)
+    report_skipped(gallery)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
     results = engine.search_batch(args.query, args.k)
     footage = gallery.footage  # a footage gallery: each hit is a track (its best-matching crop)
@@ -580,7 +592,7 @@ def cmd_footage(args: argparse.Namespace) -> int:
     try:
         folders = [p for p in (*(args.photos or ()), *(args.crops or ())) if Path(p).is_dir()]
         summary, _ = build_footage_gallery(sources, args.out, model, detector, args.fps, tracker, limits, progress,
-                                           source_folders=folders)
+                                           source_folders=folders, record_paths=args.record_paths)
     finally:
         if bar is not None:
             bar.close()
@@ -949,6 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the gallery folder to write (new, empty, or an earlier footage gallery holding only its own files; not inside a --photos or --crops folder)")
     p.add_argument("--checkpoint", help="checkpoint whose image embeddings link tracks and index the crops "
                    "(default: the bundled EfficientNet-Lite0)")
+    p.add_argument("--record-paths", action="store_true",
+                   help="write each source's absolute path into footage.json (default: its file name only, so a "
+                   "shared gallery does not tell where its owner keeps files)")
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)")
     p.add_argument("--detector", default="hog", help="detector name (default hog: OpenCV's, built in)")
     p.add_argument("--min-height", type=int,

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .data.base import IMAGE_EXTENSIONS
+from .data.base import IMAGE_EXTENSIONS, DataError, open_checked
 from .errors import LightCLIPError, UnknownNameError
 from .fileio import safe_stem
 
@@ -300,14 +300,14 @@ def read_photo(path: str | Path, limits: FootageLimits | None = None) -> np.ndar
     limits = limits or FootageLimits()
     path = Path(path)
     _check_file(path, limits)
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as img:
-            _check_size(path.name, *img.size, limits)  # before decoding: a decompression bomb stops here
+        with open_checked(path) as img:  # the header's pixel count is checked before decoding
+            _check_size(path.name, *img.size, limits)
             rgb = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    except UnidentifiedImageError:
-        raise FootageError(f"{path.name} is not an image PIL can read.") from None
+    except DataError as exc:
+        raise FootageError(str(exc)) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise FootageError(f"{path.name} is a corrupt image ({type(exc).__name__}).") from None
     return np.ascontiguousarray(rgb[:, :, ::-1])
@@ -624,6 +624,7 @@ def build_footage_gallery(
     progress: Callable[[str, int, int], None] | None = None,
     keep_going: bool = True,
     source_folders: Sequence[str | Path] = (),
+    record_paths: bool = False,
 ) -> tuple[FootageSummary, np.ndarray]:
     """Index `sources` into a gallery folder at `out`; returns the summary and the embeddings of the
     written crops (rows in the order of ``footage.json``'s ``crops``, which is the order the folder
@@ -634,6 +635,8 @@ def build_footage_gallery(
     frames are the point). Nothing is written at `out` unless the whole call succeeds; an existing
     `out` is replaced only when it holds nothing but an earlier gallery's own files, and never when it
     holds a source or lies inside one of `source_folders` (the folders the sources were listed from).
+    ``footage.json`` names each source by its file name; its absolute path only with `record_paths`
+    (a gallery that is shared then tells where its owner keeps the files).
     """
     limits = limits or FootageLimits()
     topts = tracker or TrackerOptions()
@@ -666,6 +669,9 @@ def build_footage_gallery(
     next_id = 0
     source_meta: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # source path -> unique short name used in file names
+
+    def where(src: Source) -> dict[str, str]:
+        return {"path": str(Path(src.path).resolve())} if record_paths else {}
 
     def candidates(frame: np.ndarray, dets: list[Detection], src_name: str, short: str, idx: int, t: float,
                    keep_frame: bool) -> list[_Candidate]:
@@ -715,8 +721,7 @@ def build_footage_gallery(
                 tracks += found
                 duration = info.duration_s or (last_t + 1.0 / info.fps)
                 video_seconds += duration
-                source_meta.append({"file": name, "path": str(Path(src.path).resolve()), "kind": "video",
-                                    "fps": round(info.fps, 3), "frames": info.frames, "width": info.width,
+                source_meta.append({"file": name, **where(src), "kind": "video", "fps": round(info.fps, 3), "frames": info.frames, "width": info.width,
                                     "height": info.height, "duration_s": round(duration, 2), "sampled": sampled,
                                     "tracks": len(found)})
                 continue
@@ -739,7 +744,7 @@ def build_footage_gallery(
                 tr = Track(next_id, name, c.box, 0.0, 0.0, embedding=c.embedding, detections=1, best=[c])
                 next_id += 1
                 tracks.append(tr)
-            source_meta.append({"file": name, "path": str(Path(src.path).resolve()), "kind": src.kind,
+            source_meta.append({"file": name, **where(src), "kind": src.kind,
                                 "width": int(frame.shape[1]), "height": int(frame.shape[0]), "detections": len(dets)})
             if sum(len(tr.best) for tr in tracks) > limits.max_crops:
                 raise FootageError(f"Over {limits.max_crops:,} person crops; index fewer files at a time or "
@@ -749,7 +754,8 @@ def build_footage_gallery(
             raise FootageError(f"{n_crops:,} person crops is over the limit of {limits.max_crops:,}; index a "
                                "shorter video, sample fewer frames per second, or raise the crop limit.")
         if not tracks:
-            raise FootageError("No person was found in the footage" + (f" ({len(skipped)} file(s) skipped)" if skipped else "")
+            raise FootageError("No person was found in the footage"
+                               + (f" ({len(skipped)} file(s) skipped, the first: {skipped[0][1].rstrip('.')})" if skipped else "")
                                + "; try a lower --min-height or --score-threshold.")
 
         report("writing the gallery", 0, 0)

@@ -99,7 +99,7 @@ class Gallery:
     pids: list[int]
     captions: list[tuple[str, ...]] = field(default_factory=list)
     name: str = "gallery"
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) left out when loading
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file under the folder, reason) left out
     root: str | None = None  # where it was loaded from (`Gallery.load`), and as which dataset
     dataset: str | None = None
     footage: Any = None  # a footage.FootageIndex when the folder came from `footage`: search ranks its tracks

@@ -125,3 +125,93 @@ def test_an_unwritable_out_is_one_sentence_before_any_work(checkpoint, tmp_path,
     err = capsys.readouterr().err
     assert f"--out {blocker / 'run'} cannot be written" in err and len(err.strip().splitlines()) == 1
     assert blocker.read_text() == "in the way"
+
+
+def bomb_png(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
+    """A real 1x1 PNG whose header claims `width` x `height` pixels (CRC fixed): 70 bytes that would
+    decode to gigabytes."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"IHDR")
+    data[at + 4 : at + 12] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[at + 17 : at + 21] = zlib.crc32(bytes(data[at : at + 17])).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def cut_jpeg(path: Path) -> Path:
+    """A real JPEG cut in half: its header reads, PIL's verify() passes it, decoding it fails."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.effect_noise((64, 128), 60).convert("RGB").save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return path
+
+
+def people_folder(root: Path) -> Path:
+    from PIL import Image
+
+    root.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 30, 200), (30, 160, 30)]):
+        Image.new("RGB", (64, 128), colour).save(root / f"person{i}.png")
+    bomb_png(root / "bomb.png")
+    bomb_png(root / "big.png", 10_000, 6_000)  # under PIL's own bomb limit, over ours
+    cut_jpeg(root / "cut.jpg")
+    return root
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: bomb_png(p / "bomb.png"), "bomb.png claims more pixels than a picture may have"),
+    (lambda p: bomb_png(p / "big.png", 10_000, 6_000), "big.png is 10000x6000 pixels, more than the 50,000,000"),
+    (lambda p: cut_jpeg(p / "cut.jpg"), "cut.jpg cannot be decoded (OSError"),
+])
+def test_a_hostile_picture_is_one_sentence_naming_the_file_not_its_folder(tmp_path, make, message):
+    from lightclip_core.data import load_image
+    from lightclip_core.data.base import PictureError
+
+    with pytest.raises(PictureError) as exc:
+        load_image(make(tmp_path))
+    assert str(exc.value).startswith(message) and str(tmp_path) not in str(exc.value)
+
+
+def test_index_and_search_skip_hostile_pictures_by_name(checkpoint, tmp_path, capsys):
+    folder = people_folder(tmp_path / "pictures")
+    assert main(["index", "--checkpoint", str(checkpoint), "--gallery", str(folder), "--out", str(tmp_path / "idx")]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["images"] == 3 and json.loads(out)["skipped"] == 3
+    for name in ("bomb.png", "big.png", "cut.jpg"):
+        assert f"skipped {name}: " in err
+    assert str(folder) not in err
+    # a query holding a lone surrogate (what a shell passes for an undecodable byte) still searches
+    assert main(["search", "--checkpoint", str(checkpoint), "--gallery", str(folder), "-q", "a man \udcff in red",
+                 "-k", "2", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)[0]["hits"]) == 2
+
+
+def test_footage_skips_hostile_pictures_by_name(checkpoint, tmp_path, capsys):
+    """Through `--crops`, which reads pictures as `--photos` does (read_photo) but needs no detection."""
+    pytest.importorskip("cv2")
+    folder = people_folder(tmp_path / "people")
+    code = main(["footage", "--crops", str(folder), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    for name in ("bomb.png", "big.png", "cut.jpg"):
+        assert f"skipped {name}: {name} " in err
+    assert "Traceback" not in err and str(folder) not in err
+    # sources are recorded by name: the gallery does not tell where its owner keeps files (issue 33, item 8)
+    meta = (tmp_path / "g" / "footage.json").read_text()
+    assert str(tmp_path) not in meta and {s["file"] for s in json.loads(meta)["sources"]} == {
+        "person0.png", "person1.png", "person2.png"}
+    assert main(["footage", "--crops", str(folder), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g"),
+                 "--record-paths"]) == 0
+    sources = json.loads((tmp_path / "g" / "footage.json").read_text())["sources"]
+    assert {s["path"] for s in sources} == {str((folder / f"person{i}.png").resolve()) for i in range(3)}

@@ -23,6 +23,14 @@ class DataError(LightCLIPError):
     """A dataset, annotation file or image that cannot be used as it is; the message names it."""
 
 
+class PictureError(DataError):
+    """One picture that cannot be used: its file name (never the folder it is in) and why not."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name} {reason}")
+        self.name, self.reason = name, reason
+
+
 @dataclass(frozen=True)
 class Sample:
     """One image with its person id and captions."""
@@ -159,15 +167,41 @@ def resolve_image(root: Path, rel: str) -> str:
     return str(primary)
 
 
-def load_image(path: str | os.PathLike):
-    """Open an image as RGB, or raise a `DataError` naming the file and what is wrong."""
+MAX_PIXELS = 50_000_000  # a picture's pixel count, checked from its header before it is decoded
+
+
+def open_checked(path: str | os.PathLike):
+    """Open a picture lazily (header only) and refuse one over `MAX_PIXELS` before it is decoded;
+    the caller closes it. Raises a `DataError` naming the file by its name."""
     from PIL import Image, UnidentifiedImageError
 
+    name = Path(path).name
     try:
-        with Image.open(path) as img:
+        img = Image.open(path)
+    except FileNotFoundError:
+        raise PictureError(name, "is missing.") from None
+    except UnidentifiedImageError:
+        raise PictureError(name, "is not an image PIL can read.") from None
+    except Image.DecompressionBombError:
+        raise PictureError(name, f"claims more pixels than a picture may have ({MAX_PIXELS:,}).") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PictureError(name, f"is a corrupt image ({type(exc).__name__}).") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise PictureError(name, f"is {w}x{h} pixels, more than the {MAX_PIXELS:,} a picture may have.")
+    return img
+
+
+def load_image(path: str | os.PathLike):
+    """Open an image as RGB, or raise a `DataError` naming the file (by its name) and what is wrong.
+    The pixel count is checked before decoding, so a decompression bomb stops at its header."""
+    from PIL import Image
+
+    with open_checked(path) as img:
+        try:
             img.load()
             return img.convert("RGB")
-    except FileNotFoundError:
-        raise DataError(f"Image {path} is missing.") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"Image {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'corrupt'}).") from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else "corrupt"
+            raise PictureError(Path(path).name, f"cannot be decoded ({type(exc).__name__}: {why}).") from None

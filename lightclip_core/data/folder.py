@@ -18,21 +18,17 @@ import json
 import os
 from pathlib import Path
 
-from .base import IMAGE_EXTENSIONS, DataError, PersonSearchDataset, Sample, require_root
+from .base import IMAGE_EXTENSIONS, DataError, PersonSearchDataset, PictureError, Sample, load_image, require_root
 
 
 def _image_problem(path: Path) -> str | None:
-    """None for a readable image header, else why not (cheap: no full decode)."""
-    from PIL import Image, UnidentifiedImageError
-
+    """None for a picture that decodes, else why not (its pixel count is checked before decoding).
+    A full decode, not PIL's verify(): verify passes a truncated JPEG that would then fail indexing."""
     try:
-        with Image.open(path) as img:
-            img.verify()
+        load_image(path)
         return None
-    except UnidentifiedImageError:
-        return "not an image PIL can read"
-    except (OSError, ValueError, SyntaxError) as exc:
-        return f"corrupt image ({type(exc).__name__})"
+    except PictureError as exc:
+        return exc.reason.rstrip(".")
 
 
 def _read_captions(root: Path) -> dict[str, dict]:
@@ -71,7 +67,11 @@ def load_folder(
     root = require_root(root, "image folder")
     real_root = root.resolve()
     captions = _read_captions(root)
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []  # (file relative to root, why): never the machine's own path
+
+    def skip(path: Path, why: str) -> None:
+        skipped.append((os.path.relpath(path, root), why))
+
     found: list[Path] = []
     from ..footage import FootageError, read_footage
 
@@ -82,7 +82,7 @@ def load_folder(
     for entry in footage["crops"] if footage else ():
         path = root / str(entry.get("file", ""))
         if not path.resolve().is_relative_to(real_root) or not path.is_file():
-            skipped.append((str(path), "listed in footage.json but not found in the folder"))
+            skip(path, "listed in footage.json but not found in the folder")
         else:
             found.append(path)
     for dirpath, dirnames, filenames in ([] if footage else os.walk(root, followlinks=False)):
@@ -92,16 +92,17 @@ def load_folder(
                 continue
             path = Path(dirpath) / name
             if not name.lower().endswith(IMAGE_EXTENSIONS):
-                skipped.append((str(path), "not an image file type (jpg, png, webp, bmp)"))
+                skip(path, "not an image file type (jpg, png, webp, bmp)")
                 continue
             if not path.resolve().is_relative_to(real_root):
-                skipped.append((str(path), "a link that leads outside the folder"))
+                skip(path, "a link that leads outside the folder")
                 continue
             found.append(path)
     if not footage:
         found.sort()
     if max_images is not None and len(found) > max_images:
-        skipped += [(str(p), f"over the limit of {max_images} images") for p in found[max_images:]]
+        for p in found[max_images:]:
+            skip(p, f"over the limit of {max_images} images")
         found = found[:max_images]
 
     used_ids = {c["id"] for c in captions.values() if c["id"] is not None}
@@ -111,7 +112,7 @@ def load_folder(
         rel = os.path.normpath(str(path.relative_to(root)))
         problem = _image_problem(path) if check_images else None
         if problem:
-            skipped.append((str(path), problem))
+            skip(path, problem)
             continue
         meta = captions.get(rel, {})
         listed.add(rel)
@@ -120,10 +121,11 @@ def load_folder(
             pid, next_id = next_id, next_id + 1
         samples.append(Sample(str(path), pid, tuple(meta.get("captions", ())), split))
     for rel, meta in captions.items():
-        if rel not in listed and not any(p == str(root / rel) for p, _ in skipped):
-            skipped.append((str(root / rel), f"listed on line {meta['line']} of captions.jsonl but not found"))
+        if rel not in listed and not any(p == rel for p, _ in skipped):
+            skip(root / rel, f"listed on line {meta['line']} of captions.jsonl but not found")
     if not samples:
-        raise DataError(f"No readable images under {root} ({len(skipped)} file(s) skipped).")
+        first = f": {skipped[0][0]} {skipped[0][1]}" if skipped else ""
+        raise DataError(f"No readable images in the folder ({len(skipped)} file(s) skipped{first}).")
     notes = {"skipped": skipped}
     if footage:
         notes["footage"] = footage  # the footage.json read above: Gallery.load indexes it without reading it again
