@@ -28,9 +28,11 @@ from lightclip_core.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
-from lightclip_core.uploads import MAX_IMAGES
+from lightclip_core.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "lightclip_uploads"
+# Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
+UPLOAD_ROOT = Path(os.environ.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
+UPLOAD_QUOTA = int(float(os.environ.get("LIGHTCLIP_UPLOAD_QUOTA_MB", MAX_APP_BYTES / 2**20)) * 2**20)  # all sessions
 COMPARE_COLUMNS = 3
 TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
 SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch
@@ -111,10 +113,12 @@ def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
         return {"records": [], "machine": {}, "gallery": {}}, str(exc)
 
 
-def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Blocks:
+def build_app(pool: EnginePool, default_backbone: str | None = None, uploads: UploadArea | None = None) -> gr.Blocks:
     choices = views.model_choices(pool)
     default = default_backbone or (pool.available()[0] if pool.available() else (choices[0][1] if choices else None))
-    with gr.Blocks(title="LightCLIP person search") as demo:
+    uploads = uploads or UploadArea(UPLOAD_ROOT, total_bytes=UPLOAD_QUOTA)
+    # delete_cache: Gradio's own copies of uploaded files (and of frames it served) go after an hour
+    with gr.Blocks(title="LightCLIP person search", delete_cache=(600, 3600)) as demo:
         session = Session(engine=gr.State(None), backbone=gr.State(None))
         gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
                     "Describe a person; see the people in the gallery who match, with cosine similarity.")
@@ -126,9 +130,14 @@ def build_app(pool: EnginePool, default_backbone: str | None = None) -> gr.Block
         with gr.Tab("Trade-offs"):
             tradeoffs_tab(*_load_bench(pool))
         with gr.Tab("Your gallery"):
-            gallery_tab(pool, choices, default, session)
+            gallery_tab(pool, choices, default, session, uploads)
         with gr.Tab("About"):
             gr.Markdown(ABOUT)
+
+        def session_ended(request: gr.Request) -> None:  # the tab closed, or an API client's heartbeat stopped
+            uploads.end_session(request.session_hash)
+
+        demo.unload(session_ended)
     return demo
 
 
@@ -350,7 +359,7 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
     curve_kind.change(lambda w: charts.curves_figure(bench, w), [curve_kind], [curves], api_visibility="private")
 
 
-def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session) -> None:
+def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session, uploads: UploadArea) -> None:
     """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status."""
     gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images, or a street video "
                 f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS[:4])}; up to {APP_LIMITS.max_video_seconds / 60:g} minutes). "
@@ -366,12 +375,21 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
     up_status = gr.Markdown()
     up_backbone.change(lambda b: views.synthetic_note(pool, b), [up_backbone], [up_warn], api_visibility="private")
 
-    def ui_index(paths, b, is_street=False, progress=gr.Progress()):
-        return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, UPLOAD_ROOT,
+    def ui_index(paths, b, is_street=False, request: gr.Request = None, progress=gr.Progress()):
+        return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, uploads,
+                                   request.session_hash if request else "",
                                    progress=lambda fraction, text: progress(fraction, desc=text), street=bool(is_street))
 
     index_btn.click(ui_index, [files, up_backbone, street], [session.engine, session.backbone, up_status],
                     api_name="upload")
+
+
+def _reap_every(uploads: UploadArea, seconds: float) -> None:
+    """Delete upload folders past their age limit (sessions that never ended, an earlier killed app)."""
+    while True:
+        for folder in uploads.reap():
+            print(f"LightCLIP: deleted the expired upload folder {folder.name}", file=sys.stderr)
+        time.sleep(seconds)
 
 
 def main() -> int:
@@ -394,9 +412,11 @@ def main() -> int:
     gr.set_static_paths([str(pool.gallery_dir)])
     gradio_tuning.tune_environment()
     gradio_tuning.memoise_static_checks()
-    demo = build_app(pool, default)
+    uploads = UploadArea(UPLOAD_ROOT, total_bytes=UPLOAD_QUOTA)
+    demo = build_app(pool, default, uploads)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=_reap_every, args=(uploads, 600), name="lightclip-reaper", daemon=True).start()
     port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
                 allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,

@@ -1,9 +1,11 @@
-"""A user's own gallery from uploaded images or zip files, copied into one folder with limits.
+"""A user's own gallery from uploaded images or zip files, copied into one folder with limits, and
+the folders' lifecycle in the app (`UploadArea`).
 
 Nothing in an upload can write or read outside the destination folder: zip members are never
 extracted by their own names (each gets a fresh flat name), links and directories inside a zip are
-skipped, and sizes are checked before anything is read. Files that are not images, too large, over
-the count limit, or corrupt are skipped and listed as ``(name, reason)``.
+skipped, and sizes (declared, actual, and the compression ratio) are checked before anything is
+written. Files that are not images, too large, over the count limit, or corrupt are skipped and
+listed as ``(name, reason)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
+import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +26,10 @@ from .fileio import safe_stem
 
 MAX_IMAGES = 1000
 MAX_IMAGE_BYTES = 15 * 2**20
-MAX_TOTAL_BYTES = 300 * 2**20
+MAX_TOTAL_BYTES = 300 * 2**20  # one upload, and so one session (a session holds one gallery at a time)
+MAX_APP_BYTES = 2 * 2**30  # every session's uploads together
+MAX_RATIO = 100  # a zip member inflating more than this is not a picture (JPEG/PNG barely compress)
+MAX_AGE_S = 6 * 3600  # folders older than this are deleted even if their session never said goodbye
 
 
 @dataclass
@@ -29,6 +37,7 @@ class UploadResult:
     folder: Path
     added: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)  # stored file name -> the name the user gave it
 
 
 def _is_image_name(name: str) -> bool:
@@ -93,9 +102,13 @@ def ingest_uploads(
                         if not _is_image_name(info.filename):
                             res.skipped.append((member, "not an image file type (jpg, png, webp, bmp)"))
                             continue
+                        if info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                            res.skipped.append((member, f"compressed more than {MAX_RATIO}× (not a picture)"))
+                            continue
                         if not room(member, info.file_size):
                             continue
                         out = target(info.filename)
+                        res.origin[out.name] = member
                         with zf.open(info) as src, open(out, "wb") as dst:
                             # read at most the declared size + 1 byte: a lying header cannot fill the disk
                             data = src.read(info.file_size + 1)
@@ -114,8 +127,86 @@ def ingest_uploads(
             continue
         if not room(name, path.stat().st_size):
             continue
-        shutil.copyfile(path, target(name))
+        out = target(name)
+        shutil.copyfile(path, out)
+        res.origin[out.name] = name
         res.added += 1
     if res.added == 0 and not res.skipped:
         raise LightCLIPError("Nothing was uploaded; choose image files or a zip of images.")
     return res
+
+
+class UploadArea:
+    """The app's upload folders under `root`: one per session at a time, within `session_bytes` each
+    and `total_bytes` together, deleted when the session ends (`end_session`), when an upload fails
+    (`discard`), or after `max_age_s` (`reap`: sessions that never said goodbye, a killed app)."""
+
+    def __init__(self, root: str | os.PathLike, session_bytes: int = MAX_TOTAL_BYTES,
+                 total_bytes: int = MAX_APP_BYTES, max_age_s: float = MAX_AGE_S) -> None:
+        self.root = Path(root)
+        self.session_bytes, self.total_bytes, self.max_age_s = session_bytes, total_bytes, max_age_s
+        self._lock = threading.Lock()
+        self._kept: dict[str, Path] = {}  # session -> its gallery's folder
+        self._open: dict[Path, int] = {}  # folders being written -> the bytes they were promised
+
+    def open(self) -> tuple[Path, int]:
+        """A fresh folder and the bytes it may hold; one sentence when the app is full."""
+        self.reap()
+        with self._lock:
+            room = min(self.session_bytes, self.total_bytes - self.used_bytes() - sum(self._open.values()))
+            if room <= 0:
+                raise LightCLIPError(f"The app holds all the uploads it may ({self.total_bytes // 2**20} MB) "
+                                     "right now; try again in a few minutes.")
+            folder = self.root / uuid.uuid4().hex
+            folder.mkdir(parents=True)
+            self._open[folder] = room
+        return folder, room
+
+    def keep(self, session: str, folder: Path) -> None:
+        """`folder` indexed well: it becomes `session`'s gallery, and its previous one is deleted."""
+        with self._lock:
+            self._open.pop(folder, None)
+            old = self._kept.get(session)
+            self._kept[session] = folder
+        if old is not None and old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self, folder: Path) -> None:
+        """A failed upload: its folder goes at once."""
+        with self._lock:
+            self._open.pop(folder, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def end_session(self, session: str) -> None:
+        with self._lock:
+            folder = self._kept.pop(session, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def reap(self) -> list[Path]:
+        """Delete folders older than `max_age_s` that are not being written; returns them."""
+        now, gone = time.time(), []
+        for folder in sorted(self.root.glob("*")) if self.root.is_dir() else []:
+            try:
+                old = now - folder.stat().st_mtime > self.max_age_s
+            except OSError:
+                continue
+            with self._lock:
+                if not old or folder in self._open:
+                    continue
+                for session in [s for s, f in self._kept.items() if f == folder]:
+                    del self._kept[session]
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+        return gone
+
+    def used_bytes(self) -> int:
+        """Bytes of every file under `root` now."""
+        total = 0
+        for dirpath, _, names in os.walk(self.root):
+            for name in names:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+        return total

@@ -8,7 +8,6 @@ tests call these directly without a server.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,7 +15,7 @@ from .errors import LightCLIPError
 from .models.backbones import STUDY_BACKBONES, get_backbone_spec
 from .models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from .search import MAX_K, EnginePool, Gallery, QueryError, SearchEngine, SearchResult, clean_query
-from .uploads import ingest_uploads
+from .uploads import UploadArea, ingest_uploads
 
 SYNTHETIC_WARNING = (
     "Models marked *synthetic-trained* were trained only on SynthPedes (drawn people) and are measured on the "
@@ -122,6 +121,14 @@ def clamp_k(k: Any) -> int:
         return 10
 
 
+def _still_there(engine: SearchEngine) -> SearchEngine:
+    """A session's own engine, or one sentence when its upload folder has been deleted (age limit)."""
+    if engine.gallery.root and not Path(engine.gallery.root).is_dir():
+        raise LightCLIPError("This session's uploaded gallery was deleted (uploads are kept until the session ends, "
+                             "6 hours at most); upload it again.")
+    return engine
+
+
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
                 engine: SearchEngine | None = None, progress=None,
                 caveat: bool = True) -> tuple[list[tuple[str, str]], str, list[int]]:
@@ -130,7 +137,7 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
     weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding;
     ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns)."""
     try:
-        engine = engine or pool.get(backbone, progress)
+        engine = _still_there(engine) if engine else pool.get(backbone, progress)
         result = engine.search(query, clamp_k(k))
     except QueryError as exc:
         return [], str(exc), []
@@ -210,7 +217,7 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
     if row is None:
         return [], "Click a result first, then ask for people like it.", []
     try:
-        engine = engine or pool.get(backbone)
+        engine = _still_there(engine) if engine else pool.get(backbone)
         result = engine.search_similar(int(row), clamp_k(k))
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
@@ -235,7 +242,7 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
     except (TypeError, ValueError):
         return f"⚠️ Gallery picture {row!r} does not exist; pick one of the results."
     try:
-        engine = engine or pool.get(backbone)
+        engine = _still_there(engine) if engine else pool.get(backbone)
         evidence = explain(engine, query, row)
     except QueryError as exc:
         return str(exc)
@@ -305,11 +312,12 @@ def source_frame(engine: SearchEngine | None, row: int | None):
     return engine.gallery.footage.frame_with_box(engine.gallery.paths[int(row)])
 
 
-def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_root: Path,
+def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: UploadArea, session: str = "",
                   progress=None, street: bool = False) -> tuple[SearchEngine | None, str | None, str]:
-    """*Your gallery*: copy the uploaded images / zips into a fresh folder under `upload_root`,
-    index them with `backbone`, and return ``(engine, backbone, markdown)``; on bad input
-    ``(None, None, message)``. `progress(fraction, text)` follows the copy and the encoding.
+    """*Your gallery*: copy the uploaded images / zips into a fresh folder of `area`, index them with
+    `backbone`, and return ``(engine, backbone, markdown)``; on bad input ``(None, None, message)``
+    (the folder is deleted at once). A success replaces `session`'s previous gallery.
+    `progress(fraction, text)` follows the copy and the encoding.
 
     Videos among `paths`, or `street=True` (the images are street photos, not person crops), go
     through `footage.build_footage_gallery`: people are detected (and tracked in videos), and a
@@ -319,25 +327,37 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, upload_
     from .footage import VIDEO_EXTENSIONS
 
     videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
-    if videos or street:
-        return _index_footage(pool, [p for p in paths if p not in videos], videos, backbone, upload_root,
-                              progress, street)
-    report = progress or (lambda fraction, text: None)
-    folder = Path(upload_root) / uuid.uuid4().hex
+    index = _index_footage if videos or street else _index_pictures
     try:
-        base = pool.get(backbone)
-        report(0.0, "copying uploads")
-        up = ingest_uploads(list(paths), folder)
-        gallery = Gallery.load(folder, dataset="folder")
-        t0 = time.perf_counter()
-        engine = SearchEngine.from_model(base.model, gallery,
-                                         progress=lambda done, total: report(done / total, f"indexing {done}/{total}"))
+        folder, room = area.open()
     except LightCLIPError as exc:
         return None, None, f"⚠️ {exc}"
-    skipped = up.skipped + [(Path(p).name, why) for p, why in gallery.skipped]
+    try:
+        engine, head, skipped = index(pool, [p for p in paths if p not in videos], videos, backbone, folder, room,
+                                      progress or (lambda fraction, text: None), street)
+    except LightCLIPError as exc:
+        area.discard(folder)
+        return None, None, f"⚠️ {exc}"
+    except BaseException:
+        area.discard(folder)
+        raise
+    area.keep(session, folder)
+    return engine, backbone, _upload_report(pool, backbone, head, skipped)
+
+
+def _index_pictures(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
+                    room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
+    base = pool.get(backbone)
+    report(0.0, "copying uploads")
+    up = ingest_uploads(list(images), folder, max_total_bytes=room)
+    gallery = Gallery.load(folder, dataset="folder")
+    t0 = time.perf_counter()
+    engine = SearchEngine.from_model(base.model, gallery,
+                                     progress=lambda done, total: report(done / total, f"indexing {done}/{total}"))
+    skipped = up.skipped + [(up.origin.get(Path(p).name, Path(p).name), why) for p, why in gallery.skipped]
     head = (f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
             "Tick *Search my uploaded gallery* in the Search tab.")
-    return engine, backbone, _upload_report(pool, backbone, head, skipped)
+    return engine, head, skipped
 
 
 def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence[tuple[str, str]]) -> str:
@@ -350,35 +370,32 @@ def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence
     return "\n\n".join(lines)
 
 
-def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, upload_root: Path,
-                   progress, street: bool) -> tuple[SearchEngine | None, str | None, str]:
+def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
+                   room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
     from .footage import APP_LIMITS, Source, build_footage_gallery
 
-    report = progress or (lambda fraction, text: None)
-    folder = Path(upload_root) / uuid.uuid4().hex
-    try:
-        base = pool.get(backbone)
-        skipped: list[tuple[str, str]] = []
-        sources = [Source(str(v), "video") for v in videos]
-        if images:
-            report(0.0, "copying uploads")
-            up = ingest_uploads(list(images), folder / "uploads")
-            skipped += up.skipped
-            sources += [Source(str(p), "photo" if street else "crop") for p in sorted((folder / "uploads").iterdir())]
+    base = pool.get(backbone)
+    skipped: list[tuple[str, str]] = []
+    sources = [Source(str(v), "video") for v in videos]
+    origin: dict[str, str] = {}
+    if images:
+        report(0.0, "copying uploads")
+        up = ingest_uploads(list(images), folder / "uploads", max_total_bytes=room)
+        skipped += up.skipped
+        origin = up.origin
+        sources += [Source(str(p), "photo" if street else "crop") for p in sorted((folder / "uploads").iterdir())]
 
-        def stage(text: str, done: int, total: int) -> None:
-            report(done / total if total else 0.0, text)
+    def stage(text: str, done: int, total: int) -> None:
+        report(done / total if total else 0.0, text)
 
-        summary, emb = build_footage_gallery(sources, folder / "gallery", base.model, sample_fps=2.0,
-                                             limits=APP_LIMITS, progress=stage)
-        gallery = Gallery.load(folder / "gallery", dataset="folder")
-        engine = SearchEngine(base.model, gallery, emb)
-    except LightCLIPError as exc:
-        return None, None, f"⚠️ {exc}"
-    skipped += summary.skipped
+    summary, emb = build_footage_gallery(sources, folder / "gallery", base.model, sample_fps=2.0,
+                                         limits=APP_LIMITS, progress=stage)
+    gallery = Gallery.load(folder / "gallery", dataset="folder")
+    engine = SearchEngine(base.model, gallery, emb)
+    skipped += [(origin.get(name, name), why) for name, why in summary.skipped]
     rt = summary.realtime_factor
     head = (f"Found **{summary.tracks:,}** people tracks ({summary.crops:,} crops from {summary.frames_read:,} frames "
             f"and photos, {summary.detections:,} detections) with {display_name(backbone)} in {summary.seconds:.1f} s"
             + (f", {rt:.1f}× real time" if rt else "") + ". Tick *Search my uploaded gallery* in the Search tab: "
             "each result is one person's track; click it to see the frame.")
-    return engine, backbone, _upload_report(pool, backbone, head, skipped)
+    return engine, head, skipped

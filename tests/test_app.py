@@ -24,7 +24,7 @@ from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.search import EnginePool, Gallery
-from lightclip_core.uploads import ingest_uploads
+from lightclip_core.uploads import MAX_RATIO, UploadArea, ingest_uploads
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 
@@ -304,6 +304,63 @@ def test_uploads_are_flattened_limited_and_listed(tmp_path):
     assert res.added == 2 and "over the limit of 2 images" in res.skipped[0][1]
 
 
+def test_a_zip_bomb_writes_nothing(tmp_path):
+    """Members of zeros inflate 1000x: refused from the zip's directory, before a byte is written."""
+    zpath = tmp_path / "zeros.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(20):
+            zf.writestr(f"person_{i}.png", b"\0" * (10 * 2**20))
+        zf.writestr("real.png", _png())
+    assert zpath.stat().st_size < 300_000
+    res = ingest_uploads([zpath], tmp_path / "dest")
+    assert res.added == 1 and len(res.skipped) == 20
+    assert all(f"compressed more than {MAX_RATIO}×" in why for _, why in res.skipped)
+    assert sum(p.stat().st_size for p in (tmp_path / "dest").iterdir()) == len(_png())
+
+
+def test_upload_area_quotas_replacement_and_clean_up(tmp_path):
+    area = UploadArea(tmp_path / "up", session_bytes=1000, total_bytes=2500, max_age_s=3600)
+    a1, room = area.open()
+    assert room == 1000 and a1.is_dir()
+    (a1 / "x.png").write_bytes(b"x" * 900)
+    area.keep("alice", a1)
+    a2, _ = area.open()
+    (a2 / "y.png").write_bytes(b"y" * 500)
+    area.keep("alice", a2)  # a session holds one gallery: its previous one goes
+    assert not a1.exists() and a2.is_dir()
+    b1, room = area.open()
+    assert room == 1000  # 2500 - 500 held
+    c1, room = area.open()
+    assert room == 1000  # b1 is promised 1000, not yet written: 2500 - 500 - 1000
+    with pytest.raises(LightCLIPError, match="holds all the uploads it may"):
+        area.open()  # 500 held + 2000 promised
+    area.discard(c1)
+    assert not c1.exists()
+    area.keep("bob", b1)
+    area.end_session("bob")
+    assert not b1.exists()
+    area.end_session("nobody")  # no gallery: nothing to do
+    old = time.time() - 7200
+    os.utime(a2, (old, old))
+    assert area.reap() == [a2] and not a2.exists()
+    area.end_session("alice")  # already reaped: nothing left to delete, no error
+
+
+def test_a_broken_picture_among_good_ones_is_skipped_by_name(site, tmp_path):
+    from test_hostile_inputs import bomb_png, cut_jpeg
+
+    good = _people_pictures(tmp_path / "pics", [(200, 30, 30), (30, 30, 200)])
+    bad = [str(cut_jpeg(tmp_path / "pics" / "cut.jpg")), str(bomb_png(tmp_path / "pics" / "bomb.png"))]
+    area = UploadArea(tmp_path / "up")
+    engine, _, md = views.index_uploads(site["pool"], good + bad, "mobilenetv3_small_100", area, "s1")
+    assert engine is not None and "Indexed **2** images" in md, md
+    assert "`cut.jpg`: cannot be decoded" in md and "`bomb.png`: claims more pixels" in md
+    assert str(tmp_path) not in md
+    engine, _, md = views.index_uploads(site["pool"], bad, "mobilenetv3_small_100", area, "s1")
+    assert engine is None and md.startswith("⚠️ No readable images") and str(tmp_path) not in md
+    assert len(list(area.root.iterdir())) == 1  # the failed one went; the session's gallery stayed
+
+
 def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     """*Your gallery* with a real street clip (4 s of OpenCV's vtest.avi): HOG finds people, search
     returns one result per track, a click shows the frame; a corrupt video is one sentence."""
@@ -311,7 +368,8 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     from test_footage import vtest_clip
 
     clip = vtest_clip(tmp_path / "street.mp4", 40)
-    engine, backbone, md = views.index_uploads(site["pool"], [str(clip)], "mobilenetv3_small_100", tmp_path / "up")
+    engine, backbone, md = views.index_uploads(site["pool"], [str(clip)], "mobilenetv3_small_100",
+                                               UploadArea(tmp_path / "up"), "s1")
     assert engine is not None and backbone == "mobilenetv3_small_100", md
     assert md.startswith("Found **") and "tracks" in md and "real time" in md
     fx = engine.gallery.footage
@@ -325,9 +383,10 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     assert views.source_frame(None, 0) is None
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    engine, backbone, md = views.index_uploads(site["pool"], [str(bad)], "mobilenetv3_small_100", tmp_path / "up2")
+    engine, backbone, md = views.index_uploads(site["pool"], [str(bad)], "mobilenetv3_small_100",
+                                               UploadArea(tmp_path / "up2"), "s1")
     assert engine is None and md.startswith("⚠️ bad.mp4") and md.count(".") <= 3
-    assert not list((tmp_path / "up2").rglob("*.jpg"))
+    assert list((tmp_path / "up2").iterdir()) == []  # a failed upload's folder goes at once
 
 
 # -- the app on a port ------------------------------------------------------------------------------
@@ -344,7 +403,7 @@ def server(site):
     port = _free_port()
     env = {**os.environ, "LIGHTCLIP_PORT": str(port), "LIGHTCLIP_CHECKPOINTS": str(site["ckpts"]),
            "LIGHTCLIP_GALLERY": str(site["gallery"]), "LIGHTCLIP_CACHE": str(site["cache"]),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "LIGHTCLIP_UPLOAD_DIR": str(site["base"] / "uploads"), "GRADIO_ANALYTICS_ENABLED": "False"}
     log = open(site["base"] / "app.log", "w")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -494,6 +553,25 @@ def test_client_upload_search_mine_and_similar(server, site, tmp_path):
     assert len(a.predict(0, "mobilenetv3_small_100", 5, True, api_name="/similar")) == 2  # A's other two
     with pytest.raises(Exception, match="does not exist"):
         a.predict(999, "mobilenetv3_small_100", 5, False, api_name="/similar")
+
+
+def test_a_sessions_uploads_are_deleted_when_it_ends(server, site, tmp_path):
+    """An API client is a session (it keeps a heartbeat); when it closes, its upload folder goes."""
+    from gradio_client import Client, handle_file
+
+    root = site["base"] / "uploads"
+    before = set(root.iterdir())
+    client = Client(server["url"], verbose=False)
+    pictures = _people_pictures(tmp_path / "mine", [(200, 30, 30), (30, 30, 200)])
+    assert "Indexed **2** images" in client.predict([handle_file(p) for p in pictures], "mobilenetv3_small_100",
+                                                    api_name="/upload")
+    mine = set(root.iterdir()) - before
+    assert len(mine) == 1 and len(list(next(iter(mine)).iterdir())) == 2
+    client.close()
+    deadline = time.time() + 90
+    while time.time() < deadline and any(p.exists() for p in mine):
+        time.sleep(0.5)
+    assert not any(p.exists() for p in mine), "the closed session's uploads are still on disk"
 
 
 @pytest.mark.slow
