@@ -506,6 +506,11 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
                 f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
             )
+    if head := r.get("text_head_query_ms"):
+        lines.append(
+            f"The text head's cost ({r['measured_on']}, the same warm query with and without it, alternating in one "
+            f"run): {head['with_head']:.2f} ms against {head['without_head']:.2f} ms, **{head['delta_ms']:+.2f} ms**."
+        )
     note = embeddings_note(doc["records"])
     if note:
         lines.append(note)
@@ -558,6 +563,9 @@ def _record_key(rec: dict[str, Any]) -> tuple:
     return rec["backbone"], bool(rec.get("bundled", True)), bool(rec.get("zero_shot", False))
 
 
+PER_RECORD_RATIOS = ("throughput_vs_vit_b32", "vit_b32_images_per_s")  # merged row by row, not from one model
+
+
 def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """`new`'s records replace `old`'s records of the same model (backbone, bundled, zero-shot); the
     rest of `old` is kept as it was measured. Every record keeps the time of the run that measured it
@@ -573,10 +581,8 @@ def merge_bench(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ratios["vit_b32_images_per_s"] = {**old.get("ratios", {}).get("vit_b32_images_per_s", {}),
                                       **new["ratios"].get("vit_b32_images_per_s", {})}
     if new["ratios"].get("measured_on") == old.get("ratios", {}).get("measured_on") or not old.get("ratios"):
-        for k in ("measured_on", "naive_vs_warm_query", "batch5_vs_single", "query_ms_by_runtime", "onnx_vs_torch_query",
-                  "images_per_s_by_runtime", "onnx_vs_torch_image", "vit_b32_images_per_s_by_runtime",
-                  "throughput_vs_vit_b32_by_runtime", "runtime"):
-            ratios[k] = new["ratios"].get(k)
+        # every figure measured on that one model (a list of names here dropped text_head_query_ms once)
+        ratios.update({k: v for k, v in new["ratios"].items() if k not in PER_RECORD_RATIOS})
     merged = {**new, "records": records, "ratios": ratios,
               "skipped": [x for x in new.get("skipped", []) if x["model"] not in {r["backbone"] for r in records}]}
     merged["runs"] = sorted({r["measured"] for r in records if r.get("measured")})

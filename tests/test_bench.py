@@ -196,6 +196,14 @@ def test_merge_replaces_remeasured_models_and_keeps_the_rest():
     assert doc["ratios"]["measured_on"] == "b" and doc["ratios"]["naive_vs_warm_query"] == 500.0  # b not re-measured
     assert doc["runs"] == ["2026-11-01", "2026-11-29"]
     assert "Rows come from 2 runs" in bench.markdown_table(doc)
+    # b re-measured: every figure taken on it follows, whatever its name
+    again = bench.merge_bench(doc, {**new, "created": "2026-11-30", "records": [rec("b", 3.0, 3.1)],
+                                    "ratios": {"measured_on": "b", "naive_vs_warm_query": 450.0,
+                                               "text_head_query_ms": {"with_head": 12.3, "without_head": 12.1, "delta_ms": 0.2},
+                                               "throughput_vs_vit_b32": {"b": 3.1}, "batch5_vs_single": 2.0}})
+    assert again["ratios"]["text_head_query_ms"]["delta_ms"] == 0.2 and again["ratios"]["naive_vs_warm_query"] == 450.0
+    assert "12.30 ms against 12.10 ms, **+0.20 ms**" in bench.markdown_table(again)
+    assert again["ratios"]["throughput_vs_vit_b32"] == {"a": 2.5, "b": 3.1, "vit": 1.0}
 
 
 def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
