@@ -79,7 +79,7 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
                              "min_height", "scale_queries", "max_images")},
     **{d: whole(0) for d in ("workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
                              "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
-                             "hnsw_max")},
+                             "hnsw_max", "busy", "torch_threads")},
     "seed": whole(0), "jpeg_quality": whole(1, 100),
     **{d: number(above=0) for d in ("lr", "temperature", "fps", "seconds", "max_seconds")},
     **{d: number(minimum=0) for d in ("weight_decay", "warmup_epochs", "neg", "attr", "itc", "sdm", "id", "kd_kl",
@@ -339,6 +339,9 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     print(f"app answered after {doc['startup_s']:.1f} s; default model warm {doc['warm_s']} s later")
+    if cold := doc.get("cold_search"):
+        print(f"  first /search the moment the port answered ({cold['backbone']}): {cold['search_s']:.2f} s "
+              f"(+ {cold['connect_s']:.2f} s to connect)")
     for r in doc.get("first_search", []):
         print(f"  {r['backbone']:<28} first /search {r['first_s']:6.2f} s   second {r['second_s']:6.2f} s")
     for key, name in (("load", "load"), ("load_untuned", "load without gradio_tuning")):
@@ -362,7 +365,7 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     ckpt = args.checkpoint or bundled_checkpoints().get("efficientnet_lite0")
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
-    doc = run_footage_bench(args.video, ckpt, args.gallery, args.fps, args.sheet, args.keep)
+    doc = run_footage_bench(args.video, ckpt, args.gallery, args.fps, args.sheet, args.keep, args.busy)
     if args.out:
         atomic_write_json(Path(args.out), doc)
     if args.json:
@@ -375,6 +378,11 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     f, w = doc["first_search_ms"], doc["warm_search_ms"]
     print(f"first search: footage {f['footage']} ms, bundled gallery {f['bundled_gallery']} ms; "
           f"warm median: footage {w['footage']} ms, bundled gallery {w['bundled_gallery']} ms")
+    if busy := doc.get("busy_machine"):
+        for name in ("one_torch_thread", "threads_as_set"):
+            t = busy[name]
+            print(f"with {busy['busy_processes']} CPU-bound processes beside it, {name.replace('_', ' ')}: "
+                  f"indexed in {t['busy_s']} s against {t['idle_s']} s idle ({t['ratio']}x)")
     return 0
 
 
@@ -592,7 +600,8 @@ def cmd_footage(args: argparse.Namespace) -> int:
     try:
         folders = [p for p in (*(args.photos or ()), *(args.crops or ())) if Path(p).is_dir()]
         summary, _ = build_footage_gallery(sources, args.out, model, detector, args.fps, tracker, limits, progress,
-                                           source_folders=folders, record_paths=args.record_paths)
+                                           source_folders=folders, record_paths=args.record_paths,
+                                           torch_threads=args.torch_threads or None)
     finally:
         if bar is not None:
             bar.close()
@@ -912,6 +921,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=2.0)
     p.add_argument("--sheet", help="write a JPEG contact sheet of the tracks here")
     p.add_argument("--keep", help="write the footage gallery here (default: a temporary folder)")
+    p.add_argument("--busy", type=int, default=0, help="also index with this many CPU-bound processes running "
+                   "beside it, with and without the one-PyTorch-thread policy (default 0: skip)")
     p.add_argument("--out", help="write the JSON here (e.g. docs/bench_footage.json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_footage)
@@ -961,6 +972,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the gallery folder to write (new, empty, or an earlier footage gallery holding only its own files; not inside a --photos or --crops folder)")
     p.add_argument("--checkpoint", help="checkpoint whose image embeddings link tracks and index the crops "
                    "(default: the bundled EfficientNet-Lite0)")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="PyTorch threads while indexing (default 1: the detector has OpenCV's own pool, and idle "
+                   "PyTorch threads beside it slow a busy machine down; 0: as set, e.g. by --threads)")
     p.add_argument("--record-paths", action="store_true",
                    help="write each source's absolute path into footage.json (default: its file name only, so a "
                    "shared gallery does not tell where its owner keeps files)")

@@ -625,6 +625,7 @@ def build_footage_gallery(
     keep_going: bool = True,
     source_folders: Sequence[str | Path] = (),
     record_paths: bool = False,
+    torch_threads: int | None = 1,
 ) -> tuple[FootageSummary, np.ndarray]:
     """Index `sources` into a gallery folder at `out`; returns the summary and the embeddings of the
     written crops (rows in the order of ``footage.json``'s ``crops``, which is the order the folder
@@ -637,7 +638,32 @@ def build_footage_gallery(
     holds a source or lies inside one of `source_folders` (the folders the sources were listed from).
     ``footage.json`` names each source by its file name; its absolute path only with `record_paths`
     (a gallery that is shared then tells where its owner keeps the files).
+
+    PyTorch runs on `torch_threads` threads meanwhile (None: as set), restored after: the detector
+    has OpenCV's own pool, and PyTorch's idle OpenMP threads beside it slow indexing on a machine busy
+    with other work (`bench-footage --busy 2` measures both policies side by side; README).
     """
+    from .runtime import torch_threads as threads
+
+    with threads(torch_threads):
+        return _build_footage_gallery(sources, out, model, detector, sample_fps, tracker, limits, progress,
+                                      keep_going, source_folders, record_paths)
+
+
+def _build_footage_gallery(
+    sources: Sequence[Source],
+    out: str | Path,
+    model,
+    detector: Detector | None = None,
+    sample_fps: float = 2.0,
+    tracker: TrackerOptions | None = None,
+    limits: FootageLimits | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    keep_going: bool = True,
+    source_folders: Sequence[str | Path] = (),
+    record_paths: bool = False,
+) -> tuple[FootageSummary, np.ndarray]:
+    """`build_footage_gallery` with PyTorch's threads as they are."""
     limits = limits or FootageLimits()
     topts = tracker or TrackerOptions()
     out = Path(out)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import LightCLIPError
 from .fileio import log
 from .profiling import machine_info
 
@@ -54,8 +55,56 @@ def tracks_sheet(root: str | Path, out: str | Path, height: int = 120, columns: 
     return out
 
 
+def _index_seconds(video: str | Path, checkpoint: str | Path, sample_fps: float, torch_threads: int) -> float:
+    """`footage` in a fresh process, as users run it: its own indexing seconds (model load excluded)."""
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="lightclip-footage-busy-") as tmp:
+        done = subprocess.run([sys.executable, "-m", "lightclip_core", "footage", "--video", str(video), "--out",
+                               str(Path(tmp) / "g"), "--checkpoint", str(checkpoint), "--fps", str(sample_fps),
+                               "--torch-threads", str(torch_threads), "--json", "--no-progress"],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        raise LightCLIPError(f"footage failed while benchmarking: {done.stderr.strip().splitlines()[-1:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def busy_comparison(video: str | Path, checkpoint: str | Path, sample_fps: float = 2.0, busy: int = 2,
+                    repeats: int = 2) -> dict[str, Any]:
+    """Indexing seconds on this machine idle and with `busy` CPU-bound processes running beside it,
+    with the thread policy `build_footage_gallery` uses (PyTorch on one thread) and with PyTorch's
+    threads as they are, side by side in one run (each a fresh `footage` process, the median of
+    `repeats`, the policies alternating); ``ratio`` = busy / idle of the same policy."""
+    import subprocess
+    import sys
+
+    policies = {"one_torch_thread": 1, "threads_as_set": 0}
+    out: dict[str, Any] = {"busy_processes": busy, "repeats": repeats}
+    runs: dict[str, dict[str, list[float]]] = {name: {"idle_s": [], "busy_s": []} for name in policies}
+    for _ in range(repeats):
+        for name, n in policies.items():
+            runs[name]["idle_s"].append(_index_seconds(video, checkpoint, sample_fps, n))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        time.sleep(1.0)
+        for _ in range(repeats):
+            for name, n in policies.items():
+                runs[name]["busy_s"].append(_index_seconds(video, checkpoint, sample_fps, n))
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    times = {name: {k: round(statistics.median(v), 2) for k, v in r.items()} for name, r in runs.items()}
+    for name, t in times.items():
+        t["ratio"] = round(t["busy_s"] / t["idle_s"], 2)
+        log(f"bench-footage: {name}: idle {t['idle_s']} s, with {busy} busy processes {t['busy_s']} s ({t['ratio']}x)")
+    return out | times
+
+
 def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: str | Path, sample_fps: float = 2.0,
-                      sheet: str | Path | None = None, keep: str | Path | None = None) -> dict[str, Any]:
+                      sheet: str | Path | None = None, keep: str | Path | None = None, busy: int = 0) -> dict[str, Any]:
     from .checkpoints import load_checkpoint
     from .footage import Source, build_footage_gallery, make_detector, probe_video
     from .search import Gallery, SearchEngine
@@ -94,6 +143,7 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
 
         f_first, f_warm = first_then_warm(footage_engine, "footage")
         b_first, b_warm = first_then_warm(bundled_engine, "bundled")
+    busy_doc = busy_comparison(video, checkpoint, sample_fps, busy) if busy else None
     return {
         "machine": machine_info("cpu"),
         "video": {"file": Path(video).name, "seconds": round(info.duration_s, 2), "fps": info.fps,
@@ -106,4 +156,5 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
         "first_search_ms": {"footage": round(f_first, 2), "bundled_gallery": round(b_first, 2)},
         "warm_search_ms": {"footage": round(f_warm, 2), "bundled_gallery": round(b_warm, 2)},
         "gallery_sizes": {"footage_crops": len(footage_gallery), "bundled_images": len(bundled_engine.gallery)},
+        "busy_machine": busy_doc,
     }

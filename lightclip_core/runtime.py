@@ -14,6 +14,7 @@ mismatched file is rebuilt, never used. Offline always: nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -58,6 +59,21 @@ def resolve_runtime(name: str | None = None) -> str:
         raise LightCLIPError("The onnx runtime needs the onnxruntime package: pip install onnxruntime "
                              "(or choose --runtime torch).")
     return name
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """PyTorch's intra-op threads set to `n` inside the block (None: left alone), then restored.
+    Process-wide: what else runs in the process meanwhile uses `n` too."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def onnx_dir() -> Path:
@@ -226,4 +242,4 @@ def fuse_bert(hidden_size: int, num_heads: int):
     return run
 
 
-__all__ = ["OnnxFunction", "fuse_bert", "requested_runtime", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key"]
+__all__ = ["OnnxFunction", "fuse_bert", "requested_runtime", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key", "torch_threads"]

@@ -200,8 +200,12 @@ def test_index_and_search_skip_hostile_pictures_by_name(checkpoint, tmp_path, ca
 def test_footage_skips_hostile_pictures_by_name(checkpoint, tmp_path, capsys):
     """Through `--crops`, which reads pictures as `--photos` does (read_photo) but needs no detection."""
     pytest.importorskip("cv2")
+    import torch
+
     folder = people_folder(tmp_path / "people")
+    threads = torch.get_num_threads()
     code = main(["footage", "--crops", str(folder), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "g")])
+    assert torch.get_num_threads() == threads  # indexing ran on one PyTorch thread, then gave them back
     err = capsys.readouterr().err
     assert code == 0, err
     for name in ("bomb.png", "big.png", "cut.jpg"):
