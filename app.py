@@ -392,6 +392,30 @@ def _reap_every(uploads: UploadArea, seconds: float) -> None:
         time.sleep(seconds)
 
 
+def _warm(pool: EnginePool, default: str) -> None:
+    """Load the default model and open (or, on a fresh machine, export) its query graph."""
+    t = time.perf_counter()
+    try:
+        engine = pool.get(default)
+        text = engine.model.text_encoder
+        if text.runtime == "onnx":  # export (fresh machine) or load the query graphs, here
+            # the frozen encoder's pooled vector, or the token states a tokens text head reads
+            (text.states_onnx() if engine.model.needs_token_states else text.onnx_function()).session()
+            if engine.model.text_head is not None and engine.model.image_runtime == "onnx":
+                engine.model.text_head_onnx().session()  # and the head itself
+        engine.model.encode_text(["a person"])
+        print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
+              file=sys.stderr)
+    except LightCLIPError as exc:
+        print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
+
+
+def _preload(pool: EnginePool) -> None:
+    t = time.perf_counter()
+    loaded = pool.preload()
+    print(f"LightCLIP: {len(loaded)} encoders loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+
 def main() -> int:
     t0 = time.perf_counter()
     device = os.environ.get("LIGHTCLIP_DEVICE", "auto")
@@ -412,40 +436,28 @@ def main() -> int:
     gr.set_static_paths([str(pool.gallery_dir)])
     gradio_tuning.tune_environment()
     gradio_tuning.memoise_static_checks()
+    # The default model warms while the page is built, and the port opens only when both are done, so
+    # no first search waits behind a checkpoint load or, on a fresh machine, the query graph's export
+    # (4.5 s for a first /search right after start when the warm-up began after serving).
+    warming = threading.Thread(target=_warm, args=(pool, default), name="lightclip-warm", daemon=True)
+    if default:
+        warming.start()
     uploads = UploadArea(UPLOAD_ROOT, total_bytes=UPLOAD_QUOTA)
     demo = build_app(pool, default, uploads)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     threading.Thread(target=_reap_every, args=(uploads, 600), name="lightclip-reaper", daemon=True).start()
+    if default:
+        warming.join()
     port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
                 allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
                 prevent_thread_lock=True, **_theme_kwargs())
     print(f"LightCLIP: serving after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    if default:
-        # Warm the default model once the server answers (not before: loading it would compete with
-        # the start-up for the CPU). A search that arrives first waits for this build (the pool builds
-        # each engine once); with the shipped gallery embeddings it is a checkpoint load and a text encode.
-        def warm() -> None:
-            t = time.perf_counter()
-            try:
-                engine = pool.get(default)
-                text = engine.model.text_encoder
-                if text.runtime == "onnx":
-                    text.onnx_function().session()  # export (fresh machine) or load the query graph, here
-                engine.model.encode_text(["a person"])
-                print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
-                      file=sys.stderr)
-            except LightCLIPError as exc:
-                print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
-            if PRELOAD:
-                # then the other bundled encoders (their shipped embeddings: a checkpoint load each), so that
-                # switching encoders is instant; a search for one not loaded yet builds just that one
-                t = time.perf_counter()
-                loaded = pool.preload()
-                print(f"LightCLIP: {len(loaded)} encoders loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-
-        threading.Thread(target=warm, name="lightclip-warm", daemon=True).start()
+    if default and PRELOAD:
+        # then the other bundled encoders (their shipped embeddings: a checkpoint load each), so that
+        # switching encoders is instant; a search for one not loaded yet builds just that one
+        threading.Thread(target=_preload, args=(pool,), name="lightclip-preload", daemon=True).start()
     demo.block_thread()
     return 0
 

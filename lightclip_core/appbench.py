@@ -83,6 +83,23 @@ def _wait_for_warm(log_path: Path, proc: subprocess.Popen, timeout_s: float = 30
     return None
 
 
+def cold_search(url: str, backbone: str, query: str = QUERIES[-1], k: int = 10) -> dict[str, Any]:
+    """The first /search right after the port answers, as a user who opens the app at once meets it:
+    seconds to connect (the app's config) and seconds of the search itself, both from the port."""
+    from gradio_client import Client
+
+    t0 = time.perf_counter()
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": 600}, download_files=False)
+    connected = time.perf_counter() - t0
+    got = client.predict(query, backbone, k, api_name="/search")
+    total = time.perf_counter() - t0
+    client.close()
+    log(f"bench-app: first /search right after the port answered ({backbone}): {total - connected:.2f} s "
+        f"(+ {connected:.2f} s to connect)")
+    return {"backbone": backbone, "connect_s": round(connected, 3), "search_s": round(total - connected, 3),
+            "since_port_s": round(total, 3), "results": len(got)}
+
+
 def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: int = 10) -> list[dict[str, Any]]:
     """Seconds of the first and the second /search per encoder, in one client session."""
     from gradio_client import Client
@@ -262,8 +279,10 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     if unknown:
         raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
     doc: dict[str, Any] = {"machine": machine_info("cpu")}
-    with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None) as (proc, url, startup, warm):
-        doc.update(startup_s=round(startup, 2), warm_s=warm)
+    default = next((b for b in ("efficientnet_lite0", "mobilenetv3_large_100") if b in backbones), backbones[0])
+    with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None,
+                    cold_backbone=default) as (proc, url, startup, warm, cold):
+        doc.update(startup_s=round(startup, 2), warm_s=warm, cold_search=cold)
         if first:
             doc["first_search"] = first_searches(url, backbones)
         if clients > 0 and seconds > 0:
@@ -271,7 +290,7 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     if baseline and clients > 0 and seconds > 0:
         # The same load on an app started with LIGHTCLIP_GRADIO_TUNING=0 (Gradio's per-request costs
         # left as they are; see gradio_tuning.py), right after, so the two differ only in that.
-        with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "0"}) as (proc, url, _, _):
+        with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "0"}) as (proc, url, _, _, _):
             doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         tuned, untuned = doc["load"]["requests_per_s"], doc["load_untuned"]["requests_per_s"]
         doc["ratios"] = {"tuned_vs_untuned_requests_per_s": round(tuned / untuned, 2) if untuned else None}
@@ -280,9 +299,11 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
 
 
 @contextlib.contextmanager
-def _fresh_app(checkpoints: str | Path, gallery: str | Path, extra_env: dict[str, str] | None = None):
+def _fresh_app(checkpoints: str | Path, gallery: str | Path, extra_env: dict[str, str] | None = None,
+               cold_backbone: str | None = None):
     """app.py started with an empty cache and waited for until warm: yields (process, url, seconds until
-    its port answered, seconds more until its default model was warm); stopped on leaving."""
+    its port answered, seconds more until its default model was warm, `cold_search` with
+    `cold_backbone` the moment the port answered or None); stopped on leaving."""
     with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
         log_path = Path(tmp) / "app.log"
         proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
@@ -290,7 +311,8 @@ def _fresh_app(checkpoints: str | Path, gallery: str | Path, extra_env: dict[str
         env = ", ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
         log(f"bench-app: the app{f' ({env})' if env else ''} answered on {url} after {startup:.1f} s")
         try:
-            yield proc, url, startup, _wait_for_warm(log_path, proc)
+            cold = cold_search(url, cold_backbone) if cold_backbone else None
+            yield proc, url, startup, _wait_for_warm(log_path, proc), cold
         finally:
             _stop(proc)
 
@@ -303,4 +325,4 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-__all__ = ["first_searches", "load", "run_app_bench", "start_app"]
+__all__ = ["cold_search", "first_searches", "load", "run_app_bench", "start_app"]

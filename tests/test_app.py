@@ -729,6 +729,8 @@ def test_bench_app_times_first_searches_and_concurrent_clients(site):
     doc = run_app_bench(site["ckpts"], site["gallery"], clients=3, seconds=2,
                         encoders=["mobilenetv3_small_100", "mobilenetv3_large_100"])
     assert doc["startup_s"] > 0
+    cold = doc["cold_search"]  # the app's default model, asked the moment the port answered
+    assert cold["backbone"] == "mobilenetv3_large_100" and cold["results"] == 10 and cold["search_s"] > 0
     assert [r["backbone"] for r in doc["first_search"]] == sorted(["mobilenetv3_small_100", "mobilenetv3_large_100",
                                                                    "mobilenetv2_100"])
     assert all(r["results"] == 10 and r["first_s"] > 0 and r["second_s"] > 0 for r in doc["first_search"])
