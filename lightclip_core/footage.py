@@ -643,27 +643,6 @@ def build_footage_gallery(
     has OpenCV's own pool, and PyTorch's idle OpenMP threads beside it slow indexing on a machine busy
     with other work (`bench-footage --busy 2` measures both policies side by side; README).
     """
-    from .runtime import torch_threads as threads
-
-    with threads(torch_threads):
-        return _build_footage_gallery(sources, out, model, detector, sample_fps, tracker, limits, progress,
-                                      keep_going, source_folders, record_paths)
-
-
-def _build_footage_gallery(
-    sources: Sequence[Source],
-    out: str | Path,
-    model,
-    detector: Detector | None = None,
-    sample_fps: float = 2.0,
-    tracker: TrackerOptions | None = None,
-    limits: FootageLimits | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-    keep_going: bool = True,
-    source_folders: Sequence[str | Path] = (),
-    record_paths: bool = False,
-) -> tuple[FootageSummary, np.ndarray]:
-    """`build_footage_gallery` with PyTorch's threads as they are."""
     limits = limits or FootageLimits()
     topts = tracker or TrackerOptions()
     out = Path(out)
@@ -718,6 +697,9 @@ def _build_footage_gallery(
         return out_c
 
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    from .runtime import set_torch_threads
+
+    threads_before = set_torch_threads(torch_threads)
     try:
         for n_src, src in enumerate(sources):
             name = Path(src.path).name
@@ -826,6 +808,7 @@ def _build_footage_gallery(
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        set_torch_threads(threads_before)
     summary.seconds = time.perf_counter() - t_start
     return summary, emb
 

@@ -14,7 +14,6 @@ mismatched file is rebuilt, never used. Offline always: nothing is downloaded.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -61,19 +60,14 @@ def resolve_runtime(name: str | None = None) -> str:
     return name
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """PyTorch's intra-op threads set to `n` inside the block (None: left alone), then restored.
-    Process-wide: what else runs in the process meanwhile uses `n` too."""
+def set_torch_threads(n: int | None) -> int | None:
+    """Set PyTorch's intra-op threads to `n` (None: leave them) and return what they were (None when
+    left), for the caller to give back. Process-wide: what else runs in the process meanwhile uses `n`."""
     if n is None:
-        yield
-        return
+        return None
     before = torch.get_num_threads()
     torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return before
 
 
 def onnx_dir() -> Path:
@@ -242,4 +236,4 @@ def fuse_bert(hidden_size: int, num_heads: int):
     return run
 
 
-__all__ = ["OnnxFunction", "fuse_bert", "requested_runtime", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "state_key", "torch_threads"]
+__all__ = ["OnnxFunction", "fuse_bert", "requested_runtime", "RUNTIMES", "onnx_dir", "onnxruntime_available", "resolve_runtime", "set_torch_threads", "state_key"]
