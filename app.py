@@ -113,10 +113,9 @@ def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
         return {"records": [], "machine": {}, "gallery": {}}, str(exc)
 
 
-def build_app(pool: EnginePool, default_backbone: str | None = None, uploads: UploadArea | None = None) -> gr.Blocks:
+def build_app(pool: EnginePool, uploads: UploadArea, default_backbone: str | None = None) -> gr.Blocks:
     choices = views.model_choices(pool)
     default = default_backbone or (pool.available()[0] if pool.available() else (choices[0][1] if choices else None))
-    uploads = uploads or UploadArea(UPLOAD_ROOT, total_bytes=UPLOAD_QUOTA)
     # delete_cache: Gradio's own copies of uploaded files (and of frames it served) go after an hour
     with gr.Blocks(title="LightCLIP person search", delete_cache=(600, 3600)) as demo:
         session = Session(engine=gr.State(None), backbone=gr.State(None))
@@ -438,12 +437,12 @@ def main() -> int:
     gradio_tuning.memoise_static_checks()
     # The default model warms while the page is built, and the port opens only when both are done, so
     # no first search waits behind a checkpoint load or, on a fresh machine, the query graph's export
-    # (4.5 s for a first /search right after start when the warm-up began after serving).
+    # (bench-app: 7.58 s for a /search sent the moment the port answered when the warm-up began after serving).
     warming = threading.Thread(target=_warm, args=(pool, default), name="lightclip-warm", daemon=True)
     if default:
         warming.start()
     uploads = UploadArea(UPLOAD_ROOT, total_bytes=UPLOAD_QUOTA)
-    demo = build_app(pool, default, uploads)
+    demo = build_app(pool, uploads, default)
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     threading.Thread(target=_reap_every, args=(uploads, 600), name="lightclip-reaper", daemon=True).start()

@@ -729,8 +729,8 @@ def build_footage_gallery(
                 tracks += found
                 duration = info.duration_s or (last_t + 1.0 / info.fps)
                 video_seconds += duration
-                source_meta.append({"file": name, **where(src), "kind": "video", "fps": round(info.fps, 3), "frames": info.frames, "width": info.width,
-                                    "height": info.height, "duration_s": round(duration, 2), "sampled": sampled,
+                source_meta.append({"file": name, **where(src), "kind": "video", "fps": round(info.fps, 3),
+                                    "frames": info.frames, "width": info.width, "height": info.height, "duration_s": round(duration, 2), "sampled": sampled,
                                     "tracks": len(found)})
                 continue
             try:

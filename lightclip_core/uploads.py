@@ -153,7 +153,8 @@ class UploadArea:
         """A fresh folder and the bytes it may hold; one sentence when the app is full."""
         self.reap()
         with self._lock:
-            room = min(self.session_bytes, self.total_bytes - self.used_bytes() - sum(self._open.values()))
+            held = self.used_bytes(besides=set(self._open))  # a folder being written counts as its promise
+            room = min(self.session_bytes, self.total_bytes - held - sum(self._open.values()))
             if room <= 0:
                 raise LightCLIPError(f"The app holds all the uploads it may ({self.total_bytes // 2**20} MB) "
                                      "right now; try again in a few minutes.")
@@ -200,10 +201,11 @@ class UploadArea:
             gone.append(folder)
         return gone
 
-    def used_bytes(self) -> int:
-        """Bytes of every file under `root` now."""
+    def used_bytes(self, besides: set[Path] = frozenset()) -> int:
+        """Bytes of every file under `root` now, except in the folders `besides`."""
         total = 0
-        for dirpath, _, names in os.walk(self.root):
+        for dirpath, dirs, names in os.walk(self.root):
+            dirs[:] = [d for d in dirs if Path(dirpath, d) not in besides]
             for name in names:
                 try:
                     total += os.lstat(os.path.join(dirpath, name)).st_size

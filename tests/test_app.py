@@ -330,8 +330,9 @@ def test_upload_area_quotas_replacement_and_clean_up(tmp_path):
     assert not a1.exists() and a2.is_dir()
     b1, room = area.open()
     assert room == 1000  # 2500 - 500 held
+    (b1 / "z.png").write_bytes(b"z" * 600)  # b1 half written: it counts as its promise, not twice
     c1, room = area.open()
-    assert room == 1000  # b1 is promised 1000, not yet written: 2500 - 500 - 1000
+    assert room == 1000  # 2500 - 500 held - 1000 promised to b1
     with pytest.raises(LightCLIPError, match="holds all the uploads it may"):
         area.open()  # 500 held + 2000 promised
     area.discard(c1)
