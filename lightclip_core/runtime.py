@@ -95,11 +95,12 @@ class OnnxFunction:
 
     def __init__(self, module: torch.nn.Module, example: Sequence[torch.Tensor], input_names: Sequence[str],
                  dynamic_axes: dict[str, dict[int, str]], key: str, what: str, directory: Path | None = None,
-                 threads: int | None = None, optimize=None) -> None:
-        self.module = module
+                 threads: int | None = None, optimize=None, output_names: Sequence[str] = ("output",)) -> None:
+        self.module = module  # returns one tensor, or a tuple of them (one per name in `output_names`)
         self.optimize = optimize  # optional: rewrites the exported file in place (fusions); parity is checked after
         self.example = tuple(example)
         self.input_names = list(input_names)
+        self.output_names = list(output_names)
         self.dynamic_axes = dynamic_axes
         self.key = key
         self.what = what
@@ -123,16 +124,21 @@ class OnnxFunction:
                 warnings.simplefilter("ignore")  # the exporter's notes on opset details, not errors
                 try:
                     torch.onnx.export(module, self.example, str(tmp), input_names=self.input_names,
-                                      output_names=["output"], dynamic_axes={**self.dynamic_axes, "output": {0: "batch"}},
+                                      output_names=self.output_names,
+                                      dynamic_axes={**self.dynamic_axes, **{n: {0: "batch"} for n in self.output_names}},
                                       opset_version=OPSET, dynamo=False)
                 except Exception as exc:  # noqa: BLE001 - e.g. the onnx package missing
                     raise LightCLIPError(f"Exporting {self.what} to ONNX failed ({type(exc).__name__}: "
                                          f"{str(exc)[:200]}); install onnx and onnxruntime or use --runtime torch.") from None
-                want = module(*self.example).float().cpu().numpy()
+                want = module(*self.example)
+                want = [w.float().cpu().numpy() for w in (want if isinstance(want, tuple) else (want,))]
             if self.optimize:
                 self.optimize(tmp)
-            got = self._open(tmp).run(None, self._feeds(self.example))[0]
-            cos = _cosines(want, got)
+            got = self._open(tmp).run(None, self._feeds(self.example))
+            if len(got) != len(want):
+                raise LightCLIPError(f"The ONNX export of {self.what} gives {len(got)} outputs, not {len(want)}; "
+                                     "use --runtime torch.")
+            cos = np.concatenate([_cosines(w, g) for w, g in zip(want, got)])
             if not np.all(cos >= 0.999):
                 raise LightCLIPError(f"The ONNX export of {self.what} disagrees with PyTorch (cosine {cos.min():.4f} "
                                      "< 0.999); use --runtime torch.")
@@ -204,16 +210,21 @@ class OnnxFunction:
                 for n, x in zip(self.input_names, inputs)}
 
     def __call__(self, *inputs: Any) -> np.ndarray:
+        """The first output (the only one of most graphs)."""
         return self.session().run(None, self._feeds(inputs))[0]
 
-    def run_or_defer(self, auto: bool, *inputs: Any) -> np.ndarray | None:
-        """The output on ONNX Runtime; but under `auto` while the graph is not exported yet, start the
+    def run_all(self, *inputs: Any) -> list[np.ndarray]:
+        """Every output, in the order of `output_names`."""
+        return self.session().run(None, self._feeds(inputs))
+
+    def run_or_defer(self, auto: bool, *inputs: Any) -> np.ndarray | list[np.ndarray] | None:
+        """The output on ONNX Runtime (a list of outputs for a graph with several); but under `auto` while the graph is not exported yet, start the
         export in the background and return None: the caller answers this call with PyTorch (exporting
         a large graph takes longer than the encode it would save). Errors are the caller's to handle."""
         if auto and not self.ready():
             self.build_in_background()
             return None
-        return self(*inputs)
+        return self(*inputs) if len(self.output_names) == 1 else self.run_all(*inputs)
 
 
 def fuse_bert(hidden_size: int, num_heads: int):

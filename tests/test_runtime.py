@@ -72,6 +72,46 @@ def test_other_weights_get_another_graph(cache):
     assert len(list((cache / "onnx").glob("*.onnx"))) >= 2
 
 
+def features(enc, name):
+    enc.use_runtime(name)
+    enc.clear_cache()
+    return enc.encode_features(TEXTS)
+
+
+@pytest.mark.parametrize("which", ["minilm", "clip"])
+def test_token_states_and_their_pooled_vector_agree_across_runtimes(minilm, cache, which):
+    """The states graph has two outputs (states, pooled vector): both equal PyTorch's on ONNX Runtime,
+    and the pooled one equals what `encode` gives, on either runtime."""
+    if which == "clip":
+        pytest.importorskip("open_clip")
+        from lightclip_core.models.text_encoders import CLIPTextEncoder
+
+        enc = CLIPTextEncoder(pretrained=False, cache_size=0)
+    else:
+        enc = minilm
+    want, got = features(enc, "torch"), features(enc, "onnx")
+    assert torch.equal(want.mask, got.mask)
+    rows = lambda f: f.states[f.mask]  # every text's own token rows
+    assert torch.nn.functional.cosine_similarity(rows(want), rows(got)).min() >= 0.999
+    assert torch.nn.functional.cosine_similarity(want.pooled, got.pooled).min() >= 0.999
+    assert not got.states[~got.mask].any()  # padding stays zero
+    for name in ("torch", "onnx"):
+        torch.testing.assert_close(features(enc, name).pooled, torch.from_numpy(encode(enc, name)), atol=2e-3, rtol=0)
+
+
+def test_a_graph_with_two_outputs_checks_both(cache):
+    class Two(torch.nn.Module):
+        def forward(self, x):
+            return x * 2, x.sum(-1)
+
+    fn = runtime.OnnxFunction(Two(), [torch.randn(2, 3)], ["x"], {"x": {0: "batch"}}, key="two-outputs",
+                              what="a test graph", output_names=("double", "sum"))
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    double, total = fn.run_or_defer(False, x)
+    assert np.allclose(double, x * 2) and np.allclose(total, x.sum(-1))
+    assert np.allclose(fn(x), x * 2)  # calling it gives the first
+
+
 def test_clip_text_tower_exports_too(cache):
     pytest.importorskip("open_clip")
     from lightclip_core.models.text_encoders import CLIPTextEncoder

@@ -180,7 +180,7 @@ class LightCLIP(nn.Module):
             axes = {"pooled": {0: "batch"}, "states": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"}}
             self._text_head_onnx = OnnxFunction(graph, example, ["pooled", "states", "mask"], axes,
                                                 key=f"text-head-{self.config.text_head}-{state_key(graph)}",
-                                                what=f"the {self.config.backbone} model's text head")
+                                                what=f"the {self.config.backbone} model's text head", threads=1)
         return self._text_head_onnx
 
     @property
