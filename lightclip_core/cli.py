@@ -79,9 +79,10 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
                              "min_height", "scale_queries", "max_images")},
     **{d: whole(0) for d in ("workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
                              "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
-                             "hnsw_max", "busy", "torch_threads")},
+                             "hnsw_max", "busy", "torch_threads", "archive")},
     "seed": whole(0), "jpeg_quality": whole(1, 100),
-    **{d: number(above=0) for d in ("lr", "temperature", "fps", "seconds", "max_seconds")},
+    **{d: number(above=0) for d in ("lr", "temperature", "fps", "seconds", "max_seconds", "segment_seconds",
+                                    "archive_seconds")},
     **{d: number(minimum=0) for d in ("weight_decay", "warmup_epochs", "neg", "attr", "itc", "sdm", "id", "kd_kl",
                                       "kd_cos", "max_gap")},
     "score_threshold": number(), "nms_iou": number(minimum=0, maximum=1),
@@ -365,6 +366,14 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     ckpt = args.checkpoint or bundled_checkpoints().get("efficientnet_lite0")
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
+    if args.archive:
+        from .footagebench import archive_comparison
+
+        doc = archive_comparison(args.video, ckpt, args.archive, args.archive_seconds, args.fps, args.workers)
+        if args.out:
+            atomic_write_json(Path(args.out), doc)
+        print(json.dumps(doc, indent=2))
+        return 0
     doc = run_footage_bench(args.video, ckpt, args.gallery, args.fps, args.sheet, args.keep, args.busy)
     if args.out:
         atomic_write_json(Path(args.out), doc)
@@ -564,7 +573,6 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def cmd_footage(args: argparse.Namespace) -> int:
     """Detect, track and crop the people in a video or street photos into a searchable gallery folder."""
     from .checkpoints import load_checkpoint
-    from .fileio import log
     from .footage import FootageLimits, TrackerOptions, build_footage_gallery, make_detector, sources_from
     from .search import bundled_checkpoints
 
@@ -575,28 +583,19 @@ def cmd_footage(args: argparse.Namespace) -> int:
         if ckpt is None:
             raise LightCLIPError("No bundled checkpoint under checkpoints/; pass --checkpoint DIR (its image "
                                  "embeddings link detections into tracks and index the crops).")
-    model = load_checkpoint(ckpt)
-    sources = sources_from(args.video or (), args.photos or (), args.crops or ())
-    detector = make_detector(args.detector, min_height=args.min_height, score_threshold=args.score_threshold,
-                             nms_iou=args.nms_iou)
-    limits = FootageLimits(max_video_seconds=args.max_seconds, max_crops=args.max_crops)
     tracker = TrackerOptions(crops_per_track=args.crops_per_track, max_gap_s=args.max_gap,
                              min_track_detections=args.min_detections)
+    detector_options = {"min_height": args.min_height, "score_threshold": args.score_threshold, "nms_iou": args.nms_iou}
+    if args.videos:
+        return _footage_archive(args, ckpt, tracker, detector_options)
+    if args.ray is not None:
+        raise LightCLIPError("--ray indexes an archive: give the videos with --videos DIR_OR_LIST.")
+    model = load_checkpoint(ckpt)
+    sources = sources_from(args.video or (), args.photos or (), args.crops or ())
+    detector = make_detector(args.detector, **detector_options)
+    limits = FootageLimits(max_video_seconds=args.max_seconds or 600.0, max_crops=args.max_crops or 5000)
     bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, unit="frame", desc="footage", file=sys.stderr, leave=False)
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if bar is None:
-            return
-        bar.set_description_str(stage[:60], refresh=False)
-        if total and bar.total != total:
-            bar.reset(total=total)
-        bar.n = done
-        bar.refresh()
-
+    bar, progress = _footage_progress(args.no_progress)
     try:
         folders = [p for p in (*(args.photos or ()), *(args.crops or ())) if Path(p).is_dir()]
         summary, _ = build_footage_gallery(sources, args.out, model, detector, args.fps, tracker, limits, progress,
@@ -605,6 +604,54 @@ def cmd_footage(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    return _footage_done(args, summary)
+
+
+def _footage_archive(args: argparse.Namespace, ckpt, tracker, detector_options: dict) -> int:
+    """`footage --videos`: an archive, resumable, on this machine or over Ray."""
+    from .archive import ARCHIVE_LIMITS, archive_sources, build_archive_gallery
+
+    if args.video or args.photos or args.crops:
+        raise LightCLIPError("--videos indexes an archive on its own; give single videos with --videos too.")
+    limits = ARCHIVE_LIMITS
+    if args.max_seconds or args.max_crops:
+        from dataclasses import replace
+
+        limits = replace(limits, max_video_seconds=args.max_seconds or limits.max_video_seconds,
+                         max_crops=args.max_crops or limits.max_crops)
+    sources = archive_sources(args.videos)
+    bar, progress = _footage_progress(args.no_progress)
+    try:
+        summary, _ = build_archive_gallery(sources, args.out, ckpt, args.detector, detector_options, args.fps, tracker,
+                                           limits, ray=args.ray, workers=args.workers, segment_s=args.segment_seconds,
+                                           progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _footage_done(args, summary)
+
+
+def _footage_progress(off: bool):
+    """A tqdm bar on stderr and the `progress(stage, done, total)` that moves it (None, no-op when `off`)."""
+    if off:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="frame", desc="footage", file=sys.stderr, leave=False)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description_str(stage[:60], refresh=False)
+        if total and bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    return bar, progress
+
+
+def _footage_done(args: argparse.Namespace, summary) -> int:
+    from .fileio import log
+
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -921,6 +968,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=2.0)
     p.add_argument("--sheet", help="write a JPEG contact sheet of the tracks here")
     p.add_argument("--keep", help="write the footage gallery here (default: a temporary folder)")
+    p.add_argument("--archive", type=int, default=0, metavar="CLIPS",
+                   help="instead: cut CLIPS clips from the video and index them as an archive in one process and on "
+                   "local Ray workers (fresh processes, side by side), compare the galleries, kill a run after its "
+                   "first video and resume it (needs requirements-scale.txt)")
+    p.add_argument("--archive-seconds", type=float, default=20.0, help="seconds per archive clip (default 20)")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers for --archive (default 2)")
     p.add_argument("--busy", type=int, default=0, help="also index with this many CPU-bound processes running "
                    "beside it, with and without the one-PyTorch-thread policy (default 0: skip)")
     p.add_argument("--out", help="write the JSON here (e.g. docs/bench_footage.json)")
@@ -969,6 +1022,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="append", help="a video file: mp4, avi, mov, webm, mkv, m4v (repeatable)")
     p.add_argument("--photos", action="append", help="a street photo or a folder of them (repeatable)")
     p.add_argument("--crops", action="append", help="person crops or a folder of them, each one person (repeatable)")
+    p.add_argument("--videos", action="append",
+                   help="an archive: a folder of videos, a .txt list of video paths, or a video (repeatable); each "
+                   "finished video is kept under OUT/parts/, so the same command re-run after a kill resumes")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="with --videos: index on Ray workers; no ADDRESS starts Ray on this machine, HOST:PORT joins "
+                   "a running cluster (pip install -r requirements-scale.txt)")
+    p.add_argument("--workers", type=int, default=2, help="Ray workers on this machine (default 2, one CPU each)")
+    p.add_argument("--segment-seconds", type=float, default=300.0,
+                   help="with --ray: a video is cut into tasks of this many seconds (default 300), joined back by the tracker")
     p.add_argument("--out", required=True, help="the gallery folder to write (new, empty, or an earlier footage gallery holding only its own files; not inside a --photos or --crops folder)")
     p.add_argument("--checkpoint", help="checkpoint whose image embeddings link tracks and index the crops "
                    "(default: the bundled EfficientNet-Lite0)")
@@ -988,8 +1050,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-gap", type=float, default=2.0, help="seconds a track may go unseen before it ends")
     p.add_argument("--min-detections", type=int, default=2,
                    help="drop video tracks seen fewer times (default 2: a one-off detection is mostly a false one)")
-    p.add_argument("--max-seconds", type=float, default=600.0, help="longest video accepted (default 600)")
-    p.add_argument("--max-crops", type=int, default=5000)
+    p.add_argument("--max-seconds", type=float, help="longest video accepted (default 600; with --videos a day)")
+    p.add_argument("--max-crops", type=int, help="most person crops in the gallery (default 5000; with --videos a million)")
     p.add_argument("--json", action="store_true", help="print a JSON summary (frames read, detections, tracks, crops, seconds)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_footage)

@@ -261,21 +261,30 @@ def probe_video(path: str | Path, limits: FootageLimits | None = None) -> VideoI
 
 
 def sample_video(path: str | Path, sample_fps: float = 2.0, limits: FootageLimits | None = None,
-                 info: VideoInfo | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+                 info: VideoInfo | None = None, start: int = 0, stop: int | None = None
+                 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """``(frame_index, seconds, BGR frame)`` at about `sample_fps` frames per second of video: the
     frames whose index is nearest each multiple of ``1 / sample_fps`` seconds. Every frame is decoded
-    (`grab`), only the sampled ones are converted (`retrieve`)."""
+    (`grab`), only the sampled ones are converted (`retrieve`).
+
+    With `start` / `stop`, only frames ``start <= index < stop`` (a segment, for workers that share a
+    long video): the same frames the whole video's sampling picks there, read after a seek."""
     limits = limits or FootageLimits()
     info = info or probe_video(path, limits)
     if not sample_fps > 0:
         raise FootageError(f"The sampling rate must be above 0 frames per second (got {sample_fps}).")
     cv2 = _cv2()
     step = max(1.0, info.fps / sample_fps)
+    next_pick = 0.0
+    while round(next_pick) < start:  # the schedule as a reading from frame 0 would have it
+        next_pick += step
     cap = cv2.VideoCapture(str(path))
     decoded = 0
     try:
-        index, next_pick = 0, 0.0
-        while cap.grab():
+        if start and not cap.set(cv2.CAP_PROP_POS_FRAMES, start):
+            raise FootageError(f"{Path(path).name} cannot be read from frame {start} (no seeking in this file).")
+        index = start
+        while (stop is None or index < stop) and cap.grab():
             decoded += 1
             t = index / info.fps
             if t > limits.max_video_seconds:
@@ -291,8 +300,18 @@ def sample_video(path: str | Path, sample_fps: float = 2.0, limits: FootageLimit
             index += 1
     finally:
         cap.release()
-    if decoded == 0:
+    if decoded == 0 and start == 0:
         raise FootageError(f"{Path(path).name} has no decodable frame.")
+
+
+def video_segments(info: VideoInfo, segment_s: float | None) -> list[tuple[int, int | None]]:
+    """``[(start, stop), ...]`` frame ranges of about `segment_s` seconds covering the video (one
+    open-ended range when `segment_s` is None or the length is unknown)."""
+    if not segment_s or not info.frames:
+        return [(0, None)]
+    size = max(1, round(segment_s * info.fps))
+    starts = list(range(0, info.frames, size))
+    return [(a, b) for a, b in zip(starts, starts[1:])] + [(starts[-1], None)]
 
 
 def read_photo(path: str | Path, limits: FootageLimits | None = None) -> np.ndarray:
@@ -342,7 +361,7 @@ def crop_quality(box: Sequence[float], sharp: float) -> float:
 class _Candidate:
     """One detection kept as a possible crop of its track."""
 
-    patch: np.ndarray  # BGR
+    jpeg: bytes  # the crop, as written to the gallery (JPEG, quality 92)
     source: str
     frame: int
     timestamp: float
@@ -613,6 +632,120 @@ def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequ
                            "choose a new folder.")
 
 
+class FrameIndexer:
+    """Detect the people in a frame and make them track candidates (crop, embedding, quality), timing
+    both steps. One per process (or per Ray worker): it holds the detector and the model."""
+
+    def __init__(self, model, detector: Detector | None) -> None:
+        self.detector = detector
+        self.embed = image_embedder(model)
+        self.detect_seconds = self.embed_seconds = 0.0
+        self.frames = self.detections = 0
+
+    def people(self, frame: np.ndarray, source: str, short: str, idx: int, t: float, keep_frame: bool,
+               whole: bool = False) -> list[_Candidate]:
+        """`frame`'s detections as candidates; `whole`: the frame is one person (a crop), nothing to detect."""
+        cv2 = _cv2()
+        t0 = time.perf_counter()
+        if whole:
+            dets = [Detection((0.0, 0.0, float(frame.shape[1]), float(frame.shape[0])), 1.0)]
+        else:
+            dets = self.detector.detect(frame)
+        t1 = time.perf_counter()
+        patches = [crop(frame, d.box) for d in dets]
+        emb = self.embed(patches)
+        self.embed_seconds += time.perf_counter() - t1
+        self.detect_seconds += 0.0 if whole else t1 - t0
+        self.frames += 1
+        self.detections += len(dets)
+        jpeg = None
+        if keep_frame and dets:
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            jpeg = buf.tobytes() if ok else None
+        out = []
+        for d, p, e in zip(dets, patches, emb):
+            sh = sharpness(p)
+            ok, buf = cv2.imencode(".jpg", p, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            out.append(_Candidate(buf.tobytes(), source, idx, round(t, 3), d.box, round(d.score, 4), round(sh, 2),
+                                  crop_quality(d.box, sh), e, short, jpeg))
+        return out
+
+    def video_frames(self, path: str, name: str, short: str, sample_fps: float, limits: FootageLimits,
+                     info: VideoInfo, start: int = 0, stop: int | None = None
+                     ) -> Iterator[tuple[int, float, list[_Candidate]]]:
+        """``(frame index, seconds, candidates)`` of each sampled frame in ``[start, stop)``."""
+        for idx, t, frame in sample_video(path, sample_fps, limits, info, start, stop):
+            yield idx, t, self.people(frame, name, short, idx, t, keep_frame=True)
+
+
+@dataclass
+class SourceResult:
+    """One source indexed: its tracks (their best crops in memory) and its entry in ``footage.json``."""
+
+    tracks: list[Track]
+    meta: dict[str, Any]
+    video_seconds: float = 0.0
+
+
+def track_video(name: str, frames: Iterable[tuple[int, float, list[_Candidate]]], options: TrackerOptions,
+                info: VideoInfo, report: Callable[[str, int, int], None] = lambda *a: None) -> SourceResult:
+    """Link a video's sampled frames (in order) into tracks: the same whether one process read every
+    frame or workers read segments of it."""
+    trk = Tracker(options)
+    sampled = people = 0
+    last_t = 0.0
+    for idx, t, cands in frames:
+        trk.step(name, t, cands)
+        sampled += 1
+        people += len(cands)
+        last_t = t
+        report(f"{name} · {t:,.1f} s · {people:,} people seen", idx, info.frames)
+    found = trk.close()
+    duration = info.duration_s or (last_t + 1.0 / info.fps)
+    meta = {"file": name, "kind": "video", "fps": round(info.fps, 3), "frames": info.frames, "width": info.width,
+            "height": info.height, "duration_s": round(duration, 2), "sampled": sampled, "tracks": len(found)}
+    return SourceResult(found, meta, duration)
+
+
+def index_picture(src: Source, name: str, short: str, indexer: FrameIndexer, limits: FootageLimits) -> SourceResult:
+    """A photo (its people detected) or a crop (one person): a track per person."""
+    frame = read_photo(src.path, limits)
+    cands = indexer.people(frame, name, short, 0, 0.0, keep_frame=src.kind == "photo", whole=src.kind == "crop")
+    tracks = [Track(0, name, c.box, 0.0, 0.0, embedding=c.embedding, detections=1, best=[c]) for c in cands]
+    meta = {"file": name, "kind": src.kind, "width": int(frame.shape[1]), "height": int(frame.shape[0]),
+            "detections": len(cands)}
+    return SourceResult(tracks, meta)
+
+
+def short_names(sources: Sequence[Source]) -> list[str]:
+    """A unique short name per source (file-name safe), in order: what crop and frame files start with."""
+    names: list[str] = []
+    for src in sources:
+        short = safe_stem(Path(src.path).name, 40, "source")
+        while short in names:
+            short += "_"
+        names.append(short)
+    return names
+
+
+def check_footage_options(sources: Sequence[Source], sample_fps: float, topts: TrackerOptions,
+                          limits: FootageLimits) -> None:
+    """The checks made before anything is read: something to index, counts within `limits`, a sampling
+    rate and track gap that fit each other."""
+    if not sources:
+        raise FootageError("Nothing to index: give a video, a folder of photos, or person crops.")
+    if sum(s.kind == "video" for s in sources) > limits.max_sources:
+        raise FootageError(f"At most {limits.max_sources} videos per gallery.")
+    if sum(s.kind != "video" for s in sources) > limits.max_photos:
+        raise FootageError(f"At most {limits.max_photos:,} photos per gallery.")
+    if any(s.kind == "video" for s in sources):
+        if not sample_fps > 0:
+            raise FootageError(f"The sampling rate must be above 0 frames per second (got {sample_fps}).")
+        if topts.max_gap_s < 1.0 / sample_fps:
+            raise FootageError(f"The track gap ({topts.max_gap_s:g} s) must be at least one sampling interval "
+                               f"({1.0 / sample_fps:g} s at {sample_fps:g} frames/s), or no track could continue.")
+
+
 def build_footage_gallery(
     sources: Sequence[Source],
     out: str | Path,
@@ -646,171 +779,127 @@ def build_footage_gallery(
     limits = limits or FootageLimits()
     topts = tracker or TrackerOptions()
     out = Path(out)
-    if not sources:
-        raise FootageError("Nothing to index: give a video, a folder of photos, or person crops.")
-    if sum(s.kind == "video" for s in sources) > limits.max_sources:
-        raise FootageError(f"At most {limits.max_sources} videos per gallery.")
-    if sum(s.kind != "video" for s in sources) > limits.max_photos:
-        raise FootageError(f"At most {limits.max_photos:,} photos per gallery.")
-    if any(s.kind == "video" for s in sources):
-        if not sample_fps > 0:
-            raise FootageError(f"The sampling rate must be above 0 frames per second (got {sample_fps}).")
-        if topts.max_gap_s < 1.0 / sample_fps:
-            raise FootageError(f"The track gap ({topts.max_gap_s:g} s) must be at least one sampling interval "
-                               f"({1.0 / sample_fps:g} s at {sample_fps:g} frames/s), or no track could continue.")
+    check_footage_options(sources, sample_fps, topts, limits)
     _prepare_out(out, sources, source_folders)
-    cv2 = _cv2()
+    _cv2()  # no OpenCV is one sentence before anything is read
     if any(s.kind in ("video", "photo") for s in sources) and detector is None:
         detector = make_detector("hog")
-    embed = image_embedder(model)
+    indexer = FrameIndexer(model, detector)
     report = progress or (lambda stage, done, total: None)
-
     t_start = time.perf_counter()
-    t_det = t_emb = 0.0
-    frames_read = detections = 0
-    video_seconds = 0.0
+    results: list[SourceResult] = []
     skipped: list[tuple[str, str]] = []
-    tracks: list[Track] = []
-    next_id = 0
-    source_meta: list[dict[str, Any]] = []
-    names: dict[str, str] = {}  # source path -> unique short name used in file names
-
-    def where(src: Source) -> dict[str, str]:
-        return {"path": str(Path(src.path).resolve())} if record_paths else {}
-
-    def candidates(frame: np.ndarray, dets: list[Detection], src_name: str, short: str, idx: int, t: float,
-                   keep_frame: bool) -> list[_Candidate]:
-        nonlocal t_emb
-        patches = [crop(frame, d.box) for d in dets]
-        t0 = time.perf_counter()
-        emb = embed(patches)
-        t_emb += time.perf_counter() - t0
-        jpeg = None
-        if keep_frame and dets:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            jpeg = buf.tobytes() if ok else None
-        out_c = []
-        for d, p, e in zip(dets, patches, emb):
-            sh = sharpness(p)
-            out_c.append(_Candidate(p, src_name, idx, round(t, 3), d.box, round(d.score, 4), round(sh, 2),
-                                    crop_quality(d.box, sh), e, short, jpeg))
-        return out_c
-
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     from .runtime import set_torch_threads
 
     threads_before = set_torch_threads(torch_threads)
     try:
-        for n_src, src in enumerate(sources):
+        for n, (src, short) in enumerate(zip(sources, short_names(sources))):
             name = Path(src.path).name
-            short = safe_stem(name, 40, "source")
-            while short in names.values():
-                short += "_"
-            names[src.path] = short
-            report(f"{src.kind} {n_src + 1}/{len(sources)}: {name}", n_src, len(sources))
+            report(f"{src.kind} {n + 1}/{len(sources)}: {name}", n, len(sources))
+            where = {"path": str(Path(src.path).resolve())} if record_paths else {}
             if src.kind == "video":
                 info = probe_video(src.path, limits)
-                trk = Tracker(topts, next_id)
-                sampled = 0
-                last_t = 0.0
-                for idx, t, frame in sample_video(src.path, sample_fps, limits, info):
-                    t0 = time.perf_counter()
-                    dets = detector.detect(frame)
-                    t_det += time.perf_counter() - t0
-                    frames_read += 1
-                    sampled += 1
-                    detections += len(dets)
-                    trk.step(name, t, candidates(frame, dets, name, short, idx, t, keep_frame=True))
-                    last_t = t
-                    report(f"video {n_src + 1}/{len(sources)}: {name} · {t:,.1f} s · {detections:,} people seen",
-                           idx, info.frames)
-                found = trk.close()
-                next_id = trk.next_id
-                tracks += found
-                duration = info.duration_s or (last_t + 1.0 / info.fps)
-                video_seconds += duration
-                source_meta.append({"file": name, **where(src), "kind": "video", "fps": round(info.fps, 3),
-                                    "frames": info.frames, "width": info.width, "height": info.height, "duration_s": round(duration, 2), "sampled": sampled,
-                                    "tracks": len(found)})
-                continue
-            try:
-                frame = read_photo(src.path, limits)
-            except FootageError as exc:
-                if not keep_going:
-                    raise
-                skipped.append((name, str(exc)))
-                continue
-            frames_read += 1
-            if src.kind == "photo":
-                t0 = time.perf_counter()
-                dets = detector.detect(frame)
-                t_det += time.perf_counter() - t0
+                frames = indexer.video_frames(src.path, name, short, sample_fps, limits, info)
+                stage = lambda text, done, total: report(f"video {n + 1}/{len(sources)}: {text}", done, total)  # noqa: E731,B023
+                results.append(track_video(name, frames, topts, info, stage))
             else:
-                dets = [Detection((0.0, 0.0, float(frame.shape[1]), float(frame.shape[0])), 1.0)]
-            detections += len(dets)
-            for c in candidates(frame, dets, name, short, 0, 0.0, keep_frame=src.kind == "photo"):
-                tr = Track(next_id, name, c.box, 0.0, 0.0, embedding=c.embedding, detections=1, best=[c])
-                next_id += 1
-                tracks.append(tr)
-            source_meta.append({"file": name, **where(src), "kind": src.kind,
-                                "width": int(frame.shape[1]), "height": int(frame.shape[0]), "detections": len(dets)})
-            if sum(len(tr.best) for tr in tracks) > limits.max_crops:
-                raise FootageError(f"Over {limits.max_crops:,} person crops; index fewer files at a time or "
-                                   "raise the crop limit.")
-        n_crops = sum(len(tr.best) for tr in tracks)
-        if n_crops > limits.max_crops:
-            raise FootageError(f"{n_crops:,} person crops is over the limit of {limits.max_crops:,}; index a "
-                               "shorter video, sample fewer frames per second, or raise the crop limit.")
-        if not tracks:
-            raise FootageError("No person was found in the footage"
-                               + (f" ({len(skipped)} file(s) skipped, the first: {skipped[0][1].rstrip('.')})" if skipped else "")
-                               + "; try a lower --min-height or --score-threshold.")
+                try:
+                    results.append(index_picture(src, name, short, indexer, limits))
+                except FootageError as exc:
+                    if not keep_going:
+                        raise
+                    skipped.append((name, str(exc)))
+                    continue
+            results[-1].meta.update(where)
+            if src.kind != "video":
+                _check_crops(results, limits, final=False)
+        counts = {"frames_read": indexer.frames, "detections": indexer.detections,
+                  "detect_seconds": indexer.detect_seconds, "embed_seconds": indexer.embed_seconds}
+        summary, emb = write_footage_gallery(out, results, skipped, counts, t_start, len(sources),
+                                             {"sample_fps": sample_fps, "detector": detector.name if detector else None,
+                                              "detector_options": detector.options() if detector else {},
+                                              "tracker": asdict(topts)}, limits, report)
+    finally:
+        set_torch_threads(threads_before)
+    return summary, emb
 
-        report("writing the gallery", 0, 0)
-        (tmp / "crops").mkdir(parents=True)
-        (tmp / "frames").mkdir()
-        crops_meta, tracks_meta, embeddings, captions = [], [], [], []
-        for new_id, tr in enumerate(tracks):
-            kept = []
-            frame_file = None
-            for rank, c in enumerate(tr.best):
-                file = f"crops/t{new_id:05d}_{c.short}_f{c.frame:06d}_{rank}.jpg"
-                cv2.imwrite(str(tmp / file), c.patch, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                if rank == 0 and c.frame_jpeg is not None:
-                    frame_file = f"frames/{c.short}_f{c.frame:06d}.jpg"
-                    (tmp / frame_file).write_bytes(c.frame_jpeg)
-                crops_meta.append({"file": file, "source": c.source, "frame": c.frame, "timestamp": c.timestamp,
-                                   "box": [round(v, 1) for v in c.box], "track": new_id, "score": c.score,
-                                   "sharpness": c.sharpness})
-                embeddings.append(c.embedding)
-                captions.append({"file": file, "id": new_id})
-                kept.append(file)
-            tracks_meta.append({"track": new_id, "source": tr.source, "start": round(tr.first_t, 3),
-                                "end": round(tr.last_t, 3), "detections": tr.detections, "crops": kept,
-                                "frame": frame_file, "box": [round(v, 1) for v in tr.best[0].box]})
-        # the folder loader lists images sorted by path: write crops in that order so rows line up
+
+def _check_crops(results: Sequence[SourceResult], limits: FootageLimits, final: bool) -> None:
+    """Over `limits.max_crops` is an error: said on the way (`final` False) or at the end."""
+    n_crops = sum(len(tr.best) for r in results for tr in r.tracks)
+    if n_crops > limits.max_crops and not final:
+        raise FootageError(f"Over {limits.max_crops:,} person crops; index fewer files at a time or "
+                           "raise the crop limit.")
+    if n_crops > limits.max_crops:
+        raise FootageError(f"{n_crops:,} person crops is over the limit of {limits.max_crops:,}; index a "
+                           "shorter video, sample fewer frames per second, or raise the crop limit.")
+
+
+def write_footage_gallery(out: Path, results: Sequence[SourceResult], skipped: list[tuple[str, str]],
+                          counts: dict[str, Any], t_start: float, n_sources: int, options: dict[str, Any],
+                          limits: FootageLimits, report: Callable[[str, int, int], None],
+                          extra: Callable[[Path], None] | None = None) -> tuple[FootageSummary, np.ndarray]:
+    """Write the gallery of `results` (in source order; track ids follow it) to a temporary folder and
+    put it at `out`; `extra(folder)` may add files first. Returns the summary and the crops' embeddings."""
+    _check_crops(results, limits, final=True)
+    tracks = [tr for r in results for tr in r.tracks]
+    if not tracks:
+        raise FootageError("No person was found in the footage"
+                           + (f" ({len(skipped)} file(s) skipped, the first: {skipped[0][1].rstrip('.')})" if skipped else "")
+                           + "; try a lower --min-height or --score-threshold.")
+    report("writing the gallery", 0, 0)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        crops_meta, tracks_meta, embeddings = _write_tracks(tmp, tracks)
+        # the folder loader lists images sorted by path: rows in that order line up with it
         order = sorted(range(len(crops_meta)), key=lambda i: crops_meta[i]["file"])
         crops_meta = [crops_meta[i] for i in order]
         emb = np.stack([embeddings[i] for i in order]).astype(np.float32)
         with open(tmp / "captions.jsonl", "w", encoding="utf-8") as f:
-            for i in order:
-                f.write(json.dumps(captions[i]) + "\n")
-        summary = FootageSummary(str(out), len(sources), frames_read, detections, len(tracks), len(crops_meta),
-                                 time.perf_counter() - t_start, video_seconds, t_det, t_emb, skipped)
-        meta = {"format": FORMAT, "version": 1, "sources": source_meta,
-                "options": {"sample_fps": sample_fps, "detector": detector.name if detector else None,
-                            "detector_options": detector.options() if detector else {}, "tracker": asdict(topts)},
+            for c in crops_meta:
+                f.write(json.dumps({"file": c["file"], "id": c["track"]}) + "\n")
+        summary = FootageSummary(str(out), n_sources, counts["frames_read"], counts["detections"], len(tracks),
+                                 len(crops_meta), time.perf_counter() - t_start,
+                                 sum(r.video_seconds for r in results), counts["detect_seconds"],
+                                 counts["embed_seconds"], skipped)
+        meta = {"format": FORMAT, "version": 1, "sources": [r.meta for r in results], "options": options,
                 "summary": {k: v for k, v in summary.to_dict().items() if k not in ("out", "skipped")},
                 "skipped": [list(s) for s in skipped], "crops": crops_meta, "tracks": tracks_meta}
         (tmp / FOOTAGE_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        if extra is not None:
+            extra(tmp)
         from .fileio import replace_dir
 
         replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        set_torch_threads(threads_before)
     summary.seconds = time.perf_counter() - t_start
     return summary, emb
+
+
+def _write_tracks(tmp: Path, tracks: Sequence[Track]) -> tuple[list[dict], list[dict], list[np.ndarray]]:
+    """Each track's crops and best frame as files under `tmp`; their ``footage.json`` entries."""
+    (tmp / "crops").mkdir(parents=True)
+    (tmp / "frames").mkdir()
+    crops_meta, tracks_meta, embeddings = [], [], []
+    for new_id, tr in enumerate(tracks):
+        kept = []
+        frame_file = None
+        for rank, c in enumerate(tr.best):
+            file = f"crops/t{new_id:05d}_{c.short}_f{c.frame:06d}_{rank}.jpg"
+            (tmp / file).write_bytes(c.jpeg)
+            if rank == 0 and c.frame_jpeg is not None:
+                frame_file = f"frames/{c.short}_f{c.frame:06d}.jpg"
+                (tmp / frame_file).write_bytes(c.frame_jpeg)
+            crops_meta.append({"file": file, "source": c.source, "frame": c.frame, "timestamp": c.timestamp,
+                               "box": [round(v, 1) for v in c.box], "track": new_id, "score": c.score,
+                               "sharpness": c.sharpness})
+            embeddings.append(c.embedding)
+            kept.append(file)
+        tracks_meta.append({"track": new_id, "source": tr.source, "start": round(tr.first_t, 3),
+                            "end": round(tr.last_t, 3), "detections": tr.detections, "crops": kept,
+                            "frame": frame_file, "box": [round(v, 1) for v in tr.best[0].box]})
+    return crops_meta, tracks_meta, embeddings
 
 
 # -- reading a footage gallery back ---------------------------------------------------------------

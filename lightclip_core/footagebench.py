@@ -158,3 +158,113 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
         "gallery_sizes": {"footage_crops": len(footage_gallery), "bundled_images": len(bundled_engine.gallery)},
         "busy_machine": busy_doc,
     }
+
+
+def cut_clips(video: str | Path, folder: Path, clips: int, seconds: float) -> list[Path]:
+    """`clips` clips of `seconds` each, cut one after the other from `video` (mp4, the source's rate);
+    the last clip wraps around to the start when the video is shorter than all of them together."""
+    from .footage import _cv2
+
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    try:
+        for n in range(clips):
+            path = folder / f"cam{n + 1:02d}.mp4"
+            out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            for _ in range(round(seconds * fps)):
+                ok, frame = cap.read()
+                if not ok:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, frame = cap.read()
+                out.write(frame)
+            out.release()
+            paths.append(path)
+    finally:
+        cap.release()
+    return paths
+
+
+def _archive_run(folder: Path, out: Path, checkpoint: str | Path, sample_fps: float, extra: list[str],
+                 kill_after_parts: int | None = None) -> tuple[float, dict[str, Any]] | None:
+    """`footage --videos folder` in a fresh process: its wall seconds and its JSON summary (None when
+    killed on purpose once `kill_after_parts` videos were finished)."""
+    import signal
+    import subprocess
+    import sys
+
+    from .archive import read_manifest
+
+    cmd = [sys.executable, "-m", "lightclip_core", "footage", "--videos", str(folder), "--out", str(out),
+           "--checkpoint", str(checkpoint), "--fps", str(sample_fps), "--no-progress", "--json", *extra]
+    t0 = time.perf_counter()
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=Path(__file__).resolve().parents[1])
+    if kill_after_parts is not None:
+        while job.poll() is None:
+            if (out / "parts" / "manifest.json").is_file() and len(read_manifest(out)["done"]) >= kill_after_parts:
+                job.send_signal(signal.SIGKILL)
+                job.wait()
+                return None
+            time.sleep(0.05)
+    printed, err = job.communicate()
+    if job.returncode != 0:
+        raise LightCLIPError(f"footage --videos failed while benchmarking: {err.strip().splitlines()[-1:]}")
+    import json
+
+    return time.perf_counter() - t0, json.loads(printed.strip().splitlines()[-1])
+
+
+def archive_comparison(video: str | Path, checkpoint: str | Path, clips: int = 4, seconds: float = 20.0,
+                       sample_fps: float = 2.0, workers: int = 2) -> dict[str, Any]:
+    """An archive cut from `video`: indexed in one process and on `workers` local Ray workers (fresh
+    processes, wall time of the whole command), the two galleries compared file by file; then a run
+    killed with SIGKILL after its first finished video and re-run, compared with the uninterrupted one.
+    From the measured cost: the Ray workers (one CPU each) that index 2,400 hours in one hour."""
+    from .archive import PARTS
+
+    with tempfile.TemporaryDirectory(prefix="lightclip-archive-") as tmp:
+        tmp = Path(tmp)
+        paths = cut_clips(video, tmp / "videos", clips, seconds)
+        video_s = clips * seconds
+        single, single_summary = _archive_run(tmp / "videos", tmp / "single", checkpoint, sample_fps, [])
+        ray, ray_summary = _archive_run(tmp / "videos", tmp / "ray", checkpoint, sample_fps,
+                                        ["--ray", "--workers", str(workers), "--segment-seconds", str(seconds / 2)])
+        same = _same_gallery(tmp / "single", tmp / "ray", PARTS)
+        _archive_run(tmp / "videos", tmp / "killed", checkpoint, sample_fps, [], kill_after_parts=1)
+        resumed, _ = _archive_run(tmp / "videos", tmp / "killed", checkpoint, sample_fps, [])
+        same_resumed = _same_gallery(tmp / "single", tmp / "killed", PARTS)
+    # one worker's cost: the workers' own detect + embed seconds (one CPU each) per second of video
+    worker_s = ray_summary["detect_seconds"] + ray_summary["embed_seconds"]
+    per_worker = video_s / worker_s
+    doc = {"clips": len(paths), "seconds_each": seconds, "sample_fps": sample_fps, "workers": workers,
+           "single_process_s": round(single, 2), "ray_s": round(ray, 2), "speedup": round(single / ray, 2),
+           "single_process_indexing_s": single_summary["seconds"], "ray_indexing_s": ray_summary["seconds"],
+           "ray_worker_busy_s": round(worker_s, 2),
+           "identical_galleries": same, "killed_then_resumed_s": round(resumed, 2),
+           "resumed_gallery_identical": same_resumed,
+           "video_s_per_worker_s": round(per_worker, 3),
+           "workers_for_2400_h_in_1_h": int(-(-2400 // per_worker))}
+    log(f"bench-footage --archive: {clips} clips x {seconds:g} s: one process {doc['single_process_s']} s, "
+        f"Ray x{workers} {doc['ray_s']} s ({doc['speedup']}x), identical: {same}; killed and resumed: "
+        f"identical: {same_resumed}")
+    return doc
+
+
+def _same_gallery(a: Path, b: Path, skip: str) -> bool:
+    """Whether two footage galleries hold the same files (crops, frames, captions, footage.json but for
+    its timings), the parts folder aside."""
+    import json
+
+    def files(root: Path) -> dict[str, bytes]:
+        got = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+               if p.is_file() and p.relative_to(root).parts[0] != skip}
+        meta = json.loads(got.pop("footage.json"))
+        meta.pop("summary")
+        got["footage.json"] = json.dumps(meta, sort_keys=True).encode()
+        return got
+
+    return files(a) == files(b)
