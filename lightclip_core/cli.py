@@ -90,6 +90,14 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def add_store_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
+                   help="faiss: in this process (default); milvus: a Milvus collection through pymilvus "
+                   "(pip install -r requirements-scale.txt)")
+    p.add_argument("--uri", help="--store milvus: a file path (local milvus-lite) or http://host:19530 (a server)")
+    p.add_argument("--collection", default="lightclip_gallery", help="--store milvus: the collection name")
+
+
 def check_numbers(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Give every int/float flag of every command its range from NUMERIC_FLAGS (KeyError: one is missing)."""
     for action in parser._actions:
@@ -449,10 +457,15 @@ def report_skipped(gallery, shown: int = 20) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache)."""
+    """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache), or write
+    the embeddings with their footage metadata into a Milvus store."""
     from .fileio import check_writable_dir
     from .search import Gallery, SearchEngine
 
+    if args.store == "milvus":
+        return _index_milvus(args)
+    if not args.out:
+        raise LightCLIPError("index needs --out PATH for the FAISS index (or --store milvus --uri ...).")
     check_writable_dir(Path(args.out).parent, "--out")  # before encoding the gallery
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
@@ -462,6 +475,34 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(json.dumps({"index": str(path), "images": len(gallery), "kind": engine.index.kind, "tuned": engine.index.tuned,
                       "skipped": len(gallery.skipped)}))
     return 0
+
+
+def _index_milvus(args: argparse.Namespace) -> int:
+    """`index --store milvus`: the gallery's embeddings (encoded or cached) and metadata into Milvus."""
+    from .search import Gallery, SearchEngine, store_key
+    from .stores import MilvusStore
+
+    uri = args.uri or args.out
+    if not uri:
+        raise LightCLIPError("--store milvus needs --uri: a file path (a local milvus-lite store, e.g. gallery.db) "
+                             "or a server's http://host:19530.")
+    store = MilvusStore(uri, args.collection)  # an unreachable one is one sentence before any encoding
+    gallery = Gallery.load(args.gallery, max_images=args.max_images)
+    report_skipped(gallery)
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind="flat")
+    rows = store.write(engine.embeddings, gallery, store_key(args.checkpoint, gallery))
+    print(json.dumps({"store": "milvus", "uri": str(uri), "collection": args.collection, "images": rows,
+                      "footage": gallery.footage is not None, "skipped": len(gallery.skipped)}))
+    return 0
+
+
+def footage_filter(args: argparse.Namespace):
+    """`--camera`, `--from`, `--to` as a `stores.FootageFilter` (None when none is given)."""
+    from .stores import FootageFilter, parse_time
+
+    flt = FootageFilter(tuple(args.camera or ()), None if args.start is None else parse_time(args.start, "--from"),
+                        None if args.end is None else parse_time(args.end, "--to"))
+    return flt or None
 
 
 def cmd_ship_embeddings(args: argparse.Namespace) -> int:
@@ -503,8 +544,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     gallery = Gallery.load(args.gallery)
     report_skipped(gallery)
-    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
-    results = engine.search_batch(args.query, args.k)
+    where = footage_filter(args)
+    if args.store == "milvus":
+        from .stores import MilvusStore
+
+        if not args.uri:
+            raise LightCLIPError("--store milvus needs --uri (the file or server `index --store milvus` wrote to).")
+        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection))
+    else:
+        engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
+    results = engine.search_batch(args.query, args.k, where=where)
     footage = gallery.footage  # a footage gallery: each hit is a track (its best-matching crop)
     if args.json:
         def hit(h):
@@ -983,7 +1032,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="encode a gallery with a checkpoint and save its FAISS index")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
-    p.add_argument("--out", required=True, help="index path (writes .faiss and .json)")
+    p.add_argument("--out", help="index path (writes .faiss and .json)")
+    add_store_flags(p)
     p.add_argument("--kind", default="auto", choices=["auto", "flat", "pq", "hnsw", "ivf"],
                    help="auto: exact search up to 20,000 images; above, PQ fast-scan + exact re-ranking tuned to "
                    "--recall-target")
@@ -1009,6 +1059,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
     p.add_argument("--query", "-q", action="append", required=True, help="a description (repeat for several)")
     p.add_argument("-k", type=int, default=10)
+    add_store_flags(p)
+    p.add_argument("--camera", action="append",
+                   help="footage galleries: only crops from this source (its file name or stem, e.g. cam3; repeatable)")
+    p.add_argument("--from", dest="start", metavar="TIME",
+                   help="footage galleries: only crops seen from this time into their video (600, 10:00 or 1:02:03)")
+    p.add_argument("--to", dest="end", metavar="TIME", help="... and up to this time")
     p.add_argument("--json", action="store_true")
     p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")

@@ -186,6 +186,11 @@ class Gallery:
         return h.hexdigest()
 
 
+def store_key(checkpoint: str | Path, gallery: "Gallery") -> str:
+    """What a written index or store was made from: the checkpoint's weights and the gallery's content."""
+    return f"{checkpoint_fingerprint(checkpoint)}|{gallery.content_fingerprint()}"
+
+
 def checkpoint_fingerprint(path: str | Path) -> str:
     """SHA-256 of a checkpoint's weights and config."""
     from .checkpoints import CONFIG_FILE, MODEL_FILE
@@ -202,7 +207,9 @@ class SearchEngine:
     """A model + an indexed gallery. Thread-safe for concurrent searches (inference only)."""
 
     def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "auto", runtime: str | None = None,
-                 recall_target: float | None = None, **index_params: Any) -> None:
+                 recall_target: float | None = None, store=None, **index_params: Any) -> None:
+        """`embeddings` of `gallery` go into an in-process FAISS index; with `store` (a
+        `stores.MilvusStore` holding them) `embeddings` may be None and the store answers every query."""
         self.model = model.eval()
         # Queries are encoded on `runtime` (torch | onnx | auto, else $LIGHTCLIP_RUNTIME; see runtime.py).
         # The text encoder is shared by every model of the process, so this choice is process-wide.
@@ -216,6 +223,11 @@ class SearchEngine:
         # app searches) or "encoded" (float32, this process or the disk cache); set by the constructors
         self.embeddings_source = "encoded"
         self._per_id: int | None = None  # most images of one id (one_per_id galleries), computed on first use
+        self._row_meta = None  # stores.RowMeta of a footage gallery, read on the first filtered query
+        self.store = store  # a stores.MilvusStore to search instead of the in-process FAISS index
+        self.embeddings = self.index = None
+        if store is not None and embeddings is None:
+            return
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
         if len(self.embeddings) != len(gallery):
             raise LightCLIPError(f"{len(self.embeddings)} embeddings for a gallery of {len(gallery)} images.")
@@ -230,6 +242,18 @@ class SearchEngine:
                                         **index_params)
 
     # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def on_store(cls, checkpoint: str | Path, gallery: Gallery, store, **kw: Any) -> "SearchEngine":
+        """A checkpoint's queries over `gallery`, whose embeddings `store` holds (`index --store milvus`
+        wrote them with this checkpoint and this gallery: checked)."""
+        from .checkpoints import load_checkpoint
+
+        info = store.info()
+        if info.get("key") != store_key(checkpoint, gallery) or info.get("rows") != len(gallery):
+            raise LightCLIPError(f"The store at {store.uri} holds {info.get('rows')} embeddings written with another "
+                                 "checkpoint or gallery; write it again with `index --store milvus` for these.")
+        return cls(load_checkpoint(checkpoint), gallery, None, store=store, **kw)
+
     @classmethod
     def from_model(cls, model, gallery: Gallery, batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
                    **index_kw: Any) -> "SearchEngine":
@@ -304,8 +328,10 @@ class SearchEngine:
         """The `k` gallery images most similar to the description `text`."""
         return self.search_batch([text], k)[0]
 
-    def search_batch(self, texts: Sequence[str], k: int = 10) -> list[SearchResult]:
-        """Several queries in one text-encoder batch and one index search (times are per batch)."""
+    def search_batch(self, texts: Sequence[str], k: int = 10, where=None) -> list[SearchResult]:
+        """Several queries in one text-encoder batch and one index search (times are per batch).
+        `where` (a `stores.FootageFilter`) keeps only a footage gallery's crops from some cameras and
+        times; on FAISS an exact scan of those rows, on a Milvus store (`self.store`) Milvus's filter."""
         cleaned = [clean_query(t) for t in texts]
         k = max(1, min(int(k), MAX_K, len(self.gallery)))
         is_cached = getattr(getattr(self.model, "text_encoder", None), "is_cached", None)
@@ -313,48 +339,52 @@ class SearchEngine:
         t0 = time.perf_counter()
         q = self.encode_queries([c for c, _ in cleaned])
         t1 = time.perf_counter()
-        if self.gallery.one_per_id:
-            scores, rows = self._one_per_id(q, k)
-        else:
-            scores, rows = self.index.search(q, k)
+        scores, rows = self._ranked(q, k, where)
         t2 = time.perf_counter()
         out = []
         for i, (query, truncated) in enumerate(cleaned):
             res = SearchResult(query, self._hits(scores[i], rows[i]), len(self.gallery),
                                (t1 - t0) * 1e3, (t2 - t1) * 1e3, truncated, text_cached=cached[i])
-            pid = self.gallery.pid_of_caption(query)
+            pid = self.gallery.pid_of_caption(query) if self.embeddings is not None else None
             if pid is not None:
                 res.query_pid, res.ap = pid, self.average_precision(q[i], pid)
             out.append(res)
         return out
 
+    def _ranked(self, q: np.ndarray, k: int, where=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top `k` (scores, rows) per query from the store, the filter `where` applied."""
+        one = self.gallery.one_per_id
+        if self.store is not None:
+            return self.store.search(q, k, where, one_per_track=one)
+        if where:
+            from .stores import RowMeta, filtered_search
+
+            if self._row_meta is None:
+                self._row_meta = RowMeta.of(self.gallery)
+            rows = np.flatnonzero(where.mask(self._row_meta.source, self._row_meta.timestamp))
+            return filtered_search(self.embeddings, q, rows, k, self.gallery.pids, one)
+        if one:
+            return self._one_per_id(q, k)
+        return self.index.search(q, k)
+
     def _one_per_id(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The top `k` ids, each by its best-scoring image: with at most m images per id, the top
         ``k * m`` images hold at least `k` distinct ids (or all of them)."""
+        from .stores import top_per_id
+
         if self._per_id is None:
             self._per_id = self.gallery.max_images_per_id()
         scores, rows = self.index.search(q, min(len(self.gallery), k * self._per_id))
-        out_s = np.full((len(q), k), -np.inf, np.float32)
-        out_r = np.full((len(q), k), -1, np.int64)
-        for i in range(len(q)):
-            seen: set[int] = set()
-            n = 0
-            for s_, r in zip(scores[i], rows[i]):
-                if r < 0 or n >= k:
-                    continue
-                pid = self.gallery.pids[r]
-                if pid in seen:
-                    continue
-                seen.add(pid)
-                out_s[i, n], out_r[i, n] = s_, r
-                n += 1
-        return out_s, out_r
+        return top_per_id(scores, rows, self.gallery.pids, k, one_per_id=True)
 
     def search_similar(self, row: int, k: int = 10) -> SearchResult:
         """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out; in a
         footage gallery, its whole track left out and one result per other track)."""
         if not 0 <= int(row) < len(self.gallery):
             raise LightCLIPError(f"Gallery image {row} does not exist (the gallery has {len(self.gallery)}).")
+        if self.embeddings is None:
+            raise LightCLIPError("Image-to-image search reads the gallery's embeddings in this process; this engine "
+                                 "searches a store that holds them (search with text, or drop --store).")
         row = int(row)
         t0 = time.perf_counter()
         query = self.embeddings[row][None, :]
