@@ -411,6 +411,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.scale and args.store == "milvus":
+        from .storebench import run_store_bench, store_table
+
+        doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20))
+        if args.out:
+            bench.write_bench(doc, args.out)
+        print(json.dumps(doc) if args.json else store_table(doc))
+        return 0
     if args.scale:
         sizes = [int(x) for x in args.scale_sizes.split(",")]
         doc = bench.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries, recall_target=args.recall_target)
@@ -480,7 +488,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _index_milvus(args: argparse.Namespace) -> int:
     """`index --store milvus`: the gallery's embeddings (encoded or cached) and metadata into Milvus."""
     from .search import Gallery, SearchEngine, store_key
-    from .stores import MilvusStore
+    from .stores import MilvusStore, RowMeta
 
     uri = args.uri or args.out
     if not uri:
@@ -490,7 +498,8 @@ def _index_milvus(args: argparse.Namespace) -> int:
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind="flat")
-    rows = store.write(engine.embeddings, gallery, store_key(args.checkpoint, gallery))
+    meta = RowMeta.of(gallery) if gallery.footage is not None else None
+    rows = store.write(engine.embeddings, meta, store_key(args.checkpoint, gallery))
     print(json.dumps({"store": "milvus", "uri": str(uri), "collection": args.collection, "images": rows,
                       "footage": gallery.footage is not None, "skipped": len(gallery.skipped)}))
     return 0
@@ -975,6 +984,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "
                    "the existing benchmarks.json without measuring")
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
+    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
+                   help="with --scale: milvus puts FAISS beside a milvus-lite store (query, recall, a camera-and-hour "
+                   "filter; needs requirements-scale.txt)")
     p.add_argument("--scale-sizes", default="10000,100000,1000000")
     p.add_argument("--scale-queries", type=int, default=100)
     p.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip HNSW builds above this size "

@@ -183,12 +183,12 @@ class MilvusStore:
             raise LightCLIPError(f"The Milvus store at {self.uri} cannot be reached ({_short(exc)}); check --uri, "
                                  "or give a file path for a local milvus-lite store.") from None
 
-    def write(self, embeddings: np.ndarray, gallery, key: str, batch: int = 10_000) -> int:
-        """Replace the collection with `gallery`'s rows: embedding, source, timestamp, track, box, path."""
+    def write(self, embeddings: np.ndarray, meta: RowMeta | None, key: str, batch: int = 10_000) -> int:
+        """Replace the collection with these rows: embedding and (footage galleries, `meta`) source,
+        timestamp, track and box; `key` says what they were made from (`search.store_key`)."""
         from pymilvus import DataType
 
         emb = np.ascontiguousarray(embeddings, np.float32)
-        meta = RowMeta.of(gallery) if getattr(gallery, "footage", None) is not None else None
         c = self.client
         if c.has_collection(self.collection):
             c.drop_collection(self.collection)
@@ -236,21 +236,23 @@ class MilvusStore:
 
     def info(self) -> dict[str, Any]:
         """What `write` recorded: the key (checkpoint and gallery), the row count, the sources."""
+        if self._info is not None:
+            return self._info
         name = f"{self.collection}_info"
         if not (self.client.has_collection(self.collection) and self.client.has_collection(name)):
             raise LightCLIPError(f"The Milvus store at {self.uri} has no collection {self.collection!r}; write "
                                  "one with `index --store milvus`.")
-        if self._info is None:
-            self.client.load_collection(name)  # a store opened again starts released
-            self.client.load_collection(self.collection)
-            rows = self.client.query(name, filter="id == 0", output_fields=["info"])
-            try:
-                self._info = json.loads(rows[0]["info"])
-                assert self._info.get("format") == "lightclip-store"
-            except (IndexError, KeyError, TypeError, ValueError, AssertionError):
-                raise LightCLIPError(f"The collection {self.collection!r} at {self.uri} was not written by "
-                                     "LightCLIP's `index --store milvus`.") from None
-        return self._info
+        self.client.load_collection(name)  # a store opened again starts released
+        self.client.load_collection(self.collection)
+        rows = self.client.query(name, filter="id == 0", output_fields=["info"])
+        try:
+            info = json.loads(rows[0]["info"])
+            assert info.get("format") == "lightclip-store"
+        except (IndexError, KeyError, TypeError, ValueError, AssertionError):
+            raise LightCLIPError(f"The collection {self.collection!r} at {self.uri} was not written by "
+                                 "LightCLIP's `index --store milvus`.") from None
+        self._info = info
+        return info
 
     def sources(self) -> list[str]:
         """The footage sources (cameras) the collection holds, as `write` recorded them."""
