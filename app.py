@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -100,10 +101,17 @@ def _theme_kwargs() -> dict:
 
 @dataclass
 class Session:
-    """Per-browser-session state: the session's own indexed gallery (a SearchEngine) and its backbone."""
+    """Per-browser-session state: the session's own indexed gallery (a SearchEngine) and its backbone;
+    the Search tab's footage filters (shown once that gallery is footage), for *Your gallery* to fill."""
 
     engine: gr.State
     backbone: gr.State
+    filters: Any = None  # the Search tab's filter row
+    cameras: Any = None  # its camera picker
+
+
+# A 12 s cut of OpenCV's sample clip vtest.avi (samples/README.md: provenance and licence), indexed in one click
+SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "street_sample.mp4"
 
 
 def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
@@ -161,6 +169,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         search_btn = gr.Button("Search", variant="primary")
         similar_btn = gr.Button("Find people like the selected result")
     gr.Examples(examples, inputs=[query], label=EXAMPLES_LABEL)
+    # a footage gallery of this session's: only some cameras, only a time span (seconds into each video)
+    with gr.Row(visible=False) as filters:
+        cameras = gr.Dropdown([], value=[], multiselect=True, label="Cameras (all when empty)", scale=2)
+        start = gr.Textbox(label="From (into the video: 90, 1:30)", scale=1)
+        end = gr.Textbox(label="To", scale=1)
+    session.filters, session.cameras = filters, cameras
     info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
     results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
                          elem_id="results", elem_classes=["lc-results"])
@@ -175,15 +189,19 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
     api_explain_btn = gr.Button(visible=False)
     api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
 
-    def ui_search(q, b, kk, use_mine, engine, engine_backbone, progress=gr.Progress()):
+    def ui_search(q, b, kk, use_mine, engine, engine_backbone, cams, t0, t1, progress=gr.Progress()):
         if use_mine:
             if engine is None:
                 return [], "Index a gallery in the *Your gallery* tab first.", []
-            return views.search_view(pool, q, engine_backbone, kk, engine=engine)
+            try:
+                where = views.footage_filter(cams, t0, t1) if engine.gallery.footage is not None else None
+            except LightCLIPError as exc:
+                return [], f"⚠️ {exc}", []
+            return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
         return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
-    search_inputs = [query, backbone, k, mine, session.engine, session.backbone]
+    search_inputs = [query, backbone, k, mine, session.engine, session.backbone, cameras, start, end]
     def hide_frame():  # new results: the frame and explanation shown for an earlier click go away
         return gr.update(value=None, visible=False), ""
 
@@ -370,7 +388,10 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
     files = gr.File(file_count="multiple", file_types=["image", ".zip", *VIDEO_EXTENSIONS],
                     label="Images, zip files or videos")
     street = gr.Checkbox(False, label="My images are street photos: find the people in them (videos always are)")
-    index_btn = gr.Button("Index my gallery", variant="primary")
+    with gr.Row():
+        index_btn = gr.Button("Index my gallery", variant="primary")
+        sample_btn = gr.Button("Or index a sample street clip (12 s of OpenCV's vtest.avi)",
+                               visible=SAMPLE_CLIP.is_file())
     up_status = gr.Markdown()
     up_backbone.change(lambda b: views.synthetic_note(pool, b), [up_backbone], [up_warn], api_visibility="private")
 
@@ -379,8 +400,20 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
                                    request.session_hash if request else "",
                                    progress=lambda fraction, text: progress(fraction, desc=text), street=bool(is_street))
 
+    def show_filters(engine):
+        cams = views.footage_cameras(engine)
+        return gr.update(visible=bool(cams)), gr.update(choices=cams, value=[])
+
     index_btn.click(ui_index, [files, up_backbone, street], [session.engine, session.backbone, up_status],
-                    api_name="upload")
+                    api_name="upload").then(show_filters, [session.engine], [session.filters, session.cameras],
+                                            api_visibility="private")
+
+    def ui_sample(b, request: gr.Request = None, progress=gr.Progress()):
+        return ui_index([str(SAMPLE_CLIP)], b, False, request, progress)
+
+    sample_btn.click(ui_sample, [up_backbone], [session.engine, session.backbone, up_status],
+                     api_name="upload_sample").then(show_filters, [session.engine],
+                                                    [session.filters, session.cameras], api_visibility="private")
 
 
 def _reap_every(uploads: UploadArea, seconds: float) -> None:

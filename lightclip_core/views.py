@@ -131,14 +131,15 @@ def _still_there(engine: SearchEngine) -> SearchEngine:
 
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
                 engine: SearchEngine | None = None, progress=None,
-                caveat: bool = True) -> tuple[list[tuple[str, str]], str, list[int]]:
+                caveat: bool = True, where=None) -> tuple[list[tuple[str, str]], str, list[int]]:
     """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
     exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
     weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding;
-    ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns)."""
+    ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns).
+    `where`: a footage gallery's camera / time filter (`footage_filter`)."""
     try:
         engine = _still_there(engine) if engine else pool.get(backbone, progress)
-        result = engine.search(query, clamp_k(k))
+        result = engine.search_batch([query], clamp_k(k), where=where)[0]
     except QueryError as exc:
         return [], str(exc), []
     except LightCLIPError as exc:
@@ -146,6 +147,26 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
     footage = engine.gallery.footage
     return (hit_items(result, footage), summary(result, backbone, pool if caveat else None, footage),
             [h.row for h in result.hits])
+
+
+def footage_filter(cameras: Any, start: Any, end: Any):
+    """The Search tab's filter fields as a `stores.FootageFilter` (None when all are empty); a bad time
+    is a `LightCLIPError` in one sentence."""
+    from .stores import FootageFilter, parse_time
+
+    cams = tuple(c for c in (cameras or []) if isinstance(c, str) and c)
+    times = [None if t is None or not str(t).strip() else parse_time(str(t), label)
+             for t, label in ((start, "From"), (end, "To"))]
+    flt = FootageFilter(cams, *times)
+    return flt or None
+
+
+def footage_cameras(engine: SearchEngine | None) -> list[str]:
+    """The sources (cameras) of a footage gallery, in the order indexed; [] for any other gallery."""
+    footage = getattr(getattr(engine, "gallery", None), "footage", None)
+    if footage is None:
+        return []
+    return list(dict.fromkeys(str(c.get("source", "")) for c in footage.crops.values()))
 
 
 def search_many(pool: EnginePool, queries: Sequence[Any], backbones: Sequence[Any],

@@ -390,6 +390,33 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     assert list((tmp_path / "up2").iterdir()) == []  # a failed upload's folder goes at once
 
 
+def test_the_sample_clip_indexes_and_filters_by_camera_and_time(site, tmp_path):
+    """*Your gallery*'s sample clip (shipped in samples/): tracks, and the Search tab's filters keep
+    only that camera and time span; a bad time is one sentence."""
+    pytest.importorskip("cv2")
+    from app import SAMPLE_CLIP
+
+    engine, backbone, md = views.index_uploads(site["pool"], [str(SAMPLE_CLIP)], "mobilenetv3_small_100",
+                                               UploadArea(tmp_path / "up"), "s1")
+    assert engine is not None and md.startswith("Found **"), md
+    assert SAMPLE_CLIP.is_file()  # read in place, never moved into the upload area
+    assert views.footage_cameras(engine) == ["street_sample.mp4"]
+    assert views.footage_cameras(None) == [] and views.footage_filter([], "", None) is None
+    where = views.footage_filter(["street_sample"], "0:03", "8")
+    items, _, rows = views.search_view(site["pool"], "a person walking", backbone, 10, engine=engine, where=where)
+    assert items, "people walk through the whole clip"
+    for r in rows:
+        crop = engine.gallery.footage.crop(engine.gallery.paths[r])
+        assert 3.0 <= crop["timestamp"] <= 8.0
+    everything = views.search_view(site["pool"], "a person walking", backbone, 10, engine=engine)[2]
+    assert set(rows) != set(everything) or len(everything) < 10
+    with pytest.raises(LightCLIPError, match="seconds into the video"):
+        views.footage_filter([], "ten", None)
+    items, md, _ = views.search_view(site["pool"], "a man", backbone, 5, engine=engine,
+                                     where=views.footage_filter(["cam9"], None, None))
+    assert items == [] and md.startswith("⚠️ No camera 'cam9'")
+
+
 # -- the app on a port ------------------------------------------------------------------------------
 
 
