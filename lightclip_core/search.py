@@ -361,7 +361,7 @@ class SearchEngine:
 
             if self._row_meta is None:
                 self._row_meta = RowMeta.of(self.gallery)
-            rows = np.flatnonzero(where.mask(self._row_meta.source, self._row_meta.timestamp))
+            rows = np.flatnonzero(where.mask(self._row_meta))
             return filtered_search(self.embeddings, q, rows, k, self.gallery.pids, one)
         if one:
             return self._one_per_id(q, k)

@@ -59,7 +59,7 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
         q = _queries_around(people, n_queries, rng)
         meta = _metadata(n, rng)
         exact = list(exact_top_k(g, q, 10))
-        keep = np.flatnonzero(flt.mask(meta.source, meta.timestamp))
+        keep = np.flatnonzero(flt.mask(meta))
         exact_f = [keep[np.argsort(-(g[keep] @ qi), kind="stable")[:10]] for qi in q]
         pids = np.arange(n)
         t0 = time.perf_counter()
@@ -68,7 +68,7 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
         ms, found = _median_ms(lambda x: index.search(x, 10)[1][0], q)
 
         def faiss_filtered(x):
-            rows = np.flatnonzero(flt.mask(meta.source, meta.timestamp))  # the mask is part of the query's cost
+            rows = np.flatnonzero(flt.mask(meta))  # the mask is part of the query's cost
             return filtered_search(g, x, rows, 10, pids, False)[1][0]
 
         fms, ffound = _median_ms(faiss_filtered, q)

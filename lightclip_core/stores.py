@@ -77,15 +77,18 @@ class FootageFilter:
             picked += hits
         return sorted(set(picked))
 
-    def mask(self, source: np.ndarray, timestamp: np.ndarray) -> np.ndarray:
-        """Rows passing the filter, from per-row source names and timestamps."""
-        keep = np.ones(len(source), bool)
+    def mask(self, meta: "RowMeta") -> np.ndarray:
+        """Rows of `meta` passing the filter (cameras compared as integer codes: a string comparison
+        over a million rows cost ~40 ms a query)."""
+        keep = np.ones(len(meta.timestamp), bool)
         if self.cameras:
-            keep &= np.isin(source, self.sources(list(np.unique(source))))
+            picked = set(self.sources(meta.names))
+            wanted = [i for i, n in enumerate(meta.names) if n in picked]
+            keep &= np.isin(meta.codes, wanted)
         if self.start_s is not None:
-            keep &= timestamp >= self.start_s
+            keep &= meta.timestamp >= self.start_s
         if self.end_s is not None:
-            keep &= timestamp <= self.end_s
+            keep &= meta.timestamp <= self.end_s
         return keep
 
     def milvus_expr(self, names: Sequence[str]) -> str:
@@ -108,6 +111,11 @@ class RowMeta:
     timestamp: np.ndarray  # float64 seconds into the video
     track: np.ndarray  # int64
     box: np.ndarray  # (N, 4) float32
+
+    def __post_init__(self) -> None:
+        names, codes = np.unique(self.source, return_inverse=True)
+        self.names: list[str] = names.tolist()  # the distinct sources, sorted
+        self.codes = codes.astype(np.int32)  # per row: its source's index in `names`
 
     @classmethod
     def of(cls, gallery) -> "RowMeta":

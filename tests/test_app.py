@@ -721,6 +721,9 @@ def test_browser_street_video_to_tracks_and_the_frame(server, tmp_path):
         page.get_by_role("tab", name="Search").first.click()
         page.get_by_label("Search my uploaded gallery").check()
         page.get_by_label("Description").first.fill("a man in a dark jacket")
+        # the session's gallery is footage: the camera and time filters are shown; a time span keeps it
+        page.get_by_label("From (into the video: 90, 1:30)").fill("0:01")
+        page.get_by_label("To", exact=True).fill("2")
         page.get_by_role("button", name="Search", exact=True).click()
         page.get_by_text("· track ").first.wait_for(timeout=60_000)
         page.locator("#results img").first.click()

@@ -20,7 +20,7 @@ from lightclip_core import create_model  # noqa: E402
 from lightclip_core.archive import (PARTS, archive_sources, build_archive_gallery, read_manifest,  # noqa: E402
                                     _check_address)
 from lightclip_core.checkpoints import save_checkpoint  # noqa: E402
-from lightclip_core.footage import (FOOTAGE_FILE, FootageError, Source, build_footage_gallery,  # noqa: E402
+from lightclip_core.footage import (FOOTAGE_FILE, FootageError, build_footage_gallery,  # noqa: E402
                                     make_detector, probe_video, sample_video, video_segments)
 
 from test_footage import make_clip, require_test_video, VTEST  # noqa: E402

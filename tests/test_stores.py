@@ -17,7 +17,7 @@ from lightclip_core import LightCLIPError, create_model  # noqa: E402
 from lightclip_core.checkpoints import save_checkpoint  # noqa: E402
 from lightclip_core.footage import Source, build_footage_gallery  # noqa: E402
 from lightclip_core.search import Gallery, SearchEngine  # noqa: E402
-from lightclip_core.stores import FootageFilter, filtered_search, parse_time, top_per_id  # noqa: E402
+from lightclip_core.stores import FootageFilter, RowMeta, filtered_search, parse_time, top_per_id  # noqa: E402
 
 from test_footage import BlobDetector, make_clip  # noqa: E402
 
@@ -58,12 +58,14 @@ def test_the_filter_mask_equals_a_slow_loop():
     rng = np.random.default_rng(0)
     source = rng.choice(["cam1.mp4", "cam2.mp4", "cam3.avi"], 200)
     ts = rng.uniform(0, 100, 200)
+    meta = RowMeta(source, ts, np.arange(200), np.zeros((200, 4), np.float32))
     flt = FootageFilter(("cam1", "cam3.avi"), 20.0, 70.0)
     want = [s in ("cam1.mp4", "cam3.avi") and 20 <= t <= 70 for s, t in zip(source, ts)]
-    assert flt.mask(source, ts).tolist() == want
+    assert flt.mask(meta).tolist() == want
+    assert FootageFilter(("cam2",)).mask(meta).tolist() == [s == "cam2.mp4" for s in source]
     assert flt.milvus_expr(list(source)) == 'source in ["cam1.mp4", "cam3.avi"] and timestamp >= 20.0 and timestamp <= 70.0'
     with pytest.raises(LightCLIPError, match="No camera 'cam9'"):
-        FootageFilter(("cam9",)).mask(source, ts)
+        FootageFilter(("cam9",)).mask(meta)
 
 
 def test_filtered_search_equals_brute_force_over_the_kept_rows():
