@@ -165,8 +165,11 @@ def filtered_search(embeddings: np.ndarray, queries: np.ndarray, rows: np.ndarra
 # -- Milvus -----------------------------------------------------------------------------------------
 def _pymilvus():
     import logging
+    import os
 
-    # pymilvus and milvus-lite's gRPC server log tracebacks for what this module reports in one sentence
+    # pymilvus and milvus-lite's gRPC server log tracebacks (and gRPC's core its keep-alive chatter) for
+    # what this module reports in one sentence; read by gRPC when it is first imported
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     for name in ("pymilvus", "grpc", "grpc._server", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
