@@ -60,6 +60,7 @@ def site(tmp_path_factory):
 # -- views ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_search_view_captions_and_bad_inputs(site):
     pool = site["pool"]
     items, md, rows = views.search_view(pool, "a man in a red jacket", "mobilenetv3_small_100", 5)
@@ -390,6 +391,7 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     assert list((tmp_path / "up2").iterdir()) == []  # a failed upload's folder goes at once
 
 
+@pytest.mark.slow
 def test_the_sample_clip_indexes_and_filters_by_camera_and_time(site, tmp_path):
     """*Your gallery*'s sample clip (shipped in samples/): tracks, and the Search tab's filters keep
     only that camera and time span; a bad time is one sentence."""
@@ -457,6 +459,7 @@ def server(site):
     log.close()
 
 
+@pytest.mark.slow
 def test_client_search_compare_and_bad_inputs(server, site):
     from gradio_client import Client
 
@@ -478,6 +481,7 @@ def test_client_search_compare_and_bad_inputs(server, site):
         client.predict(query, "mobilenetv3_small_100", 999, False, api_name="/explain")
 
 
+@pytest.mark.slow
 def test_eight_concurrent_clients_get_their_own_answers(server, site):
     from gradio_client import Client
 
@@ -517,6 +521,7 @@ HOSTILE_BODIES = ['{"data": ["a man \\ud800 in red", "mobilenetv3_small_100", 5]
                   '{"data": ["a man", null, 5]}', '{"data": ["a man", ["x", "y"], 5]}', '{"data": ["a man", 7, 5]}']
 
 
+@pytest.mark.slow
 def test_a_hostile_client_among_twelve_good_ones_fails_alone(server, site):
     from gradio_client import Client
 
@@ -555,6 +560,7 @@ def _people_pictures(folder: Path, colours) -> list[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_client_upload_search_mine_and_similar(server, site, tmp_path):
     from gradio_client import Client, handle_file
 
@@ -583,6 +589,7 @@ def test_client_upload_search_mine_and_similar(server, site, tmp_path):
         a.predict(999, "mobilenetv3_small_100", 5, False, api_name="/similar")
 
 
+@pytest.mark.slow
 def test_a_sessions_uploads_are_deleted_when_it_ends(server, site, tmp_path):
     """An API client is a session (it keeps a heartbeat); when it closes, its upload folder goes."""
     from gradio_client import Client, handle_file
@@ -753,6 +760,7 @@ def test_charts_say_which_models_were_distilled_and_from_what():
     assert rows[1][headers.index("Trained (start + teachers)")] == "scratch + KD ← EfficientNet-Lite0 (ImageNet)"
 
 
+@pytest.mark.slow
 def test_bench_app_times_first_searches_and_concurrent_clients(site):
     """`bench-app` on the tiny site: a fresh app, a first and second /search per encoder, a short load run."""
     from lightclip_core.appbench import run_app_bench

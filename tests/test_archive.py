@@ -103,6 +103,7 @@ def test_a_segment_reads_the_frames_the_whole_video_samples_there(tmp_path):
     assert video_segments(info, None) == [(0, None)]
 
 
+@pytest.mark.slow
 def test_an_archive_here_equals_the_single_process_gallery_and_a_rerun_reuses_its_parts(tmp_path, archive, checkpoint):
     sources = archive_sources([archive])
     want, want_emb = single_process(sources, tmp_path / "single", checkpoint)
@@ -143,6 +144,7 @@ def footage_cli(videos: Path, out: Path, checkpoint: Path, *extra: str) -> list[
             "--checkpoint", str(checkpoint), "--no-progress", *extra]
 
 
+@pytest.mark.slow
 def test_a_killed_job_resumes_to_the_gallery_an_uninterrupted_run_writes(tmp_path, archive, checkpoint):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     whole = tmp_path / "whole"

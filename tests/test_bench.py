@@ -41,6 +41,7 @@ def test_profile_report_fields_and_units():
     assert rep["gflops_text"] > 0
 
 
+@pytest.mark.slow
 def test_peak_memory_subprocess_measures_growth():
     small = cpu_peak_memory_mb("mobilenetv3_small_100", image_size=(64, 32), batch=1)
     big = cpu_peak_memory_mb("mobilenetv3_small_100", image_size=(256, 128), batch=32)
@@ -48,6 +49,7 @@ def test_peak_memory_subprocess_measures_growth():
     assert big > small  # 128x the pixels needs more activation memory
 
 
+@pytest.mark.slow
 def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, monkeypatch, no_hub):
     base, gallery, ckpts = setup
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))  # no_hub: zero-shot models are skipped
@@ -146,6 +148,7 @@ def test_scale_run_recall_and_skips(tmp_path):
     assert "| 2,000 | flat | exact |" in table and f"| 2,000 | ivf | nprobe {tuned['value']} |" in table
 
 
+@pytest.mark.slow
 def test_zero_shot_models_bench_like_checkpoints(setup):
     from lightclip_core.search import Gallery, SearchEngine
 

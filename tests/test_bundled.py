@@ -21,6 +21,7 @@ def test_bundle_fits_the_size_budget():
 
 
 @pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+@pytest.mark.slow
 def test_bundled_checkpoint_loads_and_searches(key, tmp_path):
     ckpt = bundled_checkpoints(CHECKPOINTS)[key]
     cfg = read_config(ckpt)
@@ -63,6 +64,7 @@ def test_benchmark_table_covers_the_bundle():
 
 
 @pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+@pytest.mark.slow
 def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
     """R@1 / mAP on a fixed 400-image subset, recomputed from the bundled (int8) weights, against the
     figure `bench` recorded for this checkpoint: broken dequantisation or a swapped file drops it."""
@@ -80,6 +82,7 @@ def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
 
 
 @pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+@pytest.mark.slow
 def test_bundled_checkpoint_ships_current_gallery_embeddings(key):
     """The app's first search with any bundled encoder reads these instead of encoding 2,000 images:
     they must belong to these weights and this gallery, and equal a fresh encode (fp16 rounding aside)."""
@@ -109,6 +112,7 @@ def onnx_cache(tmp_path_factory):
 
 
 @pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+@pytest.mark.slow
 def test_bundled_image_side_runs_the_same_on_onnx_runtime(key, onnx_cache):
     """fp32 ONNX vs PyTorch, per embedding, on real gallery pictures: cosine >= 0.999."""
     from lightclip_core.data.transforms import eval_transform

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from lightclip_core.cli import image_size_arg, main
 
@@ -29,6 +31,7 @@ def test_backbones_table_lists_every_key(capsys):
     assert "CoAtNet-0" in out
 
 
+@pytest.mark.slow
 def test_unknown_backbone_exits_2_with_one_line_and_no_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "lightclip_core", "backbones", "nope", "--no-flops"],

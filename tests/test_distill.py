@@ -175,6 +175,7 @@ def test_store_is_built_once_and_reused(micro, teacher_dir, tmp_path):
     assert not rebuilt.reused and torch.equal(rebuilt.features, first.features)
 
 
+@pytest.mark.slow
 def test_tiny_distillation_run_lowers_the_kd_loss_and_reuses_the_store(micro, teacher_dir, tmp_path, capsys):
     run = fit(student_cfg(micro, tmp_path / "student", teacher_dir))
     history = json.loads((run / "last" / "curves.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import timm
 import torch
 import torchvision.transforms as T
@@ -37,6 +38,7 @@ def test_lite0_backbone_is_pretrained_and_pooled():
     assert b(torch.randn(2, 3, 128, 96)).shape == (2, 1280)
 
 
+@pytest.mark.slow
 def test_lite0_pretrained_needs_no_network(offline_env):
     out = run_python(
         "from lightclip_core import create_model\n"

@@ -39,6 +39,7 @@ def test_text_encoders_listed():
 
 
 @pytest.mark.parametrize("backbone", [*list_backbones(), "timm:mobilenetv3_small_050"])
+@pytest.mark.slow
 def test_every_backbone_encodes_and_trains_only_the_image_side(backbone):
     torch.manual_seed(0)
     model = create_model(backbone, text_encoder="minilm-l6")
@@ -180,6 +181,7 @@ def _stripes_loop_reference(backbone, images):
 
 @pytest.mark.parametrize("key,size", [("mobilenetv3_small_100", (128, 96)), ("efficientnet_b0", (160, 64)),
                                       ("vit_base_patch32_clip_224", None)])
+@pytest.mark.slow
 def test_stripe_pooling_matches_a_loop_and_keeps_the_width(key, size):
     torch.manual_seed(0)
     plain = create_backbone(key, image_size=size)

@@ -43,6 +43,7 @@ def assert_one_sentence(msg: str) -> None:
 
 
 @pytest.mark.parametrize("offline_flag", ["0", "1"])
+@pytest.mark.slow
 def test_clip_text_encoder_fails_fast_in_one_sentence_naming_minilm(offline_env, offline_flag):
     env = {**offline_env, "HF_HUB_OFFLINE": offline_flag}
     result = attempt("create_text_encoder('clip-vit-b-32')", env)
@@ -53,6 +54,7 @@ def test_clip_text_encoder_fails_fast_in_one_sentence_naming_minilm(offline_env,
 
 
 @pytest.mark.parametrize("offline_flag", ["0", "1"])
+@pytest.mark.slow
 def test_pretrained_backbone_fails_fast_in_one_sentence(offline_env, offline_flag):
     env = {**offline_env, "HF_HUB_OFFLINE": offline_flag}
     result = attempt("create_backbone('mobilenetv3_small_100', pretrained=True)", env)
@@ -62,6 +64,7 @@ def test_pretrained_backbone_fails_fast_in_one_sentence(offline_env, offline_fla
     assert result["seconds"] < 10
 
 
+@pytest.mark.slow
 def test_cached_weights_load_offline(offline_env, tmp_path):
     """A user who downloaded the weights once keeps using them offline (Hub cache layout)."""
     from safetensors.torch import save_file

@@ -38,6 +38,7 @@ def encode(enc, name):
     return enc.encode(TEXTS).numpy()
 
 
+@pytest.mark.slow
 def test_minilm_onnx_matches_pytorch_and_is_reused_from_disk(minilm, cache):
     want = encode(minilm, "torch")
     got = encode(minilm, "onnx")
@@ -51,6 +52,7 @@ def test_minilm_onnx_matches_pytorch_and_is_reused_from_disk(minilm, cache):
     assert files[0].stat().st_mtime_ns == stamp  # loaded, not exported again
 
 
+@pytest.mark.slow
 def test_a_damaged_onnx_file_is_rebuilt_not_used(minilm, cache):
     encode(minilm, "onnx")
     path = sorted((cache / "onnx").glob("*.onnx"))[0]
@@ -65,6 +67,7 @@ def test_a_damaged_onnx_file_is_rebuilt_not_used(minilm, cache):
     assert path.with_suffix(".json").is_file()
 
 
+@pytest.mark.slow
 def test_other_weights_get_another_graph(cache):
     a = MiniLMTextEncoder(pretrained=False, cache_size=0)  # random weights: another key, another file
     got, want = encode(a, "onnx"), encode(a, "torch")
@@ -79,6 +82,7 @@ def features(enc, name):
 
 
 @pytest.mark.parametrize("which", ["minilm", "clip"])
+@pytest.mark.slow
 def test_token_states_and_their_pooled_vector_agree_across_runtimes(minilm, cache, which):
     """The states graph has two outputs (states, pooled vector): both equal PyTorch's on ONNX Runtime,
     and the pooled one equals what `encode` gives, on either runtime."""
@@ -112,6 +116,7 @@ def test_a_graph_with_two_outputs_checks_both(cache):
     assert np.allclose(fn(x), x * 2)  # calling it gives the first
 
 
+@pytest.mark.slow
 def test_clip_text_tower_exports_too(cache):
     pytest.importorskip("open_clip")
     from lightclip_core.models.text_encoders import CLIPTextEncoder
@@ -141,6 +146,7 @@ def test_auto_falls_back_to_pytorch_in_one_sentence_but_an_explicit_onnx_fails(m
         raise LightCLIPError("ONNX Runtime cannot load x.onnx (InvalidProtobuf); use --runtime torch.")
 
     monkeypatch.setattr(runtime.OnnxFunction, "session", broken)
+    monkeypatch.setattr(runtime.OnnxFunction, "ready", lambda self: True)  # a graph on disk, whatever ran before
     fresh = MiniLMTextEncoder(pretrained=True, cache_size=0)
     fresh.use_runtime("onnx")
     with pytest.raises(LightCLIPError, match="cannot load"):
@@ -175,6 +181,7 @@ def test_search_engine_ranks_the_same_on_both_runtimes(tmp_path, cache):
     np.testing.assert_allclose([h.score for h in res_o.hits], [h.score for h in res_t.hits], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_export_onnx_command_and_a_damaged_image_graph(tmp_path, cache, capsys):
     import json
 
@@ -236,6 +243,7 @@ def test_auto_builds_the_image_graph_in_the_background_and_encodes_meanwhile(tmp
     assert (first * second).sum(1).min() >= 0.999
 
 
+@pytest.mark.slow
 def test_band_pooled_coatnet_exports_where_adaptive_pooling_would_not(cache):
     """4-band pooling at the students' 128x96: CoAtNet-0's feature map comes out of a reshape whose size
     the ONNX exporter cannot see, and it refused adaptive pooling there. (InceptionV3's 2-row map is the

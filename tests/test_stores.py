@@ -110,6 +110,7 @@ def run_cli(*argv: str, capsys) -> dict | list:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_milvus_lite_round_trip_with_filters_equals_faiss(footage, checkpoint, tmp_path, capsys):
     pytest.importorskip("pymilvus")
     db = tmp_path / "gallery.db"
@@ -128,6 +129,7 @@ def test_milvus_lite_round_trip_with_filters_equals_faiss(footage, checkpoint, t
                 assert {h["footage"]["source"] for h in m["hits"]} == {"cam1.avi"}
 
 
+@pytest.mark.slow
 def test_store_errors_are_one_sentence(footage, checkpoint, tmp_path, monkeypatch, capsys):
     pytest.importorskip("pymilvus")
     from lightclip_core.cli import main

@@ -250,6 +250,7 @@ def test_cli_synth_writes_a_loadable_dataset(tmp_path, capsys):
     assert load_dataset("synthpedes", out).stats()["val"]["images"] == 4
 
 
+@pytest.mark.slow
 def test_bundled_gallery_is_what_the_documented_command_writes(tmp_path):
     """`python -m lightclip_core synth --out gallery --splits test` (README) reproduces gallery/.
 

@@ -55,6 +55,7 @@ def micro(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_training_learns_its_pairs_and_writes_checkpoints(micro, tmp_path):
     """20 training images: the loss must fall far below chance and the model must rank each
     training caption's own person first far more often than chance (a caption/image mix-up or a
@@ -90,6 +91,7 @@ def assert_same_weights(run: Path, want: dict[str, torch.Tensor]) -> None:
         torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
     want = uninterrupted_weights(tiny, tmp_path / "full")
 
@@ -119,6 +121,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny, tmp_path, monkey
 
 
 @pytest.mark.parametrize("where", ["optimizer state", "swap of last"])
+@pytest.mark.slow
 def test_a_kill_inside_an_epochs_save_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch, where):
     """Fault injection inside the second epoch's save: after its weights are written but before the
     optimizer state, or after best/ is swapped in but before last/. The run resumes from what is on
@@ -315,6 +318,7 @@ def _fixture(kind: str, root: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["cuhkpedes", "icfgpedes", "rstpreid", "flickr30k"])
+@pytest.mark.slow
 def test_train_and_eval_on_each_published_format(kind, tmp_path, capsys):
     from lightclip_core.cli import main
 

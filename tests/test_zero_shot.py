@@ -20,6 +20,7 @@ def test_registry_lists_clip_and_mobileclip():
 
 
 @pytest.mark.parametrize("key", ["mobileclip-s1", "mobileclip2-s0", "clip-vit-b-32"])
+@pytest.mark.slow
 def test_random_weight_models_encode_both_sides(key):
     m = create_zero_shot(key, pretrained=False)
     h, w = m.image_size
@@ -44,6 +45,7 @@ def test_letterbox_keeps_the_whole_person():
     assert col[0] < col[x.shape[2] // 2]
 
 
+@pytest.mark.slow
 def test_offline_fails_in_one_sentence_fast(offline_env):
     t0 = time.perf_counter()
     out = run_python(
@@ -58,6 +60,7 @@ def test_offline_fails_in_one_sentence_fast(offline_env):
     assert msg.count(". ") == 0 and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_zero_shot_in_the_pool_and_views(tmp_path, no_hub):
     gallery = tmp_path / "g"
     generate(gallery, SynthConfig(ids=6, images_per_id=2, size=(64, 32), val_ids=0, test_ids=6, seed=3),
