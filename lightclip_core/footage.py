@@ -93,24 +93,24 @@ class Detection:
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes (torchvision's `box_iou`)."""
+    import torch
+    from torchvision.ops import box_iou
+
+    return float(box_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))[0, 0])
 
 
 def nms(dets: Sequence[Detection], iou_threshold: float) -> list[Detection]:
-    """Greedy non-maximum suppression: highest score first, drop boxes overlapping a kept one by
-    more than `iou_threshold`."""
-    kept: list[Detection] = []
-    for d in sorted(dets, key=lambda d: -d.score):
-        if all(iou(d.box, k.box) <= iou_threshold for k in kept):
-            kept.append(d)
-    return kept
+    """Greedy non-maximum suppression (torchvision's `nms`): highest score first, drop boxes
+    overlapping a kept one by more than `iou_threshold`."""
+    if not dets:
+        return []
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    boxes = torch.tensor([d.box for d in dets], dtype=torch.float64)
+    scores = torch.tensor([d.score for d in dets], dtype=torch.float64)
+    return [dets[i] for i in tv_nms(boxes, scores, float(iou_threshold)).tolist()]
 
 
 class Detector:

@@ -132,6 +132,31 @@ def test_boxes_iou_and_nms():
     dets = [Detection((0, 0, 10, 20), 0.9), Detection((1, 0, 11, 20), 0.95), Detection((30, 0, 40, 20), 0.5)]
     kept = nms(dets, 0.4)
     assert [d.score for d in kept] == [0.95, 0.5]
+    assert nms([], 0.4) == []
+
+
+def _slow_iou(a, b) -> float:
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
+
+
+def test_torchvisions_nms_and_iou_equal_the_obvious_loops():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        xy = rng.uniform(0, 100, (30, 2))
+        wh = rng.uniform(5, 40, (30, 2))
+        dets = [Detection((float(x), float(y), float(x + w), float(y + h)), float(s))
+                for (x, y), (w, h), s in zip(xy, wh, rng.random(30))]
+        for a, b in zip(dets, dets[1:]):
+            assert iou(a.box, b.box) == pytest.approx(_slow_iou(a.box, b.box), abs=1e-12)
+        for threshold in (0.0, 0.3, 0.7):
+            want = []
+            for d in sorted(dets, key=lambda d: -d.score):  # greedy: best first, drop what overlaps a kept one
+                if all(_slow_iou(d.box, k.box) <= threshold for k in want):
+                    want.append(d)
+            assert nms(dets, threshold) == want
 
 
 def test_sampling_picks_frames_at_the_asked_rate(clip):
