@@ -162,7 +162,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
     model = load_checkpoint(src)
     config = read_config(src)
     extra = {k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")}
-    extra["exported_from"] = str(src)
+    from .fileio import portable_path
+
+    extra["exported_from"] = portable_path(src)
     save_checkpoint(model, dst, extra, dtype=dtype)
     for name in ("metrics.json", "curves.json"):
         if (src / name).is_file():

@@ -85,6 +85,19 @@ def check_writable_dir(folder: Path, flag: str) -> None:
         raise LightCLIPError(f"{flag} {folder} cannot be written ({exc.strerror or exc}); choose another place.") from None
 
 
+def portable_path(path: str | Path) -> str:
+    """`path` as a file others read should record it: relative to the working directory when it lies
+    under it, else only its name (a machine's absolute paths tell nothing elsewhere, and tell where its
+    owner keeps things). Empty stays empty."""
+    if not str(path):
+        return ""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return p.name
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()

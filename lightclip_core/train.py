@@ -801,13 +801,26 @@ def evaluate_and_save(run: Run, epoch: int, record: dict[str, Any]) -> None:
     )
 
 
+def _portable(train: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as a checkpoint records it: its paths relative or by name (`portable_path`);
+    the run folder's own train_config.json, which resumes it on this machine, keeps them as given."""
+    from .fileio import portable_path
+
+    out = {k: portable_path(v) if k in ("root", "out", "init") else v for k, v in train.items()}
+    out["teachers"] = [portable_path(t) for t in train.get("teachers") or []]
+    return out
+
+
 def _teacher_record(path: str) -> dict[str, Any]:
-    """What a student's records say about a teacher: where, which backbone, and its own recipe."""
+    """What a student's records say about a teacher: where (`portable_path`), which backbone, and its
+    own recipe."""
+    from .fileio import portable_path
+
     try:
         cfg = json.loads((Path(path) / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
-        return {"path": str(path)}
-    return {"path": str(path), "backbone": cfg.get("model", {}).get("backbone"),
+        return {"path": portable_path(path)}
+    return {"path": portable_path(path), "backbone": cfg.get("model", {}).get("backbone"),
             "pretrained": cfg.get("train", {}).get("pretrained"), "recipe": cfg.get("recipe")}
 
 
@@ -821,7 +834,8 @@ def _save_epoch(run_dir: Path, model, opt, sched, cfg: TrainConfig, epoch: int, 
 
     last, tmp = run_dir / "last", run_dir / ".last.tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # what a kill inside an earlier save left
-    extra = {"train": cfg.to_dict(), "epoch": epoch + 1, "metrics": history[-1], "synthetic": cfg.dataset == "synthpedes"}
+    extra = {"train": _portable(cfg.to_dict()), "epoch": epoch + 1, "metrics": history[-1],
+             "synthetic": cfg.dataset == "synthpedes"}
     if recipe is not None:
         extra["recipe"] = recipe
     save_checkpoint(model, tmp, extra)

@@ -69,6 +69,8 @@ def test_training_learns_its_pairs_and_writes_checkpoints(micro, tmp_path):
     assert history[-1]["train_loss"] < 0.5 * chance_loss, history[-1]
     for sub in ("best", "last"):
         assert (run / sub / "model.safetensors").is_file() and (run / sub / "config.json").is_file()
+        recorded = (run / sub / "config.json").read_text()
+        assert str(tmp_path) not in recorded, "a checkpoint records the trainer's paths by name, not absolute"
     best_epoch = json.loads((run / "best" / "metrics.json").read_text())["epoch"]
     assert history[best_epoch - 1]["val_map"] == max(h["val_map"] for h in history)  # picked on val
     model = load_checkpoint(run / "last", backbone="mobilenetv3_small_100")
