@@ -28,7 +28,7 @@ from lightclip_core.coalesce import Coalescer
 from lightclip_core.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
-from lightclip_core.search import CHECKPOINTS_DIR, DEFAULT_GALLERY, MAX_K, EnginePool
+from lightclip_core.search import MAX_K, EnginePool
 from lightclip_core.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
 # Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
@@ -110,6 +110,9 @@ class Session:
     cameras: Any = None  # its camera picker
 
 
+# The bundled models and gallery beside this file (Spaces runs it from the repository's root)
+CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
+DEFAULT_GALLERY = Path(__file__).resolve().parent / "gallery"
 # A 12 s cut of OpenCV's sample clip vtest.avi (samples/README.md: provenance and licence), indexed in one click
 SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "street_sample.mp4"
 

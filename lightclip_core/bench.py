@@ -327,12 +327,11 @@ def gallery_dataset(gallery) -> str:
     return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
 
-def _is_bundled_gallery(gallery_dir: str | Path) -> bool:
-    """Whether `gallery_dir` is the repository's bundled gallery (the one `ship-embeddings` writes for)."""
-    from .search import DEFAULT_GALLERY
-
+def _is_bundled_gallery(gallery_dir: str | Path, checkpoints_dir: str | Path) -> bool:
+    """Whether `gallery_dir` is the gallery bundled with `checkpoints_dir` (``gallery/`` beside
+    ``checkpoints/``, as in a checkout: the one `ship-embeddings` writes for)."""
     try:
-        return Path(gallery_dir).resolve() == DEFAULT_GALLERY.resolve()
+        return Path(gallery_dir).resolve() == Path(checkpoints_dir).resolve().parent / "gallery"
     except OSError:
         return False
 
@@ -341,7 +340,7 @@ def ship_hint(record: dict[str, Any], ckpt: Path, checkpoints_dir: str | Path, g
     """A line for a bundled checkpoint benched on the bundled gallery without current shipped embeddings:
     its row then scores a fresh encode, not what the app searches (and the app's first search encodes)."""
     if not record.get("bundled", True) or record.get("gallery_embeddings") == "shipped" \
-            or not _is_bundled_gallery(gallery_dir):
+            or not _is_bundled_gallery(gallery_dir, checkpoints_dir):
         return None
     return (f"bench: {ckpt} ships no current gallery embeddings, so its row scores a fresh float32 encode, not what "
             f"the app searches; run `python -m lightclip_core ship-embeddings --checkpoints {checkpoints_dir} "

@@ -90,6 +90,17 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def bundled_dir(name: str) -> Path:
+    """Where a command looks for the bundled ``checkpoints/`` or ``gallery/`` when no flag names one:
+    the working directory's, else those of the checkout this package runs from. The one place the
+    program resolves them; the library takes them as arguments."""
+    here = Path(name)
+    if here.exists():
+        return here
+    checkout = Path(__file__).resolve().parent.parent / name
+    return checkout if checkout.exists() else here
+
+
 def add_store_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
                    help="faiss: in this process (default); milvus: a Milvus collection through pymilvus "
@@ -371,7 +382,7 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     from .footagebench import run_footage_bench
     from .search import bundled_checkpoints
 
-    ckpt = args.checkpoint or bundled_checkpoints().get("efficientnet_lite0")
+    ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get("efficientnet_lite0")
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
     if args.archive:
@@ -636,7 +647,7 @@ def cmd_footage(args: argparse.Namespace) -> int:
 
     ckpt = args.checkpoint
     if ckpt is None:
-        found = bundled_checkpoints()
+        found = bundled_checkpoints(bundled_dir("checkpoints"))
         ckpt = found.get("efficientnet_lite0") or next(iter(found.values()), None)
         if ckpt is None:
             raise LightCLIPError("No bundled checkpoint under checkpoints/; pass --checkpoint DIR (its image "

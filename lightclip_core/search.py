@@ -24,9 +24,6 @@ from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, write_cache
 from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GALLERY = REPO_ROOT / "gallery"
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
 MAX_K = 50
 _UNPRINTABLE = re.compile("[\ud800-\udfff\x00-\x1f\x7f]")
@@ -116,7 +113,7 @@ class Gallery:
         return len(self.paths)
 
     @classmethod
-    def load(cls, root: str | Path = DEFAULT_GALLERY, dataset: str = "auto", split: str | None = None,
+    def load(cls, root: str | Path, dataset: str = "auto", split: str | None = None,
              max_images: int | None = None) -> "Gallery":
         """A gallery from a dataset directory (every split, or `split`) or a plain image folder.
 
@@ -263,14 +260,14 @@ class SearchEngine:
     def from_checkpoint(
         cls,
         checkpoint: str | Path,
-        gallery: Gallery | None = None,
+        gallery: Gallery,
         cache_dir: str | Path | None = None,
         device: str = "cpu",
         progress: Callable[[int, int], None] | None = None,
         shipped: bool = True,
         **index_kw: Any,
     ) -> "SearchEngine":
-        """Load a checkpoint and index `gallery` (default: the bundled one).
+        """Load a checkpoint and index `gallery`.
 
         The gallery's embeddings come from, in order: the file shipped beside the checkpoint
         (`SHIPPED_EMBEDDINGS`, when it was written for this checkpoint and this gallery's content;
@@ -279,7 +276,6 @@ class SearchEngine:
         """
         from .checkpoints import load_checkpoint
 
-        gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
         model = load_checkpoint(checkpoint, device=device)
         fp = None if cache_dir is False and not shipped else checkpoint_fingerprint(checkpoint)
         emb = read_shipped_embeddings(checkpoint, gallery, model.embed_dim, fp) if shipped else None
@@ -294,7 +290,7 @@ class SearchEngine:
     def from_zero_shot(
         cls,
         key: str,
-        gallery: Gallery | None = None,
+        gallery: Gallery,
         cache_dir: str | Path | None = None,
         progress: Callable[[int, int], None] | None = None,
         pretrained: bool = True,
@@ -305,7 +301,6 @@ class SearchEngine:
         gallery embeddings are cached like a checkpoint's (keyed by model, weights and gallery)."""
         from .models.zero_shot import create_zero_shot
 
-        gallery = gallery if gallery is not None else Gallery.load(DEFAULT_GALLERY)
         model = create_zero_shot(key, pretrained=pretrained).to(device)
         cache_key = f"zero-shot:{key}:{model.config.pretrained_tag}" if pretrained and cache_dir is not False else None
         return cls(model, gallery, cached_gallery_embeddings(model, gallery, cache_key, cache_dir, progress), **index_kw)
@@ -488,7 +483,7 @@ def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
     return encode_images(model, gallery.paths, batch_size, on_batch=progress).numpy()
 
 
-def bundled_checkpoints(root: str | Path = CHECKPOINTS_DIR) -> dict[str, Path]:
+def bundled_checkpoints(root: str | Path) -> dict[str, Path]:
     """Backbone key -> checkpoint directory, for every checkpoint under `root` (a damaged one under its
     folder's name: loading it gives the reason, so the app shows it as unavailable instead of hiding it)."""
     from .checkpoints import CONFIG_FILE, read_config
@@ -518,7 +513,7 @@ class EnginePool:
     The app holds one pool; several browser sessions searching the same backbone share its engine.
     """
 
-    def __init__(self, checkpoints_dir: str | Path = CHECKPOINTS_DIR, gallery_dir: str | Path = DEFAULT_GALLERY,
+    def __init__(self, checkpoints_dir: str | Path, gallery_dir: str | Path,
                  cache_dir: str | Path | None = None, device: str = "cpu", hub_repo: str | None = None) -> None:
         self.checkpoints_dir = Path(checkpoints_dir)
         # A Hugging Face model repo (`hub push`) to fetch missing checkpoints from on first use, never at start

@@ -53,7 +53,7 @@ def test_peak_memory_subprocess_measures_growth():
 def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, monkeypatch, no_hub):
     base, gallery, ckpts = setup
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))  # no_hub: zero-shot models are skipped
-    monkeypatch.setattr("lightclip_core.search.DEFAULT_GALLERY", gallery)  # this gallery stands for the bundled one
+    # `gallery` lies beside `ckpts`, as the bundled gallery beside checkpoints/: bench treats it as bundled
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\nmid\n"
                       f"{bench.TRAINING_START}\nold\n{bench.TRAINING_END}\ntail\n")
@@ -322,15 +322,14 @@ def test_table_says_which_gallery_embeddings_the_accuracy_columns_score():
 
 
 def test_ship_hint_only_for_bundled_rows_on_the_bundled_gallery(tmp_path):
-    from lightclip_core.search import DEFAULT_GALLERY
-
+    ckpts, bundled = tmp_path / "checkpoints", tmp_path / "gallery"  # the gallery beside the checkpoints
     rec = {"backbone": "mobilenetv3_small_100", "bundled": True, "gallery_embeddings": "encoded"}
-    ck = tmp_path / "ck"
-    assert "ship-embeddings --checkpoints checkpoints --backbones mobilenetv3_small_100" in bench.ship_hint(
-        rec, ck, "checkpoints", DEFAULT_GALLERY)
-    assert bench.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, "checkpoints", DEFAULT_GALLERY) is None
-    assert bench.ship_hint({**rec, "bundled": False}, ck, "checkpoints", DEFAULT_GALLERY) is None  # a --run row
-    assert bench.ship_hint(rec, ck, "checkpoints", tmp_path) is None  # another gallery: nothing to ship for it
+    ck = ckpts / "ck"
+    assert f"ship-embeddings --checkpoints {ckpts} --backbones mobilenetv3_small_100" in bench.ship_hint(
+        rec, ck, ckpts, bundled)
+    assert bench.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, ckpts, bundled) is None
+    assert bench.ship_hint({**rec, "bundled": False}, ck, ckpts, bundled) is None  # a --run row
+    assert bench.ship_hint(rec, ck, ckpts, tmp_path) is None  # another gallery: nothing to ship for it
 
 
 def test_the_text_heads_query_cost_is_measured_side_by_side(setup):

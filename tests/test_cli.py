@@ -52,3 +52,25 @@ def test_image_size_parsing():
             assert "HxW" in str(exc)
         else:
             raise AssertionError(f"{bad!r} was accepted")
+
+
+@pytest.mark.slow
+def test_search_runs_from_another_directory_with_explicit_paths(tmp_path):
+    """The library takes gallery and checkpoint locations as arguments (no repository-relative
+    defaults): from a directory that holds neither, explicit paths search the bundled gallery."""
+    import inspect
+
+    from lightclip_core.search import EnginePool, Gallery, SearchEngine, bundled_checkpoints
+
+    for fn, name in ((Gallery.load, "root"), (SearchEngine.from_checkpoint, "gallery"),
+                     (bundled_checkpoints, "root"), (EnginePool.__init__, "gallery_dir")):
+        assert inspect.signature(fn).parameters[name].default is inspect.Parameter.empty, fn
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightclip_core", "search", "--checkpoint", str(REPO / "checkpoints" / "mobilenetv3_small_100"),
+         "--gallery", str(REPO / "gallery"), "-q", "a woman in a red coat", "-k", "3", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)[0]["hits"]
+    assert len(hits) == 3 and all(h["path"].startswith(str(REPO / "gallery")) for h in hits)
