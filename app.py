@@ -23,7 +23,7 @@ from typing import Any
 
 import gradio as gr
 
-from lightclip_core import charts, gradio_tuning, views
+from lightclip_core import charts, gradio_tuning, settings, views
 from lightclip_core.coalesce import Coalescer
 from lightclip_core.columns import measured_on
 from lightclip_core.errors import LightCLIPError
@@ -32,14 +32,14 @@ from lightclip_core.search import MAX_K, EnginePool
 from lightclip_core.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
 # Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
-UPLOAD_ROOT = Path(os.environ.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
-UPLOAD_QUOTA = int(float(os.environ.get("LIGHTCLIP_UPLOAD_QUOTA_MB", MAX_APP_BYTES / 2**20)) * 2**20)  # all sessions
+UPLOAD_ROOT = Path(settings.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
+UPLOAD_QUOTA = int(settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") * 2**20)  # all sessions (MAX_APP_BYTES by default)
 COMPARE_COLUMNS = 3
 TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
-SEARCH_BATCH = int(os.environ.get("LIGHTCLIP_SEARCH_BATCH", "16"))  # API /search: concurrent calls per batch
+SEARCH_BATCH = settings.get("LIGHTCLIP_SEARCH_BATCH")  # API /search: concurrent calls per batch
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
-CONCURRENCY = int(os.environ.get("LIGHTCLIP_CONCURRENCY", "4"))
-PRELOAD = os.environ.get("LIGHTCLIP_PRELOAD", "1") != "0"  # load every bundled encoder after start-up (0: on first use)
+CONCURRENCY = settings.get("LIGHTCLIP_CONCURRENCY")
+PRELOAD = settings.get("LIGHTCLIP_PRELOAD")  # load every bundled encoder after start-up (0: on first use)
 
 ABOUT = """
 ### What this compares
@@ -453,13 +453,13 @@ def _preload(pool: EnginePool) -> None:
 
 def main() -> int:
     t0 = time.perf_counter()
-    device = os.environ.get("LIGHTCLIP_DEVICE", "auto")
+    device = settings.get("LIGHTCLIP_DEVICE")
     if device == "auto":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    pool = EnginePool(os.environ.get("LIGHTCLIP_CHECKPOINTS", CHECKPOINTS_DIR), os.environ.get("LIGHTCLIP_GALLERY", DEFAULT_GALLERY),
-                      device=device, hub_repo=os.environ.get("LIGHTCLIP_HUB_REPO"))
+    pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY,
+                      device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"))
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
     usable = [k for k in pool.available() if pool.info(k).get("available")]  # a damaged one is listed, not chosen
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in usable]
@@ -484,7 +484,7 @@ def main() -> int:
     threading.Thread(target=_reap_every, args=(uploads, 600), name="lightclip-reaper", daemon=True).start()
     if default:
         warming.join()
-    port = int(os.environ.get("LIGHTCLIP_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    port = settings.get("LIGHTCLIP_PORT") or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
                 allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
                 prevent_thread_lock=True, **_theme_kwargs())

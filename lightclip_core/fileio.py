@@ -109,7 +109,9 @@ def sha256_file(path: Path) -> str:
 
 def cache_root() -> Path:
     """LightCLIP's cache root: ``$LIGHTCLIP_CACHE`` or ``~/.cache/lightclip``."""
-    return Path(os.environ.get("LIGHTCLIP_CACHE", "~/.cache/lightclip")).expanduser()
+    from .settings import get
+
+    return Path(get("LIGHTCLIP_CACHE"))
 
 
 def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: str = "pt",

@@ -33,7 +33,9 @@ ANALYTICS_EVERY = "200"
 
 
 def enabled() -> bool:
-    return os.environ.get("LIGHTCLIP_GRADIO_TUNING", "1") != "0"
+    from .settings import get
+
+    return get("LIGHTCLIP_GRADIO_TUNING")
 
 
 def tune_environment() -> None:

@@ -14,10 +14,11 @@ import threading
 import time
 from urllib.parse import urlparse
 
+from . import settings
 from .errors import OfflineError
 
 # Seconds the reachability probe may take in all (DNS + TCP connect); env override for slow links.
-PROBE_TIMEOUT_S = float(os.environ.get("LIGHTCLIP_HUB_TIMEOUT_S", "3"))
+PROBE_TIMEOUT_S = settings.get("LIGHTCLIP_HUB_TIMEOUT_S")
 _PROBE_TTL_S = 60.0
 _probe_cache: dict[str, tuple[float, str | None]] = {}
 

@@ -44,7 +44,9 @@ def onnxruntime_available() -> bool:
 
 def requested_runtime(name: str | None = None) -> str:
     """What was asked for, before resolving: `name`, else ``$LIGHTCLIP_RUNTIME``, else ``auto``."""
-    return (name or os.environ.get("LIGHTCLIP_RUNTIME") or "auto").strip().lower()
+    from .settings import get
+
+    return (name or get("LIGHTCLIP_RUNTIME")).strip().lower()
 
 
 def resolve_runtime(name: str | None = None) -> str:

@@ -13,8 +13,6 @@ caption is encoded once per process.
 from __future__ import annotations
 
 import copy
-
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,13 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import settings
 from ..errors import LightCLIPError
 from ..hub import resolve_hub_file
 from ..registry import Registry
 
-DEFAULT_CACHE_SIZE = int(os.environ.get("LIGHTCLIP_TEXT_CACHE_SIZE", "100000"))
+DEFAULT_CACHE_SIZE = settings.get("LIGHTCLIP_TEXT_CACHE_SIZE")
 # Token states are ~100x larger than a pooled vector (T x D fp16): a smaller LRU of their own.
-DEFAULT_STATE_CACHE_SIZE = int(os.environ.get("LIGHTCLIP_TEXT_STATE_CACHE_SIZE", "4096"))
+DEFAULT_STATE_CACHE_SIZE = settings.get("LIGHTCLIP_TEXT_STATE_CACHE_SIZE")
 
 
 @dataclass
