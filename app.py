@@ -33,7 +33,7 @@ from lightclip_core.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
 # Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
 UPLOAD_ROOT = Path(settings.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
-UPLOAD_QUOTA = int(settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") * 2**20)  # all sessions (MAX_APP_BYTES by default)
+UPLOAD_QUOTA = int((settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") or MAX_APP_BYTES / 2**20) * 2**20)  # all sessions
 COMPARE_COLUMNS = 3
 TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
 SEARCH_BATCH = settings.get("LIGHTCLIP_SEARCH_BATCH")  # API /search: concurrent calls per batch

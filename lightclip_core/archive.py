@@ -35,8 +35,9 @@ import numpy as np
 
 from .fileio import atomic_write_json, log
 from .footage import (VIDEO_EXTENSIONS, FootageError, FootageLimits, FootageSummary, FrameIndexer, Source,
-                      SourceResult, Track, TrackerOptions, _Candidate, _cv2, check_footage_options, make_detector,
-                      probe_video, read_footage, short_names, track_video, video_segments, write_footage_gallery)
+                      SourceResult, Track, TrackerOptions, _Candidate, _cv2, _prepare_out, check_footage_options,
+                      files_under, make_detector, probe_video, short_names, track_video, video_segments,
+                      write_footage_gallery)
 
 PARTS = "parts"
 MANIFEST = "manifest.json"
@@ -54,8 +55,7 @@ def archive_sources(items: Iterable[str | Path]) -> list[Source]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            found = files_under(p, VIDEO_EXTENSIONS)
             if not found:
                 raise FootageError(f"No videos ({', '.join(e[1:] for e in VIDEO_EXTENSIONS)}) under {p}.")
         elif p.suffix.lower() == ".txt" and p.is_file():
@@ -66,8 +66,11 @@ def archive_sources(items: Iterable[str | Path]) -> list[Source]:
         else:
             found = [p]
         out += [Source(str(q), "video") for q in found]
-    seen: set[str] = set()
-    unique = [s for s in out if not (str(Path(s.path).resolve()) in seen or seen.add(str(Path(s.path).resolve())))]
+    unique, seen = [], set()
+    for s in out:  # each file once, where it first appears
+        if (key := str(Path(s.path).resolve())) not in seen:
+            seen.add(key)
+            unique.append(s)
     names = [Path(s.path).name for s in unique]
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -99,37 +102,14 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
 
 
 def prepare_archive_out(out: Path, sources: Sequence[Source]) -> None:
-    """`out` may be new, empty, an interrupted archive (a parts folder), or an earlier gallery; nothing
-    else is overwritten, and it may not hold a source."""
-    where = out.resolve()
-    for s in sources:
-        if where in Path(s.path).resolve().parents:
-            raise FootageError(f"The video {Path(s.path).name} is inside --out {out}, which the gallery replaces; "
-                               "write the gallery elsewhere.")
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise FootageError(f"{out} exists and is not a folder.")
-    has_parts = read_manifest(out) is not None
-    meta = read_footage(out)
-    if meta is None and not has_parts:
-        if any(out.iterdir()):
-            raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
-        return
-    from .footage import written_files
-
-    listed = written_files(meta) if meta else set()
-    foreign = sorted(str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()
-                     and str(p.relative_to(out)) not in listed and p.relative_to(out).parts[0] != PARTS)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise FootageError(f"{out} holds files this footage gallery did not write ({shown}); move them or "
-                           "choose a new folder.")
+    """`out` may be new, empty, an interrupted archive (a parts folder with its manifest), or an earlier
+    gallery; nothing else is overwritten, and it may not hold a source (`footage._prepare_out`)."""
+    has_parts = out.is_dir() and read_manifest(out) is not None  # a damaged manifest is an error here
+    _prepare_out(out, sources, own=lambda rel: has_parts and Path(rel).parts[0] == PARTS)
 
 
 def _write_part(parts: Path, key: str, result: SourceResult, counts: dict[str, float]) -> str:
     """One finished source as ``parts/<key>/`` (written to a temporary folder, then renamed)."""
-    name = key
     tmp = parts / f".{key}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
@@ -151,13 +131,12 @@ def _write_part(parts: Path, key: str, result: SourceResult, counts: dict[str, f
         np.save(tmp / "embeddings.npy", np.asarray(embeddings, np.float32).reshape(len(embeddings), -1))
         atomic_write_json(tmp / "part.json", {"key": key, "meta": result.meta, "video_seconds": result.video_seconds,
                                               "counts": counts, "tracks": tracks}, indent=None)
-        final = parts / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if (parts / key).exists():
+            shutil.rmtree(parts / key)
+        os.replace(tmp, parts / key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return name
+    return key
 
 
 def _read_part(folder: Path) -> tuple[SourceResult, dict[str, float]]:
@@ -350,12 +329,12 @@ class _Worker:
         self.indexer = FrameIndexer(load_checkpoint(checkpoint), make_detector(detector, **detector_options))
         self.limits = FootageLimits(**limits)
 
-    def segment(self, path: str, sample_fps: float, start: int, stop: int | None) -> tuple[str, Any, dict]:
-        """``("ok", [(index, seconds, candidates), ...], counts)`` or ``("error", sentence, {})``."""
+    def segment(self, path: str, info, sample_fps: float, start: int, stop: int | None) -> tuple[str, Any, dict]:
+        """``("ok", [(index, seconds, candidates), ...], counts)`` or ``("error", sentence, {})``;
+        `info` is the caller's `probe_video` of `path`."""
         name = Path(path).name
         before = _counts(self.indexer)
         try:
-            info = probe_video(path, self.limits)
             frames = list(self.indexer.video_frames(path, name, "", sample_fps, self.limits, info, start, stop))
         except FootageError as exc:
             return "error", str(exc), {}
@@ -384,7 +363,7 @@ def _run_with_ray(todo: Sequence[Source], *, checkpoint, det_args, sample_fps, t
     opts = {"checkpoint": str(Path(checkpoint).resolve()), "detector": det_args[0], "detector_options": det_args[1],
             "limits": asdict(limits)}
     pool = ActorPool([actor.remote(**opts) for _ in range(max(1, workers))])
-    results = pool.map(lambda a, t: a.segment.remote(t[0].path, sample_fps, t[1], t[2]), tasks)
+    results = pool.map(lambda a, t: a.segment.remote(t[0].path, infos[t[0].path], sample_fps, t[1], t[2]), tasks)
     try:
         for src, segments in _by_video(tasks, results, report):
             name = Path(src.path).name

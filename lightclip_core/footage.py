@@ -544,6 +544,12 @@ class Source:
     kind: str  # "video", "photo" (detect people in it) or "crop" (the whole image is one person)
 
 
+def files_under(folder: Path, extensions: Sequence[str]) -> list[Path]:
+    """Every file under `folder` whose suffix is one of `extensions`, sorted; hidden ones left out."""
+    return sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix.lower() in extensions
+                  and not any(part.startswith(".") for part in q.relative_to(folder).parts))
+
+
 def sources_from(videos: Iterable[str | Path] = (), photos: Iterable[str | Path] = (),
                  crops: Iterable[str | Path] = ()) -> list[Source]:
     """Sources from paths; a folder given as a photo is every image under it (sorted)."""
@@ -552,8 +558,7 @@ def sources_from(videos: Iterable[str | Path] = (), photos: Iterable[str | Path]
         for p in items:
             p = Path(p)
             if p.is_dir():
-                found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
-                               and not any(part.startswith(".") for part in q.relative_to(p).parts))
+                found = files_under(p, IMAGE_EXTENSIONS)
                 if not found:
                     raise FootageError(f"No images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {p}.")
                 out += [Source(str(q), kind) for q in found]
@@ -602,10 +607,13 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequence[str | Path] = ()) -> None:
+def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequence[str | Path] = (),
+                 own: Callable[[str], bool] | None = None) -> None:
     """`out` may be new, empty, or an earlier footage gallery holding only the files its manifest lists
     (it is replaced at the end); nothing else is ever overwritten, and `out` may not hold a source nor
-    lie inside a source folder (it would index its own output on every rerun)."""
+    lie inside a source folder (it would index its own output on every rerun). `own(relative path)`
+    names more files the caller wrote (an archive's parts): they count as the gallery's, and a folder
+    holding only them is accepted."""
     where = out.resolve()
     for folder in source_folders:
         if _inside(where, Path(folder).resolve()):
@@ -620,12 +628,13 @@ def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequ
         raise FootageError(f"{out} exists and is not a folder.")
     if not any(out.iterdir()):
         return
+    own = own or (lambda rel: False)
+    files = [str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()]
     meta = read_footage(out)
-    if meta is None:
+    if meta is None and not all(map(own, files)):
         raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
-    listed = written_files(meta)
-    foreign = sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                     if not p.is_dir() and str(p.relative_to(out)) not in listed)
+    listed = written_files(meta) if meta else set()
+    foreign = sorted(f for f in files if f not in listed and not own(f))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise FootageError(f"{out} holds files this footage gallery did not write ({shown}); move them or "

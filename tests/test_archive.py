@@ -23,31 +23,16 @@ from lightclip_core.checkpoints import save_checkpoint  # noqa: E402
 from lightclip_core.footage import (FOOTAGE_FILE, FootageError, build_footage_gallery,  # noqa: E402
                                     make_detector, probe_video, sample_video, video_segments)
 
-from test_footage import make_clip, require_test_video, VTEST  # noqa: E402
+from test_footage import make_clip, vtest_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cut(path: Path, first: int, frames: int) -> Path:
-    """`frames` frames of the real street clip from frame `first`, as an mp4."""
-    require_test_video()
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
-    for _ in range(frames):
-        ok, frame = cap.read()
-        assert ok
-        out.write(frame)
-    out.release()
-    cap.release()
-    return path
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("archive")
     for n, first in enumerate((0, 300, 600)):
-        cut(folder / f"cam{n + 1}.mp4", first, 30)  # 3 s each: 6 sampled frames at 2 per second
+        vtest_clip(folder / f"cam{n + 1}.mp4", 30, first)  # 3 s each: 6 sampled frames at 2 per second
     return folder
 
 

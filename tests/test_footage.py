@@ -50,10 +50,11 @@ def require_test_video() -> None:
         pytest.skip(f"no real street clip at {VTEST} (scripts/get-test-video fetches it; CI does)")
 
 
-def vtest_clip(path: Path, frames: int) -> Path:
-    """The first `frames` frames of the real street clip, as an mp4 (what a user would upload)."""
+def vtest_clip(path: Path, frames: int, first: int = 0) -> Path:
+    """`frames` frames of the real street clip from frame `first`, as an mp4 (what a user would upload)."""
     require_test_video()
     cap = cv2.VideoCapture(str(VTEST))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
     out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (768, 576))
     for _ in range(frames):
         ok, frame = cap.read()
