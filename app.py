@@ -23,13 +23,15 @@ from typing import Any
 
 import gradio as gr
 
-from lightclip_core import charts, gradio_tuning, settings, views
-from lightclip_core.coalesce import Coalescer
-from lightclip_core.columns import measured_on
+from lightclip_core import settings
+from lightclip_core.app import charts, gradio_tuning, views
+from lightclip_core.app.coalesce import Coalescer
+from lightclip_core.app.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
-from lightclip_core.search import MAX_K, EnginePool
-from lightclip_core.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
+from lightclip_core.app.pool import EnginePool
+from lightclip_core.search import MAX_K
+from lightclip_core.app.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
 # Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
 UPLOAD_ROOT = Path(settings.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
@@ -212,7 +214,7 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private").then(
             hide_frame, None, [seen_in, explanation], api_visibility="private")
 
-    # API /search: simultaneous calls are coalesced (lightclip_core.coalesce), so the queries for one
+    # API /search: simultaneous calls are coalesced (lightclip_core.app.coalesce), so the queries for one
     # encoder share one text-encoder call, and each client gets its own answer or its own error.
     batcher = Coalescer(lambda reqs: views.search_many(pool, *zip(*reqs)), max_batch=SEARCH_BATCH,
                         name="api-search")

@@ -170,3 +170,18 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
         if (src / name).is_file():
             shutil.copyfile(src / name, dst / name)
     return dst
+
+
+def bundled_checkpoints(root: str | Path) -> dict[str, Path]:
+    """Backbone key -> checkpoint directory, for every checkpoint under `root` (a damaged one under its
+    folder's name: loading it gives the reason, so the app shows it as unavailable instead of hiding it)."""
+    found = {}
+    root = Path(root)
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if (d / CONFIG_FILE).is_file():
+                try:
+                    found[read_config(d)["model"]["backbone"]] = d
+                except (LightCLIPError, KeyError):
+                    found.setdefault(d.name, d)  # damaged: listed by its folder, so loading it says why
+    return found

@@ -347,12 +347,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_bench_app(args: argparse.Namespace) -> int:
     """Time the app over HTTP: start-up, first /search per bundled encoder, N concurrent clients."""
-    from .appbench import run_app_bench
+    from .bench.app import run_app_bench
     from .fileio import atomic_write_json
 
     encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
     doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first,
-                        client=args.client, baseline=args.baseline)
+                        client=args.client, baseline=args.baseline, app_file=args.app or bundled_dir("app.py"))
     if args.out:
         atomic_write_json(Path(args.out), doc)
     if args.json:
@@ -379,14 +379,14 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
 def cmd_bench_footage(args: argparse.Namespace) -> int:
     """Index a street video and time it; tracks; first search over the footage vs the bundled gallery."""
     from .fileio import atomic_write_json
-    from .footagebench import run_footage_bench
+    from .bench.footage import run_footage_bench
     from .search import bundled_checkpoints
 
     ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get("efficientnet_lite0")
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
     if args.archive:
-        from .footagebench import archive_comparison
+        from .bench.footage import archive_comparison
 
         doc = archive_comparison(args.video, ckpt, args.archive, args.archive_seconds, args.fps, args.workers)
         if args.out:
@@ -418,48 +418,48 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
     import torch
 
-    from . import bench
+    from .bench import document, records, scale, tables
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.scale and args.store == "milvus":
-        from .storebench import run_store_bench, store_table
+        from .bench.store import run_store_bench, store_table
 
         doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20))
         if args.out:
-            bench.write_bench(doc, args.out)
+            document.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else store_table(doc))
         return 0
     if args.scale:
         sizes = [int(x) for x in args.scale_sizes.split(",")]
-        doc = bench.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries, recall_target=args.recall_target)
+        doc = scale.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries, recall_target=args.recall_target)
         if args.out:
-            bench.write_bench(doc, args.out)
-        print(json.dumps(doc) if args.json else bench.scale_table(doc))
+            document.write_bench(doc, args.out)
+        print(json.dumps(doc) if args.json else scale.scale_table(doc))
         return 0
     out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
     if args.table_only:
-        from .charts import load_benchmarks
+        from .bench.document import load_benchmarks
 
         doc = load_benchmarks(out)
-        table = bench.markdown_table(doc)
+        table = tables.markdown_table(doc)
         if args.update_readme:
-            bench.update_readme(args.readme, table, bench.training_table(doc))
+            tables.update_readme(args.readme, table, tables.training_table(doc))
         print(table)
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
-    doc = bench.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
+    doc = records.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
                           naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot)
     if args.merge and Path(out).is_file():
-        from .charts import load_benchmarks
+        from .bench.document import load_benchmarks
 
-        doc = bench.merge_bench(load_benchmarks(out), doc)
-        if warning := bench.stale_warning(doc):
+        doc = records.merge_bench(load_benchmarks(out), doc)
+        if warning := records.stale_warning(doc):
             print(warning, file=sys.stderr)
-    bench.write_bench(doc, out)
-    table = bench.markdown_table(doc)
+    document.write_bench(doc, out)
+    table = tables.markdown_table(doc)
     if args.update_readme:
-        bench.update_readme(args.readme, table, bench.training_table(doc))
+        tables.update_readme(args.readme, table, tables.training_table(doc))
     print(json.dumps(doc) if args.json else table)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -1016,6 +1016,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "--seconds over --encoders. Loopback only.")
     p.add_argument("--checkpoints", default="checkpoints")
     p.add_argument("--gallery", default="gallery")
+    p.add_argument("--app", help="the app to start (default: app.py of the working directory, else of the checkout)")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--encoders", help="comma-separated backbones for the load test (default: MobileNetV3-Small, "

@@ -19,12 +19,14 @@ import torch
 from PIL import Image
 
 from conftest import REPO
-from lightclip_core import charts, create_model, views
+from lightclip_core import create_model
+from lightclip_core.app import charts, views
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.data.synthetic import SynthConfig, generate
-from lightclip_core.search import EnginePool, Gallery
-from lightclip_core.uploads import MAX_RATIO, UploadArea, ingest_uploads
+from lightclip_core.app.pool import EnginePool
+from lightclip_core.search import Gallery
+from lightclip_core.app.uploads import MAX_RATIO, UploadArea, ingest_uploads
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 
@@ -763,9 +765,9 @@ def test_charts_say_which_models_were_distilled_and_from_what():
 @pytest.mark.slow
 def test_bench_app_times_first_searches_and_concurrent_clients(site):
     """`bench-app` on the tiny site: a fresh app, a first and second /search per encoder, a short load run."""
-    from lightclip_core.appbench import run_app_bench
+    from lightclip_core.bench.app import run_app_bench
 
-    doc = run_app_bench(site["ckpts"], site["gallery"], clients=3, seconds=2,
+    doc = run_app_bench(site["ckpts"], site["gallery"], app_file=REPO / "app.py", clients=3, seconds=2,
                         encoders=["mobilenetv3_small_100", "mobilenetv3_large_100"])
     assert doc["startup_s"] > 0
     cold = doc["cold_search"]  # the app's default model, asked the moment the port answered
@@ -778,10 +780,10 @@ def test_bench_app_times_first_searches_and_concurrent_clients(site):
     assert ld["client"] == "http" and ld["app_cpu_ms_per_request"] > 0 and ld["client_cpu_ms_per_request"] > 0
     # the same load through gradio_client sessions (what a Python user of the API runs)
     # (and again on an app without gradio_tuning, for the side-by-side ratio)
-    doc = run_app_bench(site["ckpts"], site["gallery"], clients=2, seconds=1, encoders=["mobilenetv3_small_100"],
+    doc = run_app_bench(site["ckpts"], site["gallery"], app_file=REPO / "app.py", clients=2, seconds=1, encoders=["mobilenetv3_small_100"],
                         first=False, client="gradio_client", baseline=True)
     for ld in (doc["load"], doc["load_untuned"]):
         assert ld["client"] == "gradio_client" and ld["errors"] == 0 and ld["requests"] >= 2
     assert doc["ratios"]["tuned_vs_untuned_requests_per_s"] > 0 and doc["command"].endswith("--baseline")
     with pytest.raises(Exception, match="No checkpoint for efficientnet_b3"):
-        run_app_bench(site["ckpts"], site["gallery"], encoders=["efficientnet_b3"])
+        run_app_bench(site["ckpts"], site["gallery"], app_file=REPO / "app.py", encoders=["efficientnet_b3"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lightclip_core import create_model
-from lightclip_core import bench
+from lightclip_core.bench import document, records, scale, tables  # noqa: F401
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.cli import main
 from lightclip_core.data.synthetic import SynthConfig, generate
@@ -55,8 +55,8 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     monkeypatch.setenv("LIGHTCLIP_CACHE", str(base / "cache"))  # no_hub: zero-shot models are skipped
     # `gallery` lies beside `ckpts`, as the bundled gallery beside checkpoints/: bench treats it as bundled
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{bench.README_START}\nold\n{bench.README_END}\nmid\n"
-                      f"{bench.TRAINING_START}\nold\n{bench.TRAINING_END}\ntail\n")
+    readme.write_text(f"# x\n{tables.README_START}\nold\n{tables.README_END}\nmid\n"
+                      f"{tables.TRAINING_START}\nold\n{tables.TRAINING_END}\ntail\n")
     rc = main(["bench", "--checkpoints", str(ckpts), "--gallery", str(gallery), "--repeats", "2",
                "--no-memory", "--update-readme", "--readme", str(readme)])
     assert rc == 0
@@ -100,8 +100,8 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     text = readme.read_text()
     assert "old" not in text and "| MobileNetV3-Small |" in text and text.endswith("tail\n")
     assert "python -m lightclip_core bench" in text
-    training = text.split(bench.TRAINING_START, 1)[1].split(bench.TRAINING_END, 1)[0]
-    assert training.strip() == bench.training_table(doc).strip() and "| MobileNetV3-Small |" in training
+    training = text.split(tables.TRAINING_START, 1)[1].split(tables.TRAINING_END, 1)[0]
+    assert training.strip() == tables.training_table(doc).strip() and "| MobileNetV3-Small |" in training
     assert "\nmid\n" in text
 
 
@@ -114,7 +114,7 @@ def test_training_table_rows_come_from_recipes_and_curves():
     zero_shot = {"backbone": "clip", "params_m": 80.0, "zero_shot": True, "r1": 1.0, "map": 1.0}
     reference = {**trained, "backbone": "vit_base_patch32_clip_224", "display_name": "ViT", "params_m": 88.0,
                  "bundled": False, "curves": [], "training": {}, "epochs_trained": None}
-    lines = bench.training_table({"records": [reference, zero_shot, trained]}).splitlines()
+    lines = tables.training_table({"records": [reference, zero_shot, trained]}).splitlines()
     rows = [x for x in lines if x.startswith("| ") and not x.startswith("| Backbone")]
     assert rows[0] == ("| MobileNetV3-Small | scratch + KD ← T | 4,000 | 3 | 2 | 8,000 | 3 | n/a "
                        "| 2.0, **7.2**, 6.5 | 28.55 / 24.90 |")
@@ -124,9 +124,9 @@ def test_training_table_rows_come_from_recipes_and_curves():
 
 def test_readme_without_training_markers_keeps_its_text(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"a\n{bench.README_START}\nold\n{bench.README_END}\nb\n")
-    bench.update_readme(readme, "NEW", "TRAINING")
-    assert readme.read_text() == f"a\n{bench.README_START}\nNEW\n{bench.README_END}\nb\n"
+    readme.write_text(f"a\n{tables.README_START}\nold\n{tables.README_END}\nb\n")
+    tables.update_readme(readme, "NEW", "TRAINING")
+    assert readme.read_text() == f"a\n{tables.README_START}\nNEW\n{tables.README_END}\nb\n"
 
 
 def test_bench_without_checkpoints_says_so(tmp_path, capsys):
@@ -136,7 +136,7 @@ def test_bench_without_checkpoints_says_so(tmp_path, capsys):
 
 
 def test_scale_run_recall_and_skips(tmp_path):
-    doc = bench.run_scale([2000], dim=16, n_queries=10, hnsw_max=1000)
+    doc = scale.run_scale([2000], dim=16, n_queries=10, hnsw_max=1000)
     kinds = {r["kind"]: r for r in doc["rows"]}
     assert kinds["flat"]["recall_at_10"] == 1.0
     assert 0 < kinds["ivf"]["recall_at_10"] <= 1.0
@@ -144,7 +144,7 @@ def test_scale_run_recall_and_skips(tmp_path):
     assert tuned["param"] == "nprobe" and tuned["reached"] and tuned["recall_at_10"] >= 0.97
     assert kinds["ivf"]["params"]["nprobe"] == tuned["value"] and doc["recall_target"] == 0.97
     assert "skipped" in kinds["hnsw"]
-    table = bench.scale_table(doc)
+    table = scale.scale_table(doc)
     assert "| 2,000 | flat | exact |" in table and f"| 2,000 | ivf | nprobe {tuned['value']} |" in table
 
 
@@ -154,16 +154,16 @@ def test_zero_shot_models_bench_like_checkpoints(setup):
 
     _, gallery, _ = setup
     engine = SearchEngine.from_zero_shot("mobileclip2-s0", Gallery.load(gallery), pretrained=False, cache_dir=False)
-    rec = bench.bench_engine(engine, repeats=2, naive=False, memory=False, bundled=False)
+    rec = records.bench_engine(engine, repeats=2, naive=False, memory=False, bundled=False)
     assert rec["zero_shot"] is True and rec["backbone"] == "mobileclip2-s0" and "checkpoint" not in rec
     assert rec["n_gallery"] == 24 and rec["params_m"] > 5 and rec["params_m_text"] > 10
     doc = {"records": [rec], "ratios": {"measured_on": "x", "batch5_vs_single": 1.0},
            "machine": {"cpu": "c", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48}}
-    assert "MobileCLIP2-S0 (pretrained CLIP, zero-shot)" in bench.markdown_table(doc)
+    assert "MobileCLIP2-S0 (pretrained CLIP, zero-shot)" in tables.markdown_table(doc)
 
 
 def test_recipe_summary_names_start_teachers_data_and_minutes():
-    from lightclip_core.bench import recipe_summary
+    from lightclip_core.bench.records import recipe_summary
 
     cfg = {"train": {"pretrained": False, "teachers": ["runs/flagship/best"]},
            "recipe": {"train_images": 40000, "train_ids": 10000, "steps": 1875, "images_seen": 120000,
@@ -191,21 +191,21 @@ def test_merge_replaces_remeasured_models_and_keeps_the_rest():
     new = {**base, "created": "2026-11-29", "records": [rec("a", 30.0, 2.5)],
            "ratios": {"measured_on": "a", "naive_vs_warm_query": 400.0, "batch5_vs_single": 1.9,
                       "throughput_vs_vit_b32": {"a": 2.5}, "vit_b32_images_per_s": {"128x96": 42}}, "skipped": []}
-    doc = bench.merge_bench(old, new)
+    doc = records.merge_bench(old, new)
     by = {r["backbone"]: r for r in doc["records"]}
     assert set(by) == {"a", "b", "vit"} and by["a"]["r1"] == 30.0 and by["b"]["r1"] == 2.0
     assert by["a"]["measured"] == "2026-11-29" and by["b"]["measured"] == "2026-11-01"
     assert doc["ratios"]["throughput_vs_vit_b32"] == {"a": 2.5, "b": 3.0, "vit": 1.0}
     assert doc["ratios"]["measured_on"] == "b" and doc["ratios"]["naive_vs_warm_query"] == 500.0  # b not re-measured
     assert doc["runs"] == ["2026-11-01", "2026-11-29"]
-    assert "Rows come from 2 runs" in bench.markdown_table(doc)
+    assert "Rows come from 2 runs" in tables.markdown_table(doc)
     # b re-measured: every figure taken on it follows, whatever its name
-    again = bench.merge_bench(doc, {**new, "created": "2026-11-30", "records": [rec("b", 3.0, 3.1)],
+    again = records.merge_bench(doc, {**new, "created": "2026-11-30", "records": [rec("b", 3.0, 3.1)],
                                     "ratios": {"measured_on": "b", "naive_vs_warm_query": 450.0,
                                                "text_head_query_ms": {"with_head": 12.3, "without_head": 12.1, "delta_ms": 0.2},
                                                "throughput_vs_vit_b32": {"b": 3.1}, "batch5_vs_single": 2.0}})
     assert again["ratios"]["text_head_query_ms"]["delta_ms"] == 0.2 and again["ratios"]["naive_vs_warm_query"] == 450.0
-    assert "12.30 ms against 12.10 ms, **+0.20 ms**" in bench.markdown_table(again)
+    assert "12.30 ms against 12.10 ms, **+0.20 ms**" in tables.markdown_table(again)
     assert again["ratios"]["throughput_vs_vit_b32"] == {"a": 2.5, "b": 3.1, "vit": 1.0}
 
 
@@ -220,28 +220,28 @@ def test_a_table_merged_from_two_machines_says_which_rows_ran_where():
            "created": "2026-11-01", "records": [rec("a", 1.0), rec("b", 2.0)], "ratios": ratios}
     new = {"machine": {"cpu": "Intel Xeon", "torch_threads": 2}, "gallery": {"images": 24, "queries": 48},
            "created": "2026-11-30", "records": [rec("c", 3.0)], "ratios": {**ratios, "measured_on": "c"}}
-    doc = bench.merge_bench(old, new)
+    doc = records.merge_bench(old, new)
     assert {r["backbone"]: r["machine"]["cpu"] for r in doc["records"]} == {"a": "AMD EPYC", "b": "AMD EPYC",
                                                                             "c": "Intel Xeon"}
-    line = next(x for x in bench.markdown_table(doc).splitlines() if x.startswith("Measured by"))
+    line = next(x for x in tables.markdown_table(doc).splitlines() if x.startswith("Measured by"))
     assert "on 2 machines" in line and "AMD EPYC (2 torch threads): A, B; Intel Xeon (2 torch threads): C" in line
     # the app's Trade-offs chart says it too (its note below is the same line, columns.measured_on)
-    from lightclip_core import charts
+    from lightclip_core.app import charts
 
     title = charts.tradeoff_figure(doc).layout.title.text
     assert "timed on 2 machines" in title and "Intel Xeon" not in title
     # merged again on the newer machine: the stamped rows keep their machine, not the newest run's
-    again = bench.merge_bench(doc, {**new, "created": "2026-12-01", "records": [rec("c", 3.0)]})
+    again = records.merge_bench(doc, {**new, "created": "2026-12-01", "records": [rec("c", 3.0)]})
     assert {r["backbone"]: r["machine"]["cpu"] for r in again["records"]}["a"] == "AMD EPYC"
     # one machine: the plain line
-    same = bench.merge_bench({**old, "records": [rec("a", 1.0), rec("b", 2.0)]},
+    same = records.merge_bench({**old, "records": [rec("a", 1.0), rec("b", 2.0)]},
                              {**new, "machine": old["machine"], "records": [rec("c", 3.0)]})
-    line = next(x for x in bench.markdown_table(same).splitlines() if x.startswith("Measured by"))
+    line = next(x for x in tables.markdown_table(same).splitlines() if x.startswith("Measured by"))
     assert "machines" not in line and "on AMD EPYC (2 torch threads)," in line
     assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(same).layout.title.text
     # a merge whose new run measured no rows: the kept rows' machine, not the newer run's
-    kept = bench.merge_bench(old, {**new, "records": []})
-    line = next(x for x in bench.markdown_table(kept).splitlines() if x.startswith("Measured by"))
+    kept = records.merge_bench(old, {**new, "records": []})
+    line = next(x for x in tables.markdown_table(kept).splitlines() if x.startswith("Measured by"))
     assert "on AMD EPYC (2 torch threads)," in line and "Intel" not in line
     assert "AMD EPYC (2 torch threads) · bundled" in charts.tradeoff_figure(kept).layout.title.text
 
@@ -257,35 +257,35 @@ def test_merge_names_rows_timed_hours_earlier_on_the_same_machine():
     morning = {"machine": xeon, "created": "2026-11-30T09:00:00+00:00", "ratios": ratios,
                "records": [rec("a"), rec("b"), rec("ref", bundled=False)]}
     other = {"machine": epyc, "created": "2026-11-29T02:00:00+00:00", "ratios": ratios, "records": [rec("z")]}
-    old = bench.merge_bench(other, morning)
+    old = records.merge_bench(other, morning)
     # the same afternoon run re-times only `a`: `b` and the reference row were timed 5.5 h earlier on this machine
-    doc = bench.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
+    doc = records.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
                                   "records": [rec("a")]})
-    assert sorted(r["backbone"] for r in bench.stale_rows(doc)) == ["b", "ref"]  # not z: another machine, named so
-    note = bench.stale_warning(doc)
+    assert sorted(r["backbone"] for r in records.stale_rows(doc)) == ["b", "ref"]  # not z: another machine, named so
+    note = records.stale_warning(doc)
     assert "2 row(s)" in note and "5.5 h" in note and "B, REF" in note
     assert note.endswith("--merge --backbones z,b,a (and `--run CKPT_DIR` for REF)")
     # within the hour, or everything re-timed together: nothing to say
-    assert bench.stale_warning(doc, hours=6) is None
-    together = bench.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
+    assert records.stale_warning(doc, hours=6) is None
+    together = records.merge_bench(old, {"machine": xeon, "created": "2026-11-30T14:30:00+00:00", "ratios": ratios,
                                        "records": [rec("a"), rec("b"), rec("ref", bundled=False)]})
-    assert bench.stale_rows(together) == [] and bench.stale_warning(together) is None
+    assert records.stale_rows(together) == [] and records.stale_warning(together) is None
     # stamps with and without a zone compare (older files wrote dates only)
     dated = {"machine": xeon, "created": "2026-11-01", "ratios": ratios, "records": [rec("y")]}
-    assert [r["backbone"] for r in bench.stale_rows(bench.merge_bench(dated, morning))] == ["y"]
+    assert [r["backbone"] for r in records.stale_rows(records.merge_bench(dated, morning))] == ["y"]
     # a hand-edited stamp that is not a time is left out, never a crash after a long run
     odd = {"machine": xeon, "created": "yesterday", "ratios": ratios, "records": [rec("w")]}
-    assert bench.stale_rows(bench.merge_bench(odd, morning)) == [] and bench.stale_warning(bench.merge_bench(
+    assert records.stale_rows(records.merge_bench(odd, morning)) == [] and records.stale_warning(records.merge_bench(
         {**odd, "records": [rec("w")]}, morning)) is None
 
 
 def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
     old = {"backbone": "b", "training": {"pretrained": False}, "curves": [{"train_seconds": 60}, {"train_seconds": 120}]}
-    rec = bench.backfill_recipe(old)
+    rec = records.backfill_recipe(old)
     assert rec["recipe_short"] == "scratch" and rec["train_minutes"] == 3.0 and rec["backbone"] == "b"
     new = {"backbone": "c", "training": {"pretrained": True}, "recipe_short": "ImageNet", "train_minutes": 53.6}
-    assert bench.backfill_recipe(new) == new
-    assert bench.backfill_recipe({"backbone": "z", "zero_shot": True}) == {"backbone": "z", "zero_shot": True}
+    assert records.backfill_recipe(new) == new
+    assert records.backfill_recipe({"backbone": "z", "zero_shot": True}) == {"backbone": "z", "zero_shot": True}
 
 
 def test_readme_table_is_what_benchmarks_json_renders_to():
@@ -293,29 +293,29 @@ def test_readme_table_is_what_benchmarks_json_renders_to():
     (`bench --update-readme` does both); a hand edit or a forgotten update fails here."""
     from pathlib import Path
 
-    from lightclip_core.bench import README_END, README_START, markdown_table
+    from lightclip_core.bench.tables import README_END, README_START, markdown_table
 
     root = Path(__file__).resolve().parents[1]
     doc = json.loads((root / "checkpoints" / "benchmarks.json").read_text())
     readme = (root / "README.md").read_text()
     committed = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
     assert committed == markdown_table(doc).strip()
-    training = readme.split(bench.TRAINING_START, 1)[1].split(bench.TRAINING_END, 1)[0].strip()
-    assert training == bench.training_table(doc).strip()
+    training = readme.split(tables.TRAINING_START, 1)[1].split(tables.TRAINING_END, 1)[0].strip()
+    assert training == tables.training_table(doc).strip()
 
 
 def test_table_says_which_gallery_embeddings_the_accuracy_columns_score():
     row = lambda name, **kw: {"backbone": name, "display_name": name.upper(), "params_m": len(name), **kw}  # noqa: E731
-    assert bench.embeddings_note([row("a", gallery_embeddings="encoded"), row("bb")]) is None
-    every = bench.embeddings_note([row("a", gallery_embeddings="shipped"), row("bb", gallery_embeddings="shipped")])
+    assert tables.embeddings_note([row("a", gallery_embeddings="encoded"), row("bb")]) is None
+    every = tables.embeddings_note([row("a", gallery_embeddings="shipped"), row("bb", gallery_embeddings="shipped")])
     assert every == ("Accuracy columns score the fp16 gallery embeddings shipped beside each bundled checkpoint, which "
                      "the app searches (a fresh float32 encode can break a near-tie the other way).")
     # a reference row never has a shipped file, nor a zero-shot one: named apart, not as an exception
-    with_ref = bench.embeddings_note([row("a", gallery_embeddings="shipped"), row("vit", bundled=False),
+    with_ref = tables.embeddings_note([row("a", gallery_embeddings="shipped"), row("vit", bundled=False),
                                       row("dddd", zero_shot=True, bundled=False)])
     assert with_ref == every[:-1] + "; VIT, DDDD, not bundled, a float32 encode."
     # a bundled row scored on an encode, or an older bundled record without the field: each named
-    mixed = bench.embeddings_note([row("ccc", gallery_embeddings="shipped"), row("vit", bundled=False), row("a"),
+    mixed = tables.embeddings_note([row("ccc", gallery_embeddings="shipped"), row("vit", bundled=False), row("a"),
                                    row("ee", gallery_embeddings="encoded")])
     assert mixed == ("Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
                      "searches, for CCC; a float32 encode of the gallery for EE, VIT; not recorded for A.")
@@ -325,11 +325,11 @@ def test_ship_hint_only_for_bundled_rows_on_the_bundled_gallery(tmp_path):
     ckpts, bundled = tmp_path / "checkpoints", tmp_path / "gallery"  # the gallery beside the checkpoints
     rec = {"backbone": "mobilenetv3_small_100", "bundled": True, "gallery_embeddings": "encoded"}
     ck = ckpts / "ck"
-    assert f"ship-embeddings --checkpoints {ckpts} --backbones mobilenetv3_small_100" in bench.ship_hint(
+    assert f"ship-embeddings --checkpoints {ckpts} --backbones mobilenetv3_small_100" in records.ship_hint(
         rec, ck, ckpts, bundled)
-    assert bench.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, ckpts, bundled) is None
-    assert bench.ship_hint({**rec, "bundled": False}, ck, ckpts, bundled) is None  # a --run row
-    assert bench.ship_hint(rec, ck, ckpts, tmp_path) is None  # another gallery: nothing to ship for it
+    assert records.ship_hint({**rec, "gallery_embeddings": "shipped"}, ck, ckpts, bundled) is None
+    assert records.ship_hint({**rec, "bundled": False}, ck, ckpts, bundled) is None  # a --run row
+    assert records.ship_hint(rec, ck, ckpts, tmp_path) is None  # another gallery: nothing to ship for it
 
 
 def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
@@ -340,7 +340,7 @@ def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
     model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
     save_checkpoint(model, base / "headed", {"train": {"dataset": "synthpedes"}})
     engine = SearchEngine.from_checkpoint(base / "headed", Gallery.load(gallery), runtime="torch")
-    got = bench.text_head_query_ms(engine, repeats=3)
+    got = records.text_head_query_ms(engine, repeats=3)
     assert got["with_head"] > 0 and got["without_head"] > 0
     assert got["delta_ms"] == pytest.approx(got["with_head"] - got["without_head"], abs=1e-3)
     assert engine.model.text_head is not None  # put back
@@ -349,17 +349,17 @@ def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
 def test_a_fine_tunes_recipe_says_what_it_added():
     cfg = {"model": {"stripes": 4, "text_head": "tokens"},
            "train": {"init": "checkpoints/mobilenetv3_small_100", "losses": {"neg": 1.0, "attr": 0.5}}}
-    out = bench.recipe_summary(cfg)
+    out = records.recipe_summary(cfg)
     assert out["recipe_short"] == "fine-tuned, 4 bands + text head + negatives + attributes"
     assert out["text_head"] == "tokens" and out["negatives"] and out["attribute_supervision"] and out["warm_start"]
-    old = bench.recipe_summary({"model": {}, "train": {"pretrained": True, "losses": {"itc": 1.0}}})
+    old = records.recipe_summary({"model": {}, "train": {"pretrained": True, "losses": {"itc": 1.0}}})
     assert old["recipe_short"] == "ImageNet" and old["text_head"] == "none" and not old["negatives"]
     # with the start's own recipe recorded: how that model was trained, and the whole model's totals
     base = {"teachers": [{"backbone": "efficientnet_lite0"}], "images_seen": 1000, "train_minutes": 30.0,
             "train_cpu_minutes": None}
     cfg["recipe"] = {"images_seen": 200, "train_minutes": 5.5, "train_cpu_minutes": 9.0,
                      "init_from": {"path": "x", "pretrained": False, "recipe": base}}
-    out = bench.recipe_summary(cfg)
+    out = records.recipe_summary(cfg)
     assert out["recipe_short"] == ("scratch + KD ← EfficientNet-Lite0 (ImageNet), then fine-tuned, 4 bands"
                                    " + text head + negatives + attributes")
     assert out["images_seen"] == 1200 and out["train_minutes"] == 35.5 and out["train_cpu_minutes"] is None
@@ -377,7 +377,7 @@ def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypat
     project = engine.model.project_text
     monkeypatch.setattr(engine.model, "project_text", lambda *a: seen.append(
         (engine.model.text_encoder.runtime, engine.model.image_runtime)) or project(*a))
-    got = bench.query_ms_by_runtime(engine, repeats=2)
+    got = records.query_ms_by_runtime(engine, repeats=2)
     assert set(got) == {"torch", "onnx"} and all(v > 0 for v in got.values())
     assert {enc for enc, _ in seen} == {"torch", "onnx"} and all(enc == head for enc, head in seen)
     assert (engine.model.text_encoder.runtime, engine.model.image_runtime) == ("torch", "torch")  # put back

@@ -41,7 +41,7 @@ def test_app_examples_describe_people_in_the_bundled_gallery():
     generator's attributes), and its words name every attribute it is checked against."""
     import re
 
-    from lightclip_core.views import WITNESS_EXAMPLES
+    from lightclip_core.app.views import WITNESS_EXAMPLES
 
     people = json.loads((REPO / "gallery" / "attributes.json").read_text())["identities"]
     for query, attrs in WITNESS_EXAMPLES:
@@ -68,7 +68,7 @@ def test_benchmark_table_covers_the_bundle():
 def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
     """R@1 / mAP on a fixed 400-image subset, recomputed from the bundled (int8) weights, against the
     figure `bench` recorded for this checkpoint: broken dequantisation or a swapped file drops it."""
-    from lightclip_core.bench import quality_check
+    from lightclip_core.bench.records import quality_check
 
     doc = json.loads((CHECKPOINTS / "benchmarks.json").read_text())
     rec = next(r for r in doc["records"] if r["backbone"] == key and r.get("bundled"))

@@ -21,8 +21,8 @@ from lightclip_core.checkpoint_hub import pull_checkpoint, push_checkpoints, rem
 from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
 from lightclip_core.cli import main as cli_main
 from lightclip_core.data.synthetic import SynthConfig, generate
-from lightclip_core.search import EnginePool
-from lightclip_core.views import model_choices
+from lightclip_core.app.pool import EnginePool
+from lightclip_core.app.views import model_choices
 
 BACKBONE = "mobilenetv3_small_100"
 

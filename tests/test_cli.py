@@ -60,7 +60,8 @@ def test_search_runs_from_another_directory_with_explicit_paths(tmp_path):
     defaults): from a directory that holds neither, explicit paths search the bundled gallery."""
     import inspect
 
-    from lightclip_core.search import EnginePool, Gallery, SearchEngine, bundled_checkpoints
+    from lightclip_core.app.pool import EnginePool
+    from lightclip_core.search import Gallery, SearchEngine, bundled_checkpoints
 
     for fn, name in ((Gallery.load, "root"), (SearchEngine.from_checkpoint, "gallery"),
                      (bundled_checkpoints, "root"), (EnginePool.__init__, "gallery_dir")):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lightclip_core.coalesce import Coalescer
+from lightclip_core.app.coalesce import Coalescer
 
 
 def _wait_for(cond, timeout=10.0):

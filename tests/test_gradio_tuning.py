@@ -11,7 +11,7 @@ from gradio import utils as gutils  # noqa: E402
 from gradio.data_classes import FileData, _StaticFiles  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lightclip_core import gradio_tuning  # noqa: E402
+from lightclip_core.app import gradio_tuning  # noqa: E402
 
 
 @pytest.fixture

@@ -74,11 +74,11 @@ def test_exact_top_k_in_chunks_equals_a_full_sort():
 @pytest.mark.parametrize("kind", ["auto", "hnsw"])
 def test_large_indexes_are_tuned_to_the_recall_target_on_held_out_queries(kind, monkeypatch, tmp_path):
     from lightclip_core import index as index_module
-    from lightclip_core.bench import _queries_around, clustered_unit_vectors
+    from lightclip_core.bench.scale import clustered_unit_vectors, queries_around
 
     rng = np.random.default_rng(0)
     g, people = clustered_unit_vectors(4000, 32, rng)
-    held_out, q = _queries_around(people, 100, rng), _queries_around(people, 100, rng)
+    held_out, q = queries_around(people, 100, rng), queries_around(people, 100, rng)
     assert GalleryIndex.build(g).kind == "flat"  # 4,000 rows: exact
     monkeypatch.setattr(index_module, "AUTO_FLAT_MAX", 1000)
     index = GalleryIndex.build(g, kind, queries=held_out, recall_target=0.97)
@@ -201,12 +201,12 @@ def test_gallery_embeddings_are_cached_by_checkpoint_and_gallery(engine, monkeyp
     eng, ckpt, cache = engine
     files = list((Path(cache) / "gallery").glob("*.safetensors"))
     assert len(files) == 1
-    import lightclip_core.search as search_mod
+    import lightclip_core.gallery_embeddings as embeddings_mod
 
     def boom(*a, **k):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(search_mod, "encode_gallery", boom)
+    monkeypatch.setattr(embeddings_mod, "encode_gallery", boom)
     again = SearchEngine.from_checkpoint(ckpt, eng.gallery, cache_dir=cache)
     np.testing.assert_array_equal(again.embeddings, eng.embeddings)
 
@@ -223,7 +223,7 @@ def test_bundled_checkpoints_lists_directories(engine, tmp_path):
 def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or_images(engine, tmp_path, monkeypatch):
     import shutil
 
-    from lightclip_core import search
+    from lightclip_core import gallery_embeddings
     from lightclip_core.search import SHIPPED_EMBEDDINGS, shipped_embeddings_current, write_shipped_embeddings
 
     eng, ckpt, _ = engine
@@ -240,8 +240,8 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     assert shipped_embeddings_current(ck, moved)
 
     encodes = []
-    real_encode = search.encode_gallery
-    monkeypatch.setattr(search, "encode_gallery", lambda *a, **k: encodes.append(1) or real_encode(*a, **k))
+    real_encode = gallery_embeddings.encode_gallery
+    monkeypatch.setattr(gallery_embeddings, "encode_gallery", lambda *a, **k: encodes.append(1) or real_encode(*a, **k))
     fast = SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
     assert encodes == [] and fast.embeddings_source == "shipped"  # no gallery encode
     query = "a woman in a red coat with a black backpack"
@@ -274,8 +274,9 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
 def test_pool_preload_loads_the_encoders_with_current_shipped_embeddings_and_never_encodes(engine, tmp_path, monkeypatch):
     import shutil
 
-    from lightclip_core import search
-    from lightclip_core.search import EnginePool, write_shipped_embeddings
+    from lightclip_core import gallery_embeddings
+    from lightclip_core.app.pool import EnginePool
+    from lightclip_core.search import write_shipped_embeddings
 
     _, ckpt, _ = engine
     ckpts = tmp_path / "ckpts"
@@ -286,7 +287,7 @@ def test_pool_preload_loads_the_encoders_with_current_shipped_embeddings_and_nev
     shipped = SearchEngine.from_checkpoint(ckpts / "mnv3s", pool.gallery, cache_dir=False).embeddings
     write_shipped_embeddings(ckpts / "mnv3s", pool.gallery, shipped)
     encodes = []
-    monkeypatch.setattr(search, "encode_gallery", lambda *a, **k: encodes.append(1))
+    monkeypatch.setattr(gallery_embeddings, "encode_gallery", lambda *a, **k: encodes.append(1))
     assert pool.preload() == ["mobilenetv3_small_100"]  # MobileNetV2 has no shipped embeddings: left for later
     assert pool.is_loaded("mobilenetv3_small_100") and not pool.is_loaded("mobilenetv2_100") and encodes == []
     assert pool.preload(["mobilenetv3_small_100", "efficientnet_b3"]) == ["mobilenetv3_small_100"]

@@ -11,8 +11,8 @@ from conftest import run_python
 from lightclip_core import OfflineError, create_zero_shot, list_zero_shot
 from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.data.transforms import eval_transform
-from lightclip_core.search import EnginePool
-from lightclip_core import views
+from lightclip_core.app.pool import EnginePool
+from lightclip_core.app import views
 
 
 def test_registry_lists_clip_and_mobileclip():

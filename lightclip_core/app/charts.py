@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
+from ..bench.document import load_benchmarks  # noqa: F401 - the app reads the document through charts
+from ..errors import LightCLIPError
 from .columns import COLUMNS, rows_by_machine
-from .errors import LightCLIPError
 
 METRICS: dict[str, str] = {
     "r1": "R@1 (%)",
@@ -39,19 +38,6 @@ COSTS: dict[str, tuple[str, bool]] = {
     "peak_mem_mb": ("Peak inference memory (MB)", True),
 }
 TABLE_FIELDS = tuple((c.key, c.header) for c in COLUMNS)  # (record key, header): the app's table and CSV
-
-
-def load_benchmarks(path: str | Path) -> dict[str, Any]:
-    """The benchmark document, or a clear error when it is missing or damaged."""
-    path = Path(path)
-    if not path.is_file():
-        raise LightCLIPError(f"No benchmark table at {path}; run `python -m lightclip_core bench` to make one.")
-    try:
-        doc = json.loads(path.read_text())
-        doc["records"]
-    except (ValueError, KeyError, TypeError):
-        raise LightCLIPError(f"{path} is not a benchmark table written by `python -m lightclip_core bench`.") from None
-    return doc
 
 
 def pareto_front(points: list[tuple[float, float]], lower_cost_is_better: bool = True) -> list[int]:

@@ -20,9 +20,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data.base import IMAGE_EXTENSIONS
-from .errors import LightCLIPError
-from .fileio import safe_stem
+from ..data.base import IMAGE_EXTENSIONS
+from ..errors import LightCLIPError
+from ..fileio import safe_stem
 
 MAX_IMAGES = 1000
 MAX_IMAGE_BYTES = 15 * 2**20

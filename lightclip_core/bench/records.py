@@ -1,9 +1,10 @@
-"""The benchmark suite: accuracy and cost of every checkpoint, side-by-side ratios, index scaling.
+"""`bench`: accuracy and cost of every checkpoint and the side-by-side ratios, as one document.
 
 ``run_bench`` evaluates each checkpoint on the bundled gallery and profiles it, measures the three
-ratios of the README (warm vs naive query, batched vs single queries, throughput vs CLIP's ViT-B/32
-image tower) in the same run, and returns the `checkpoints/benchmarks.json` document.
-``run_scale`` measures exact vs approximate FAISS search on random unit vectors.
+ratios of the results table (warm vs naive query, batched vs single queries, throughput vs CLIP's
+ViT-B/32 image tower) in the same run, and returns the `checkpoints/benchmarks.json` document;
+``load_benchmarks`` / ``write_bench`` read and write that file, ``merge_bench`` keeps earlier rows.
+The tables rendered from it are `tables.py`'s; the index scaling study is `scale.py`.
 """
 
 from __future__ import annotations
@@ -15,21 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .checkpoints import read_config
-from .columns import README_COLUMNS, machine_of, measured_on, record_machine_label
-from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json, log
-from .profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
+from ..checkpoints import read_config
+from ..app.columns import machine_of, record_machine_label
+from ..errors import LightCLIPError
+from ..fileio import log
+from ..profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
 
 REFERENCE = "vit_base_patch32_clip_224"
-README_START = "<!-- bench-table:start -->"
-README_END = "<!-- bench-table:end -->"
-TRAINING_START = "<!-- training-table:start -->"
-TRAINING_END = "<!-- training-table:end -->"
-TABLE_COLUMNS = tuple((c.short, c.key, c.fmt) for c in README_COLUMNS)  # (header, record key, format)
 
 
 def _training_summary(ckpt: Path) -> dict[str, Any]:
@@ -45,8 +40,8 @@ def _training_summary(ckpt: Path) -> dict[str, Any]:
     return out
 
 
-def _display(backbone: str | None) -> str:
-    from .models.backbones import BACKBONES
+def display_name(backbone: str | None) -> str:
+    from ..models.backbones import BACKBONES
 
     try:
         return BACKBONES.get(backbone).display_name
@@ -63,7 +58,7 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "recipe": recipe or None,
         "init": "ImageNet" if train.get("pretrained") else ("scratch" if train else None),
-        "distilled_from": [_display(t.get("backbone")) if t.get("backbone") else t.get("path") for t in teachers],
+        "distilled_from": [display_name(t.get("backbone")) if t.get("backbone") else t.get("path") for t in teachers],
         "train_images": recipe.get("train_images"),
         "train_ids": recipe.get("train_ids"),
         "train_steps": recipe.get("steps"),
@@ -98,7 +93,7 @@ def _base_of_fine_tune(out: dict[str, Any], init_from: dict[str, Any] | None) ->
                           ("train_cpu_minutes", "train_cpu_minutes")):
         mine, theirs = out.get(key), base.get(base_key)
         out[key] = round(mine + theirs, 2) if mine is not None and theirs is not None else None
-    teachers = [_display(t.get("backbone")) if t.get("backbone") else t.get("path")
+    teachers = [display_name(t.get("backbone")) if t.get("backbone") else t.get("path")
                 for t in base.get("teachers") or [] if isinstance(t, dict)]
     start = "ImageNet" if init_from.get("pretrained") else "scratch"
     return start + (f" + KD ← {' + '.join(teachers)}" if teachers else "") + ", then "
@@ -126,7 +121,7 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
     as queries). `bench` records it beside each checkpoint; the test suite recomputes it from the
     bundled weights and fails if it drops, which a broken int8 round trip would make it do.
     `image_features` ``(>= n_images, D)`` skips encoding when the gallery is already encoded."""
-    from .evaluate import encode_images, retrieval_metrics
+    from ..evaluate import encode_images, retrieval_metrics
 
     n = min(n_images, len(gallery))
     if image_features is None:
@@ -143,8 +138,8 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
 def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = True, bundled: bool = True,
                  checkpoint: Path | None = None) -> dict[str, Any]:
     """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs."""
-    from .data import load_dataset
-    from .evaluate import evaluate
+    from ..data import load_dataset
+    from ..evaluate import evaluate
 
     t0 = time.perf_counter()
     model, gallery = engine.model, engine.gallery
@@ -189,7 +184,7 @@ def binding_fields(model, gallery, image_features: torch.Tensor) -> dict[str, An
     """The record's binding benchmark (`lightclip_core.binding`) and what its text side is: the frozen
     features are computed once per gallery and text encoder, and shared by every row of the run.
     Empty for a gallery without SynthPedes' attributes.json."""
-    from .binding import BindingSet, binding_report
+    from ..binding import BindingSet, binding_report
 
     root = gallery_root(gallery)
     text_head = getattr(model.config, "text_head", "none") if hasattr(model, "config") else "none"
@@ -211,7 +206,6 @@ def binding_fields(model, gallery, image_features: torch.Tensor) -> dict[str, An
 def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
     """Median warm query with the model's text head and without it (the frozen vector), side by side in
     alternating blocks on the engine's runtime; None for a model without a head."""
-    import statistics
 
     model = engine.model
     head = getattr(model, "text_head", None)
@@ -228,9 +222,9 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
                      bundled: bool = True) -> dict[str, Any]:
-    from .search import SearchEngine
+    from ..search import SearchEngine
 
-    from .runtime import resolve_runtime
+    from ..runtime import resolve_runtime
 
     # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
     engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime())
@@ -265,9 +259,8 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
     """Median warm query (text encode of a new query, text head included, + top-10 search) per
     runtime, measured side by side in alternating blocks (`_in_blocks`). The frozen encoder and the
     model's own text head switch together, as `LightCLIP.use_runtime` does."""
-    import statistics
 
-    from .runtime import RUNTIMES
+    from ..runtime import RUNTIMES
 
     model = engine.model
     enc = model.text_encoder
@@ -294,9 +287,8 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
 
 def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[str, float]:
     """Image-encode throughput at batch `batch` per runtime, in alternating blocks (`_in_blocks`)."""
-    import statistics
 
-    from .runtime import RUNTIMES
+    from ..runtime import RUNTIMES
 
     before = model.image_runtime
     h, w = model.image_size
@@ -322,7 +314,7 @@ def gallery_root(gallery) -> Path:
 
 
 def gallery_dataset(gallery) -> str:
-    from .search import detect_gallery_dataset
+    from ..search import detect_gallery_dataset
 
     return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
@@ -363,7 +355,7 @@ def run_bench(
     The ViT-B/32 reference row always gets a throughput measurement (random weights if it has no
     checkpoint), so the throughput ratio is measured in this run, at each model's input size.
     """
-    from .search import Gallery, bundled_checkpoints
+    from ..search import Gallery, bundled_checkpoints
 
     gallery = Gallery.load(gallery_dir)
     found = [(p, True) for p in bundled_checkpoints(checkpoints_dir).values()]
@@ -380,8 +372,8 @@ def run_bench(
         if hint:
             log(hint)
     if zero_shot:
-        from .models.zero_shot import list_zero_shot, weights_cached
-        from .search import SearchEngine
+        from ..models.zero_shot import list_zero_shot, weights_cached
+        from ..search import SearchEngine
 
         for key in list_zero_shot():
             if backbones and key not in backbones:
@@ -412,7 +404,7 @@ def run_bench(
     ips_by_runtime: dict[str, float] = {}
     vit_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
-        from .search import SearchEngine
+        from ..search import SearchEngine
 
         log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
         engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
@@ -423,7 +415,7 @@ def run_bench(
         ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
         # and CLIP's ViT-B/32 image tower (random weights, fixed seed: cost does not depend on them) on
         # each runtime at the same input, so the light-trunk advantage is compared runtime for runtime
-        from .models.lightclip import create_model
+        from ..models.lightclip import create_model
 
         log(f"bench: ViT-B/32 image tower on each runtime at {default['image_size']} (random weights)")
         torch.manual_seed(0)
@@ -458,104 +450,6 @@ def run_bench(
         "skipped": skipped,
         "ratios": ratios,
     }
-
-
-def markdown_table(doc: dict[str, Any]) -> str:
-    """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
-    head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
-    rule = "|" + "|".join("---" if fmt == "{}" else "---:" for _, _, fmt in TABLE_COLUMNS) + "|"
-    rows = []
-    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
-        cells = []
-        for _, key, fmt in TABLE_COLUMNS:
-            v = rec.get(key)
-            cells.append("n/a" if v is None else fmt.format(v))
-        if rec.get("zero_shot"):
-            cells[0] += " (pretrained CLIP, zero-shot)"
-        elif not rec.get("bundled", True):
-            cells[0] += " (reference, not bundled)"
-        rows.append("| " + " | ".join(cells) + " |")
-    r = doc["ratios"]
-    lines = [head, rule, *rows, ""]
-    lines.append(
-        f"{measured_on(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
-        f"{doc['gallery']['images']} gallery images, "
-        f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
-    )
-    if r.get("naive_vs_warm_query") is not None:
-        lines.append(
-            f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
-            f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
-            f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
-            f"ViT-B/32 image tower at the same input size, measured in the same run."
-        )
-    if r.get("onnx_vs_torch_query") and r.get("onnx_vs_torch_image"):
-        q, ips = r["query_ms_by_runtime"], r["images_per_s_by_runtime"]
-        lines.append(
-            f"Rows are measured on the `{r.get('runtime', 'torch')}` runtime. Side by side in the same run "
-            f"({r['measured_on']}): a warm query takes {q['torch']:.1f} ms on PyTorch and {q['onnx']:.1f} ms on "
-            f"ONNX Runtime (**{r['onnx_vs_torch_query']:.2f}x**), and images encode at {ips['torch']:.0f} vs "
-            f"{ips['onnx']:.0f} per second (**{r['onnx_vs_torch_image']:.2f}x**); the app uses ONNX Runtime."
-        )
-        vs = r.get("throughput_vs_vit_b32_by_runtime") or {}
-        if {"torch", "onnx"} <= set(vs):
-            lines.append(
-                f"Against CLIP's ViT-B/32 image tower at the same input, runtime for runtime: {r['measured_on']} "
-                f"encodes **{vs['torch']:.1f}x** as many images per second on PyTorch and **{vs['onnx']:.1f}x** on "
-                f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
-                f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
-            )
-    if head := r.get("text_head_query_ms"):
-        lines.append(
-            f"The text head's cost ({r['measured_on']}, the same warm query with and without it, alternating in one "
-            f"run): {head['with_head']:.2f} ms against {head['without_head']:.2f} ms, **{head['delta_ms']:+.2f} ms**."
-        )
-    note = embeddings_note(doc["records"])
-    if note:
-        lines.append(note)
-    if len(doc.get("runs", [])) > 1:
-        lines.append(
-            f"Rows come from {len(doc['runs'])} runs of the command ({', '.join(doc['runs'])}; `bench --merge` "
-            "re-measures some models and keeps the rest); each record in `benchmarks.json` has its `measured` time."
-        )
-    if doc.get("skipped"):
-        by_reason: dict[str, list[str]] = {}
-        for x in doc["skipped"]:
-            by_reason.setdefault(x["reason"], []).append(x["model"])
-        lines.append("Not measured: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + ".")
-    return "\n".join(lines)
-
-
-def embeddings_note(records: list[dict[str, Any]]) -> str | None:
-    """Which gallery embeddings the accuracy columns score, when any row scored the shipped ones.
-
-    Records from before `gallery_embeddings` existed say nothing unless they cannot have had a shipped
-    file (a reference or zero-shot row: nothing is shipped beside those), which makes them "encoded".
-    """
-    def apart(rec: dict[str, Any]) -> bool:  # a reference or zero-shot row: no file is ever shipped beside it
-        return bool(rec.get("zero_shot")) or not rec.get("bundled", True)
-
-    def source(rec: dict[str, Any]) -> str | None:
-        return rec.get("gallery_embeddings") or ("encoded" if apart(rec) else None)
-
-    ordered = sorted(records, key=lambda r: r["params_m"])
-    shipped = [r for r in ordered if source(r) == "shipped"]
-    if not shipped:
-        return None
-    names = lambda rs: ", ".join(r.get("display_name") or r["backbone"] for r in rs)  # noqa: E731
-    encoded = [r for r in ordered if source(r) == "encoded"]
-    unknown = [r for r in ordered if source(r) is None]
-    if not unknown and all(apart(r) for r in encoded):
-        text = ("Accuracy columns score the fp16 gallery embeddings shipped beside each bundled checkpoint, which "
-                "the app searches (a fresh float32 encode can break a near-tie the other way)")
-        return text + (f"; {names(encoded)}, not bundled, a float32 encode." if encoded else ".")
-    text = (f"Accuracy columns score the fp16 gallery embeddings shipped beside the checkpoint, which the app "
-            f"searches, for {names(shipped)}")
-    if encoded:
-        text += f"; a float32 encode of the gallery for {names(encoded)}"
-    if unknown:
-        text += f"; not recorded for {names(unknown)}"
-    return text + "."
 
 
 def _record_key(rec: dict[str, Any]) -> tuple:
@@ -635,179 +529,3 @@ def stale_warning(doc: dict[str, Any], hours: float = STALE_HOURS) -> str | None
     return (f"note: the table keeps {len(stale)} row(s) timed on this machine up to {age:.1f} h before this run "
             f"({names}); timings on one machine drift over hours, so to compare encoders re-time the rows "
             f"together: python -m lightclip_core bench --merge --backbones {keys}{also}")
-
-
-def training_table(doc: dict[str, Any]) -> str:
-    """How each trained row got where it is, from the records' recipes and curves: the data per epoch,
-    the epochs run and the one shipped (bold in the curve), images seen, training minutes and the
-    validation curve, next to the bundled-gallery test result. Zero-shot rows were not trained here."""
-    head = ("| Backbone | Trained | Images / epoch | Epochs run | Shipped epoch | Images seen | Train min | CPU min "
-            "| val R@1 after each epoch | Test R@1 / mAP |")
-    rule = "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"
-
-    def num(v, fmt: str = "{:,.0f}") -> str:
-        return "n/a" if v is None else fmt.format(v)
-
-    rows = []
-    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
-        if rec.get("zero_shot"):
-            continue
-        curves = rec.get("curves") or []
-        shipped = rec.get("epochs_trained")
-        curve = ", ".join(
-            (f"**{c['val_r1']:.1f}**" if c.get("epoch") == shipped else f"{c['val_r1']:.1f}")
-            for c in curves if c.get("val_r1") is not None) or "n/a"
-        name = rec.get("display_name") or _display(rec.get("backbone"))
-        if not rec.get("bundled", True):
-            name += " (reference, not bundled)"
-        per_epoch = (rec.get("training") or {}).get("samples_per_epoch")
-        rows.append("| " + " | ".join([
-            name, rec.get("recipe_short") or "n/a", num(per_epoch), str(len(curves) or "n/a"), num(shipped),
-            num(rec.get("images_seen")), num(rec.get("train_minutes")), num(rec.get("train_cpu_minutes")), curve,
-            f"{rec['r1']:.2f} / {rec['map']:.2f}",
-        ]) + " |")
-    note = ("Rendered from `checkpoints/benchmarks.json` by `python -m lightclip_core bench --update-readme`; "
-            "each row's recipe and curve are its checkpoint's `config.json` and `curves.json`. Train min = the "
-            "epochs' training time summed up to the shipped epoch (validation excluded); a fine-tune's images seen and "
-            "minutes include those of the model it started from, its curve is the fine-tune's own; CPU min = the training "
-            "process's CPU time, recorded for runs trained since 2026-11-30 (n/a before, or when a run resumed "
-            "from one that did not record it).")
-    return "\n".join([head, rule, *rows, "", note])
-
-
-def _replace_block(text: str, start: str, end: str, body: str) -> str:
-    before, rest = text.split(start, 1)
-    _, after = rest.split(end, 1)
-    return f"{before}{start}\n{body}\n{end}{after}"
-
-
-def update_readme(readme: str | Path, table: str, training: str | None = None) -> None:
-    """Replace the benchmark table between the README's bench markers and, when given and the README has
-    training markers, the training table between those."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise LightCLIPError(f"{path} has no {README_START} ... {README_END} markers to replace.")
-    text = _replace_block(text, README_START, README_END, table)
-    if training is not None and TRAINING_START in text and TRAINING_END in text:
-        text = _replace_block(text, TRAINING_START, TRAINING_END, training)
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_bench(doc: dict[str, Any], out: str | Path) -> Path:
-    out = Path(out)
-    atomic_write_json(out, doc)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Index scaling
-# --------------------------------------------------------------------------------------------------
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def clustered_unit_vectors(n: int, dim: int, rng: np.random.Generator, per_id: int = 4, ids_per_group: int = 10,
-                           spread: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
-    """`n` unit vectors shaped like a person-search gallery: groups of similar-looking people
-    (shared attributes), people with `per_id` images each, images scattered around their person.
-    Returns ``(vectors, group_centre_of_each_row)``; each level sits at cosine ~0.8 to its parent."""
-
-    def around(centres: np.ndarray, k: int) -> np.ndarray:
-        noise = rng.standard_normal((len(centres) * k, dim), dtype=np.float32) * (spread / np.sqrt(dim))
-        x = np.repeat(centres, k, axis=0) + noise
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-    n_ids = -(-n // per_id)
-    n_groups = -(-n_ids // ids_per_group)
-    groups = rng.standard_normal((n_groups, dim), dtype=np.float32)
-    groups /= np.linalg.norm(groups, axis=1, keepdims=True)
-    people = around(groups, ids_per_group)[:n_ids]
-    return around(people, per_id)[:n], people
-
-
-def _queries_around(people: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """`n` new unit vectors around random people of a `clustered_unit_vectors` gallery (a description
-    of someone in it, sitting as far from each image of theirs as the images sit from each other)."""
-    pick = people[rng.choice(len(people), n, replace=False)]
-    q = pick + rng.standard_normal(pick.shape, dtype=np.float32) * (0.75 / np.sqrt(people.shape[1]))
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
-
-
-def run_scale(
-    sizes: list[int] = (10_000, 100_000, 1_000_000),
-    dim: int = 384,
-    kinds: tuple[str, ...] = ("flat", "pq", "ivf", "hnsw"),
-    n_queries: int = 100,
-    hnsw_max: int = 1_000_000,
-    recall_target: float = 0.97,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Exact vs approximate search at gallery sizes `sizes`. Per size and kind: build seconds (with
-    tuning), index memory, median single-query latency, recall@10 against exact search. The vectors
-    are random but clustered like a person-search gallery (`clustered_unit_vectors`). Approximate
-    indexes are tuned to `recall_target` on 200 held-out queries (`GalleryIndex.tune`); recall and
-    latency are then measured on `n_queries` other queries, about other people."""
-    from .index import TUNE_QUERIES, GalleryIndex, exact_top_k, recall_at_k
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in sizes:
-        g, people = clustered_unit_vectors(n, dim, rng)
-        both = _queries_around(people, min(len(people), n_queries + TUNE_QUERIES), rng)
-        q, held_out = both[:n_queries], both[n_queries:]
-        exact = exact_top_k(g, q, 10)
-        for kind in kinds:
-            if kind == "hnsw" and n > hnsw_max:
-                rows.append({"size": n, "kind": kind, "skipped": f"above --hnsw-max {hnsw_max:,}"})
-                continue
-            before = _rss_mb()
-            t0 = time.perf_counter()
-            index = GalleryIndex.build(g, kind)
-            add_s = time.perf_counter() - t0
-            if kind != "flat":
-                index.tune(g, held_out, recall_target)
-            build_s = time.perf_counter() - t0
-            mem = _rss_mb() - before
-            lat = timed(lambda ix=index: ix.search(q[0], 10), repeats=20, warmup=2)
-            single = [timed(lambda i=i, ix=index: ix.search(q[i], 10), 1, 0)[0] for i in range(1, min(n_queries, 30))]
-            recall = recall_at_k(index.search(q, 10)[1], exact)
-            row = {
-                "size": n, "kind": kind, "build_s": round(build_s, 2), "add_s": round(add_s, 2), "mem_mb": round(mem, 1),
-                "index_mb": round(index.nbytes() / 2**20, 1),
-                "latency_ms": round(statistics.median(lat + single), 3), "recall_at_10": round(recall, 4),
-                "params": {k: v for k, v in index.params.items() if v is not None},
-            }
-            if index.tuned:
-                row["tuned"] = index.tuned
-            rows.append(row)
-            tuned = f"  ({index.tuned['param']} {index.tuned['value']})" if index.tuned else ""
-            log(f"scale: {n:>9,} {kind:5s} build {build_s:7.2f} s  query {row['latency_ms']:8.3f} ms  recall@10 {recall:.3f}{tuned}")
-            del index
-        del g
-    return {"dim": dim, "queries": n_queries, "tune_queries": TUNE_QUERIES, "recall_target": recall_target,
-            "data": "clustered random unit vectors (4 images a person, 10 people a group)",
-            "machine": machine_info("cpu"), "rows": rows, "command": "python -m lightclip_core bench --scale"}
-
-
-def scale_table(doc: dict[str, Any]) -> str:
-    lines = ["| gallery | index | tuned to | build (s) | index (MB) | query (ms) | recall@10 |",
-             "|---:|---|---|---:|---:|---:|---:|"]
-    for r in doc["rows"]:
-        if "skipped" in r:
-            lines.append(f"| {r['size']:,} | {r['kind']} | skipped: {r['skipped']} | | | | |")
-            continue
-        t = r.get("tuned")
-        tuned = f"{t['param']} {t['value']}" + ("" if t.get("reached", True) else " (target not reached)") if t else "exact"
-        lines.append(f"| {r['size']:,} | {r['kind']} | {tuned} | {r['build_s']:.2f} | {r.get('index_mb', r['mem_mb']):.0f} | "
-                     f"{r['latency_ms']:.2f} | {r['recall_at_10']:.3f} |")
-    return "\n".join(lines)

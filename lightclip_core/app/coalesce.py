@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Sequence
 
-from .fileio import log
+from ..fileio import log
 
 
 class Coalescer:

@@ -33,7 +33,7 @@ ANALYTICS_EVERY = "200"
 
 
 def enabled() -> bool:
-    from .settings import get
+    from ..settings import get
 
     return get("LIGHTCLIP_GRADIO_TUNING")
 

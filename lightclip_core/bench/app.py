@@ -32,10 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import LightCLIPError
-from .fileio import log
+from ..errors import LightCLIPError
+from ..fileio import log
 
-REPO = Path(__file__).resolve().parents[1]
 QUERIES = tuple(f"a {w} person in a {c} coat with a {b}" for w in ("tall", "short")
                 for c in ("red", "blue", "green", "black", "grey") for b in ("backpack", "shoulder bag"))
 
@@ -46,9 +45,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(checkpoints: str | Path, gallery: str | Path, cache_dir: str | Path, log_path: Path,
+def start_app(app_file: str | Path, checkpoints: str | Path, gallery: str | Path, cache_dir: str | Path, log_path: Path,
               timeout_s: float = 180, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
-    """Launch app.py on a free loopback port; returns (process, url, seconds until the port answered)."""
+    """Launch `app_file` (the project's app.py) on a free loopback port, in its folder; returns (process, url, seconds until the port answered)."""
     import os
 
     port = _free_port()
@@ -57,7 +56,8 @@ def start_app(checkpoints: str | Path, gallery: str | Path, cache_dir: str | Pat
            "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), **(extra_env or {})}
     out = open(log_path, "w")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    app_file = Path(app_file).resolve()
+    proc = subprocess.Popen([sys.executable, str(app_file)], cwd=app_file.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         try:
@@ -264,11 +264,11 @@ def _load_gradio_client(url: str, encoders: list[str], clients: int, seconds: fl
 
 def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path = "gallery", clients: int = 20,
                   seconds: float = 30, encoders: list[str] | None = None, first: bool = True,
-                  client: str = "http", baseline: bool = False) -> dict[str, Any]:
-    """Start the app with an empty cache; first searches per bundled encoder; then the load test.
+                  client: str = "http", baseline: bool = False, *, app_file: str | Path) -> dict[str, Any]:
+    """Start `app_file` with an empty cache; first searches per bundled encoder; then the load test.
     With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`)."""
-    from .profiling import machine_info
-    from .search import bundled_checkpoints
+    from ..profiling import machine_info
+    from ..checkpoints import bundled_checkpoints
 
     backbones = list(bundled_checkpoints(checkpoints))
     if not backbones:
@@ -280,7 +280,7 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
         raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
     doc: dict[str, Any] = {"machine": machine_info("cpu")}
     default = next((b for b in ("efficientnet_lite0", "mobilenetv3_large_100") if b in backbones), backbones[0])
-    with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None,
+    with _fresh_app(app_file, checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None,
                     cold_backbone=default) as (proc, url, startup, warm, cold):
         doc.update(startup_s=round(startup, 2), warm_s=warm, cold_search=cold)
         if first:
@@ -290,7 +290,7 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     if baseline and clients > 0 and seconds > 0:
         # The same load on an app started with LIGHTCLIP_GRADIO_TUNING=0 (Gradio's per-request costs
         # left as they are; see gradio_tuning.py), right after, so the two differ only in that.
-        with _fresh_app(checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "0"}) as (proc, url, _, _, _):
+        with _fresh_app(app_file, checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "0"}) as (proc, url, _, _, _):
             doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         tuned, untuned = doc["load"]["requests_per_s"], doc["load_untuned"]["requests_per_s"]
         doc["ratios"] = {"tuned_vs_untuned_requests_per_s": round(tuned / untuned, 2) if untuned else None}
@@ -299,14 +299,14 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
 
 
 @contextlib.contextmanager
-def _fresh_app(checkpoints: str | Path, gallery: str | Path, extra_env: dict[str, str] | None = None,
+def _fresh_app(app_file: str | Path, checkpoints: str | Path, gallery: str | Path, extra_env: dict[str, str] | None = None,
                cold_backbone: str | None = None):
     """app.py started with an empty cache and waited for until warm: yields (process, url, seconds until
     its port answered, seconds more until its default model was warm, `cold_search` with
     `cold_backbone` the moment the port answered or None); stopped on leaving."""
     with tempfile.TemporaryDirectory(prefix="lightclip-bench-app-") as tmp:
         log_path = Path(tmp) / "app.log"
-        proc, url, startup = start_app(Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
+        proc, url, startup = start_app(app_file, Path(checkpoints).resolve(), Path(gallery).resolve(), Path(tmp) / "cache",
                                        log_path, extra_env=extra_env)
         env = ", ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
         log(f"bench-app: the app{f' ({env})' if env else ''} answered on {url} after {startup:.1f} s")

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import LightCLIPError
-from .models.backbones import STUDY_BACKBONES, get_backbone_spec
-from .models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
-from .search import MAX_K, EnginePool, Gallery, QueryError, SearchEngine, SearchResult, clean_query
+from ..errors import LightCLIPError
+from ..models.backbones import STUDY_BACKBONES, get_backbone_spec
+from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
+from ..search import MAX_K, Gallery, QueryError, SearchEngine, SearchResult, clean_query
+from .pool import EnginePool
 from .uploads import UploadArea, ingest_uploads
 
 SYNTHETIC_WARNING = (
@@ -152,7 +153,7 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
 def footage_filter(cameras: Any, start: Any, end: Any):
     """The Search tab's filter fields as a `stores.FootageFilter` (None when all are empty); a bad time
     is a `LightCLIPError` in one sentence."""
-    from .stores import FootageFilter, parse_time
+    from ..stores import FootageFilter, parse_time
 
     cams = tuple(c for c in (cameras or []) if isinstance(c, str) and c)
     times = [None if t is None or not str(t).strip() else parse_time(str(t), label)
@@ -226,7 +227,7 @@ def _as_sentence(exc: Exception, what: str) -> LightCLIPError:
         return exc
     import traceback
 
-    from .fileio import log
+    from ..fileio import log
 
     log(f"search: {what}:\n{traceback.format_exc()}")
     return LightCLIPError(f"Sorry, {what} ({type(exc).__name__}); the server logged the details.")
@@ -254,7 +255,7 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
                  engine: SearchEngine | None = None) -> str:
     """Markdown: which phrases of `query` gallery picture `row` matches under `backbone`, and which
     not ("a grey jacket ✓ · black trousers ✗"). Bad input is one sentence, never an exception."""
-    from .explain import MATCH, UNSURE, explain
+    from ..explain import MATCH, UNSURE, explain
 
     if row is None:
         return "Click a result to see which parts of the description it matches."
@@ -345,7 +346,7 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
     search returns tracks."""
     if not paths:
         return None, None, "Choose some images, a zip, or a video first."
-    from .footage import VIDEO_EXTENSIONS
+    from ..footage import VIDEO_EXTENSIONS
 
     videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     index = _index_footage if videos or street else _index_pictures
@@ -393,7 +394,7 @@ def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence
 
 def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
                    room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
-    from .footage import APP_LIMITS, Source, build_footage_gallery
+    from ..footage import APP_LIMITS, Source, build_footage_gallery
 
     base = pool.get(backbone)
     skipped: list[tuple[str, str]] = []

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import log
+from ..fileio import log
 
 CAMERAS, DAY_S = 100, 86_400.0
 FILTER = {"camera": "cam3", "from_s": 10 * 3600.0, "to_s": 11 * 3600.0}
@@ -40,23 +40,23 @@ def _recall(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
 
 def _metadata(n: int, rng: np.random.Generator):
     """Footage-like metadata for `n` random rows: 100 cameras, timestamps over a day, a track each."""
-    from .stores import RowMeta
+    from ..stores import RowMeta
 
     return RowMeta(np.array([f"cam{c}" for c in rng.integers(0, CAMERAS, n)]), rng.uniform(0, DAY_S, n),
                    np.arange(n, dtype=np.int64), np.zeros((n, 4), np.float32))
 
 
 def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed: int = 0) -> dict[str, Any]:
-    from .bench import _queries_around, clustered_unit_vectors
-    from .index import GalleryIndex, exact_top_k
-    from .stores import FootageFilter, filtered_search
+    from .scale import clustered_unit_vectors, queries_around
+    from ..index import GalleryIndex, exact_top_k
+    from ..stores import FootageFilter, filtered_search
 
     rng = np.random.default_rng(seed)
     flt = FootageFilter((FILTER["camera"],), FILTER["from_s"], FILTER["to_s"])
     rows_out = []
     for n in sizes:
         g, people = clustered_unit_vectors(n, dim, rng)
-        q = _queries_around(people, n_queries, rng)
+        q = queries_around(people, n_queries, rng)
         meta = _metadata(n, rng)
         exact = list(exact_top_k(g, q, 10))
         keep = np.flatnonzero(flt.mask(meta))
@@ -77,7 +77,7 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
                          "filtered_ms": round(fms, 2), "filtered_recall_at_10": _recall(ffound, exact_f),
                          "filtered_rows": int(len(keep))})
         with tempfile.TemporaryDirectory(prefix="lightclip-milvus-") as tmp:
-            from .stores import MilvusStore
+            from ..stores import MilvusStore
 
             store = MilvusStore(Path(tmp) / "bench.db")
             t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
         log(f"bench --store milvus: {n:,} rows: " + "; ".join(
             f"{r['store']} {r['latency_ms']} ms (recall {r['recall_at_10']}), filtered {r['filtered_ms']} ms"
             for r in rows_out[-2:]))
-    from .profiling import machine_info
+    from ..profiling import machine_info
 
     return {"machine": machine_info("cpu"), "dim": dim, "queries": n_queries, "filter": FILTER,
             "cameras": CAMERAS, "day_s": DAY_S, "rows": rows_out}

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import LightCLIPError
-from .fileio import log
-from .profiling import machine_info
+from ..errors import LightCLIPError
+from ..fileio import log
+from ..profiling import machine_info
 
 QUERIES = ("a man in a black jacket and blue jeans", "a woman in a red coat", "a woman with blonde hair in a black coat",
            "a man in a blue jacket and grey trousers", "a person in a white hooded jacket")
@@ -105,9 +105,9 @@ def busy_comparison(video: str | Path, checkpoint: str | Path, sample_fps: float
 
 def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: str | Path, sample_fps: float = 2.0,
                       sheet: str | Path | None = None, keep: str | Path | None = None, busy: int = 0) -> dict[str, Any]:
-    from .checkpoints import load_checkpoint
-    from .footage import Source, build_footage_gallery, make_detector, probe_video
-    from .search import Gallery, SearchEngine
+    from ..checkpoints import load_checkpoint
+    from ..footage import Source, build_footage_gallery, make_detector, probe_video
+    from ..search import Gallery, SearchEngine
 
     info = probe_video(video)
     model = load_checkpoint(checkpoint)
@@ -163,7 +163,7 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
 def cut_clips(video: str | Path, folder: Path, clips: int, seconds: float) -> list[Path]:
     """`clips` clips of `seconds` each, cut one after the other from `video` (mp4, the source's rate);
     the last clip wraps around to the start when the video is shorter than all of them together."""
-    from .footage import _cv2
+    from ..footage import _cv2
 
     cv2 = _cv2()
     cap = cv2.VideoCapture(str(video))
@@ -196,7 +196,7 @@ def _archive_run(folder: Path, out: Path, checkpoint: str | Path, sample_fps: fl
     import subprocess
     import sys
 
-    from .archive import read_manifest
+    from ..archive import read_manifest
 
     cmd = [sys.executable, "-m", "lightclip_core", "footage", "--videos", str(folder), "--out", str(out),
            "--checkpoint", str(checkpoint), "--fps", str(sample_fps), "--no-progress", "--json", *extra]
@@ -224,7 +224,7 @@ def archive_comparison(video: str | Path, checkpoint: str | Path, clips: int = 4
     processes, wall time of the whole command), the two galleries compared file by file; then a run
     killed with SIGKILL after its first finished video and re-run, compared with the uninterrupted one.
     From the measured cost: the Ray workers (one CPU each) that index 2,400 hours in one hour."""
-    from .archive import PARTS
+    from ..archive import PARTS
 
     with tempfile.TemporaryDirectory(prefix="lightclip-archive-") as tmp:
         tmp = Path(tmp)

@@ -1,0 +1,152 @@
+"""The app's models: one lazily built `SearchEngine` per encoder over one shared gallery, thread-safe,
+with missing checkpoints fetched from a Hub repo on first use and failed loads backed off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..checkpoints import bundled_checkpoints
+from ..errors import LightCLIPError
+from ..gallery import Gallery
+from ..gallery_embeddings import shipped_embeddings_current
+from ..search import SearchEngine
+
+
+def how_to_get(backbone: str) -> str:
+    """One sentence telling a user how to make a checkpoint for `backbone`."""
+    return (f"No checkpoint for {backbone} yet: train one with `python -m lightclip_core train --preset cpu-synth "
+            f"--backbone {backbone} --out runs/{backbone}`, then `python -m lightclip_core export --dtype int8 "
+            f"--checkpoint runs/{backbone}/best --out checkpoints/{backbone}`.")
+
+
+class EnginePool:
+    """One lazily built `SearchEngine` per backbone over one shared gallery; thread-safe.
+
+    The app holds one pool; several browser sessions searching the same backbone share its engine.
+    """
+
+    def __init__(self, checkpoints_dir: str | Path, gallery_dir: str | Path,
+                 cache_dir: str | Path | None = None, device: str = "cpu", hub_repo: str | None = None) -> None:
+        self.checkpoints_dir = Path(checkpoints_dir)
+        # A Hugging Face model repo (`hub push`) to fetch missing checkpoints from on first use, never at start
+        self.hub_repo = hub_repo or None
+        self.gallery_dir = Path(gallery_dir)
+        self.cache_dir = cache_dir
+        self.device = device
+        self.checkpoints = bundled_checkpoints(self.checkpoints_dir)
+        # False only in tests: zero-shot models with random weights, the same code path offline
+        self.zero_shot_pretrained = True
+        self._failed: dict[str, tuple[float, str]] = {}  # model -> (when, message) of a failed load
+        self.retry_after_s = 60.0
+        self._gallery: Gallery | None = None
+        self._engines: dict[str, SearchEngine] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @property
+    def gallery(self) -> Gallery:
+        with self._lock:
+            if self._gallery is None:
+                self._gallery = Gallery.load(self.gallery_dir)
+            return self._gallery
+
+    def available(self) -> list[str]:
+        return list(self.checkpoints)
+
+    def is_loaded(self, backbone: str) -> bool:
+        return backbone in self._engines
+
+    def info(self, backbone: str) -> dict[str, Any]:
+        """What the app shows about a model: trained on what, epochs, val metrics."""
+        from ..checkpoints import read_config
+        from ..models.zero_shot import is_zero_shot, weights_cached
+
+        if is_zero_shot(backbone):
+            return {"available": True, "zero_shot": True, "synthetic": False, "cached": weights_cached(backbone)}
+        if backbone not in self.checkpoints:
+            if self.hub_repo:
+                return {"available": True, "remote": self.hub_repo, "synthetic": None}
+            return {"available": False, "message": how_to_get(backbone)}
+        try:
+            cfg = read_config(self.checkpoints[backbone])
+            from ..models.lightclip import LightCLIPConfig
+
+            LightCLIPConfig.from_dict(cfg["model"])
+        except LightCLIPError as exc:  # damaged: listed, and says why, instead of stopping the app
+            return {"available": False, "damaged": True, "message": f"The {backbone} checkpoint is damaged: {exc}"}
+        train = cfg.get("train") or {}
+        return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
+                "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}
+
+    def get(self, backbone: str, progress: Callable[[int, int], None] | None = None) -> SearchEngine:
+        """The engine for `backbone` (built on first use: load + encode or read the gallery cache)."""
+        from ..models.backbones import get_backbone_spec
+        from ..models.zero_shot import is_zero_shot
+
+        zero_shot = is_zero_shot(backbone)
+        if backbone not in self.checkpoints and not zero_shot:
+            get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones
+            if not self.hub_repo:
+                raise LightCLIPError(how_to_get(backbone))
+        engine = self._engines.get(backbone)
+        if engine is not None:
+            return engine
+        failed = self._failed.get(backbone)
+        if failed is not None and time.monotonic() - failed[0] < self.retry_after_s:
+            raise LightCLIPError(failed[1])  # e.g. offline: answer at once instead of probing again
+        with self._lock:
+            lock = self._locks.setdefault(backbone, threading.Lock())
+        with lock:  # two sessions asking for the same new backbone build it once
+            if backbone not in self._engines:
+                if zero_shot:
+                    try:
+                        self._engines[backbone] = SearchEngine.from_zero_shot(
+                            backbone, self.gallery, cache_dir=self.cache_dir, progress=progress,
+                            pretrained=self.zero_shot_pretrained, device=self.device)
+                    except LightCLIPError as exc:
+                        self._failed[backbone] = (time.monotonic(), str(exc))
+                        raise
+                else:
+                    if backbone not in self.checkpoints:
+                        self._fetch_from_hub(backbone)
+                    self._engines[backbone] = SearchEngine.from_checkpoint(
+                        self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress,
+                        device=self.device)
+            return self._engines[backbone]
+
+    def preload(self, backbones: Sequence[str] | None = None) -> list[str]:
+        """Build the engines of `backbones` (default: every bundled checkpoint) whose shipped gallery
+        embeddings are current, one after another: a checkpoint load each, never a gallery encode (one
+        without current embeddings is left for its first search). The app runs this in the background
+        once its default model is warm, so the first search with any bundled encoder needs only a text
+        encode. Returns the backbones now loaded; a failure is logged and skipped."""
+        from ..fileio import log
+
+        done = []
+        for b in backbones if backbones is not None else self.available():
+            if self.is_loaded(b):
+                done.append(b)
+                continue
+            ckpt = self.checkpoints.get(b)
+            try:
+                if ckpt is None or not shipped_embeddings_current(ckpt, self.gallery):
+                    continue
+                self.get(b)
+                done.append(b)
+            except LightCLIPError as exc:
+                log(f"preload: {b} skipped ({exc})")
+        return done
+
+    def _fetch_from_hub(self, backbone: str) -> None:
+        """Download `backbone`'s checkpoint from `hub_repo` into the checkpoints directory (caller holds its lock)."""
+        from ..checkpoint_hub import pull_checkpoint
+
+        try:
+            dest = pull_checkpoint(self.hub_repo, backbone, self.checkpoints_dir)
+        except LightCLIPError as exc:
+            self._failed[backbone] = (time.monotonic(), str(exc))
+            raise
+        self.checkpoints[backbone] = dest

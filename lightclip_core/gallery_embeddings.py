@@ -1,0 +1,98 @@
+"""Gallery embeddings on disk: the file shipped beside a checkpoint (`ship-embeddings`; fp16, keyed by
+the checkpoint's and the gallery content's fingerprints) and the per-user cache of fresh encodes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import LightCLIPError
+from .fileio import cache_root, read_cache, write_cache
+from .gallery import Gallery
+from .index import as_float32
+
+
+def store_key(checkpoint: str | Path, gallery: Gallery) -> str:
+    """What a written index or store was made from: the checkpoint's weights and the gallery's content."""
+    return f"{checkpoint_fingerprint(checkpoint)}|{gallery.content_fingerprint()}"
+
+
+def checkpoint_fingerprint(path: str | Path) -> str:
+    """SHA-256 of a checkpoint's weights and config."""
+    from .checkpoints import CONFIG_FILE, MODEL_FILE
+
+    h = hashlib.sha256()
+    for name in (MODEL_FILE, CONFIG_FILE):
+        with open(Path(path) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+SHIPPED_EMBEDDINGS = "gallery_embeddings.safetensors"
+
+
+def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim: int,
+                            checkpoint_fp: str | None = None) -> np.ndarray | None:
+    """The gallery embeddings shipped beside a checkpoint (fp16 on disk; unit-norm float32 here), or
+    None when there are none, or they were written for other weights or another gallery content."""
+    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
+    if not path.is_file():
+        return None
+    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    got = read_cache(path, lambda t: t["embeddings"].shape == (len(gallery), embed_dim), "numpy", metadata=meta)
+    if got is None:
+        return None
+    emb = got["embeddings"].astype(np.float32)
+    return np.ascontiguousarray(emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12))
+
+
+def shipped_embeddings_current(checkpoint: str | Path, gallery: Gallery) -> bool:
+    """Whether the file beside `checkpoint` was written for these weights and this gallery content."""
+    meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    return read_cache(Path(checkpoint) / SHIPPED_EMBEDDINGS, lambda t: t["embeddings"].shape[0] == len(gallery),
+                      "numpy", metadata=meta) is not None
+
+
+def write_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embeddings: Any) -> Path:
+    """Store `embeddings` of `gallery` beside the checkpoint (fp16, ~1.5 MB for 2,000 x 384), keyed by
+    the checkpoint's and the gallery content's fingerprints, so a fresh start needs no gallery encode."""
+    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
+    emb = as_float32(embeddings)
+    if emb.shape[0] != len(gallery):
+        raise LightCLIPError(f"{emb.shape[0]} embeddings for a gallery of {len(gallery)} images.")
+    meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint(),
+            "images": str(len(gallery)), "dtype": "float16"}
+    write_cache(path, {"embeddings": emb.astype(np.float16)}, metadata=meta, framework="numpy")
+    return path
+
+
+def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, cache_dir: str | Path | None = None,
+                              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """`encode_gallery`, cached on disk under ``<cache>/gallery/`` keyed by `model_key` (which must
+    identify the weights) and the gallery's fingerprint; `model_key=None` skips the cache."""
+    cache_file = None
+    if model_key is not None:
+        name = hashlib.sha256((model_key + gallery.fingerprint()).encode()).hexdigest()[:24]
+        cache_file = Path(cache_dir or cache_root()) / "gallery" / f"{name}.safetensors"
+        cached = read_cache(cache_file, lambda t: t["embeddings"].shape == (len(gallery), model.embed_dim), "numpy")
+        if cached is not None:
+            return cached["embeddings"]
+    emb = encode_gallery(model, gallery, progress=progress)
+    if cache_file is not None:
+        write_cache(cache_file, {"embeddings": emb}, framework="numpy", best_effort=True)
+    return emb
+
+
+def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """L2-normalised embeddings ``(N, D)`` float32 of the gallery's images, in order.
+
+    `progress(done, total)` is called after each batch (the app drives its progress bar with it).
+    """
+    from .evaluate import encode_images
+
+    return encode_images(model, gallery.paths, batch_size, on_batch=progress).numpy()

@@ -1,0 +1,77 @@
+"""The package's layout holds (issue 32): the library core imports neither wing (``app/``, ``bench/``)
+nor the app's UI libraries, read from the source and checked again in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGE = REPO / "lightclip_core"
+WINGS = ("app", "bench")
+PROGRAM = ("cli.py", "__main__.py")  # the command line: it may start any wing's command
+UI_LIBRARIES = ("gradio", "gradio_client", "plotly")
+
+
+def core_modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py")
+                  if p.relative_to(PACKAGE).parts[0] not in WINGS and p.name not in PROGRAM)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(path: Path, name: str | None = None) -> set[str]:
+    """Every module `path` (the module `name`, by default its own) imports, at the top or inside a
+    function, as an absolute dotted name."""
+    here = (name or module_name(path)).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            names.add(target)
+            names.update(f"{target}.{a.name}" for a in node.names)  # `from . import app` names the wing
+    return names
+
+
+def offences(path: Path, name: str | None = None) -> list[str]:
+    wings = tuple(f"lightclip_core.{w}" for w in WINGS)
+    return sorted(n for n in imported_names(path, name)
+                  if n.split(".")[0] in UI_LIBRARIES or any(n == w or n.startswith(w + ".") for w in wings))
+
+
+def test_the_core_imports_no_wing_and_no_ui_library_in_its_source():
+    found = {str(p.relative_to(REPO)): offences(p) for p in core_modules()}
+    assert {k: v for k, v in found.items() if v} == {}
+    assert len(found) > 40  # the walk saw the core, not an empty folder
+
+
+def test_the_source_check_sees_a_wing_import(tmp_path):
+    """The check itself can fail: a relative import of either wing, or of gradio inside a function, is named."""
+    fake = tmp_path / "probe.py"
+    fake.write_text("from ..app import views\n\ndef f():\n    import plotly.graph_objects\n    from ..bench.records import run_bench\n")
+    assert offences(fake, "lightclip_core.data.probe") == [
+        "lightclip_core.app", "lightclip_core.app.views", "lightclip_core.bench.records",
+        "lightclip_core.bench.records.run_bench", "plotly.graph_objects"]
+
+
+def test_importing_every_core_module_loads_no_wing_and_no_ui_library():
+    names = [module_name(p) for p in core_modules()]
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}:\n    importlib.import_module(name)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('gradio', 'gradio_client', 'plotly')"
+            " or m.startswith(('lightclip_core.app', 'lightclip_core.bench')))\n"
+            "print(len([m for m in sys.modules if m.startswith('lightclip_core')]), bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, bad = out.stdout.split(" ", 1)
+    assert bad.strip() == "[]" and int(count) >= len(names)
