@@ -42,18 +42,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .data.base import IMAGE_EXTENSIONS, DataError, open_checked
-from .errors import LightCLIPError, UnknownNameError
+from .data.footage_file import FOOTAGE_FILE, FORMAT, FootageError, read_footage  # noqa: F401 - footage's names
+from .errors import UnknownNameError
 from .fileio import safe_stem
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
-FOOTAGE_FILE = "footage.json"
-FORMAT = "lightclip-footage"
-
-
-class FootageError(LightCLIPError):
-    """A video or photo that cannot be indexed, or a limit exceeded."""
-
-
 @dataclass
 class FootageLimits:
     """What one call may read: sensible for a two-core CPU Space; raise them on a real machine."""
@@ -912,20 +905,6 @@ def _write_tracks(tmp: Path, tracks: Sequence[Track]) -> tuple[list[dict], list[
 
 
 # -- reading a footage gallery back ---------------------------------------------------------------
-def read_footage(root: str | Path) -> dict[str, Any] | None:
-    """``footage.json`` of a gallery folder, or None when it has none; a damaged one is an error."""
-    path = Path(root) / FOOTAGE_FILE
-    if not path.is_file():
-        return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FootageError(f"{path} is not valid JSON ({exc}).") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("crops"), list):
-        raise FootageError(f"{path} is not a LightCLIP footage file (no \"format\": \"{FORMAT}\" with \"crops\").")
-    return meta
-
-
 @dataclass
 class FootageIndex:
     """Per-image footage facts of a loaded gallery: crop and track metadata by absolute path."""

@@ -75,3 +75,56 @@ def test_importing_every_core_module_loads_no_wing_and_no_ui_library():
     assert out.returncode == 0, out.stderr[-2000:]
     count, bad = out.stdout.split(" ", 1)
     assert bad.strip() == "[]" and int(count) >= len(names)
+
+
+def unit(name: str) -> str:
+    """The part of the core a module belongs to: a top-level module, or a whole subpackage."""
+    parts = name.split(".")
+    return ".".join(parts[:2])
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_between_the_cores_modules_and_subpackages():
+    """E.g. the folder loader (data/) reads footage.json without importing footage.py, which imports data/.
+    Imports inside functions count; the package's own __init__ (the public API) does not."""
+    units = {unit(module_name(p)) for p in core_modules()} - {"lightclip_core"}
+    graph: dict[str, set[str]] = {}
+    for p in core_modules():
+        here = unit(module_name(p))
+        for name in imported_names(p):
+            there = unit(name)
+            if name.startswith("lightclip_core.") and there in units and there != here:
+                graph.setdefault(here, set()).add(there)
+    assert cycles(graph) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check can fail

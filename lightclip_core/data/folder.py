@@ -18,7 +18,16 @@ import json
 import os
 from pathlib import Path
 
-from .base import IMAGE_EXTENSIONS, DataError, PersonSearchDataset, PictureError, Sample, load_image, require_root
+from .base import (
+    IMAGE_EXTENSIONS,
+    DataError,
+    PersonSearchDataset,
+    PictureError,
+    Sample,
+    load_image,
+    require_root,
+)
+from .footage_file import FootageError, read_footage
 
 
 def _image_problem(path: Path) -> str | None:
@@ -73,8 +82,6 @@ def load_folder(
         skipped.append((os.path.relpath(path, root), why))
 
     found: list[Path] = []
-    from ..footage import FootageError, read_footage
-
     try:
         footage = read_footage(root)
     except FootageError as exc:
