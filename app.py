@@ -7,7 +7,7 @@ LIGHTCLIP_DEVICE (auto: CUDA when available, else CPU), LIGHTCLIP_RUNTIME (auto 
 queries are encoded on the CPU; auto = ONNX Runtime when installed), LIGHTCLIP_HUB_REPO (a model repo written by
 `python -m lightclip_core hub push`: backbones without a local checkpoint are fetched from it when first
 chosen, never at start), LIGHTCLIP_GRADIO_TUNING (1; 0 leaves Gradio's per-request costs as they are,
-see lightclip_core/gradio_tuning.py).
+see lightclip_core/app/gradio_tuning.py).
 """
 
 from __future__ import annotations

@@ -414,6 +414,16 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     return 0
 
 
+def update_pages(readme: str | Path, table: str, training: str) -> None:
+    """Write the results table into the README and both tables into docs/BENCHMARKS.md beside it."""
+    from .bench import tables
+
+    tables.update_readme(readme, table, training)
+    page = Path(readme).parent / "docs" / "BENCHMARKS.md"
+    if page.is_file():
+        tables.update_readme(page, table, training)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
     import torch
@@ -444,7 +454,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         doc = load_benchmarks(out)
         table = tables.markdown_table(doc)
         if args.update_readme:
-            tables.update_readme(args.readme, table, tables.training_table(doc))
+            update_pages(args.readme, table, tables.training_table(doc))
         print(table)
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
@@ -459,7 +469,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     document.write_bench(doc, out)
     table = tables.markdown_table(doc)
     if args.update_readme:
-        tables.update_readme(args.readme, table, tables.training_table(doc))
+        update_pages(args.readme, table, tables.training_table(doc))
     print(json.dumps(doc) if args.json else table)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -990,7 +1000,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-zero-shot", action="store_true", help="leave out the zero-shot CLIP-family models")
     p.add_argument("--merge", action="store_true", help="keep the records of models not measured in this run "
                    "(with --backbones or --run: re-measure some models, e.g. after re-bundling them)")
-    p.add_argument("--update-readme", action="store_true", help="replace the table between the README's bench markers")
+    p.add_argument("--update-readme", action="store_true", help="replace the results table between the README's bench markers, and both tables in docs/BENCHMARKS.md beside it")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "
                    "the existing benchmarks.json without measuring")

@@ -57,6 +57,9 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{tables.README_START}\nold\n{tables.README_END}\nmid\n"
                       f"{tables.TRAINING_START}\nold\n{tables.TRAINING_END}\ntail\n")
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "BENCHMARKS.md"  # docs/BENCHMARKS.md beside the README gets both tables too
+    page.write_text(readme.read_text().replace("tail", "page"))
     rc = main(["bench", "--checkpoints", str(ckpts), "--gallery", str(gallery), "--repeats", "2",
                "--no-memory", "--update-readme", "--readme", str(readme)])
     assert rc == 0
@@ -103,6 +106,7 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     training = text.split(tables.TRAINING_START, 1)[1].split(tables.TRAINING_END, 1)[0]
     assert training.strip() == tables.training_table(doc).strip() and "| MobileNetV3-Small |" in training
     assert "\nmid\n" in text
+    assert page.read_text() == text.replace("tail", "page")
 
 
 def test_training_table_rows_come_from_recipes_and_curves():
@@ -289,18 +293,21 @@ def test_backfill_gives_old_records_a_recipe_from_their_config_and_curves():
 
 
 def test_readme_table_is_what_benchmarks_json_renders_to():
-    """The committed README table must be regenerated whenever checkpoints/benchmarks.json changes
-    (`bench --update-readme` does both); a hand edit or a forgotten update fails here."""
+    """The committed tables (README's results, docs/BENCHMARKS.md's results and training) must be
+    regenerated whenever checkpoints/benchmarks.json changes (`bench --update-readme` does all three);
+    a hand edit or a forgotten update fails here."""
     from pathlib import Path
 
     from lightclip_core.bench.tables import README_END, README_START, markdown_table
 
     root = Path(__file__).resolve().parents[1]
     doc = json.loads((root / "checkpoints" / "benchmarks.json").read_text())
-    readme = (root / "README.md").read_text()
-    committed = readme.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert committed == markdown_table(doc).strip()
-    training = readme.split(tables.TRAINING_START, 1)[1].split(tables.TRAINING_END, 1)[0].strip()
+    for page in (root / "README.md", root / "docs" / "BENCHMARKS.md"):
+        text = page.read_text()
+        committed = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
+        assert committed == markdown_table(doc).strip(), page
+    training = (root / "docs" / "BENCHMARKS.md").read_text()
+    training = training.split(tables.TRAINING_START, 1)[1].split(tables.TRAINING_END, 1)[0].strip()
     assert training == tables.training_table(doc).strip()
 
 
