@@ -459,7 +459,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
     doc = records.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
-                          naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot)
+                            naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot,
+                            runtime=args.runtime)
     if args.merge and Path(out).is_file():
         from .bench.document import load_benchmarks
 
@@ -498,7 +499,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     check_writable_dir(Path(args.out).parent, "--out")  # before encoding the gallery
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
-    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind, recall_target=args.recall_target)
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind=args.kind, recall_target=args.recall_target,
+                                          runtime=args.runtime)
     engine.index.key = f"{args.checkpoint}|{gallery.fingerprint()}"
     path = engine.index.save(args.out)
     print(json.dumps({"index": str(path), "images": len(gallery), "kind": engine.index.kind, "tuned": engine.index.tuned,
@@ -518,7 +520,7 @@ def _index_milvus(args: argparse.Namespace) -> int:
     store = MilvusStore(uri, args.collection)  # an unreachable one is one sentence before any encoding
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
-    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind="flat")
+    engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind="flat", runtime=args.runtime)
     meta = RowMeta.of(gallery) if gallery.footage is not None else None
     rows = store.write(engine.embeddings, meta, store_key(args.checkpoint, gallery))
     print(json.dumps({"store": "milvus", "uri": str(uri), "collection": args.collection, "images": rows,
@@ -580,9 +582,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         if not args.uri:
             raise LightCLIPError("--store milvus needs --uri (the file or server `index --store milvus` wrote to).")
-        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection))
+        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection),
+                                       runtime=args.runtime)
     else:
-        engine = SearchEngine.from_checkpoint(args.checkpoint, gallery)
+        engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, runtime=args.runtime)
     results = engine.search_batch(args.query, args.k, where=where)
     footage = gallery.footage  # a footage gallery: each hit is a track (its best-matching crop)
     if args.json:
@@ -817,13 +820,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="python -m lightclip_core",
-        description="LightCLIP: text-based person search with lightweight vision encoders inside CLIP.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
-
+def _add_backbones(sub) -> None:
+    """The `backbones` command and its flags."""
     p = sub.add_parser("backbones", help="list the vision backbones with their size and cost")
     p.add_argument("names", nargs="*", help="backbone keys (default: all registered); timm:<name> works")
     p.add_argument("--image-size", type=image_size_arg, default=None, help="HxW (default: each backbone's own)")
@@ -831,6 +829,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_backbones)
 
+
+def _add_synth(sub) -> None:
+    """The `synth` command and its flags."""
     p = sub.add_parser(
         "synth",
         help="generate SynthPedes, the synthetic person-search dataset",
@@ -863,6 +864,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=cmd_synth)
 
+
+def _add_train(sub) -> None:
+    """The `train` command and its flags."""
     p = sub.add_parser("train", help="train a backbone against a frozen text encoder",
                        description="Train contrastively; writes RUN_DIR/last/ every epoch and RUN_DIR/best/ "
                        "(best val mAP). Unset flags come from --preset, then from the defaults.")
@@ -925,6 +929,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
+
+def _add_teacher_store(sub) -> None:
+    """The `teacher-store` command and its flags."""
     p = sub.add_parser("teacher-store", help="store teacher image embeddings of a training set once (for train --teacher)",
                        description="Encode every training image in each augmented view with the teacher(s) and "
                        "store the embeddings (safetensors, in LIGHTCLIP_CACHE, keyed by teachers, data and views). "
@@ -948,6 +955,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_teacher_store)
 
+
+def _add_eval(sub) -> None:
+    """The `eval` command and its flags."""
     p = sub.add_parser("eval", help="evaluate a checkpoint (R@1/5/10, mAP, mINP, val loss)")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (RUN_DIR/best)")
     p.add_argument("--dataset", required=True)
@@ -963,6 +973,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "over one with the colours swapped or one attribute changed (chance 50%%), and composed precision@5")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_export(sub) -> None:
+    """The `export` command and its flags."""
     p = sub.add_parser("export", help="copy a checkpoint with fp16/int8 weights (for bundling), or export ONNX")
     p.add_argument("--checkpoint", help="source checkpoint directory (RUN_DIR/best)")
     p.add_argument("--out", required=True, help="destination directory, e.g. checkpoints/<backbone>; "
@@ -974,6 +987,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-encoder", help="with --format onnx: export this text encoder (e.g. minilm-l6)")
     p.set_defaults(func=cmd_export)
 
+
+def _add_profile(sub) -> None:
+    """The `profile` command and its flags."""
     p = sub.add_parser("profile", help="params, GFLOPs, latency, throughput, peak memory of one model")
     p.add_argument("--backbone", help="backbone key (random weights unless --checkpoint)")
     p.add_argument("--checkpoint", help="checkpoint directory")
@@ -986,6 +1002,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_profile)
 
+
+def _add_bench(sub) -> None:
+    """The `bench` command and its flags."""
     p = sub.add_parser("bench", help="evaluate + profile every checkpoint; benchmarks.json; --scale: FAISS scaling")
     p.add_argument("--checkpoints", default="checkpoints", help="directory of checkpoint directories")
     p.add_argument("--gallery", default="gallery", help="gallery dataset directory (default: the bundled one)")
@@ -1020,6 +1039,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_bench)
 
+
+def _add_bench_app(sub) -> None:
+    """The `bench-app` command and its flags."""
     p = sub.add_parser("bench-app", help="time the app over HTTP: start-up, first search per encoder, concurrent clients",
                        description="Start app.py with an empty cache (as on a new machine), time the first and second "
                        "/search with every bundled encoder, then --clients gradio_client sessions calling /search for "
@@ -1040,6 +1062,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_app)
 
+
+def _add_bench_footage(sub) -> None:
+    """The `bench-footage` command and its flags."""
     p = sub.add_parser("bench-footage", help="index a street video: speed vs real time, tracks, first search",
                        description="Index a video as `footage` does (HOG, 2 sampled frames per second by default), report "
                        "seconds of video per second of indexing, tracks and a contact sheet of them, and the first "
@@ -1063,6 +1088,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_footage)
 
+
+def _add_index(sub) -> None:
+    """The `index` command and its flags."""
     p = sub.add_parser("index", help="encode a gallery with a checkpoint and save its FAISS index")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
@@ -1078,6 +1106,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_index)
 
+
+def _add_ship_embeddings(sub) -> None:
+    """The `ship-embeddings` command and its flags."""
     p = sub.add_parser("ship-embeddings", help="store each checkpoint's gallery embeddings beside it (instant first search)",
                        description="Encode the gallery with every checkpoint under --checkpoints (or --backbones) and "
                        "write gallery_embeddings.safetensors beside each (fp16, keyed by the checkpoint's weights and the "
@@ -1088,6 +1119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbones", help="comma-separated backbone keys (default: all)")
     p.set_defaults(func=cmd_ship_embeddings)
 
+
+def _add_search(sub) -> None:
+    """The `search` command and its flags."""
     p = sub.add_parser("search", help="search a gallery with text queries")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
@@ -1104,6 +1138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
     p.set_defaults(func=cmd_search)
 
+
+def _add_footage(sub) -> None:
+    """The `footage` command and its flags."""
     p = sub.add_parser("footage", help="people in a video or street photos -> a searchable gallery folder (offline)",
                        description="Sample a video's frames (or read street photos), detect people with OpenCV's HOG "
                        "detector (no download), link detections across frames into tracks, keep each track's best crops, "
@@ -1146,6 +1183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_footage)
 
+
+def _add_hub(sub) -> None:
+    """The `hub` command and its flags."""
     p = sub.add_parser("hub", help="publish checkpoints to / fetch them from a Hugging Face model repo")
     p.add_argument("action", choices=["push", "pull", "list"],
                    help="push: upload checkpoints; pull: fetch into --dir; list: backbones the repo holds")
@@ -1158,6 +1198,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="push: create the repo private")
     p.add_argument("--revision", help="branch, tag or commit")
     p.set_defaults(func=cmd_hub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="python -m lightclip_core",
+        description="LightCLIP: text-based person search with lightweight vision encoders inside CLIP.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    for add in (_add_backbones, _add_synth, _add_train, _add_teacher_store, _add_eval, _add_export, _add_profile, _add_bench, _add_bench_app, _add_bench_footage, _add_index, _add_ship_embeddings, _add_search, _add_footage, _add_hub):
+        add(sub)
     return check_numbers(parser)
 
 
@@ -1169,7 +1220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .runtime import resolve_runtime
 
             resolve_runtime(args.runtime)  # an unknown or unavailable runtime: one sentence, before any work
-            os.environ["LIGHTCLIP_RUNTIME"] = args.runtime  # every engine of this process (and its children)
         return func(args)
     except LightCLIPError as exc:
         print(f"error: {exc}", file=sys.stderr)

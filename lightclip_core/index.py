@@ -35,6 +35,7 @@ import numpy as np
 
 from .errors import LightCLIPError
 from .fileio import cache_root
+from .registry import one_of
 
 INDEX_KINDS = ("auto", "flat", "pq", "hnsw", "ivf")
 AUTO_FLAT_MAX = 20_000  # exact search: 1.8 ms at 10k, 20 ms at 100k 384-d vectors on two cores (bench --scale); above, "pq"
@@ -122,8 +123,7 @@ class GalleryIndex:
         pq_m: int | None = None,
         k_factor: int = 4,
     ) -> None:
-        if kind not in INDEX_KINDS:
-            raise LightCLIPError(f"Unknown index kind {kind!r}; valid kinds are: {', '.join(INDEX_KINDS)}.")
+        one_of("index kind", kind, INDEX_KINDS, "kinds")
         self.dim, self.kind = int(dim), kind  # "auto" becomes a concrete kind on the first add
         self.params = {"hnsw_m": hnsw_m, "ef_search": ef_search, "ivf_nlist": ivf_nlist, "nprobe": nprobe,
                        "pq_m": pq_m, "k_factor": k_factor}

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import LightCLIPError
+from .registry import one_of
 
 SDM_KL_FORMS = ("pred-label", "label-pred")
 
@@ -42,8 +43,7 @@ def sdm_loss(
     all ids distinct it equals 2 × `itc_loss` (SDM sums the two directions, ITC averages them), while
     IRRA's form then still differs from ITC by its ε-weighted penalty on negatives.
     """
-    if kl not in SDM_KL_FORMS:
-        raise LightCLIPError(f"Unknown SDM kl form {kl!r}; valid forms are: {', '.join(SDM_KL_FORMS)}.")
+    one_of("SDM kl form", kl, SDM_KL_FORMS, "forms")
     pids = pids.reshape(-1, 1)
     labels = (pids == pids.t()).to(image_features.dtype)  # (B, B) symmetric
     target = labels / labels.sum(dim=1, keepdim=True)  # (B, B), rows sum to 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import UnknownNameError
 
@@ -16,9 +16,10 @@ class Registry(Generic[T]):
     the decorated object. `REG.get(name)` raises `UnknownNameError` listing the valid names.
     """
 
-    def __init__(self, kind: str, hint: str = "") -> None:
+    def __init__(self, kind: str, hint: str = "", plural: str = "names") -> None:
         self.kind = kind
         self.hint = hint  # extra advice appended to the unknown-name error, e.g. "or timm:<name>"
+        self.plural = plural  # "valid <plural> are: ..."
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
@@ -45,7 +46,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         valid = ", ".join(self._entries)
-        return f"Unknown {self.kind} {name!r}; valid names are: {valid}{self.hint}."
+        return f"Unknown {self.kind} {name!r}; valid {self.plural} are: {valid}{self.hint}."
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -58,3 +59,12 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def one_of(kind: str, name: str, valid: Iterable[str], plural: str = "names") -> str:
+    """`name` when it is one of `valid` (a table of plain choices: index kinds, presets, metrics, ...),
+    else the registry's one-sentence `UnknownNameError` listing them."""
+    table: Registry[str] = Registry(kind, plural=plural)
+    for choice in valid:
+        table.register(choice, choice)
+    return table.get(name)

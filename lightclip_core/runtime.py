@@ -54,8 +54,9 @@ def resolve_runtime(name: str | None = None) -> str:
     name = requested_runtime(name)
     if name == "auto":
         return "onnx" if onnxruntime_available() else "torch"
-    if name not in RUNTIMES:
-        raise LightCLIPError(f"Unknown runtime {name!r}; valid runtimes are: auto, {', '.join(RUNTIMES)}.")
+    from .registry import one_of
+
+    one_of("runtime", name, ("auto", *RUNTIMES), "runtimes")
     if name == "onnx" and not onnxruntime_available():
         raise LightCLIPError("The onnx runtime needs the onnxruntime package: pip install onnxruntime "
                              "(or choose --runtime torch).")

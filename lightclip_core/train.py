@@ -34,6 +34,7 @@ from .data import load_dataset
 from .data.base import caption_offsets, load_image
 from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
 from .errors import LightCLIPError
+from .registry import one_of
 from .evaluate import evaluate
 from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, log, replace_dir
 from .losses import LossConfig, compute_losses
@@ -173,8 +174,7 @@ PRESET_EPOCHS: dict[str, dict[str, int]] = {
 
 def preset(name: str, backbone: str | None = None) -> dict[str, Any]:
     """The TrainConfig fields of preset `name`, with its epoch count for `backbone`."""
-    if name not in PRESETS:
-        raise LightCLIPError(f"Unknown preset {name!r}; valid presets are: {', '.join(PRESETS)}.")
+    one_of("preset", name, PRESETS, "presets")
     fields = dict(PRESETS[name])
     if backbone in PRESET_EPOCHS.get(name, {}):
         fields["epochs"] = PRESET_EPOCHS[name][backbone]

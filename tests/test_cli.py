@@ -75,3 +75,26 @@ def test_search_runs_from_another_directory_with_explicit_paths(tmp_path):
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)[0]["hits"]
     assert len(hits) == 3 and all(h["path"].startswith(str(REPO / "gallery")) for h in hits)
+
+
+@pytest.mark.slow
+def test_runtime_flag_is_an_argument_not_an_environment_change(monkeypatch, capsys):
+    """`search --runtime torch` hands the choice to the engine it builds; the process environment (which
+    the app, later engines and child processes read) is left as it was."""
+    from lightclip_core import search as search_mod
+    from lightclip_core.cli import main
+
+    monkeypatch.delenv("LIGHTCLIP_RUNTIME", raising=False)
+    built = []
+    real = search_mod.SearchEngine.from_checkpoint.__func__
+
+    def spy(cls, *a, **k):
+        built.append(real(cls, *a, **k))
+        return built[-1]
+
+    monkeypatch.setattr(search_mod.SearchEngine, "from_checkpoint", classmethod(spy))
+    rc = main(["search", "--checkpoint", str(REPO / "checkpoints" / "mobilenetv3_small_100"), "--gallery",
+               str(REPO / "gallery"), "--query", "a woman in a red coat", "-k", "2", "--runtime", "torch", "--json"])
+    assert rc == 0 and len(json.loads(capsys.readouterr().out)[0]["hits"]) == 2
+    assert [e.runtime for e in built] == ["torch"] and "LIGHTCLIP_RUNTIME" not in __import__("os").environ
+    built[0].model.use_runtime(None)  # the shared text encoder back on the default for the tests after

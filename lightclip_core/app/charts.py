@@ -15,7 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..bench.document import load_benchmarks  # noqa: F401 - the app reads the document through charts
-from ..errors import LightCLIPError
+from ..registry import one_of
 from .columns import COLUMNS, rows_by_machine
 
 METRICS: dict[str, str] = {
@@ -125,10 +125,8 @@ def _subtitle(doc: dict[str, Any]) -> str:
 
 def tradeoff_figure(doc: dict[str, Any], metric: str = "r1", cost: str = "gflops", log_x: bool = False) -> go.Figure:
     """Accuracy `metric` against `cost`, with the Pareto front."""
-    if metric not in METRICS:
-        raise LightCLIPError(f"Unknown metric {metric!r}; valid metrics are: {', '.join(METRICS)}.")
-    if cost not in COSTS:
-        raise LightCLIPError(f"Unknown cost {cost!r}; valid costs are: {', '.join(COSTS)}.")
+    one_of("metric", metric, METRICS, "metrics")
+    one_of("cost", cost, COSTS, "costs")
     recs = [r for r in doc["records"] if r.get(metric) is not None and r.get(cost) is not None]
     label, lower_better = COSTS[cost]
     fig = go.Figure()

@@ -221,13 +221,13 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
 
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
-                     bundled: bool = True) -> dict[str, Any]:
+                     bundled: bool = True, runtime: str | None = None) -> dict[str, Any]:
     from ..search import SearchEngine
 
     from ..runtime import resolve_runtime
 
     # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
-    engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime())
+    engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime(runtime))
     return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
 
 
@@ -348,12 +348,14 @@ def run_bench(
     naive: bool = True,
     memory: bool = True,
     zero_shot: bool = True,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
     """Benchmark every checkpoint under `checkpoints_dir` (bundled) and each of `extra` (not bundled),
     and the zero-shot CLIP-family models whose weights are cached (the others are listed as skipped).
 
     The ViT-B/32 reference row always gets a throughput measurement (random weights if it has no
     checkpoint), so the throughput ratio is measured in this run, at each model's input size.
+    `runtime` (torch | onnx | auto; default $LIGHTCLIP_RUNTIME) is the one the rows are measured on.
     """
     from ..search import Gallery, bundled_checkpoints
 
@@ -367,7 +369,7 @@ def run_bench(
     records, skipped = [], []
     for ckpt, bundled in found:
         log(f"bench: {ckpt}")
-        records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled))
+        records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled, runtime=runtime))
         hint = ship_hint(records[-1], ckpt, checkpoints_dir, gallery_dir)
         if hint:
             log(hint)

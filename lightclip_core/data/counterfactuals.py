@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..registry import one_of
+
 # Each kind: the attributes it changes (its facts must differ there and only there; `also` lists
 # attributes that may come or go with the change, like a shirt's sleeves when it becomes a coat).
 KINDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -128,7 +130,8 @@ def counterfactual_identity(ident, kind: str, rng: np.random.Generator):
             return None
         d["hair_colour"] = _other(rng, list(S.HAIR_COLOURS), d["hair_colour"])
     else:
-        raise ValueError(f"unknown counterfactual kind {kind!r}; valid kinds are: {', '.join(KINDS)}")
+        one_of("counterfactual kind", kind, KINDS, "kinds")
+        raise AssertionError(f"counterfactual kind {kind!r} is listed in KINDS but has no rewrite")
     return type(ident)(**d)
 
 

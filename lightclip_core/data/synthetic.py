@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_json
+from ..registry import one_of
 
 VERSION = 1
 
@@ -1140,8 +1141,7 @@ class SynthConfig:
             )
         if self.extra_train_ids < 0:
             raise LightCLIPError(f"--extra-train-ids must be 0 or more, got {self.extra_train_ids}.")
-        if self.phrasings not in ("classic", "varied"):
-            raise LightCLIPError(f"Unknown --phrasings {self.phrasings!r}; valid values are: classic, varied.")
+        one_of("--phrasings", self.phrasings, ("classic", "varied"), "values")
         if not 0 <= self.counterfactuals <= 8:
             raise LightCLIPError(f"--counterfactuals must be 0 to 8 per caption, got {self.counterfactuals}.")
         if min(self.size) < 32:
@@ -1342,9 +1342,10 @@ def generate(
     import time
 
     cfg.check()
-    bad = [s for s in splits if s not in SPLITS]
-    if bad or not splits:
-        raise LightCLIPError(f"Unknown split(s) {bad}; valid splits are: {', '.join(SPLITS)}.")
+    if not splits:
+        raise LightCLIPError(f"No split to write; valid splits are: {', '.join(SPLITS)}.")
+    for split in splits:
+        one_of("split", split, SPLITS, "splits")
     out = Path(out_dir)
     if (out / "data_captions.json").exists() and not overwrite:
         raise LightCLIPError(f"{out} already holds a dataset (data_captions.json); pass --overwrite to replace it.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..errors import LightCLIPError
+from ..registry import one_of
 
 HEAD_KINDS = ("linear", "mlp")
 
@@ -25,8 +25,7 @@ class ProjectionHead(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if kind not in HEAD_KINDS:
-            raise LightCLIPError(f"Unknown head kind {kind!r}; valid kinds are: {', '.join(HEAD_KINDS)}.")
+        one_of("head kind", kind, HEAD_KINDS, "kinds")
         self.kind = kind
         if kind == "linear":
             self.net = nn.Linear(in_dim, out_dim)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import LightCLIPError
+from ..registry import one_of
 
 TEXT_HEADS = ("none", "pooled", "tokens")
 
@@ -110,8 +111,7 @@ class PooledHead(nn.Module):
 
 def create_text_head(kind: str, dim: int, width: int | None = None, layers: int = 1) -> nn.Module | None:
     """The head `kind` (``none`` gives None) for a `dim`-wide text encoder."""
-    if kind not in TEXT_HEADS:
-        raise LightCLIPError(f"Unknown text head {kind!r}; valid heads are: {', '.join(TEXT_HEADS)}.")
+    one_of("text head", kind, TEXT_HEADS, "heads")
     if width is not None and width < 1 or layers < 1:
         raise LightCLIPError(f"The text head needs a positive width and layer count, got {width} and {layers}.")
     if kind == "tokens":
