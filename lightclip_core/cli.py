@@ -449,9 +449,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
     if args.table_only:
-        from .bench.document import load_benchmarks
-
-        doc = load_benchmarks(out)
+        doc = document.load_benchmarks(out)
         table = tables.markdown_table(doc)
         if args.update_readme:
             update_pages(args.readme, table, tables.training_table(doc))
@@ -462,9 +460,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                             naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot,
                             runtime=args.runtime)
     if args.merge and Path(out).is_file():
-        from .bench.document import load_benchmarks
-
-        doc = records.merge_bench(load_benchmarks(out), doc)
+        doc = records.merge_bench(document.load_benchmarks(out), doc)
         if warning := records.stale_warning(doc):
             print(warning, file=sys.stderr)
     document.write_bench(doc, out)

@@ -41,7 +41,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         try:
             return self._entries[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name (a list from JSON) is unknown too
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
@@ -64,6 +64,9 @@ class Registry(Generic[T]):
 def one_of(kind: str, name: str, valid: Iterable[str], plural: str = "names") -> str:
     """`name` when it is one of `valid` (a table of plain choices: index kinds, presets, metrics, ...),
     else the registry's one-sentence `UnknownNameError` listing them."""
+    valid = tuple(valid)
+    if name in valid:  # the common case, on hot paths (a loss form per training step): no table built
+        return name
     table: Registry[str] = Registry(kind, plural=plural)
     for choice in valid:
         table.register(choice, choice)

@@ -3,8 +3,8 @@
 ``run_bench`` evaluates each checkpoint on the bundled gallery and profiles it, measures the three
 ratios of the results table (warm vs naive query, batched vs single queries, throughput vs CLIP's
 ViT-B/32 image tower) in the same run, and returns the `checkpoints/benchmarks.json` document;
-``load_benchmarks`` / ``write_bench`` read and write that file, ``merge_bench`` keeps earlier rows.
-The tables rendered from it are `tables.py`'s; the index scaling study is `scale.py`.
+``merge_bench`` keeps earlier rows. `document.py` reads and writes that file, `tables.py` renders
+its tables, `scale.py` is the index scaling study.
 """
 
 from __future__ import annotations
