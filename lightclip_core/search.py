@@ -143,14 +143,14 @@ class SearchEngine:
     def from_checkpoint(
         cls,
         checkpoint: str | Path,
-        gallery: Gallery,
+        gallery: Gallery | str | Path,
         cache_dir: str | Path | None = None,
         device: str = "cpu",
         progress: Callable[[int, int], None] | None = None,
         shipped: bool = True,
         **index_kw: Any,
     ) -> "SearchEngine":
-        """Load a checkpoint and index `gallery`.
+        """Load a checkpoint and index `gallery` (a `Gallery`, or a folder `Gallery.load` reads).
 
         The gallery's embeddings come from, in order: the file shipped beside the checkpoint
         (`SHIPPED_EMBEDDINGS`, when it was written for this checkpoint and this gallery's content;
@@ -159,6 +159,8 @@ class SearchEngine:
         """
         from .checkpoints import load_checkpoint
 
+        if isinstance(gallery, (str, Path)):
+            gallery = Gallery.load(gallery)
         model = load_checkpoint(checkpoint, device=device)
         fp = None if cache_dir is False and not shipped else checkpoint_fingerprint(checkpoint)
         emb = read_shipped_embeddings(checkpoint, gallery, model.embed_dim, fp) if shipped else None

@@ -154,6 +154,18 @@ def engine(tmp_path_factory):
     return SearchEngine.from_checkpoint(ckpt, gallery, cache_dir=cache), ckpt, cache
 
 
+def test_from_checkpoint_takes_a_gallery_folder(engine, tmp_path):
+    eng, ckpt, _ = engine
+    root = tmp_path / "g"
+    generate(root, SynthConfig(ids=6, images_per_id=2, size=(64, 32), val_ids=1, test_ids=2, seed=4), workers=1)
+    by_path = SearchEngine.from_checkpoint(str(ckpt), str(root), cache_dir=False)
+    by_gallery = SearchEngine.from_checkpoint(ckpt, Gallery.load(root), cache_dir=False)
+    query = "a man in a red jacket and blue jeans"
+    a, b = by_path.search(query, k=5), by_gallery.search(query, k=5)
+    assert len(by_path.gallery) == len(Gallery.load(root)) > 0
+    assert [h.path for h in a.hits] == [h.path for h in b.hits]
+
+
 def test_search_matches_a_plain_ranking(engine):
     eng, _, _ = engine
     query = "a man in a red jacket and blue jeans"
