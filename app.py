@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -162,38 +163,54 @@ EXAMPLES_LABEL = "Examples (the first are captions from the gallery; the others 
 
 
 def search_tab(pool: EnginePool, choices, default: str | None, session: Session, examples: list[list[str]]) -> None:
-    """Describe a person, get the top-K; "find people like this"; API /search, /search_mine, /similar."""
-    rows_state = gr.State([])  # gallery rows of the results on screen
-    selected = gr.State(None)
+    """Describe a person, get the top-K; "find people like this"; API /search, /search_mine, /similar, /explain."""
+    tab = _search_layout(choices, default, session, examples)
+    _wire_search(pool, tab, session)
+    _wire_results(pool, tab, session)
+    _wire_session_api(pool, tab, session)
+
+
+def _search_layout(choices, default: str | None, session: Session, examples: list[list[str]]) -> SimpleNamespace:
+    """The Search tab's components, laid out; returned by name for the event wiring."""
+    t = SimpleNamespace(rows_state=gr.State([]), selected=gr.State(None))  # gallery rows of the results on screen; the clicked one
     with gr.Row():
-        backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
-        k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
-        mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
-    query = gr.Textbox(label="Description", placeholder=views.WITNESS_QUERIES[0], lines=2)
+        t.backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
+        t.k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
+        t.mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
+    t.query = gr.Textbox(label="Description", placeholder=views.WITNESS_QUERIES[0], lines=2)
     with gr.Row():
-        search_btn = gr.Button("Search", variant="primary")
-        similar_btn = gr.Button("Find people like the selected result")
-    gr.Examples(examples, inputs=[query], label=EXAMPLES_LABEL)
+        t.search_btn = gr.Button("Search", variant="primary")
+        t.similar_btn = gr.Button("Find people like the selected result")
+    gr.Examples(examples, inputs=[t.query], label=EXAMPLES_LABEL)
     # a footage gallery of this session's: only some cameras, only a time span (seconds into each video)
     with gr.Row(visible=False) as filters:
-        cameras = gr.Dropdown([], value=[], multiselect=True, label="Cameras (all when empty)", scale=2)
-        start = gr.Textbox(label="From (into the video: 90, 1:30)", scale=1)
-        end = gr.Textbox(label="To", scale=1)
-    session.filters, session.cameras = filters, cameras
-    info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
-    results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
-                         elem_id="results", elem_classes=["lc-results"])
+        t.cameras = gr.Dropdown([], value=[], multiselect=True, label="Cameras (all when empty)", scale=2)
+        t.start = gr.Textbox(label="From (into the video: 90, 1:30)", scale=1)
+        t.end = gr.Textbox(label="To", scale=1)
+    session.filters, session.cameras = filters, t.cameras
+    t.info = gr.Markdown(elem_classes=["result-info"])  # the summary; it carries the synthetic-training caveat
+    t.results = gr.Gallery(label="Results", columns=5, height=640, object_fit="contain", allow_preview=True,
+                           elem_id="results", elem_classes=["lc-results"])
     # a result, clicked: which phrases of the description it matches (views.explain_view)
-    explanation = gr.Markdown(elem_id="explanation")
+    t.explanation = gr.Markdown(elem_id="explanation")
     # a footage gallery's result, clicked: the frame it was seen in, with its box
-    seen_in = gr.Image(label="Where this person was seen", visible=False, interactive=False, elem_id="seen-in")
+    t.seen_in = gr.Image(label="Where this person was seen", visible=False, interactive=False, elem_id="seen-in")
     # hidden triggers that carry the stable API names
-    api_search_btn = gr.Button(visible=False)
-    api_search_mine_btn = gr.Button(visible=False)
-    api_similar_btn = gr.Button(visible=False)
-    api_explain_btn = gr.Button(visible=False)
-    api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
+    t.api_search_btn = gr.Button(visible=False)
+    t.api_search_mine_btn = gr.Button(visible=False)
+    t.api_similar_btn = gr.Button(visible=False)
+    t.api_explain_btn = gr.Button(visible=False)
+    t.api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
+    return t
 
+
+def _hide_frame():
+    """New results: the frame and explanation shown for an earlier click go away."""
+    return gr.update(value=None, visible=False), ""
+
+
+def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
+    """The Search button (and Enter), and API /search."""
     def ui_search(q, b, kk, use_mine, engine, engine_backbone, cams, t0, t1, progress=gr.Progress()):
         if use_mine:
             if engine is None:
@@ -206,13 +223,10 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
-    search_inputs = [query, backbone, k, mine, session.engine, session.backbone, cameras, start, end]
-    def hide_frame():  # new results: the frame and explanation shown for an earlier click go away
-        return gr.update(value=None, visible=False), ""
-
-    for trigger in (search_btn.click, query.submit):
-        trigger(ui_search, search_inputs, [results, info, rows_state], api_visibility="private").then(
-            hide_frame, None, [seen_in, explanation], api_visibility="private")
+    search_inputs = [t.query, t.backbone, t.k, t.mine, session.engine, session.backbone, t.cameras, t.start, t.end]
+    for trigger in (t.search_btn.click, t.query.submit):
+        trigger(ui_search, search_inputs, [t.results, t.info, t.rows_state], api_visibility="private").then(
+            _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
     # API /search: simultaneous calls are coalesced (lightclip_core.app.coalesce), so the queries for one
     # encoder share one text-encoder call, and each client gets its own answer or its own error.
@@ -225,9 +239,12 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         except LightCLIPError as exc:
             raise gr.Error(str(exc)) from None
 
-    api_search_btn.click(api_search, [query, backbone, k], [results], api_name="search",
-                         concurrency_limit=SEARCH_BATCH)
+    t.api_search_btn.click(api_search, [t.query, t.backbone, t.k], [t.results], api_name="search",
+                           concurrency_limit=SEARCH_BATCH)
 
+
+def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
+    """A clicked result (its explanation and, for footage, its frame) and "find people like this"."""
     def on_select(rows, q, b, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
         frame = views.source_frame(engine, row) if use_mine else None
@@ -235,42 +252,47 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
                else views.explain_view(pool, q, b, row))
         return row, gr.update(value=frame, visible=frame is not None), why
 
-    results.select(on_select, [rows_state, query, backbone, mine, session.engine, session.backbone],
-                   [selected, seen_in, explanation], api_visibility="private")
+    t.results.select(on_select, [t.rows_state, t.query, t.backbone, t.mine, session.engine, session.backbone],
+                     [t.selected, t.seen_in, t.explanation], api_visibility="private")
 
     def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
         if use_mine and engine is not None:
             return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
         return views.similar_view(pool, b, row, kk)
 
-    similar_btn.click(ui_similar, [backbone, selected, k, mine, session.engine, session.backbone],
-                      [results, info, rows_state], api_visibility="private").then(
-        hide_frame, None, [seen_in, explanation], api_visibility="private")
+    t.similar_btn.click(ui_similar, [t.backbone, t.selected, t.k, t.mine, session.engine, session.backbone],
+                        [t.results, t.info, t.rows_state], api_visibility="private").then(
+        _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
-    # API: the session's own gallery. Its engine lives in this session's gr.State, so a client
-    # (one session) that called /upload searches its own pictures, and no one else's.
-    def _mine(engine, engine_backbone, b):
-        if engine is None:
-            raise gr.Error("No uploaded gallery in this session: call /upload first.")
-        if b and b != engine_backbone:
-            raise gr.Error(f"This session's gallery was indexed with {engine_backbone}; search it with that "
-                           f"backbone or /upload again with {b}.")
-        return engine
 
-    def _items_or_error(items, md):
-        # A failure (the view's "⚠️" message) becomes the client's error; an empty or unusable
-        # query gives [] as /search does.
-        if md.startswith("⚠️"):
-            raise gr.Error(md.removeprefix("⚠️").strip())
-        return items
+def _session_engine(engine, engine_backbone: str | None, b: str | None):
+    """This session's uploaded-gallery engine (it lives in the session's gr.State, so a client that
+    called /upload searches its own pictures and no one else's), or the client's error."""
+    if engine is None:
+        raise gr.Error("No uploaded gallery in this session: call /upload first.")
+    if b and b != engine_backbone:
+        raise gr.Error(f"This session's gallery was indexed with {engine_backbone}; search it with that "
+                       f"backbone or /upload again with {b}.")
+    return engine
 
+
+def _or_error(value, md: str):
+    """`value`, unless the view failed (its "⚠️" message becomes the client's error). An empty or
+    unusable query gives [] as /search does."""
+    if md.startswith("⚠️"):
+        raise gr.Error(md.removeprefix("⚠️").strip())
+    return value
+
+
+def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
+    """API /search_mine, /similar and /explain (the last two on the bundled or, with use_mine, the session's gallery)."""
     def api_search_mine(q, b, kk, engine, engine_backbone):
-        engine = _mine(engine, engine_backbone, b)
+        engine = _session_engine(engine, engine_backbone, b)
         items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
-        return _items_or_error(items, md)
+        return _or_error(items, md)
 
-    api_search_mine_btn.click(api_search_mine, [query, backbone, k, session.engine, session.backbone], [results],
-                              api_name="search_mine")
+    t.api_search_mine_btn.click(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
+                                [t.results], api_name="search_mine")
 
     def api_similar(row, b, kk, use_mine, engine, engine_backbone):
         """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
@@ -278,28 +300,26 @@ def search_tab(pool: EnginePool, choices, default: str | None, session: Session,
         if row is None:
             raise gr.Error("Give the gallery row of the picture to start from.")
         if use_mine:
-            engine = _mine(engine, engine_backbone, b)
+            engine = _session_engine(engine, engine_backbone, b)
             items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
         else:
             items, md, _ = views.similar_view(pool, b, int(row), kk)
-        return _items_or_error(items, md)
+        return _or_error(items, md)
 
-    api_similar_btn.click(api_similar, [api_row, backbone, k, mine, session.engine, session.backbone], [results],
-                          api_name="similar")
+    t.api_similar_btn.click(api_similar, [t.api_row, t.backbone, t.k, t.mine, session.engine, session.backbone],
+                            [t.results], api_name="similar")
 
     def api_explain(q, b, row, use_mine, engine, engine_backbone):
         """Which phrases of description `q` gallery row `row` matches under backbone `b` (markdown)."""
         if use_mine:
-            engine = _mine(engine, engine_backbone, b)
+            engine = _session_engine(engine, engine_backbone, b)
             md = views.explain_view(pool, q, engine_backbone, row, engine=engine)
         else:
             md = views.explain_view(pool, q, b, row)
-        if md.startswith("⚠️"):
-            raise gr.Error(md.removeprefix("⚠️").strip())
-        return md
+        return _or_error(md, md)
 
-    api_explain_btn.click(api_explain, [query, backbone, api_row, mine, session.engine, session.backbone],
-                          [explanation], api_name="explain")
+    t.api_explain_btn.click(api_explain, [t.query, t.backbone, t.api_row, t.mine, session.engine, session.backbone],
+                            [t.explanation], api_name="explain")
 
 
 def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[list[str]]) -> None:

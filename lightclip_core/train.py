@@ -484,7 +484,50 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     start_epoch, best_map, history, state_meta = _resume_point(cfg, run_dir, resume)
     if main_proc:
         check_writable_dir(run_dir, "--out")  # before the data, the model and the caches
+    use_cl = _check_recipe(cfg)
+    seed_everything(cfg.seed)
+    dataset = load_dataset(cfg.dataset, cfg.root)
+    train_samples = dataset.split(cfg.train_split)
+    pids_sorted = sorted({s.pid for s in train_samples})
+    model = _build_model(cfg, len(pids_sorted), resume)
+    text_feats, text_states, negatives, attribute_labels = _training_texts(cfg, model, train_samples, distributed,
+                                                                          main_proc)
+    model.to(device)
+    if use_cl:
+        model.backbone.to(memory_format=torch.channels_last)
 
+    label_of = {pid: i for i, pid in enumerate(pids_sorted)}
+    ds = PairDataset(train_samples, caption_offsets(train_samples), [label_of[s.pid] for s in train_samples],
+                     train_transform(model, cfg.augment), cfg.seed, cfg.samples_per_epoch)
+    store = _attach_teacher_store(cfg, ds, model, train_samples, device, distributed, main_proc)
+    ds.set_epoch(start_epoch)
+    sampler = torch.utils.data.distributed.DistributedSampler(ds, world, rank, shuffle=True, seed=cfg.seed, drop_last=True) if distributed else None
+    steps_per_epoch = _steps_per_epoch(cfg, len(ds), world)
+
+    train_model: nn.Module = model
+    if distributed:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    total_steps = steps_per_epoch * cfg.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), total_steps, cfg.min_lr_ratio))
+    amp = autocast_dtype(cfg.precision, device)
+    scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
+    if state_meta is not None:
+        _load_resume_state(run_dir, model, opt, sched, state_meta, device)
+        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
+    if main_proc:  # run_dir exists: check_writable_dir made it
+        _write_run_record(cfg, run_dir, resume)
+    return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, dataset=dataset,
+               train_samples=train_samples, train_ids=len(pids_sorted), model=model, train_model=train_model,
+               text_feats=text_feats, text_states=text_states, negatives=negatives,
+               attribute_labels=attribute_labels, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
+               sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
+               history=history)
+
+
+def _check_recipe(cfg: TrainConfig) -> bool:
+    """Refuse settings that cannot work together (before any data is read); returns whether the
+    backbone trains in channels_last."""
     if cfg.teachers:
         from .distill import check_teacher
 
@@ -498,12 +541,11 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     if cfg.channels_last == "on" and not cl_allowed:
         raise LightCLIPError(f"--channels-last on: {cfg.backbone} cannot train in channels_last (it crashes this torch's "
                              "CPU kernels); use --channels-last auto or off.")
-    use_cl = cfg.channels_last != "off" and cl_allowed
-    seed_everything(cfg.seed)
-    dataset = load_dataset(cfg.dataset, cfg.root)
-    train_samples = dataset.split(cfg.train_split)
-    pids_sorted = sorted({s.pid for s in train_samples})
-    label_of = {pid: i for i, pid in enumerate(pids_sorted)}
+    return cfg.channels_last != "off" and cl_allowed
+
+
+def _build_model(cfg: TrainConfig, train_ids: int, resume: bool) -> LightCLIP:
+    """The model `cfg` describes, warm-started from ``--init`` on a new run."""
     model_cfg = LightCLIPConfig(
         backbone=cfg.backbone,
         text_encoder=cfg.text_encoder,
@@ -512,76 +554,64 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
         stripes=cfg.stripes,
         init_temperature=cfg.temperature,
         learn_temperature=cfg.learn_temperature,
-        num_classes=len(pids_sorted) if cfg.losses.id > 0 else 0,
+        num_classes=train_ids if cfg.losses.id > 0 else 0,
         text_head=cfg.text_head,
         attribute_classes=_attribute_classes(cfg),
     )
     model = LightCLIP(model_cfg, pretrained_backbone=cfg.pretrained and not resume and not cfg.init)
     if cfg.init and not resume:
         warm_start(model, cfg.init)
-    text_feats, text_states, negatives, attribute_labels = _training_texts(cfg, model, train_samples, distributed,
-                                                                          main_proc)
+    return model
 
-    model.to(device)
-    if use_cl:
-        model.backbone.to(memory_format=torch.channels_last)
 
-    ds = PairDataset(train_samples, caption_offsets(train_samples), [label_of[s.pid] for s in train_samples],
-                     train_transform(model, cfg.augment), cfg.seed, cfg.samples_per_epoch)
-    store = None
-    if cfg.teachers:
-        from .distill import ViewTransform, build_teacher_store
+def _attach_teacher_store(cfg: TrainConfig, ds: PairDataset, model: LightCLIP, train_samples: list, device,
+                          distributed: bool, main_proc: bool):
+    """With teachers: their stored embeddings of every training image (built by rank 0 first, then
+    read by the others), and the dataset set to hand out the stored views; None without."""
+    if not cfg.teachers:
+        return None
+    from .distill import ViewTransform, build_teacher_store
 
-        store = _on_rank0_first(distributed, main_proc, lambda progress: build_teacher_store(
-            cfg.teachers, train_samples, cfg.text_encoder, model.embed_dim, cfg.augment, cfg.teacher_views, cfg.seed,
-            device, cfg.eval_batch_size, cfg.num_workers, cfg.progress and progress))
-        if main_proc:
-            log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
-                f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
-        ds.views, ds.aug = store.views, cfg.augment
-        ds.view_transform = ViewTransform(model.image_size, model.image_mean, model.image_std)
-    ds.set_epoch(start_epoch)
-    sampler = torch.utils.data.distributed.DistributedSampler(ds, world, rank, shuffle=True, seed=cfg.seed, drop_last=True) if distributed else None
-    steps_per_epoch = len(ds) // (cfg.batch_size * world)
-    if steps_per_epoch == 0:
-        raise LightCLIPError(f"{len(ds)} training images are fewer than one batch of {cfg.batch_size * world}; lower --batch-size.")
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    store = _on_rank0_first(distributed, main_proc, lambda progress: build_teacher_store(
+        cfg.teachers, train_samples, cfg.text_encoder, model.embed_dim, cfg.augment, cfg.teacher_views, cfg.seed,
+        device, cfg.eval_batch_size, cfg.num_workers, cfg.progress and progress))
+    if main_proc:
+        log(f"teacher store {'reused from' if store.reused else 'written to'} {store.path}: "
+            f"{len(cfg.teachers)} teacher(s), {store.views} views per image")
+    ds.views, ds.aug = store.views, cfg.augment
+    ds.view_transform = ViewTransform(model.image_size, model.image_mean, model.image_std)
+    return store
 
-    train_model: nn.Module = model
-    if distributed:
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    total_steps = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), total_steps, cfg.min_lr_ratio))
-    amp = autocast_dtype(cfg.precision, device)
-    scaler = torch.amp.GradScaler(enabled=amp == torch.float16)
 
-    if state_meta is not None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+def _steps_per_epoch(cfg: TrainConfig, images: int, world: int) -> int:
+    steps = images // (cfg.batch_size * world)
+    if steps == 0:
+        raise LightCLIPError(f"{images} training images are fewer than one batch of {cfg.batch_size * world}; lower --batch-size.")
+    return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
 
-        last = run_dir / "last"
-        try:
-            state = load_file(str(last / "model.safetensors"))
-            model.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=False)
-            optimizer_from_tensors(opt, load_file(str(last / STATE_TENSORS)), state_meta["optimizer"])
-            sched.load_state_dict(state_meta["scheduler"])
-        except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:
-            raise LightCLIPError(f"--resume: the saved weights or optimizer state in {last} cannot be read "
-                                 f"({type(exc).__name__}: {str(exc)[:200]}); start again with another --out.") from None
-        log(f"resuming {run_dir} at epoch {start_epoch + 1}/{cfg.epochs}")
-    if main_proc:  # run_dir exists: check_writable_dir made it
-        record = cfg.to_dict()
-        if resume:  # the run's record keeps its own settings; only a new epoch count is written
-            record = {**read_run_config(run_dir).to_dict(), "epochs": cfg.epochs}
-        atomic_write_json(run_dir / "train_config.json", record)
-    return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, dataset=dataset,
-               train_samples=train_samples, train_ids=len(pids_sorted), model=model, train_model=train_model,
-               text_feats=text_feats, text_states=text_states, negatives=negatives,
-               attribute_labels=attribute_labels, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
-               sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
-               history=history)
+
+def _load_resume_state(run_dir: Path, model: LightCLIP, opt, sched, state_meta: dict, device) -> None:
+    """The weights, optimizer and scheduler state saved in ``run_dir/last``; one sentence if unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    last = run_dir / "last"
+    try:
+        state = load_file(str(last / "model.safetensors"))
+        model.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=False)
+        optimizer_from_tensors(opt, load_file(str(last / STATE_TENSORS)), state_meta["optimizer"])
+        sched.load_state_dict(state_meta["scheduler"])
+    except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise LightCLIPError(f"--resume: the saved weights or optimizer state in {last} cannot be read "
+                             f"({type(exc).__name__}: {str(exc)[:200]}); start again with another --out.") from None
+
+
+def _write_run_record(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """train_config.json: the run's settings; a resumed run keeps its own and records only a new epoch count."""
+    record = cfg.to_dict()
+    if resume:
+        record = {**read_run_config(run_dir).to_dict(), "epochs": cfg.epochs}
+    atomic_write_json(run_dir / "train_config.json", record)
 
 
 def _training_texts(cfg: TrainConfig, model: LightCLIP, train_samples: list, distributed: bool, main_proc: bool):

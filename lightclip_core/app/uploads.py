@@ -57,83 +57,98 @@ def ingest_uploads(
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    res = UploadResult(dest)
-    total = 0
-
-    def room(name: str, size: int) -> bool:
-        nonlocal total
-        if res.added >= max_images:
-            res.skipped.append((name, f"over the limit of {max_images} images"))
-            return False
-        if size > max_image_bytes:
-            res.skipped.append((name, f"larger than {max_image_bytes // 2**20} MB"))
-            return False
-        if total + size > max_total_bytes:
-            res.skipped.append((name, f"the upload would exceed {max_total_bytes // 2**20} MB in all"))
-            return False
-        total += size
-        return True
-
-    def target(name: str) -> Path:
-        base = Path(name).name
-        ext = Path(base).suffix.lower()
-        stem = safe_stem(base, 60, "image")
-        return dest / f"{res.added:05d}_{stem}{ext}"
-
+    ingest = _Ingest(UploadResult(dest), max_images, max_image_bytes, max_total_bytes)
     for f in files or []:
         path = Path(f)
-        name = path.name
         if not path.is_file():
-            res.skipped.append((name, "not a file"))
-            continue
-        if zipfile.is_zipfile(path):
-            try:
-                with zipfile.ZipFile(path) as zf:
-                    for info in zf.infolist():
-                        member = f"{name}:{info.filename}"
-                        mode = info.external_attr >> 16
-                        if info.is_dir():
-                            continue
-                        if stat.S_ISLNK(mode):
-                            res.skipped.append((member, "a link inside the zip"))
-                            continue
-                        if Path(info.filename).name.startswith(".") or "__MACOSX" in info.filename:
-                            continue
-                        if not _is_image_name(info.filename):
-                            res.skipped.append((member, "not an image file type (jpg, png, webp, bmp)"))
-                            continue
-                        if info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                            res.skipped.append((member, f"compressed more than {MAX_RATIO}× (not a picture)"))
-                            continue
-                        if not room(member, info.file_size):
-                            continue
-                        out = target(info.filename)
-                        res.origin[out.name] = member
-                        with zf.open(info) as src, open(out, "wb") as dst:
-                            # read at most the declared size + 1 byte: a lying header cannot fill the disk
-                            data = src.read(info.file_size + 1)
-                            if len(data) > info.file_size:
-                                dst.close()
-                                out.unlink()
-                                res.skipped.append((member, "its size differs from the zip's header"))
-                                continue
-                            dst.write(data)
-                        res.added += 1
-            except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted members
-                res.skipped.append((name, f"an unreadable zip ({exc})"))
-            continue
-        if not _is_image_name(name):
-            res.skipped.append((name, "not an image or zip file"))
-            continue
-        if not room(name, path.stat().st_size):
-            continue
-        out = target(name)
-        shutil.copyfile(path, out)
-        res.origin[out.name] = name
-        res.added += 1
+            ingest.res.skipped.append((path.name, "not a file"))
+        elif zipfile.is_zipfile(path):
+            ingest.add_zip(path)
+        else:
+            ingest.add_file(path)
+    res = ingest.res
     if res.added == 0 and not res.skipped:
         raise LightCLIPError("Nothing was uploaded; choose image files or a zip of images.")
     return res
+
+
+@dataclass
+class _Ingest:
+    """One upload in progress: what was added and skipped so far, against the limits."""
+
+    res: UploadResult
+    max_images: int
+    max_image_bytes: int
+    max_total_bytes: int
+    total: int = 0
+
+    def room(self, name: str, size: int) -> bool:
+        """Whether a file of `size` bytes fits the limits (counted if so; the reason listed if not)."""
+        if self.res.added >= self.max_images:
+            self.res.skipped.append((name, f"over the limit of {self.max_images} images"))
+            return False
+        if size > self.max_image_bytes:
+            self.res.skipped.append((name, f"larger than {self.max_image_bytes // 2**20} MB"))
+            return False
+        if self.total + size > self.max_total_bytes:
+            self.res.skipped.append((name, f"the upload would exceed {self.max_total_bytes // 2**20} MB in all"))
+            return False
+        self.total += size
+        return True
+
+    def target(self, name: str) -> Path:
+        """A fresh flat name in the folder for a file the user called `name` (never its own path)."""
+        base = Path(name).name
+        return self.res.folder / f"{self.res.added:05d}_{safe_stem(base, 60, 'image')}{Path(base).suffix.lower()}"
+
+    def add_file(self, path: Path) -> None:
+        name = path.name
+        if not _is_image_name(name):
+            self.res.skipped.append((name, "not an image or zip file"))
+            return
+        if not self.room(name, path.stat().st_size):
+            return
+        out = self.target(name)
+        shutil.copyfile(path, out)
+        self.res.origin[out.name] = name
+        self.res.added += 1
+
+    def add_zip(self, path: Path) -> None:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    self._add_member(zf, info, f"{path.name}:{info.filename}")
+        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted members
+            self.res.skipped.append((path.name, f"an unreadable zip ({exc})"))
+
+    def _add_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, member: str) -> None:
+        if info.is_dir():
+            return
+        if stat.S_ISLNK(info.external_attr >> 16):
+            self.res.skipped.append((member, "a link inside the zip"))
+            return
+        if Path(info.filename).name.startswith(".") or "__MACOSX" in info.filename:
+            return
+        if not _is_image_name(info.filename):
+            self.res.skipped.append((member, "not an image file type (jpg, png, webp, bmp)"))
+            return
+        if info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            self.res.skipped.append((member, f"compressed more than {MAX_RATIO}× (not a picture)"))
+            return
+        if not self.room(member, info.file_size):
+            return
+        out = self.target(info.filename)
+        with zf.open(info) as src, open(out, "wb") as dst:
+            # read at most the declared size + 1 byte: a lying header cannot fill the disk
+            data = src.read(info.file_size + 1)
+            if len(data) > info.file_size:
+                dst.close()
+                out.unlink()
+                self.res.skipped.append((member, "its size differs from the zip's header"))
+                return
+            dst.write(data)
+        self.res.origin[out.name] = member
+        self.res.added += 1
 
 
 class UploadArea:

@@ -374,74 +374,16 @@ def run_bench(
         if hint:
             log(hint)
     if zero_shot:
-        from ..models.zero_shot import list_zero_shot, weights_cached
-        from ..search import SearchEngine
-
-        for key in list_zero_shot():
-            if backbones and key not in backbones:
-                continue
-            if not weights_cached(key):
-                skipped.append({"model": key, "reason": "zero-shot weights not in the local Hub cache (one-time download)"})
-                continue
-            log(f"bench: zero-shot {key}")
-            records.append(bench_engine(SearchEngine.from_zero_shot(key, gallery), repeats, naive, memory, bundled=False))
-
-    # Throughput of CLIP's ViT-B/32 image tower at each input size that occurs, side by side.
-    vit_ips: dict[tuple[int, int], float] = {}
-    for rec in records:
-        size = tuple(rec["image_size"])
-        if rec["backbone"] == REFERENCE:
-            vit_ips.setdefault(size, rec["images_per_s"])
+        skipped = _bench_zero_shot(records, gallery, backbones, repeats, naive, memory)
     runtime = next((r["runtime"] for r in records if r.get("runtime")), None)  # the same runtime on both sides
-    for size in sorted({tuple(r["image_size"]) for r in records} - set(vit_ips)):
-        log(f"bench: ViT-B/32 image tower throughput at {size[0]}x{size[1]} (random weights, {runtime or 'torch'})")
-        vit_ips[size] = profile(REFERENCE, image_size=size, repeats=max(5, repeats // 4), memory=False,
-                                runtime=runtime).images_per_s
-    for rec in records:
-        rec["throughput_vs_vit_b32"] = round(rec["images_per_s"] / vit_ips[tuple(rec["image_size"])], 2)
-
+    vit_ips = _throughput_vs_vit(records, runtime, repeats)
     default = next((r for r in records if r["backbone"] == "mobilenetv3_large_100"), records[0])
-    by_runtime: dict[str, float] = {}
-    head_ms = None
-    ips_by_runtime: dict[str, float] = {}
-    vit_by_runtime: dict[str, float] = {}
-    if default.get("checkpoint"):
-        from ..search import SearchEngine
-
-        log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
-        engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
-        by_runtime = query_ms_by_runtime(engine, repeats)
-        log(f"bench: warm query with and without the text head, side by side ({default['backbone']})")
-        head_ms = text_head_query_ms(engine, repeats)
-        log(f"bench: image throughput on each runtime, side by side ({default['backbone']})")
-        ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
-        # and CLIP's ViT-B/32 image tower (random weights, fixed seed: cost does not depend on them) on
-        # each runtime at the same input, so the light-trunk advantage is compared runtime for runtime
-        from ..models.lightclip import create_model
-
-        log(f"bench: ViT-B/32 image tower on each runtime at {default['image_size']} (random weights)")
-        torch.manual_seed(0)
-        vit = create_model(REFERENCE, default.get("text_encoder") or "minilm-l6", image_size=tuple(default["image_size"])).eval()
-        vit_by_runtime = images_per_s_by_runtime(vit, max(5, repeats // 2))
-        del vit
-    ratios = {
-        "measured_on": default["backbone"],
-        "query_ms_by_runtime": by_runtime,
-        "onnx_vs_torch_query": (round(by_runtime["torch"] / by_runtime["onnx"], 2)
-                                if {"torch", "onnx"} <= set(by_runtime) else None),
-        "images_per_s_by_runtime": ips_by_runtime,
-        "onnx_vs_torch_image": (round(ips_by_runtime["onnx"] / ips_by_runtime["torch"], 2)
-                                if {"torch", "onnx"} <= set(ips_by_runtime) else None),
-        "vit_b32_images_per_s_by_runtime": vit_by_runtime,
-        "throughput_vs_vit_b32_by_runtime": {n: round(ips_by_runtime[n] / vit_by_runtime[n], 2)
-                                             for n in ips_by_runtime if vit_by_runtime.get(n)},
-        "runtime": runtime or "torch",
-        "text_head_query_ms": head_ms,  # {with_head, without_head, delta_ms}: what the text head adds to a query
-        "naive_vs_warm_query": default.get("naive_vs_warm_query"),
-        "batch5_vs_single": default["batch5_vs_single"],
-        "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
-        "vit_b32_images_per_s": {f"{h}x{w}": v for (h, w), v in vit_ips.items()},
-    }
+    ratios = {"measured_on": default["backbone"], **_side_by_side(default, gallery, repeats),
+              "runtime": runtime or "torch",
+              "naive_vs_warm_query": default.get("naive_vs_warm_query"),
+              "batch5_vs_single": default["batch5_vs_single"],
+              "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
+              "vit_b32_images_per_s": {f"{h}x{w}": v for (h, w), v in vit_ips.items()}}
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info("cpu"),
@@ -451,6 +393,77 @@ def run_bench(
         "records": records,
         "skipped": skipped,
         "ratios": ratios,
+    }
+
+
+def _bench_zero_shot(records: list, gallery, backbones, repeats: int, naive: bool, memory: bool) -> list[dict]:
+    """Append a row per zero-shot CLIP-family model whose weights are cached; returns the skipped ones."""
+    from ..models.zero_shot import list_zero_shot, weights_cached
+    from ..search import SearchEngine
+
+    skipped = []
+    for key in list_zero_shot():
+        if backbones and key not in backbones:
+            continue
+        if not weights_cached(key):
+            skipped.append({"model": key, "reason": "zero-shot weights not in the local Hub cache (one-time download)"})
+            continue
+        log(f"bench: zero-shot {key}")
+        records.append(bench_engine(SearchEngine.from_zero_shot(key, gallery), repeats, naive, memory, bundled=False))
+    return skipped
+
+
+def _throughput_vs_vit(records: list, runtime: str | None, repeats: int) -> dict[tuple[int, int], float]:
+    """Set each row's ``throughput_vs_vit_b32``: against CLIP's ViT-B/32 image tower at the row's input
+    size, its own row's figure where benched, else measured now (random weights) on the same runtime."""
+    vit_ips: dict[tuple[int, int], float] = {}
+    for rec in records:
+        if rec["backbone"] == REFERENCE:
+            vit_ips.setdefault(tuple(rec["image_size"]), rec["images_per_s"])
+    for size in sorted({tuple(r["image_size"]) for r in records} - set(vit_ips)):
+        log(f"bench: ViT-B/32 image tower throughput at {size[0]}x{size[1]} (random weights, {runtime or 'torch'})")
+        vit_ips[size] = profile(REFERENCE, image_size=size, repeats=max(5, repeats // 4), memory=False,
+                                runtime=runtime).images_per_s
+    for rec in records:
+        rec["throughput_vs_vit_b32"] = round(rec["images_per_s"] / vit_ips[tuple(rec["image_size"])], 2)
+    return vit_ips
+
+
+def _side_by_side(default: dict[str, Any], gallery, repeats: int) -> dict[str, Any]:
+    """The ratios measured on one model in alternating blocks: the warm query per runtime and with and
+    without its text head, image throughput per runtime, and ViT-B/32's per runtime at the same input."""
+    by_runtime: dict[str, float] = {}
+    head_ms = None
+    ips_by_runtime: dict[str, float] = {}
+    vit_by_runtime: dict[str, float] = {}
+    if default.get("checkpoint"):
+        from ..models.lightclip import create_model
+        from ..search import SearchEngine
+
+        log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
+        engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
+        by_runtime = query_ms_by_runtime(engine, repeats)
+        log(f"bench: warm query with and without the text head, side by side ({default['backbone']})")
+        head_ms = text_head_query_ms(engine, repeats)
+        log(f"bench: image throughput on each runtime, side by side ({default['backbone']})")
+        ips_by_runtime = images_per_s_by_runtime(engine.model, max(5, repeats // 2))
+        # CLIP's ViT-B/32 image tower (random weights, fixed seed: cost does not depend on them) on each
+        # runtime at the same input, so the light-trunk advantage is compared runtime for runtime
+        log(f"bench: ViT-B/32 image tower on each runtime at {default['image_size']} (random weights)")
+        torch.manual_seed(0)
+        vit = create_model(REFERENCE, default.get("text_encoder") or "minilm-l6", image_size=tuple(default["image_size"])).eval()
+        vit_by_runtime = images_per_s_by_runtime(vit, max(5, repeats // 2))
+        del vit
+    both = {"torch", "onnx"}
+    return {
+        "query_ms_by_runtime": by_runtime,
+        "onnx_vs_torch_query": round(by_runtime["torch"] / by_runtime["onnx"], 2) if both <= set(by_runtime) else None,
+        "images_per_s_by_runtime": ips_by_runtime,
+        "onnx_vs_torch_image": round(ips_by_runtime["onnx"] / ips_by_runtime["torch"], 2) if both <= set(ips_by_runtime) else None,
+        "vit_b32_images_per_s_by_runtime": vit_by_runtime,
+        "throughput_vs_vit_b32_by_runtime": {n: round(ips_by_runtime[n] / vit_by_runtime[n], 2)
+                                             for n in ips_by_runtime if vit_by_runtime.get(n)},
+        "text_head_query_ms": head_ms,  # {with_head, without_head, delta_ms}: what the text head adds to a query
     }
 
 

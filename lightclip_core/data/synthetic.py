@@ -953,22 +953,38 @@ class CaptionWriter:
         noun = self._w(NOUNS[(ident.gender, ident.age)])
         if ident.age != "adult" and noun.split()[0] in ("young", "old", "elderly", "older"):
             facts.append(("age", ident.age))
-        vis = shot.visible
+        clothes, extras, mention_hair, mention_glasses, say_no_bag = self._mentions(ident, shot.visible)
+        style = int(rng.integers(self.styles))
+        action = self._action(shot, he)
+        if style >= 4:
+            sentences, complete = self._varied(style, ident, noun, action, clothes, extras, facts)
+            if complete:  # a whole description (a list, a typed query): nothing is appended
+                return " ".join(sentences), facts
+        else:
+            sentences, mention_hair = self._classic(style, ident, noun, action, clothes, mention_hair, facts)
 
-        # Which slots this annotator mentions (each caption omits some).
+        if mention_hair:
+            sentences.append(f"{_cap(he)} has {self.hair_phrase(ident, facts)}.")
+        if mention_glasses:
+            facts.append(("glasses", True))
+            sentences.append(self._w((f"{_cap(he)} wears glasses.", f"{_cap(he)} is wearing glasses.", f"{_cap(he)} has glasses on.")))
+        for s in extras:
+            sentences.append(self._extra(ident, s, he, his, facts))
+        if say_no_bag:
+            facts.append(("bag", "none"))
+            sentences.append(self._w((f"{_cap(he)} is not carrying a bag.", f"{_cap(he)} has no bag.")))
+        return " ".join(sentences), facts
+
+    def _mentions(self, ident: Identity, vis) -> tuple[list[str], list[str], bool, bool, bool]:
+        """Which slots this annotator mentions (each caption omits some): the clothes (in the order they
+        are told), the extras (bag, headwear, carried item; shuffled), and whether hair, glasses and a
+        missing bag are said."""
+        rng = self.rng
         p = {"upper": 0.97, "lower": 0.85, "shoes": 0.5, "bag": 0.85, "headwear": 0.8, "carry": 0.75, "hair": 0.5, "glasses": 0.75}
-        slots = []
-        for slot in ("upper", "lower", "shoes", "bag", "headwear", "carry"):
-            present = {
-                "upper": True,
-                "lower": ident.lower_type != "none",
-                "shoes": True,
-                "bag": ident.bag != "none",
-                "headwear": ident.headwear != "none",
-                "carry": ident.carry != "none",
-            }[slot]
-            if present and slot in vis and rng.random() < p[slot]:
-                slots.append(slot)
+        present = {"upper": True, "lower": ident.lower_type != "none", "shoes": True, "bag": ident.bag != "none",
+                   "headwear": ident.headwear != "none", "carry": ident.carry != "none"}
+        slots = [slot for slot in ("upper", "lower", "shoes", "bag", "headwear", "carry")
+                 if present[slot] and slot in vis and rng.random() < p[slot]]
         mention_hair = "hair" in vis and rng.random() < p["hair"] and not (ident.headwear == "hat" and ident.hair_style in ("short", "bald"))
         mention_glasses = ident.glasses and "glasses" in vis and rng.random() < p["glasses"]
         say_no_bag = ident.bag == "none" and rng.random() < 0.12
@@ -977,17 +993,15 @@ class CaptionWriter:
         rng.shuffle(extras)
         if rng.random() < self.shuffle_clothes:
             rng.shuffle(clothes)
+        return clothes, extras, mention_hair, mention_glasses, say_no_bag
 
-        style = int(rng.integers(self.styles))
-        action = self._action(shot, he)
+    def _classic(self, style: int, ident: Identity, noun: str, action: str, clothes: list[str], mention_hair: bool,
+                 facts: list) -> tuple[list[str], bool]:
+        """The sentences of the four original styles (0-3), and whether hair is still to be said."""
+        rng = self.rng
+        he, his, _ = PRONOUNS[ident.gender]
         sentences: list[str] = []
-
-        if style >= 4:
-            varied, complete = self._varied(style, ident, noun, action, clothes, extras, facts)
-            if complete:  # a whole description (a list, a typed query): nothing is appended
-                return " ".join(varied), facts
-            sentences += varied
-        elif style == 0:  # "The man is walking. He is wearing ... . His bag is black."
+        if style == 0:  # "The man is walking. He is wearing ... . His bag is black."
             opener = f"The {noun} {action}" if action else f"The {noun} {self._w(('is in the picture', 'is on the street', 'is outdoors'))}"
             if mention_hair and rng.random() < 0.5:
                 opener = f"{_article(noun)} with {self.hair_phrase(ident, facts)} {action or 'is shown'}"
@@ -1012,35 +1026,21 @@ class CaptionWriter:
             sentences.append(_cap(", ".join(parts[:1]) + " " + " ".join(parts[1:])) + ".")
         elif style == 2:  # "This person has ... and wears ..."
             start = self._w((f"This {noun}", f"The {noun}", _cap(_article(noun))))
+            subj = start
             if mention_hair:
                 sentences.append(f"{start} has {self.hair_phrase(ident, facts)}.")
                 mention_hair = False
                 subj = _cap(he)
-            else:
-                subj = start
             if clothes:
                 sentences.append(f"{subj} {self._w(('is wearing', 'wears'))} {self._join([self.item_np(ident, s, facts) for s in clothes])}.")
             if action and rng.random() < 0.6:
                 sentences.append(f"{_cap(he)} {action}.")
         else:  # predicate style: "His shirt is red and his pants are black."
             sentences.append(_cap(f"{_article(noun)} {action}" if action else f"{_article(noun)} in the street") + ".")
-            preds = []
-            for s in clothes:
-                preds.append(self._predicate(ident, s, his, facts))
+            preds = [self._predicate(ident, s, his, facts) for s in clothes]
             if preds:
                 sentences.append(_cap(self._join(preds)) + ".")
-
-        if mention_hair:
-            sentences.append(f"{_cap(he)} has {self.hair_phrase(ident, facts)}.")
-        if mention_glasses:
-            facts.append(("glasses", True))
-            sentences.append(self._w((f"{_cap(he)} wears glasses.", f"{_cap(he)} is wearing glasses.", f"{_cap(he)} has glasses on.")))
-        for s in extras:
-            sentences.append(self._extra(ident, s, he, his, facts))
-        if say_no_bag:
-            facts.append(("bag", "none"))
-            sentences.append(self._w((f"{_cap(he)} is not carrying a bag.", f"{_cap(he)} has no bag.")))
-        return " ".join(sentences), facts
+        return sentences, mention_hair
 
     def _varied(self, style, ident, noun, action, clothes, extras, facts) -> tuple[list[str], bool]:
         raise NotImplementedError  # only phrasings.VariedCaptionWriter draws styles past 3
