@@ -15,20 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import LightCLIPError
-
-
-def image_size_arg(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (e.g. ``256x128``) or a single side ``224``."""
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        sides = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 256x128, got {text!r}") from None
-    if len(sides) == 1:
-        sides *= 2
-    if len(sides) != 2 or min(sides) <= 0:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 256x128, got {text!r}")
-    return sides[0], sides[1]
+from .train_config import AUGMENTATIONS, DEFAULT_KD, LossConfig, TrainConfig, add_options, given_options, image_size_arg
 
 
 def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -77,7 +64,7 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
     **{d: whole(1) for d in ("batch_size", "eval_batch_size", "epochs", "repeats", "k", "crops_per_track",
                              "min_detections", "max_crops", "clients", "ids", "images_per_id", "sheet_ids",
                              "min_height", "scale_queries", "max_images")},
-    **{d: whole(0) for d in ("workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
+    **{d: whole(0) for d in ("workers", "num_workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
                              "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
                              "hnsw_max", "busy", "torch_threads", "archive")},
     "seed": whole(0), "jpeg_quality": whole(1, 100),
@@ -221,44 +208,25 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAIN_FLAGS = {
-    # flag dest -> TrainConfig field (None: same name)
-    "backbone": None, "text_encoder": None, "dataset": None, "root": None, "out": None, "epochs": None,
-    "batch_size": None, "lr": None, "weight_decay": None, "warmup_epochs": None, "image_size": None,
-    "head": None, "workers": "num_workers", "device": None, "precision": None, "channels_last": None,
-    "threads": None, "seed": None, "max_steps_per_epoch": None, "eval_batch_size": None, "temperature": None,
-    "samples_per_epoch": None, "stripes": None, "text_head": None, "init": None,
-}
-
-
-# Distillation weights used with --teacher unless given (see the README's distillation A/B).
-DEFAULT_KD = {"kd_kl": 1.0, "kd_cos": 1.0}
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a backbone against a frozen text encoder; writes RUN_DIR/best and RUN_DIR/last."""
     from dataclasses import replace
 
-    from .losses import LossConfig
-    from .train import TrainConfig, fit, preset, read_run_config
+    from .train import fit, read_run_config
+    from .train_config import preset
 
     cfg = TrainConfig()
     if args.resume and args.out and (Path(args.out) / "train_config.json").is_file():
         cfg = read_run_config(Path(args.out))  # --resume: the run's own settings, unless a flag is given
     if args.preset:
         cfg = replace(cfg, **preset(args.preset, args.backbone or cfg.backbone))
-    given = {field or dest: getattr(args, dest) for dest, field in TRAIN_FLAGS.items() if getattr(args, dest) is not None}
-    cfg = replace(cfg, **given)
+    cfg = replace(cfg, **given_options(args, TrainConfig))
     if args.teacher:
         cfg = replace(cfg, teachers=list(args.teacher), losses=LossConfig(**{**cfg.losses.to_dict(), **DEFAULT_KD}))
-    if args.teacher_views is not None:
-        cfg = replace(cfg, teacher_views=args.teacher_views)
-    losses = {k: getattr(args, k) for k in ("itc", "sdm", "id", "kd_kl", "kd_cos", "neg", "attr") if getattr(args, k) is not None}
+    losses = given_options(args, LossConfig)
     if losses:
         cfg = replace(cfg, losses=LossConfig(**{**cfg.losses.to_dict(), **losses}))
     if args.augment:
-        from .data.transforms import AUGMENTATIONS
-
         cfg = replace(cfg, augment=AUGMENTATIONS[args.augment])
     if args.fixed_temperature:
         cfg = replace(cfg, learn_temperature=False)
@@ -862,64 +830,20 @@ def _add_synth(sub) -> None:
 
 
 def _add_train(sub) -> None:
-    """The `train` command and its flags."""
+    """The `train` command: a flag per option field of TrainConfig and LossConfig, plus these."""
     p = sub.add_parser("train", help="train a backbone against a frozen text encoder",
                        description="Train contrastively; writes RUN_DIR/last/ every epoch and RUN_DIR/best/ "
                        "(best val mAP). Unset flags come from --preset, then from the defaults.")
-    p.add_argument("--preset", help="named settings, e.g. cpu-synth (see lightclip_core.train.PRESETS)")
-    p.add_argument("--backbone")
-    p.add_argument("--text-encoder")
-    p.add_argument("--dataset", help="synthpedes, rstpreid, cuhkpedes, icfgpedes, flickr30k, folder")
-    p.add_argument("--root", help="directory with the dataset's annotation file")
-    p.add_argument("--out", help="run directory (default runs/latest)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--image-size", type=image_size_arg, help="HxW")
-    p.add_argument("--head", choices=["linear", "mlp"])
-    p.add_argument("--stripes", type=int, metavar="N",
-                   help="pool N horizontal bands of the feature map (part pooling) instead of the whole map; 0: global average")
-    p.add_argument("--text-head", choices=["none", "pooled", "tokens"],
-                   help="a learned head over the frozen text encoder: tokens (an attention layer over its token "
-                   "states; keeps which word belongs to which garment), pooled (an MLP on the sentence vector) or none "
-                   "(default: the frozen vector is the joint space)")
-    p.add_argument("--init", metavar="CKPT_DIR",
-                   help="warm-start from this checkpoint (same backbone and text encoder): its tensors that fit are "
-                   "copied, new parts (a text head, attribute heads) start fresh")
-    p.add_argument("--negatives", dest="neg", type=float, metavar="W",
-                   help="weight of the counterfactual hard-negative loss (needs synth --counterfactuals; default 0)")
-    p.add_argument("--attributes", dest="attr", type=float, metavar="W",
-                   help="weight of the attribute supervision loss (SynthPedes' attributes.json; default 0)")
-    p.add_argument("--temperature", type=float, help="initial softmax temperature τ (logit scale 1/τ; default 0.07)")
+    p.add_argument("--preset", help="named settings, e.g. cpu-synth (see lightclip_core.train_config.PRESETS)")
+    add_options(p, TrainConfig)
+    add_options(p, LossConfig)
     p.add_argument("--fixed-temperature", action="store_true", help="keep τ fixed instead of learning it")
     p.add_argument("--pretrained", action="store_true", help="start the trunk from ImageNet weights (Hub/cache)")
-    p.add_argument("--augment", choices=["standard", "light", "none"], help="augmentation set (default standard)")
-    p.add_argument("--itc", type=float, help="ITC loss weight (default 1)")
-    p.add_argument("--sdm", type=float, help="SDM loss weight (default 0)")
-    p.add_argument("--id", type=float, help="ID loss weight (default 0)")
+    p.add_argument("--augment", choices=sorted(AUGMENTATIONS), help="augmentation set (default standard)")
     p.add_argument("--teacher", action="append", metavar="CKPT_DIR",
                    help="distil from this checkpoint (same text encoder; repeat for an ensemble); its image "
                    "embeddings are stored once per training set and reused, so an epoch runs no teacher")
-    p.add_argument("--teacher-views", type=int,
-                   help="augmented views per image in the teacher store (default: 2 with flip-only augmentation, else 8)")
-    p.add_argument("--kd-kl", type=float, help=f"distillation: KL of similarity distributions, weight (default with "
-                   f"--teacher {DEFAULT_KD['kd_kl']:g})")
-    p.add_argument("--kd-cos", type=float, help=f"distillation: 1 - cosine to the teacher's embedding, weight (default "
-                   f"with --teacher {DEFAULT_KD['kd_cos']:g})")
-    p.add_argument("--workers", type=int, help="data loader processes")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument("--channels-last", choices=["auto", "on", "off"],
-                   help="channels_last memory format (default auto: whenever the backbone allows it; faster on CPU and CUDA)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke tests)")
-    p.add_argument("--samples-per-epoch", type=int,
-                   help="images per epoch, drawn without repeats from the training split (default: all of it)")
-    p.add_argument("--eval-batch-size", type=int)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint, with the run's own settings (only --epochs, "
                    "--workers and --threads may change)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -7,14 +7,13 @@ text batch; `logit_scale` is 1/τ.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import LightCLIPError
 from .registry import one_of
+from .train_config import LossConfig  # noqa: F401  (re-exported; declared with its flags)
 
 SDM_KL_FORMS = ("pred-label", "label-pred")
 
@@ -116,24 +115,6 @@ def attributes_loss(logits: dict[str, Tensor], labels: Tensor) -> dict[str, Tens
     terms = [F.cross_entropy(lg, labels[:, i], ignore_index=-1) for i, lg in enumerate(logits.values())
              if (labels[:, i] >= 0).any()]
     return {"attr_loss": torch.stack(terms).mean() if terms else labels.new_zeros((), dtype=torch.float32)}
-
-
-@dataclass
-class LossConfig:
-    """Loss weights (0 turns a loss off) and SDM options."""
-
-    itc: float = 1.0
-    sdm: float = 0.0
-    id: float = 0.0
-    sdm_kl: str = "pred-label"
-    sdm_epsilon: float = 1e-8
-    kd_kl: float = 0.0  # with a teacher: KL of similarity distributions (MobileCLIP)
-    kd_cos: float = 0.0  # with a teacher: 1 - cosine to the teacher's image embedding
-    neg: float = 0.0  # counterfactual hard negatives (needs the dataset's counterfactuals.json)
-    attr: float = 0.0  # attribute supervision on the image side (needs SynthPedes' attributes.json)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def compute_losses(outputs: dict[str, Tensor], pids: Tensor, cfg: LossConfig | None = None) -> dict[str, Tensor]:

@@ -20,7 +20,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,153 +32,20 @@ from torch import nn
 from .checkpoints import read_config, save_checkpoint
 from .data import load_dataset
 from .data.base import caption_offsets, load_image
-from .data.transforms import AUGMENTATIONS, AugmentConfig, train_transform
+from .data.transforms import train_transform
 from .errors import LightCLIPError
-from .registry import one_of
 from .evaluate import evaluate
 from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, log, replace_dir
-from .losses import LossConfig, compute_losses
+from .losses import compute_losses
 from .models.backbones import get_backbone_spec
-from .models.lightclip import LightCLIP, LightCLIPConfig, config_kwargs
+from .models.lightclip import LightCLIP, LightCLIPConfig
 from .text_cache import cached_text_features, cached_token_states, cached_token_states_exist
+from .train_config import (  # noqa: F401  (re-exported: the run's config lives in train_config)
+    AUGMENTATIONS, PRESET_EPOCHS, PRESETS, AugmentConfig, LossConfig, TrainConfig, preset,
+)
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; saved, fully resolved, as ``run_dir/train_config.json``."""
-
-    backbone: str = "mobilenetv3_large_100"
-    text_encoder: str = "minilm-l6"
-    dataset: str = "synthpedes"
-    root: str = "data/synthpedes"
-    out: str = "runs/latest"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-4
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
-    min_lr_ratio: float = 0.01  # cosine decays to lr * min_lr_ratio
-    image_size: tuple[int, int] | None = None
-    pretrained: bool = False
-    head: str = "mlp"
-    stripes: int = 0  # > 0: part pooling over that many horizontal bands (LightCLIPConfig.stripes)
-    text_head: str = "none"  # none | pooled | tokens: a learned head over the frozen text encoder
-    init: str = ""  # a checkpoint directory to warm-start from (its tensors that fit are copied)
-    temperature: float = 0.07  # initial τ (logit scale 1/τ)
-    learn_temperature: bool = True
-    losses: LossConfig = field(default_factory=LossConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    num_workers: int = 2
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
-    channels_last: str = "auto"  # auto (if the backbone allows, any device) | on | off
-    threads: int = 0  # CPU threads for torch; 0: all cores
-    seed: int = 0
-    deterministic: bool = False
-    train_split: str = "train"
-    val_split: str = "val"
-    max_steps_per_epoch: int = 0  # 0: the whole epoch (a cap is for smoke tests)
-    samples_per_epoch: int = 0  # 0: an epoch is the whole training split; N: the next N images of it
-    teachers: list[str] = field(default_factory=list)  # checkpoint dirs to distil from (several: an ensemble)
-    teacher_views: int = 0  # stored augmented views per image; 0: 2 for flip-only augmentation, else 8
-    eval_batch_size: int = 128
-    progress: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["losses"] = self.losses.to_dict()
-        d["augment"] = self.augment.to_dict()
-        if self.image_size is not None:
-            d["image_size"] = list(self.image_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = config_kwargs(cls, d, "training")
-        d["losses"] = LossConfig(**d.get("losses", {}))
-        aug = dict(d.get("augment", {}))
-        if "erase_scale" in aug:
-            aug["erase_scale"] = tuple(aug["erase_scale"])
-        d["augment"] = AugmentConfig(**aug)
-        return cls(**d)
-
-
-# Named presets: sizes measured on the 2-core CPU machine (see the README's training section).
-PRESETS: dict[str, dict[str, Any]] = {
-    # 128x96 is the smallest input every study backbone accepts (InceptionV3 needs >= 75 px a side,
-    # CoAtNet-0 multiples of 32). Short from-scratch runs underfit, so augmentation is light.
-    # A/B on MobileNetV3-Large, 2 epochs, val mAP: this preset 3.08; standard augmentation 2.61;
-    # lr 5e-3 2.44; SDM instead of ITC 2.47; fixed tau 0.02 2.53; + ID loss 3.02.
-    "cpu-synth": {
-        "dataset": "synthpedes",
-        "image_size": (128, 96),
-        "epochs": 5,
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_epochs": 0.5,
-        "num_workers": 1,
-        "augment": AUGMENTATIONS["light"],
-    },
-    # The bundled recipe on CPU: the large SynthPedes (`synth --extra-train-ids 8750`, 10,000 people),
-    # 33 epochs of 4,000 images (132,000 images, about three passes) for every backbone, part pooling
-    # over 4 horizontal bands (MobileNetV3-Small, ITC, 15,000 images: val mAP 5.06 against 3.82 with
-    # global pooling), distilled from the flagship with `--teacher` (a preset cannot name a checkpoint).
-    # The same images for all, not the same minutes: at an equal CPU time (12 min) the trunks slower
-    # than MobileNetV3-Small saw 8,000-16,000 images and ended below the earlier 25,000-image models
-    # (README), so heavy trunks take longer. 33 epochs, not the first 11: MobileNetV3-Small reached
-    # bundled-gallery test R@1 28.55 after 132,000 images against 7.40 after 44,000 (README).
-    "cpu-synth-kd": {
-        "dataset": "synthpedes",
-        "image_size": (128, 96),
-        "epochs": 33,
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_epochs": 0.5,
-        "num_workers": 1,
-        "samples_per_epoch": 4000,
-        "stripes": 4,
-        "augment": AUGMENTATIONS["light"],
-    },
-    # One GPU trains all nine backbones alike: IRRA-like 256x128 input, 30 epochs, bf16 autocast,
-    # the full person-search augmentation (long runs overfit without it). Needs CUDA: on a machine
-    # without it the run stops at once with one sentence. Use it on the large SynthPedes
-    # (`synth --extra-train-ids ...`), optionally with --teacher.
-    "gpu-synth": {
-        "dataset": "synthpedes",
-        "image_size": (256, 128),
-        "epochs": 30,
-        "batch_size": 256,
-        "lr": 1e-3,
-        "warmup_epochs": 1.0,
-        "num_workers": 8,
-        "device": "cuda",
-        "precision": "bf16",
-        "stripes": 4,
-        "augment": AUGMENTATIONS["standard"],
-        "eval_batch_size": 512,
-    },
-}
-
-# cpu-synth's per-backbone epoch counts where its default 5 would overrun its CPU budget (light
-# backbones <= 15 min, the heaviest <= 40 min on 2 cores; an epoch is 5,000 images). Measured
-# throughput of one training step (forward, backward, AdamW) at 128x96, batch 64, random tensors,
-# 2 threads (images/s): mobilenetv3_small 138, mobilenetv3_large 50, mobilenetv2 38, efficientnet_b0
-# 29, fastvit_t8 29, inception_v3 21, ViT-B/32 15, efficientnet_b3 13, coatnet_0 8.4.
-PRESET_EPOCHS: dict[str, dict[str, int]] = {
-    "cpu-synth": {"efficientnet_b3": 4, "coatnet_0_rw_224": 3},
-}
-
-
-def preset(name: str, backbone: str | None = None) -> dict[str, Any]:
-    """The TrainConfig fields of preset `name`, with its epoch count for `backbone`."""
-    one_of("preset", name, PRESETS, "presets")
-    fields = dict(PRESETS[name])
-    if backbone in PRESET_EPOCHS.get(name, {}):
-        fields["epochs"] = PRESET_EPOCHS[name][backbone]
-    return fields
 
 
 # --------------------------------------------------------------------------------------------------

@@ -98,3 +98,26 @@ def test_runtime_flag_is_an_argument_not_an_environment_change(monkeypatch, caps
     assert rc == 0 and len(json.loads(capsys.readouterr().out)[0]["hits"]) == 2
     assert [e.runtime for e in built] == ["torch"] and "LIGHTCLIP_RUNTIME" not in __import__("os").environ
     built[0].model.use_runtime(None)  # the shared text encoder back on the default for the tests after
+
+
+def test_train_flags_come_from_the_config_fields():
+    """Each option field of TrainConfig and LossConfig is one train flag, unset flags stay None (so a
+    preset can fill them), and a given flag lands in the field it declares."""
+    from dataclasses import fields
+
+    from lightclip_core.cli import build_parser
+    from lightclip_core.train_config import OPTION, LossConfig, TrainConfig, given_options
+
+    parser = build_parser()
+    args = parser.parse_args(["train"])
+    for cls in (TrainConfig, LossConfig):
+        declared = [f.name for f in fields(cls) if OPTION in f.metadata]
+        assert declared and all(getattr(args, name) is None for name in declared)
+        assert given_options(args, cls) == {}
+    args = parser.parse_args(["train", "--workers", "1", "--epochs", "3", "--image-size", "64x32",
+                              "--negatives", "0.5", "--text-head", "tokens"])
+    assert given_options(args, TrainConfig) == {"num_workers": 1, "epochs": 3, "image_size": (64, 32),
+                                                "text_head": "tokens"}
+    assert given_options(args, LossConfig) == {"neg": 0.5}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--epochs", "0"])  # ranges still come from NUMERIC_FLAGS

@@ -8,41 +8,13 @@ brightness) and an augmentation that renames them would teach the model wrong pa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import torch
 from torchvision import transforms as T
 
+from ..train_config import AUGMENTATIONS, AugmentConfig  # noqa: F401  (re-exported; declared with the run's config)
 from .base import load_image
-
-
-@dataclass
-class AugmentConfig:
-    """Training augmentations; each can be switched off (0)."""
-
-    flip: float = 0.5  # horizontal flip probability (captions say nothing about left and right)
-    pad: float = 0.08  # pad then random-crop back to size, as a share of the width (IRRA: 10 px at 128)
-    brightness: float = 0.15
-    contrast: float = 0.15
-    saturation: float = 0.1
-    erase: float = 0.3  # random erasing probability
-    erase_scale: tuple[float, float] = (0.02, 0.12)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["erase_scale"] = list(d["erase_scale"])
-        return d
-
-
-AUGMENTATIONS: dict[str, AugmentConfig] = {
-    # The person-search set (IRRA), for long runs where regularisation pays.
-    "standard": AugmentConfig(),
-    # Flip only: short CPU runs from scratch underfit, and pad-and-crop and light jitter were measured
-    # to slow early learning several-fold (tiny SynthPedes, MobileNetV3-Small, 64x32).
-    "light": AugmentConfig(pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
-    "none": AugmentConfig(flip=0.0, pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
-}
 
 
 def _normalize(model) -> T.Normalize:

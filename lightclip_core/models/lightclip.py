@@ -13,7 +13,7 @@ space is the frozen sentence vector itself, as in checkpoints written before hea
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -21,26 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import LightCLIPError
+from ..train_config import config_kwargs
 from .backbones import Backbone, create_backbone
 from .heads import ProjectionHead
 from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
 from .text_heads import TextHeadGraph, create_text_head
-
-
-def config_kwargs(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
-    """Keyword arguments for dataclass `cls` from a JSON dict: unknown keys are an error naming
-    them, and ``image_size`` lists become (H, W) tuples."""
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise LightCLIPError(f"Unknown {what} config keys: {', '.join(unknown)}.")
-    d = dict(d)
-    if d.get("image_size") is not None:
-        size = d["image_size"]
-        if not (isinstance(size, (list, tuple)) and len(size) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 4096 for v in size)):
-            raise LightCLIPError(f"{what} config: image_size must be [height, width] in pixels, 16 to 4096 (got {size!r}).")
-        d["image_size"] = tuple(size)
-    return d
 
 
 def _check_value(what: str, name: str, value: Any, kind: str) -> None:
