@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -112,16 +113,11 @@ def cached_token_states(encoder: TextEncoder, texts: list[str], name: str, progr
     if cached is not None:
         return _store_from(cached)
     t0 = time.perf_counter()
-    previous = encoder.runtime, encoder._runtime_auto
-    if encoder.device.type == "cpu":
-        from .runtime import onnxruntime_available
+    from .runtime import onnxruntime_available
 
-        if onnxruntime_available():
-            encoder.use_runtime("onnx")
-    try:
+    on_onnx = encoder.device.type == "cpu" and onnxruntime_available()
+    with encoder.dispatch.switched("onnx") if on_onnx else nullcontext():
         store = TokenStateStore.build(encoder, texts, progress)
-    finally:
-        encoder.runtime, encoder._runtime_auto = previous
     _write_large(path, {"pooled": store.pooled, "states": store.states, "offsets": store.offsets})
     log(f"text token states: {len(texts)} texts ({store.states.shape[0]} tokens) encoded in "
         f"{time.perf_counter() - t0:.1f} s, cached at {path}")

@@ -61,7 +61,7 @@ def test_cache_hits_match_fresh_encodings_and_evict_least_recent():
     assert enc.cache_hits == 2
     torch.testing.assert_close(again[0], first[1])
     enc.encode(["gamma"])  # evicts "alpha", the least recently used
-    assert list(enc._cache) == ["beta", "gamma"]
+    assert enc.vectors.keys() == ["beta", "gamma"]
     misses = enc.cache_misses
     torch.testing.assert_close(enc.encode(["alpha"])[0], first[0])
     assert enc.cache_misses == misses + 1

@@ -264,7 +264,7 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
 
     model = engine.model
     enc = model.text_encoder
-    before = (enc.runtime, enc._runtime_auto, model.image_runtime, model._runtime_auto)
+    before = (enc.runtime, enc.dispatch.auto, model.image_runtime, model._runtime_auto)
 
     def switch(name: str) -> None:
         enc.runtime = name
@@ -281,7 +281,7 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
             log(f"bench: runtime {name} skipped: {exc}")
 
     times = _in_blocks(chosen, switch, lambda: _fresh_query(engine), repeats)
-    enc.runtime, enc._runtime_auto, model.image_runtime, model._runtime_auto = before
+    enc.runtime, enc.dispatch.auto, model.image_runtime, model._runtime_auto = before
     return {n: round(statistics.median(v), 3) for n, v in times.items()}
 
 

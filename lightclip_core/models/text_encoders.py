@@ -6,17 +6,17 @@
   EOT-token feature through CLIP's text projection, 512-d, 77 tokens. Needs a one-time download.
 
 Both are frozen (no gradients, always in eval mode, run under ``torch.inference_mode``), truncate long
-texts instead of failing, and keep an LRU cache of embeddings so that a repeated query or a training
-caption is encoded once per process.
+texts instead of failing, and keep an LRU cache of embeddings (`text_lru.TextLRU`) so that a repeated
+query or a training caption is encoded once per process. Where inference runs (PyTorch or ONNX
+Runtime) is the encoder's `TextRuntime` (`text_runtime.py`); this module holds the models.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from .. import settings
 from ..errors import LightCLIPError
 from ..hub import resolve_hub_file
 from ..registry import Registry
+from .text_lru import TextLRU
+from .text_runtime import TextRuntime
 
 DEFAULT_CACHE_SIZE = settings.get("LIGHTCLIP_TEXT_CACHE_SIZE")
 # Token states are ~100x larger than a pooled vector (T x D fp16): a smaller LRU of their own.
@@ -64,17 +66,26 @@ class TextEncoder(nn.Module):
 
     def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__()
-        self.runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
-        self._runtime_auto = False
-        self._onnx_fn = None
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> (dim,) on CPU
-        self._lock = threading.Lock()
-        self.cache_hits = 0
-        self.cache_misses = 0
-        self._states_onnx = None
-        self._state_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self.state_cache_size = DEFAULT_STATE_CACHE_SIZE
+        self.dispatch = TextRuntime()  # torch or onnx (`use_runtime`), and the ONNX functions
+        self.vectors = TextLRU(cache_size)  # text -> (dim,) float32 on CPU
+        self.token_states = TextLRU(DEFAULT_STATE_CACHE_SIZE)  # text -> ((dim,), (L, dim) fp16) on CPU
+
+    @property
+    def runtime(self) -> str:
+        """``torch`` or ``onnx``: where inference runs now."""
+        return self.dispatch.name
+
+    @runtime.setter
+    def runtime(self, name: str) -> None:
+        self.dispatch.name = name
+
+    @property
+    def cache_hits(self) -> int:
+        return self.vectors.hits + self.token_states.hits
+
+    @property
+    def cache_misses(self) -> int:
+        return self.vectors.misses + self.token_states.misses
 
     def _freeze(self) -> None:
         for p in self.parameters():
@@ -94,21 +105,8 @@ class TextEncoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def _on_onnx(self, function, tokens: tuple) -> np.ndarray | None:
-        """`function` (an OnnxFunction getter) on `tokens` when this encoder runs on ONNX Runtime; None
-        means: use PyTorch (the torch runtime; auto while the graph is still being exported; auto after an
-        export failed, said once, after which the encoder stays on PyTorch)."""
-        if not (self.runtime == "onnx" and self.device.type == "cpu"):
-            return None
-        try:
-            return function().run_or_defer(self._runtime_auto, *tokens)  # arrays or CPU tensors
-        except LightCLIPError as exc:
-            if not self._runtime_auto:
-                raise
-            from ..fileio import log
-
-            log(f"{exc} Encoding text with PyTorch instead.")
-            self.runtime = "torch"  # chosen by auto: say so once, then stay on PyTorch
-            return None
+        """`function` (an ONNX function getter) on `tokens`, or None: use PyTorch (`TextRuntime.run`)."""
+        return self.dispatch.run(function, tokens, on_cpu=self.device.type == "cpu")
 
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
         """Encode a batch, return ``(B, dim)`` L2-normalised; called under inference_mode."""
@@ -137,16 +135,25 @@ class TextEncoder(nn.Module):
 
     def states_onnx(self):
         """The token-states graph under ONNX Runtime (exported and checked on first use, cached on disk)."""
+        return self.dispatch.function("states", lambda: self._build_onnx(states=True))
+
+    def onnx_function(self):
+        """This encoder's graph under ONNX Runtime (exported and checked on first use, cached on disk)."""
+        return self.dispatch.function("pooled", lambda: self._build_onnx(states=False))
+
+    def _build_onnx(self, states: bool):
+        """Export the pooled (or the token-states) graph and check it against PyTorch: an OnnxFunction."""
         from ..runtime import OnnxFunction, state_key
 
-        if self._states_onnx is None:
-            graph = self._export_states_graph()
-            example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
-            self._states_onnx = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
-                                             key=f"text-states-{self.key}-{state_key(graph, self.key, self.onnx_variant, 'pooled')}",
-                                             what=f"the {self.key} text encoder (token states)",
-                                             optimize=self._onnx_optimizer(), output_names=("states", "pooled"))
-        return self._states_onnx
+        graph = self._export_states_graph() if states else self._export_graph()
+        example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
+        key_parts = (graph, self.key, self.onnx_variant) + (("pooled",) if states else ())
+        kind = "text-states" if states else "text"
+        return OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
+                            key=f"{kind}-{self.key}-{state_key(*key_parts)}",
+                            what=f"the {self.key} text encoder" + (" (token states)" if states else ""),
+                            optimize=self._onnx_optimizer(),
+                            **({"output_names": ("states", "pooled")} if states else {}))
 
     def _export_states_graph(self) -> nn.Module:
         return self._states_graph()
@@ -162,39 +169,22 @@ class TextEncoder(nn.Module):
             return [(torch.from_numpy(p.copy()), torch.from_numpy(st[m].astype(np.float16)))
                     for p, st, m in zip(pooled, states, self._mask(tokens))]
 
-        rows = self._cached(_check_texts(texts), self._state_cache, self.state_cache_size, compute, batch_size)
+        rows = self._cached(_check_texts(texts), self.token_states, compute, batch_size)
         feats = TextFeatures.from_rows(rows, self.dim)
         if self.device.type == "cpu":
             return feats
         return TextFeatures(feats.pooled.to(self.device), feats.states.to(self.device), feats.mask.to(self.device))
 
-    def _cached(self, texts: list[str], cache: OrderedDict, size: int, compute, batch_size: int) -> list:
-        """Each text's entry of LRU `cache` (at most `size` entries); the missing ones computed by
-        `compute(chunk) -> [entry, ...]` in batches of similar length (less padding), outside the lock."""
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        self.cache_misses += len(missing)
-        self.cache_hits += len(texts) - len(missing)
-        fresh: dict[str, Any] = {}
-        missing.sort(key=len)
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
+    def _cached(self, texts: list[str], cache: TextLRU, compute, batch_size: int) -> list:
+        """Each text's entry of `cache`; the missing ones from `compute(chunk)` under inference_mode, made
+        into ordinary tensors that can meet trainable features in a loss."""
+
+        def frozen_compute(chunk: list[str]) -> list:
             with torch.inference_mode():
                 entries = compute(chunk)
-            fresh.update(zip(chunk, map(_outside_inference, entries)))
-        with self._lock:
-            cache.update(fresh)
-            rows = []
-            for t in texts:
-                entry = cache.get(t)
-                if entry is None:  # evicted by a concurrent caller between the two locked sections
-                    entry = fresh[t]
-                else:
-                    cache.move_to_end(t)
-                rows.append(entry)
-            while len(cache) > size:
-                cache.popitem(last=False)
-        return rows
+            return list(map(_outside_inference, entries))
+
+        return cache.get_many(texts, frozen_compute, batch_size)
 
     # -- what both runtimes share: tokens in, normalised embeddings out -----------------------------
     def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
@@ -220,28 +210,11 @@ class TextEncoder(nn.Module):
     def use_runtime(self, name: str | None = None) -> str:
         """Run inference on `name` (``torch``, ``onnx`` or ``auto``, see `lightclip_core.runtime`); returns
         the one chosen. The ONNX graph is built on the first encode, not here."""
-        from ..runtime import requested_runtime, resolve_runtime
-
-        self.runtime = resolve_runtime(name)
-        self._runtime_auto = requested_runtime(name) == "auto"
-        return self.runtime
-
-    def onnx_function(self):
-        """This encoder's graph under ONNX Runtime (exported and checked on first use, cached on disk)."""
-        from ..runtime import OnnxFunction, state_key
-
-        if self._onnx_fn is None:
-            graph = self._export_graph()
-            example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
-            self._onnx_fn = OnnxFunction(graph, [t.cpu() for t in example], self.onnx_inputs, self.onnx_dynamic_axes,
-                                         key=f"text-{self.key}-{state_key(graph, self.key, self.onnx_variant)}", what=f"the {self.key} text encoder",
-                                         optimize=self._onnx_optimizer())
-        return self._onnx_fn
+        return self.dispatch.use(name)
 
     def is_cached(self, text: str) -> bool:
         """Whether `text`'s embedding is in the LRU cache (its next encode costs a lookup, not a forward)."""
-        with self._lock:
-            return text in self._cache
+        return text in self.vectors
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
         """Embeddings of `texts`, ``(N, dim)``, L2-normalised, on the encoder's device.
@@ -252,15 +225,14 @@ class TextEncoder(nn.Module):
         def compute(chunk: list[str]) -> list[torch.Tensor]:
             return list(self._encode_batch(chunk).float().cpu())  # (dim,) each
 
-        rows = self._cached(_check_texts(texts), self._cache, self.cache_size, compute, batch_size)
+        rows = self._cached(_check_texts(texts), self.vectors, compute, batch_size)
         if not rows:
             return torch.empty(0, self.dim, device=self.device)
         return torch.stack(rows).to(self.device)  # (N, dim)
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._state_cache.clear()
+        self.vectors.clear()
+        self.token_states.clear()
 
 
 def _outside_inference(entry):
