@@ -220,7 +220,7 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
             except LightCLIPError as exc:
                 return [], f"⚠️ {exc}", []
             return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
-        return views.search_view(pool, q, b, kk, progress=lambda done, total: progress(
+        return views.search_view(pool, q, b, kk, progress=lambda stage, done, total: progress(
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
     search_inputs = [t.query, t.backbone, t.k, t.mine, session.engine, session.backbone, t.cameras, t.start, t.end]
@@ -423,7 +423,8 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
     def ui_index(paths, b, is_street=False, request: gr.Request = None, progress=gr.Progress()):
         return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, uploads,
                                    request.session_hash if request else "",
-                                   progress=lambda fraction, text: progress(fraction, desc=text), street=bool(is_street))
+                                   progress=lambda stage, done, total: progress(done / total if total else 0.0, desc=stage),
+                                   street=bool(is_street))
 
     def show_filters(engine):
         cams = views.footage_cameras(engine)

@@ -29,11 +29,12 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .fileio import atomic_write_json, log
+from .progress import Progress, as_progress
 from .footage import (VIDEO_EXTENSIONS, FootageError, FootageLimits, FootageSummary, FrameIndexer, Source,
                       SourceResult, Track, TrackerOptions, _Candidate, _cv2, _prepare_out, check_footage_options,
                       files_under, make_detector, probe_video, short_names, track_video, video_segments,
@@ -44,7 +45,6 @@ MANIFEST = "manifest.json"
 PARTS_FORMAT = "lightclip-footage-parts"
 ARCHIVE_LIMITS = FootageLimits(max_video_seconds=24 * 3600.0, max_file_bytes=64 << 30, max_crops=1_000_000,
                                max_sources=100_000)
-Progress = Callable[[str, int, int], None]
 
 
 # -- which videos -----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def build_archive_gallery(
     det = make_detector(detector, **(detector_options or {}))
     options = {"sample_fps": sample_fps, "detector": det.name, "detector_options": det.options(),
                "tracker": asdict(topts), "checkpoint": checkpoint_fingerprint(checkpoint)}
-    report = progress or (lambda stage, done, total: None)
+    report = as_progress(progress)
     t_start = time.perf_counter()
     parts = out / PARTS
     done = _start_manifest(out, options)

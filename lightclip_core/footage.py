@@ -45,6 +45,7 @@ from .data.base import IMAGE_EXTENSIONS, DataError, open_checked
 from .data.footage_file import FOOTAGE_FILE, FORMAT, FootageError, read_footage  # noqa: F401 - footage's names
 from .errors import UnknownNameError
 from .fileio import safe_stem
+from .progress import Progress, as_progress
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 @dataclass
@@ -756,7 +757,7 @@ def build_footage_gallery(
     sample_fps: float = 2.0,
     tracker: TrackerOptions | None = None,
     limits: FootageLimits | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     keep_going: bool = True,
     source_folders: Sequence[str | Path] = (),
     record_paths: bool = False,
@@ -787,7 +788,7 @@ def build_footage_gallery(
     if any(s.kind in ("video", "photo") for s in sources) and detector is None:
         detector = make_detector("hog")
     indexer = FrameIndexer(model, detector)
-    report = progress or (lambda stage, done, total: None)
+    report = as_progress(progress)
     t_start = time.perf_counter()
     results: list[SourceResult] = []
     skipped: list[tuple[str, str]] = []

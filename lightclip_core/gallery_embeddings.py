@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, write_cache
 from .gallery import Gallery
 from .index import as_float32
+from .progress import Progress, as_progress
 
 
 def store_key(checkpoint: str | Path, gallery: Gallery) -> str:
@@ -71,7 +72,7 @@ def write_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embedding
 
 
 def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, cache_dir: str | Path | None = None,
-                              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                              progress: Progress | None = None) -> np.ndarray:
     """`encode_gallery`, cached on disk under ``<cache>/gallery/`` keyed by `model_key` (which must
     identify the weights) and the gallery's fingerprint; `model_key=None` skips the cache."""
     cache_file = None
@@ -88,11 +89,14 @@ def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, ca
 
 
 def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
-                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                   progress: Progress | None = None) -> np.ndarray:
     """L2-normalised embeddings ``(N, D)`` float32 of the gallery's images, in order.
 
-    `progress(done, total)` is called after each batch (the app drives its progress bar with it).
+    `progress("encoding the gallery", done, total)` is called after each batch (the app drives its
+    progress bar with it).
     """
     from .evaluate import encode_images
 
-    return encode_images(model, gallery.paths, batch_size, on_batch=progress).numpy()
+    report = as_progress(progress)
+    on_batch = lambda done, total: report("encoding the gallery", done, total)  # noqa: E731
+    return encode_images(model, gallery.paths, batch_size, on_batch=on_batch).numpy()

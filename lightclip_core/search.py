@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from .gallery_embeddings import (  # noqa: F401 - importable from here as before
     SHIPPED_EMBEDDINGS, cached_gallery_embeddings, checkpoint_fingerprint, encode_gallery, read_shipped_embeddings,
     shipped_embeddings_current, store_key, write_shipped_embeddings)
 from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
+from .progress import Progress
 
 MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
 MAX_K = 50
@@ -135,7 +136,7 @@ class SearchEngine:
         return cls(load_checkpoint(checkpoint), gallery, None, store=store, **kw)
 
     @classmethod
-    def from_model(cls, model, gallery: Gallery, batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+    def from_model(cls, model, gallery: Gallery, batch_size: int = 64, progress: Progress | None = None,
                    **index_kw: Any) -> "SearchEngine":
         return cls(model, gallery, encode_gallery(model, gallery, batch_size, progress), **index_kw)
 
@@ -146,7 +147,7 @@ class SearchEngine:
         gallery: Gallery | str | Path,
         cache_dir: str | Path | None = None,
         device: str = "cpu",
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
         shipped: bool = True,
         **index_kw: Any,
     ) -> "SearchEngine":
@@ -177,7 +178,7 @@ class SearchEngine:
         key: str,
         gallery: Gallery,
         cache_dir: str | Path | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
         pretrained: bool = True,
         device: str = "cpu",
         **index_kw: Any,

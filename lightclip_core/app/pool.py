@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from ..checkpoints import bundled_checkpoints
 from ..errors import LightCLIPError
 from ..gallery import Gallery
 from ..gallery_embeddings import shipped_embeddings_current
+from ..progress import Progress
 from ..search import SearchEngine
 
 
@@ -81,7 +82,7 @@ class EnginePool:
         return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
                 "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}
 
-    def get(self, backbone: str, progress: Callable[[int, int], None] | None = None) -> SearchEngine:
+    def get(self, backbone: str, progress: Progress | None = None) -> SearchEngine:
         """The engine for `backbone` (built on first use: load + encode or read the gallery cache)."""
         from ..models.backbones import get_backbone_spec
         from ..models.zero_shot import is_zero_shot

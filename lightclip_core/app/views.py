@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from ..errors import LightCLIPError
 from ..models.backbones import STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
+from ..progress import as_progress
 from ..search import MAX_K, Gallery, QueryError, SearchEngine, SearchResult, clean_query
 from .pool import EnginePool
 from .uploads import UploadArea, ingest_uploads
@@ -135,7 +136,7 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
                 caveat: bool = True, where=None) -> tuple[list[tuple[str, str]], str, list[int]]:
     """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
     exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
-    weights cannot be downloaded. `progress(done, total)` follows a first-use gallery encoding;
+    weights cannot be downloaded. `progress(stage, done, total)` follows a first-use gallery encoding;
     ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns).
     `where`: a footage gallery's camera / time filter (`footage_filter`)."""
     try:
@@ -339,7 +340,7 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
     """*Your gallery*: copy the uploaded images / zips into a fresh folder of `area`, index them with
     `backbone`, and return ``(engine, backbone, markdown)``; on bad input ``(None, None, message)``
     (the folder is deleted at once). A success replaces `session`'s previous gallery.
-    `progress(fraction, text)` follows the copy and the encoding.
+    `progress(stage, done, total)` follows the copy and the encoding.
 
     Videos among `paths`, or `street=True` (the images are street photos, not person crops), go
     through `footage.build_footage_gallery`: people are detected (and tracked in videos), and a
@@ -356,7 +357,7 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
         return None, None, f"⚠️ {exc}"
     try:
         engine, head, skipped = index(pool, [p for p in paths if p not in videos], videos, backbone, folder, room,
-                                      progress or (lambda fraction, text: None), street)
+                                      as_progress(progress), street)
     except LightCLIPError as exc:
         area.discard(folder)
         return None, None, f"⚠️ {exc}"
@@ -370,12 +371,12 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
 def _index_pictures(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
                     room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
     base = pool.get(backbone)
-    report(0.0, "copying uploads")
+    report("copying uploads", 0, 0)
     up = ingest_uploads(list(images), folder, max_total_bytes=room)
     gallery = Gallery.load(folder, dataset="folder")
     t0 = time.perf_counter()
     engine = SearchEngine.from_model(base.model, gallery,
-                                     progress=lambda done, total: report(done / total, f"indexing {done}/{total}"))
+                                     progress=lambda stage, done, total: report(f"indexing {done}/{total}", done, total))
     skipped = up.skipped + [(up.origin.get(Path(p).name, Path(p).name), why) for p, why in gallery.skipped]
     head = (f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
             "Tick *Search my uploaded gallery* in the Search tab.")
@@ -401,17 +402,14 @@ def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str
     sources = [Source(str(v), "video") for v in videos]
     origin: dict[str, str] = {}
     if images:
-        report(0.0, "copying uploads")
+        report("copying uploads", 0, 0)
         up = ingest_uploads(list(images), folder / "uploads", max_total_bytes=room)
         skipped += up.skipped
         origin = up.origin
         sources += [Source(str(p), "photo" if street else "crop") for p in sorted((folder / "uploads").iterdir())]
 
-    def stage(text: str, done: int, total: int) -> None:
-        report(done / total if total else 0.0, text)
-
     summary, emb = build_footage_gallery(sources, folder / "gallery", base.model, sample_fps=2.0,
-                                         limits=APP_LIMITS, progress=stage)
+                                         limits=APP_LIMITS, progress=report)
     gallery = Gallery.load(folder / "gallery", dataset="folder")
     engine = SearchEngine(base.model, gallery, emb)
     skipped += [(origin.get(name, name), why) for name, why in summary.skipped]
