@@ -87,26 +87,20 @@ def pq_subquantizers(dim: int) -> int:
     raise LightCLIPError(f"A {dim}-d embedding cannot be split for a PQ index; use kind 'flat' or 'hnsw'.")
 
 
-def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
-    """Rows of the `k` vectors most similar to each query ``(Q, k)``, by brute force in chunks of
-    gallery rows (the ground truth of `recall_at_k`; never holds the whole Q x N score matrix)."""
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the `k` vectors most similar (inner product) to each query ``(Q, k)``, by brute force:
+    `faiss.knn`, which scores the gallery in blocks (the ground truth of `recall_at_k`)."""
+    faiss = _faiss()
     k = min(k, len(vectors))
-    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
-    best_i = np.zeros((len(queries), 0), dtype=np.int64)
-    for start in range(0, len(vectors), chunk):
-        sims = queries @ vectors[start : start + chunk].T  # (Q, c)
-        s = np.concatenate([best_s, sims], axis=1)
-        i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + sims.shape[1]), sims.shape)], axis=1)
-        top = np.argpartition(-s, k - 1, axis=1)[:, :k] if s.shape[1] > k else np.arange(s.shape[1])[None].repeat(len(s), 0)
-        best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
-    order = np.argsort(-best_s, axis=1, kind="stable")
-    return np.take_along_axis(best_i, order, 1)
+    _, rows = faiss.knn(as_float32(queries), as_float32(vectors), k, metric=faiss.METRIC_INNER_PRODUCT)
+    return rows
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
-    """Mean share of the exact top-k rows that `found` ``(Q, k)`` contains."""
-    k = exact.shape[1]
-    return float(np.mean([len(set(a[:k].tolist()) & set(e.tolist())) / k for a, e in zip(found, exact)]))
+    """Mean share of the exact top-k rows that `found` ``(Q, >= k)`` contains (FAISS's intersection measure)."""
+    from faiss.contrib.evaluation import knn_intersection_measure
+
+    return float(knn_intersection_measure(np.asarray(found)[:, : exact.shape[1]], np.asarray(exact)))
 
 
 class GalleryIndex:
