@@ -161,9 +161,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
                              "(the source keeps its full-precision weights).")
     model = load_checkpoint(src)
     config = read_config(src)
-    extra = {k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")}
-    from .fileio import portable_path
+    from .fileio import portable_path, portable_record
 
+    extra = portable_record({k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")})
     extra["exported_from"] = portable_path(src)
     save_checkpoint(model, dst, extra, dtype=dtype)
     for name in ("metrics.json", "curves.json"):

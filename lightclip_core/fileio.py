@@ -98,6 +98,28 @@ def portable_path(path: str | Path) -> str:
         return p.name
 
 
+PATH_KEYS = ("path", "root", "out", "init", "exported_from", "teachers")
+
+
+def portable_record(record: Any) -> Any:
+    """A copy of a JSON record (a checkpoint's config or recipe) whose recorded paths (the values of
+    `PATH_KEYS`, at any depth) are absolute nowhere: an absolute one keeps only its name. For records
+    copied from another run, where `portable_path`'s working directory means nothing."""
+    if isinstance(record, list):
+        return [portable_record(v) for v in record]
+    if not isinstance(record, dict):
+        return record
+
+    def name_only(v: Any) -> Any:
+        if isinstance(v, list):
+            return [name_only(x) for x in v]
+        if isinstance(v, dict):
+            return portable_record(v)
+        return Path(v).name if isinstance(v, str) and Path(v).is_absolute() else v
+
+    return {k: name_only(v) if k in PATH_KEYS else portable_record(v) for k, v in record.items()}
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()

@@ -711,10 +711,10 @@ def _portable(train: dict[str, Any]) -> dict[str, Any]:
 def _teacher_record(path: str) -> dict[str, Any]:
     """What a student's records say about a teacher: where (`portable_path`), which backbone, and its
     own recipe."""
-    from .fileio import portable_path
+    from .fileio import portable_path, portable_record
 
     try:
-        cfg = json.loads((Path(path) / "config.json").read_text())
+        cfg = portable_record(json.loads((Path(path) / "config.json").read_text()))
     except (OSError, json.JSONDecodeError):
         return {"path": portable_path(path)}
     return {"path": portable_path(path), "backbone": cfg.get("model", {}).get("backbone"),

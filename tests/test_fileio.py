@@ -85,3 +85,27 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     assert fileio.cache_root() == tmp_path / "c"
     monkeypatch.delenv("LIGHTCLIP_CACHE")
     assert fileio.cache_root() == fileio.Path("~/.cache/lightclip").expanduser()
+
+
+def test_portable_record_leaves_no_absolute_path_at_any_depth():
+    record = {"train": {"root": "/home/ann/data/synth", "out": "runs/x", "lr": 1e-3,
+                        "teachers": ["/srv/ckpt/teacher", "checkpoints/t2"]},
+              "recipe": {"init_from": {"path": "/work/init/lite0", "recipe": {"teachers": [{"path": "/a/b/t"}]}}},
+              "note": "/not/a/path/key"}
+    clean = fileio.portable_record(record)
+    assert clean["train"] == {"root": "synth", "out": "runs/x", "lr": 1e-3, "teachers": ["teacher", "checkpoints/t2"]}
+    assert clean["recipe"]["init_from"]["path"] == "lite0"
+    assert clean["recipe"]["init_from"]["recipe"]["teachers"] == [{"path": "t"}]
+    assert clean["note"] == "/not/a/path/key"  # only the keys that name paths
+    assert record["train"]["root"] == "/home/ann/data/synth"  # a copy: the input is untouched
+
+
+def test_export_records_no_absolute_path_of_the_trainer(tmp_path):
+    from lightclip_core import create_model
+    from lightclip_core.checkpoints import export_checkpoint, read_config, save_checkpoint
+
+    src = save_checkpoint(create_model("mobilenetv3_small_100", image_size=(64, 32)).eval(), tmp_path / "run" / "best",
+                          {"recipe": {"init_from": {"path": str(tmp_path / "init" / "lite0")}}})
+    dst = export_checkpoint(src, tmp_path / "out", dtype="int8")
+    assert str(tmp_path) not in json.dumps(read_config(dst))
+    assert read_config(dst)["recipe"]["init_from"]["path"] == "lite0"
