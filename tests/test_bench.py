@@ -370,6 +370,15 @@ def test_a_fine_tunes_recipe_says_what_it_added():
     assert out["recipe_short"] == ("scratch + KD ← EfficientNet-Lite0 (ImageNet), then fine-tuned, 4 bands"
                                    " + text head + negatives + attributes")
     assert out["images_seen"] == 1200 and out["train_minutes"] == 35.5 and out["train_cpu_minutes"] is None
+    # a fine-tune of a fine-tune of an ImageNet start: named by the first run, every run's images counted
+    first = {"teachers": [], "images_seen": 64000, "train_minutes": 50.0, "train_cpu_minutes": 80.0}
+    middle = {"images_seen": 300, "train_minutes": 2.0, "train_cpu_minutes": 3.0,
+              "init_from": {"path": "/x/first", "pretrained": True, "recipe": first}}
+    cfg["recipe"] = {"images_seen": 200, "train_minutes": 5.5, "train_cpu_minutes": 9.0,
+                     "init_from": {"path": "x", "pretrained": False, "recipe": middle}}
+    out = records.recipe_summary(cfg)
+    assert out["recipe_short"].startswith("ImageNet, then fine-tuned, 4 bands") and out["init"] == "ImageNet"
+    assert (out["images_seen"], out["train_minutes"], out["train_cpu_minutes"]) == (64500, 57.5, 92.0)
 
 
 def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypatch):

@@ -84,18 +84,22 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _base_of_fine_tune(out: dict[str, Any], init_from: dict[str, Any] | None) -> str:
-    """How the model a fine-tune started from was trained ("scratch + KD ← X, then "), and its images
-    and minutes added to the fine-tune's in `out`, so the totals are the whole model's."""
+    """How the model a fine-tune started from was first trained ("scratch + KD ← X, then "), following
+    a chain of fine-tunes back to its first run, and every run's images and minutes added to the
+    fine-tune's in `out`, so the totals are the whole model's."""
     base = (init_from or {}).get("recipe")
     if not isinstance(base, dict):
         return ""
-    for key, base_key in (("images_seen", "images_seen"), ("train_minutes", "train_minutes"),
-                          ("train_cpu_minutes", "train_cpu_minutes")):
-        mine, theirs = out.get(key), base.get(base_key)
+    for key in ("images_seen", "train_minutes", "train_cpu_minutes"):
+        mine, theirs = out.get(key), base.get(key)
         out[key] = round(mine + theirs, 2) if mine is not None and theirs is not None else None
+    earlier = base.get("init_from")
+    if isinstance(earlier, dict) and isinstance(earlier.get("recipe"), dict):  # the start was a fine-tune too
+        return _base_of_fine_tune(out, earlier)
     teachers = [display_name(t.get("backbone")) if t.get("backbone") else t.get("path")
                 for t in base.get("teachers") or [] if isinstance(t, dict)]
     start = "ImageNet" if init_from.get("pretrained") else "scratch"
+    out["init"] = start  # how the trunk started is the first run's start
     return start + (f" + KD ← {' + '.join(teachers)}" if teachers else "") + ", then "
 
 
