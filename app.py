@@ -195,13 +195,15 @@ def _search_layout(choices, default: str | None, session: Session, examples: lis
     t.explanation = gr.Markdown(elem_id="explanation")
     # a footage gallery's result, clicked: the frame it was seen in, with its box
     t.seen_in = gr.Image(label="Where this person was seen", visible=False, interactive=False, elem_id="seen-in")
-    # hidden triggers that carry the stable API names
-    t.api_search_btn = gr.Button(visible=False)
-    t.api_search_mine_btn = gr.Button(visible=False)
-    t.api_similar_btn = gr.Button(visible=False)
-    t.api_explain_btn = gr.Button(visible=False)
     t.api_row = gr.Number(visible=False, precision=0, label="Gallery row")  # /similar's input (UI: the click)
     return t
+
+
+def api_endpoint(fn, inputs, outputs, **kwargs):
+    """An API-only endpoint (no trigger in the page): `gr.on` with no triggers. Its inputs and outputs
+    are still components, which `gr.api` cannot give: a session's gr.State (the uploaded gallery) and
+    galleries served as files, so clients get the same payloads as the page's own events."""
+    return gr.on([], fn, inputs, outputs, **kwargs)
 
 
 def _hide_frame():
@@ -239,7 +241,7 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
         except LightCLIPError as exc:
             raise gr.Error(str(exc)) from None
 
-    t.api_search_btn.click(api_search, [t.query, t.backbone, t.k], [t.results], api_name="search",
+    api_endpoint(api_search, [t.query, t.backbone, t.k], [t.results], api_name="search",
                            concurrency_limit=SEARCH_BATCH)
 
 
@@ -291,7 +293,7 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
         items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
         return _or_error(items, md)
 
-    t.api_search_mine_btn.click(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
+    api_endpoint(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
                                 [t.results], api_name="search_mine")
 
     def api_similar(row, b, kk, use_mine, engine, engine_backbone):
@@ -306,7 +308,7 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
             items, md, _ = views.similar_view(pool, b, int(row), kk)
         return _or_error(items, md)
 
-    t.api_similar_btn.click(api_similar, [t.api_row, t.backbone, t.k, t.mine, session.engine, session.backbone],
+    api_endpoint(api_similar, [t.api_row, t.backbone, t.k, t.mine, session.engine, session.backbone],
                             [t.results], api_name="similar")
 
     def api_explain(q, b, row, use_mine, engine, engine_backbone):
@@ -318,7 +320,7 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
             md = views.explain_view(pool, q, b, row)
         return _or_error(md, md)
 
-    t.api_explain_btn.click(api_explain, [t.query, t.backbone, t.api_row, t.mine, session.engine, session.backbone],
+    api_endpoint(api_explain, [t.query, t.backbone, t.api_row, t.mine, session.engine, session.backbone],
                             [t.explanation], api_name="explain")
 
 
@@ -367,13 +369,12 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
             return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row)
 
         gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models], [whys[i]], api_visibility="private")
-    api_compare_btn = gr.Button(visible=False)
 
     def api_compare(q, models, kk):
         items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
         return (*items, note)
 
-    api_compare_btn.click(api_compare, [cmp_query, cmp_models, cmp_k], [*galleries, cmp_note], api_name="compare")
+    api_endpoint(api_compare, [cmp_query, cmp_models, cmp_k], [*galleries, cmp_note], api_name="compare")
 
 
 def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:

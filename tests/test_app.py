@@ -59,6 +59,29 @@ def site(tmp_path_factory):
             "pool": EnginePool(ckpts, gallery, cache_dir=cache)}
 
 
+def _load_app_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lightclip_app_under_test", REPO / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_api_endpoints_have_no_trigger_in_the_page(site, tmp_path):
+    # the API-only endpoints are gr.on with no triggers, not hidden buttons a page could reach
+    demo = _load_app_module().build_app(site["pool"], UploadArea(tmp_path / "up"))
+    config = demo.config
+    deps = {d["api_name"]: d for d in config["dependencies"] if d.get("api_name")}
+    for name in ("search", "search_mine", "similar", "explain", "compare"):
+        assert deps[name]["targets"] == [], name
+    hidden_buttons = [c for c in config["components"]
+                      if c["type"] == "button" and c.get("props", {}).get("visible") is False]
+    assert hidden_buttons == []
+
+
 # -- views ------------------------------------------------------------------------------------------
 
 
