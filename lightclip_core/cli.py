@@ -96,6 +96,15 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collection", default="lightclip_gallery", help="--store milvus: the collection name")
 
 
+def add_runtime_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
+                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
+
+
+def add_gallery_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+
+
 def check_numbers(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Give every int/float flag of every command its range from NUMERIC_FLAGS (KeyError: one is missing)."""
     for action in parser._actions:
@@ -955,8 +964,7 @@ def _add_bench(sub) -> None:
                    help="approximate indexes are tuned to this recall@10 on 200 held-out queries (0.97: a margin "
                    "for sampling error over 0.95 on new queries)")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
-    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
-                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
+    add_runtime_flag(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -1013,7 +1021,7 @@ def _add_index(sub) -> None:
     """The `index` command and its flags."""
     p = sub.add_parser("index", help="encode a gallery with a checkpoint and save its FAISS index")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    add_gallery_flag(p)
     p.add_argument("--out", help="index path (writes .faiss and .json)")
     add_store_flags(p)
     p.add_argument("--kind", default="auto", choices=["auto", "flat", "pq", "hnsw", "ivf"],
@@ -1022,8 +1030,7 @@ def _add_index(sub) -> None:
     p.add_argument("--recall-target", type=float,
                    help="tune an approximate index to this recall@10 on the gallery's captions (auto: 0.97)")
     p.add_argument("--max-images", type=int)
-    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
-                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
+    add_runtime_flag(p)
     p.set_defaults(func=cmd_index)
 
 
@@ -1035,7 +1042,7 @@ def _add_ship_embeddings(sub) -> None:
                        "gallery's content): the app and `search` then skip the gallery encode on a fresh machine. "
                        "Run it after re-bundling a checkpoint; current files are kept.")
     p.add_argument("--checkpoints", default="checkpoints")
-    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    add_gallery_flag(p)
     p.add_argument("--backbones", help="comma-separated backbone keys (default: all)")
     p.set_defaults(func=cmd_ship_embeddings)
 
@@ -1044,7 +1051,7 @@ def _add_search(sub) -> None:
     """The `search` command and its flags."""
     p = sub.add_parser("search", help="search a gallery with text queries")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--gallery", default="gallery", help="dataset directory or plain image folder")
+    add_gallery_flag(p)
     p.add_argument("--query", "-q", action="append", required=True, help="a description (repeat for several)")
     p.add_argument("-k", type=int, default=10)
     add_store_flags(p)
@@ -1054,8 +1061,7 @@ def _add_search(sub) -> None:
                    help="footage galleries: only crops seen from this time into their video (600, 10:00 or 1:02:03)")
     p.add_argument("--to", dest="end", metavar="TIME", help="... and up to this time")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--runtime", choices=["auto", "torch", "onnx"],
-                   help="how queries are encoded on the CPU (default: $LIGHTCLIP_RUNTIME or auto = ONNX Runtime when installed)")
+    add_runtime_flag(p)
     p.set_defaults(func=cmd_search)
 
 
