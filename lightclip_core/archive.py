@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .fileio import atomic_write_json, log
+from .fileio import atomic_write_json, log, read_json
 from .progress import Progress, as_progress
 from .footage import (VIDEO_EXTENSIONS, FootageError, FootageLimits, FootageSummary, FrameIndexer, Source,
                       SourceResult, Track, TrackerOptions, _Candidate, _cv2, _prepare_out, check_footage_options,
@@ -55,9 +55,7 @@ def archive_sources(items: Iterable[str | Path]) -> list[Source]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = files_under(p, VIDEO_EXTENSIONS)
-            if not found:
-                raise FootageError(f"No videos ({', '.join(e[1:] for e in VIDEO_EXTENSIONS)}) under {p}.")
+            found = files_under(p, VIDEO_EXTENSIONS, "videos")
         elif p.suffix.lower() == ".txt" and p.is_file():
             lines = [ln.strip() for ln in p.read_text(encoding="utf-8", errors="replace").splitlines()]
             found = [p.parent / ln if not Path(ln).is_absolute() else Path(ln) for ln in lines if ln and not ln.startswith("#")]
@@ -92,10 +90,7 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
     path = out / PARTS / MANIFEST
     if not path.is_file():
         return None
-    try:
-        man = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FootageError(f"{path} is not valid JSON ({exc}); remove the parts folder to index again.") from None
+    man = read_json(path, FootageError, advice="remove the parts folder to index again")
     if not (isinstance(man, dict) and man.get("format") == PARTS_FORMAT and isinstance(man.get("done"), dict)):
         raise FootageError(f"{path} is not a LightCLIP parts manifest; remove the parts folder to index again.")
     return man

@@ -18,7 +18,6 @@ The text side is encoded once (`BindingSet.features`) and shared by every model 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from .errors import LightCLIPError
+from .fileio import read_json
 
 KINDS = ("swap_colours", "upper_colour", "lower_colour", "gender", "upper_type", "lower_type")
 SINGLE_KINDS = KINDS[1:]  # "one attribute changed"
@@ -128,12 +128,7 @@ class BindingSet:
 
 def _people(root: str | Path) -> dict[int, dict[str, Any]]:
     path = Path(root) / "attributes.json"
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LightCLIPError(f"The binding benchmark needs SynthPedes' attributes.json, and {path} is missing.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LightCLIPError(f"{path} cannot be read ({exc}).") from None
+    data = read_json(path, missing=f"The binding benchmark needs SynthPedes' attributes.json, and {path} is missing.")
     return {p["pid"]: p for p in data.get("identities", [])}
 
 

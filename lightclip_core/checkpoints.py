@@ -7,14 +7,13 @@ checkpoint intact.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json  # noqa: F401 - re-exported for callers
+from .fileio import atomic_write_bytes, atomic_write_json, read_json  # noqa: F401 - re-exported for callers
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -84,12 +83,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise LightCLIPError(f"Checkpoint {path} is not a directory (expected {MODEL_FILE} + {CONFIG_FILE} inside).")
     if not cfg_path.is_file() or not (path / MODEL_FILE).is_file():
         raise LightCLIPError(f"Checkpoint {path} lacks {CONFIG_FILE if not cfg_path.is_file() else MODEL_FILE}.")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise LightCLIPError(f"{cfg_path} is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise LightCLIPError(f"{cfg_path} is not valid JSON ({exc.msg}).") from None
+    config = read_json(cfg_path)
     if not isinstance(config, dict):
         raise LightCLIPError(f"{cfg_path} is not a LightCLIP checkpoint config (a JSON {type(config).__name__}, "
                              "not an object).")

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import LightCLIPError
+
 _UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so never toggle it later)
 os.umask(_UMASK)
 
@@ -45,6 +47,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def read_json(path: Path, error: type[Exception] | None = None, missing: str | None = None,
+              advice: str = "") -> Any:
+    """The JSON document at `path`, or `error` (LightCLIPError by default) in one sentence: `missing`
+    (default "PATH is missing") when there is no such file, else what is wrong with it; `advice` (what
+    to do) ends every sentence but `missing`."""
+    error = error or LightCLIPError
+    path = Path(path)
+    tail = f"; {advice}." if advice else "."
+    if not path.is_file():
+        raise error(missing or f"{path} is missing{tail}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{path} is not UTF-8 text{tail}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path} is not valid JSON ({exc}){tail}") from None
+    except OSError as exc:
+        raise error(f"{path} cannot be read ({exc.strerror or exc}){tail}") from None
 
 
 def atomic_write_json(path: Path, obj: Any, indent: int | None = 2, ensure_ascii: bool = True) -> None:

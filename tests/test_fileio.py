@@ -109,3 +109,29 @@ def test_export_records_no_absolute_path_of_the_trainer(tmp_path):
     dst = export_checkpoint(src, tmp_path / "out", dtype="int8")
     assert str(tmp_path) not in json.dumps(read_config(dst))
     assert read_config(dst)["recipe"]["init_from"]["path"] == "lite0"
+
+
+def test_read_json_says_what_is_wrong_in_one_sentence(tmp_path):
+    from lightclip_core.errors import LightCLIPError
+    from lightclip_core.fileio import read_json
+
+    class MyError(LightCLIPError):
+        pass
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": [1, 2]}')
+    assert read_json(good) == {"a": [1, 2]}
+    with pytest.raises(LightCLIPError, match=r"nope\.json is missing\.$"):
+        read_json(tmp_path / "nope.json")
+    with pytest.raises(MyError, match="^no table here$"):
+        read_json(tmp_path / "nope.json", MyError, missing="no table here")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a": ')
+    with pytest.raises(MyError, match=r"bad\.json is not valid JSON \(Expecting value.*\); delete it\.$"):
+        read_json(bad, MyError, advice="delete it")
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"caf\xe9": 1}')
+    with pytest.raises(LightCLIPError, match=r"latin\.json is not UTF-8 text\.$"):
+        read_json(latin)
+    with pytest.raises(LightCLIPError, match="is missing"):  # a folder is not a JSON file
+        read_json(tmp_path)

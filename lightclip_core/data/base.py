@@ -8,13 +8,13 @@ gallery images with its person id (the CUHK-PEDES protocol used by IRRA).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import LightCLIPError
+from ..fileio import read_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -131,13 +131,7 @@ def require_root(root: str | Path, name: str) -> Path:
 
 def read_annotations(path: Path, name: str, layout: str) -> Any:
     """Load a JSON annotation file with a message that says what was expected when it fails."""
-    if not path.is_file():
-        raise DataError(f"{name} expects {path} ({layout}); it is missing.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}).") from None
+    return read_json(path, DataError, missing=f"{name} expects {path} ({layout}); it is missing.")
 
 
 def require_fields(entries: Any, path: Path, fields: Iterable[str], types: dict[str, type] | None = None) -> list[dict]:

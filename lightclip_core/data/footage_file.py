@@ -3,11 +3,11 @@ frame, timestamp, box, track). The folder loader reads it; `footage` writes it."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import LightCLIPError
+from ..fileio import read_json
 
 FOOTAGE_FILE = "footage.json"
 FORMAT = "lightclip-footage"
@@ -22,10 +22,7 @@ def read_footage(root: str | Path) -> dict[str, Any] | None:
     path = Path(root) / FOOTAGE_FILE
     if not path.is_file():
         return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FootageError(f"{path} is not valid JSON ({exc}).") from None
+    meta = read_json(path, FootageError)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("crops"), list):
         raise FootageError(f"{path} is not a LightCLIP footage file (no \"format\": \"{FORMAT}\" with \"crops\").")
     return meta

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
+from ..fileio import read_json
 from .base import DataError, Sample
 from .synthetic import BAG_TYPES, COLOURS, COUNTERFACTUALS_FILE, GENDERS, HEADWEAR, LOWER_TYPES, UPPER_TYPES
 
@@ -28,20 +28,12 @@ def attribute_classes() -> dict[str, int]:
     return {name: len(values) for name, values in ATTRIBUTE_VALUES.items()}
 
 
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing: {what}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} cannot be read ({exc}).") from None
-
-
 def attribute_labels(root: str | Path, samples: list[Sample]) -> torch.Tensor:
     """``(N, A)`` class indices (order of `ATTRIBUTE_VALUES`) of each sample's person, from
     ``root/attributes.json``; -1 where a value is not in the vocabulary."""
     path = Path(root) / "attributes.json"
-    people = {p["pid"]: p for p in _read_json(path, "attribute supervision needs a SynthPedes dataset.")["identities"]}
+    data = read_json(path, DataError, missing=f"{path} is missing: attribute supervision needs a SynthPedes dataset.")
+    people = {p["pid"]: p for p in data["identities"]}
     rows = []
     for s in samples:
         person = people.get(s.pid)
@@ -61,7 +53,8 @@ def counterfactual_captions(root: str | Path, samples: list[Sample]) -> tuple[li
     """The counterfactual texts of every caption of `samples` (captions laid end to end, as
     `caption_offsets` counts them) and their index ``(num_captions, K)`` into those texts, -1 for none."""
     path = Path(root) / COUNTERFACTUALS_FILE
-    data = _read_json(path, "hard negatives need a SynthPedes dataset written with synth --counterfactuals N.")
+    data = read_json(path, DataError, missing=f"{path} is missing: hard negatives need a SynthPedes dataset "
+                     "written with synth --counterfactuals N.")
     pictures, per = data.get("pictures", {}), int(data.get("per_caption", 0))
     texts: list[str] = []
     index = []
