@@ -538,10 +538,14 @@ class Source:
     kind: str  # "video", "photo" (detect people in it) or "crop" (the whole image is one person)
 
 
-def files_under(folder: Path, extensions: Sequence[str]) -> list[Path]:
-    """Every file under `folder` whose suffix is one of `extensions`, sorted; hidden ones left out."""
-    return sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix.lower() in extensions
-                  and not any(part.startswith(".") for part in q.relative_to(folder).parts))
+def files_under(folder: Path, extensions: Sequence[str], what: str) -> list[Path]:
+    """Every file under `folder` whose suffix is one of `extensions`, sorted; hidden ones left out.
+    None at all is a FootageError that names `what` was looked for (e.g. "videos")."""
+    found = sorted(q for q in folder.rglob("*") if q.is_file() and q.suffix.lower() in extensions
+                   and not any(part.startswith(".") for part in q.relative_to(folder).parts))
+    if not found:
+        raise FootageError(f"No {what} ({', '.join(e[1:] for e in extensions)}) under {folder}.")
+    return found
 
 
 def sources_from(videos: Iterable[str | Path] = (), photos: Iterable[str | Path] = (),
@@ -552,10 +556,7 @@ def sources_from(videos: Iterable[str | Path] = (), photos: Iterable[str | Path]
         for p in items:
             p = Path(p)
             if p.is_dir():
-                found = files_under(p, IMAGE_EXTENSIONS)
-                if not found:
-                    raise FootageError(f"No images ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {p}.")
-                out += [Source(str(q), kind) for q in found]
+                out += [Source(str(q), kind) for q in files_under(p, IMAGE_EXTENSIONS, "images")]
             else:
                 out.append(Source(str(p), kind))
     return out
