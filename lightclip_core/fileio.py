@@ -1,4 +1,4 @@
-"""Small file helpers with one home: log lines on stderr, atomic file writes, replacing a whole
+"""Small file helpers with one home: log lines on stderr, JSON read with a one-sentence error, atomic file writes, replacing a whole
 directory without ever leaving it half-written, and the safetensors disk caches (caption embeddings,
 teacher stores, gallery embeddings) under ``$LIGHTCLIP_CACHE``."""
 
