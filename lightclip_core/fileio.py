@@ -1,6 +1,6 @@
-"""Small file helpers with one home: log lines on stderr, JSON read with a one-sentence error, atomic file writes, replacing a whole
-directory without ever leaving it half-written, and the safetensors disk caches (caption embeddings,
-teacher stores, gallery embeddings) under ``$LIGHTCLIP_CACHE``."""
+"""Small file helpers with one home: log lines on stderr, JSON read with a one-sentence error, atomic
+file writes, replacing a whole directory without ever leaving it half-written, and the safetensors disk
+caches (caption embeddings, teacher stores, gallery embeddings) under ``$LIGHTCLIP_CACHE``."""
 
 from __future__ import annotations
 
