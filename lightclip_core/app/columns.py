@@ -32,10 +32,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("r10", "R@10", "R@10", "{:.2f}"),
     Column("map", "mAP", "mAP", "{:.2f}"),
     Column("minp", "mINP", "mINP", "{:.2f}"),
-    # chance 50 (lightclip_core.binding); README columns once every bundled row has been benched with them
-    Column("binding_swap", "Binding: colours swapped (%)"),
+    # chance 50 (lightclip_core.binding); the README's note under the table says what Swap and P@5 are
+    Column("binding_swap", "Binding: colours swapped (%)", "Swap %", "{:.1f}"),
     Column("binding_single", "Binding: one attribute changed (%)"),
-    Column("composed_p5", "Composed precision@5 (%)"),
+    Column("composed_p5", "Composed precision@5 (%)", "P@5 %", "{:.1f}"),
     Column("text_head", "Text head"),  # none: the frozen sentence vector is the joint space
     Column("gallery_embeddings", "Gallery embeddings scored"),  # shipped (fp16, what the app searches) | encoded
     Column("val_loss", "Val loss"),

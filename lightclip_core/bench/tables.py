@@ -19,6 +19,11 @@ TRAINING_END = "<!-- training-table:end -->"
 TABLE_COLUMNS = tuple((c.short, c.key, c.fmt) for c in README_COLUMNS)  # (header, record key, format)
 
 
+BINDING_NOTE = ("Reading descriptions (`eval --binding`, docs/BINDING.md): *Swap %* = how often a picture scores its own "
+                "description above the same one with the two garments' colours swapped (chance 50); *P@5 %* = the "
+                "share of the top 5 for a composed description (gender, upper and lower colour) that match all three.")
+
+
 def markdown_table(doc: dict[str, Any]) -> str:
     """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
     head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
@@ -64,6 +69,8 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
                 f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
             )
+    if any(rec.get("binding_swap") is not None for rec in doc["records"]):
+        lines.append(BINDING_NOTE)
     if head := r.get("text_head_query_ms"):
         lines.append(
             f"The text head's cost ({r['measured_on']}, the same warm query with and without it, alternating in one "
