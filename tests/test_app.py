@@ -18,12 +18,11 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, make_gallery
 from lightclip_core import create_model
 from lightclip_core.app import charts, views
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.errors import LightCLIPError
-from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.search import Gallery
 from lightclip_core.app.uploads import MAX_RATIO, UploadArea, ingest_uploads
@@ -35,9 +34,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 def site(tmp_path_factory):
     """A tiny gallery, two random-weight checkpoints and a benchmark table: what the app reads."""
     base = tmp_path_factory.mktemp("site")
-    gallery = base / "gallery"
-    generate(gallery, SynthConfig(ids=16, images_per_id=2, size=(64, 32), val_ids=0, test_ids=16, seed=6),
-             workers=1, splits=("test",))
+    gallery = make_gallery(base / "gallery", people=16, seed=6)
     ckpts = base / "checkpoints"
     extra = {"train": {"dataset": "synthpedes"}, "synthetic": True, "epoch": 1}
     for seed, key in ((0, "mobilenetv3_small_100"), (1, "mobilenetv3_large_100"), (2, "mobilenetv2_100")):

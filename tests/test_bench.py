@@ -8,20 +8,18 @@ import math
 import pytest
 import torch
 
+from conftest import make_gallery
 from lightclip_core import create_model
 from lightclip_core.bench import document, records, scale, tables  # noqa: F401
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.cli import main
-from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.profiling import cpu_peak_memory_mb, profile_model
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("bench")
-    gallery = base / "gallery"
-    generate(gallery, SynthConfig(ids=12, images_per_id=2, size=(64, 32), val_ids=0, test_ids=12, seed=8),
-             workers=1, splits=("test",))
+    gallery = make_gallery(base / "gallery", people=12, seed=8)
     torch.manual_seed(0)
     ckpts = base / "checkpoints"
     model = create_model("mobilenetv3_small_100", image_size=(64, 32))

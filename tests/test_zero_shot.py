@@ -7,9 +7,8 @@ import time
 import pytest
 import torch
 
-from conftest import run_python
+from conftest import run_python, make_gallery
 from lightclip_core import OfflineError, create_zero_shot, list_zero_shot
-from lightclip_core.data.synthetic import SynthConfig, generate
 from lightclip_core.data.transforms import eval_transform
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.app import views
@@ -62,9 +61,7 @@ def test_offline_fails_in_one_sentence_fast(offline_env):
 
 @pytest.mark.slow
 def test_zero_shot_in_the_pool_and_views(tmp_path, no_hub):
-    gallery = tmp_path / "g"
-    generate(gallery, SynthConfig(ids=6, images_per_id=2, size=(64, 32), val_ids=0, test_ids=6, seed=3),
-             workers=1, splits=("test",))
+    gallery = make_gallery(tmp_path / "g", people=6, seed=3)
     pool = EnginePool(tmp_path / "no_checkpoints", gallery, cache_dir=tmp_path / "cache")
     labels = dict((k, label) for label, k in views.model_choices(pool))
     assert "zero-shot, needs a one-time download" in labels["mobileclip-s1"]
@@ -74,9 +71,7 @@ def test_zero_shot_in_the_pool_and_views(tmp_path, no_hub):
 
 
 def test_pool_reports_offline_models_in_the_page(tmp_path, no_hub):
-    gallery = tmp_path / "g"
-    generate(gallery, SynthConfig(ids=3, images_per_id=2, size=(64, 32), val_ids=0, test_ids=3, seed=3),
-             workers=1, splits=("test",))
+    gallery = make_gallery(tmp_path / "g", people=3, seed=3)
     pool = EnginePool(tmp_path / "none", gallery, cache_dir=tmp_path / "cache")
     items, md, _ = views.search_view(pool, "a man", "mobileclip-s2", 3)
     assert items == [] and md.startswith("⚠️") and "MobileCLIP-S2" in md
