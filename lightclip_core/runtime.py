@@ -14,6 +14,7 @@ mismatched file is rebuilt, never used. Offline always: nothing is downloaded.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import json
@@ -178,7 +179,8 @@ class OnnxFunction:
         return self._session is not None or self._verified()
 
     def build_in_background(self) -> None:
-        """Export (or load) in a daemon thread, once; calls made meanwhile should use PyTorch."""
+        """Export (or load) in a daemon thread, once, finished before the interpreter exits; calls made
+        meanwhile should use PyTorch."""
         with self._lock:
             if getattr(self, "_building", False) or self._session is not None:
                 return
@@ -190,7 +192,9 @@ class OnnxFunction:
             except LightCLIPError as exc:
                 log(f"{exc} PyTorch keeps encoding.")
 
-        threading.Thread(target=build, name=f"onnx-{self.key}", daemon=True).start()
+        thread = threading.Thread(target=build, name=f"onnx-{self.key}", daemon=True)
+        _background_exports.append((thread, self.what))
+        thread.start()
 
     def session(self):
         with self._lock:
@@ -228,6 +232,20 @@ class OnnxFunction:
             self.build_in_background()
             return None
         return self(*inputs) if len(self.output_names) == 1 else self.run_all(*inputs)
+
+
+_background_exports: list[tuple[threading.Thread, str]] = []  # (thread, what it exports)
+
+
+@atexit.register
+def _finish_background_exports() -> None:
+    """Let an export still running finish before the interpreter exits: a daemon thread stopped inside
+    the exporter aborted the process ("terminate called without an active exception", exit 134) after
+    a one-shot command such as `search` had already answered, and the graph was never kept."""
+    for thread, what in _background_exports:
+        if thread.is_alive():
+            log(f"onnx: finishing the export of {what} before exit (kept for the next run)")
+            thread.join()
 
 
 def fuse_bert(hidden_size: int, num_heads: int):

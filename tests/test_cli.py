@@ -121,3 +121,23 @@ def test_train_flags_come_from_the_config_fields():
     assert given_options(args, LossConfig) == {"neg": 0.5}
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--epochs", "0"])  # ranges still come from NUMERIC_FLAGS
+
+
+@pytest.mark.slow
+def test_search_on_an_empty_cache_exits_0_and_keeps_the_graphs_it_began(tmp_path):
+    """The default runtime (auto) answers the first query on PyTorch while the ONNX graphs export in the
+    background; a one-shot `search` then exits. It used to abort there (exit 134, "terminate called
+    without an active exception") with the exports half done and nothing kept."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTCLIP_RUNTIME"}
+    env.update(LIGHTCLIP_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "lightclip_core", "search", "--checkpoint", str(REPO / "checkpoints" / "mobilenetv3_small_100"),
+         "--gallery", str(REPO / "gallery"), "-q", "a woman in a red coat", "-k", "2", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(json.loads(proc.stdout)[0]["hits"]) == 2
+    kept = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert kept == ["text-head", "text-states"], kept  # the model's text head and the encoder's token-states graph
