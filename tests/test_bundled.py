@@ -129,3 +129,13 @@ def test_bundled_image_side_runs_the_same_on_onnx_runtime(key, onnx_cache):
         got = model.encode_image(x)
     cosine = (want * got).sum(1)
     assert cosine.min() >= 0.999, cosine
+
+
+def test_bundled_configs_name_no_path_of_the_machine_that_trained_them():
+    # every recorded path (root, out, init, teachers, a warm start's copied recipe, exported_from) is
+    # relative or a bare name: an absolute one would tell a user about our disks, not theirs
+    from lightclip_core.fileio import portable_record
+
+    for key in sorted(bundled_checkpoints(CHECKPOINTS)):
+        config = json.loads((CHECKPOINTS / key / "config.json").read_text())
+        assert portable_record(config) == config, key
