@@ -54,7 +54,7 @@ def explain(engine, query: str, row: int) -> list[PhraseEvidence]:
     if not isinstance(row, (int, np.integer)) or not 0 <= int(row) < n:
         raise LightCLIPError(f"Gallery picture {row} does not exist (the gallery has {n}); pick one of the results.")
     phrases = split_phrases(query) or [query]
-    emb = engine.model.encode_text(phrases).float().cpu().numpy()  # (P, D)
+    emb = engine.encode_queries(phrases)  # (P, D), as a search encodes them (no autograd through a text head)
     sims = engine.embeddings @ emb.T  # (N, P)
     own = sims[int(row)]
     beats = (sims < own[None, :]).mean(axis=0) * 100  # (P,)

@@ -39,7 +39,9 @@ def site(tmp_path_factory):
     extra = {"train": {"dataset": "synthpedes"}, "synthetic": True, "epoch": 1}
     for seed, key in ((0, "mobilenetv3_small_100"), (1, "mobilenetv3_large_100"), (2, "mobilenetv2_100")):
         torch.manual_seed(seed)
-        save_checkpoint(create_model(key, image_size=(64, 32)), ckpts / key, extra)
+        # one with a learned text head, as every bundled model has: its encode_text carries grad unless asked not to
+        text_head = "tokens" if key == "mobilenetv2_100" else "none"
+        save_checkpoint(create_model(key, image_size=(64, 32), text_head=text_head), ckpts / key, extra)
     recs = [
         {"backbone": "mobilenetv3_small_100", "display_name": "MobileNetV3-Small", "r1": 1.0, "r5": 5.0, "r10": 9.0,
          "map": 2.0, "minp": 1.0, "params_m": 2.0, "gflops": 0.05, "latency_ms": 10.0, "latency_ms_image": 3.0,
@@ -137,30 +139,32 @@ def test_similar_and_compare_views(site):
     assert [len(i) for i in items] == [4, 0, 0] and "EfficientNet-B3: No checkpoint for efficientnet_b3" in note
 
 
-def test_explain_view_scores_each_phrase_and_refuses_bad_input(site):
+@pytest.mark.parametrize("key", ["mobilenetv3_small_100", "mobilenetv2_100"])  # without / with a text head
+def test_explain_view_scores_each_phrase_and_refuses_bad_input(site, key):
     pool = site["pool"]
     query = "The man is walking. He is wearing a grey jacket and black trousers."
-    md = views.explain_view(pool, query, "mobilenetv3_small_100", 3)
+    md = views.explain_view(pool, query, key, 3)
     for phrase in ("The man is walking", "a grey jacket", "black trousers"):
         assert f"| {phrase} |" in md
     assert "Why picture 3 matched" in md and md.count("% of the gallery") == 3
     # the percentile is what it says: the share of the gallery this picture beats for the phrase alone
     from lightclip_core.explain import explain
 
-    engine = pool.get("mobilenetv3_small_100")
+    engine = pool.get(key)
     for e in explain(engine, query, 3):
         # slow and obvious, from a fresh encode of the phrase alone (the runtime may differ by ~1e-6, which
         # can move the picture past one near-tied neighbour: one gallery position of tolerance)
-        sims = engine.embeddings @ engine.model.encode_text([e.phrase]).numpy()[0]
+        with torch.no_grad():
+            sims = engine.embeddings @ engine.model.encode_text([e.phrase]).numpy()[0]
         assert e.score == pytest.approx(float(sims[3]), abs=1e-4)
         assert e.percentile == pytest.approx(100 * sum(float(s) < float(sims[3]) for s in sims) / len(sims),
                                              abs=100 / len(sims) + 1e-6)
-    assert views.explain_view(pool, query, "mobilenetv3_small_100", None).startswith("Click a result")
+    assert views.explain_view(pool, query, key, None).startswith("Click a result")
     for bad_row in (999, -1, "x"):
-        md = views.explain_view(pool, query, "mobilenetv3_small_100", bad_row)
+        md = views.explain_view(pool, query, key, bad_row)
         assert md.startswith("⚠️") and "does not exist" in md and md.count(".") <= 2
-    assert views.explain_view(pool, "   ", "mobilenetv3_small_100", 3).startswith("Type a description")
-    assert "| " in views.explain_view(pool, "blue " * 2000, "mobilenetv3_small_100", 3)  # cut, not refused
+    assert views.explain_view(pool, "   ", key, 3).startswith("Type a description")
+    assert "| " in views.explain_view(pool, "blue " * 2000, key, 3)  # cut, not refused
     assert views.explain_view(pool, query, "resnet_9000", 3).startswith("⚠️")
 
 
