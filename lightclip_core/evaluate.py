@@ -200,7 +200,8 @@ def evaluate(
             raise ValueError(f"image_features has {img.shape[0]} rows for a gallery of {len(ev.gallery)} images")
     else:
         img = encode_images(model, ev.gallery, batch_size, num_workers, progress)  # (G, D)
-    txt = model.encode_text(ev.queries).float().cpu()  # (Q, D)
+    with torch.no_grad():  # a text head would otherwise keep every query's autograd graph
+        txt = model.encode_text(ev.queries).float().cpu()  # (Q, D)
     result = retrieval_metrics(None, ev.query_pids, ev.gallery_pids, sim_rows=lambda a, b: txt[a:b] @ img.t(), per_query=True)
     per_query = result.pop("per_query")
 

@@ -134,7 +134,8 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
     queries = [(c, pid) for caps, pid in zip(gallery.captions[:n], gallery.pids[:n]) for c in caps]
     if not queries:
         return {}
-    txt = model.encode_text([q for q, _ in queries]).float().cpu()
+    with torch.no_grad():
+        txt = model.encode_text([q for q, _ in queries]).float().cpu()
     m = retrieval_metrics(txt @ img.t(), [p for _, p in queries], gallery.pids[:n])
     return {"images": n, "queries": len(queries), "r1": round(float(m["r1"]), 2), "map": round(float(m["map"]), 2)}
 
