@@ -151,3 +151,19 @@ def test_length_buckets_give_the_rows_an_unbucketed_head_gives():
     bucketed = head(pooled, states, mask)
     head.eval()
     torch.testing.assert_close(bucketed, head(pooled, states, mask), atol=1e-5, rtol=0)
+
+
+def test_many_texts_go_through_the_head_in_chunks_and_come_back_in_order(monkeypatch):
+    """More texts than a chunk are encoded in length order, a chunk at a time (padding and the head's
+    attention stay small); each row still equals that text encoded alone."""
+    from lightclip_core.models import lightclip
+
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens").eval()
+    torch.nn.init.normal_(model.text_head.up.weight, std=0.2)  # not the identity: the head's output counts
+    monkeypatch.setattr(lightclip, "TEXT_HEAD_CHUNK", 3)
+    texts = [f"a {'very ' * (i * 7 % 5)}tall person number {i}" for i in range(8)] + [TEXTS[0], TEXTS[0]]
+    with torch.no_grad():
+        got = model.encode_text(texts)
+        alone = torch.cat([model.encode_text([t]) for t in texts])
+    torch.testing.assert_close(got, alone, atol=1e-5, rtol=0)

@@ -27,6 +27,8 @@ from .heads import ProjectionHead
 from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
 from .text_heads import TextHeadGraph, create_text_head
 
+TEXT_HEAD_CHUNK = 256  # texts per text-head batch in encode_text
+
 
 def _check_value(what: str, name: str, value: Any, kind: str) -> None:
     """One sentence when a config value is not what `kind` says: 'str', 'int>=0', 'int>=1', 'int>=1|None',
@@ -209,6 +211,8 @@ class LightCLIP(nn.Module):
         (cached, shared by every model on that encoder) through this model's text head, if any."""
         if self.text_head is None:
             return self.text_encoder.encode(texts)
+        if not isinstance(texts, str) and len(texts) > TEXT_HEAD_CHUNK:
+            return self._encode_text_in_chunks(list(texts))
         if self.needs_token_states:
             feats = self.text_encoder.encode_features(texts)
         else:
@@ -216,6 +220,17 @@ class LightCLIP(nn.Module):
             feats = TextFeatures(pooled, pooled.new_zeros(pooled.shape[0], 1, pooled.shape[1]),
                                  torch.ones(pooled.shape[0], 1, dtype=torch.bool, device=pooled.device))
         return self.project_text(feats.pooled, feats.states, feats.mask)
+
+    def _encode_text_in_chunks(self, texts: list[str]) -> Tensor:
+        """`encode_text` of many texts, TEXT_HEAD_CHUNK at a time in order of length: one batch of 4,000
+        evaluation queries padded every text to the longest and held the head's (B, H, T, T) attention at
+        once, and ONNX Runtime kept that memory, which slowed every later one-query call by ~1.5 ms."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        parts = [self.encode_text([texts[i] for i in order[start : start + TEXT_HEAD_CHUNK]])
+                 for start in range(0, len(order), TEXT_HEAD_CHUNK)]
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(parts)[back.to(parts[0].device)]  # (B, D), in the order given
 
     def project_text(self, pooled: Tensor, states: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """The frozen encoder's output -> the joint space ``(B, D)``, L2-normalised (through the text head)."""
