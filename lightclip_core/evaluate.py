@@ -169,6 +169,7 @@ def attribute_analysis(
     return {"r1_by_family": by_family, "failed_queries": n_failed, "failed_mentions": most_failed}
 
 
+@torch.no_grad()  # a text head would otherwise keep every query's autograd graph
 def evaluate(
     model,
     dataset,
@@ -200,8 +201,7 @@ def evaluate(
             raise ValueError(f"image_features has {img.shape[0]} rows for a gallery of {len(ev.gallery)} images")
     else:
         img = encode_images(model, ev.gallery, batch_size, num_workers, progress)  # (G, D)
-    with torch.no_grad():  # a text head would otherwise keep every query's autograd graph
-        txt = model.encode_text(ev.queries).float().cpu()  # (Q, D)
+    txt = model.encode_text(ev.queries).float().cpu()  # (Q, D)
     result = retrieval_metrics(None, ev.query_pids, ev.gallery_pids, sim_rows=lambda a, b: txt[a:b] @ img.t(), per_query=True)
     per_query = result.pop("per_query")
 
@@ -220,13 +220,12 @@ def evaluate(
     # but have no caption to pair with, so the loss uses the described images only.
     ends = [*ev.first_query[1:], len(ev.queries)]
     described = [i for i in range(len(ev.gallery)) if ends[i] > ev.first_query[i]]
-    with torch.no_grad():
-        for start in range(0, len(described), batch_size):
-            idx = described[start : start + batch_size]
-            if len(idx) < 2:
-                continue
-            out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}
-            losses.append(compute_losses(out, pids[idx], cfg)["loss"].item())
+    for start in range(0, len(described), batch_size):
+        idx = described[start : start + batch_size]
+        if len(idx) < 2:
+            continue
+        out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}
+        losses.append(compute_losses(out, pids[idx], cfg)["loss"].item())
     result["val_loss"] = sum(losses) / len(losses) if losses else float("nan")
     analysis = attribute_analysis(dataset, split, per_query) if by_attribute else None
     if analysis is not None:

@@ -119,6 +119,7 @@ def backfill_recipe(rec: dict[str, Any]) -> dict[str, Any]:
 QUALITY_CHECK_IMAGES = 400  # the first 400 gallery images (100 people of the bundled gallery)
 
 
+@torch.no_grad()
 def quality_check(model, gallery, image_features: torch.Tensor | None = None,
                   n_images: int = QUALITY_CHECK_IMAGES) -> dict[str, Any]:
     """R@1 and mAP on a fixed small subset of `gallery` (its first `n_images` images, their captions
@@ -134,8 +135,7 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
     queries = [(c, pid) for caps, pid in zip(gallery.captions[:n], gallery.pids[:n]) for c in caps]
     if not queries:
         return {}
-    with torch.no_grad():
-        txt = model.encode_text([q for q, _ in queries]).float().cpu()
+    txt = model.encode_text([q for q, _ in queries]).float().cpu()
     m = retrieval_metrics(txt @ img.t(), [p for _, p in queries], gallery.pids[:n])
     return {"images": n, "queries": len(queries), "r1": round(float(m["r1"]), 2), "map": round(float(m["map"]), 2)}
 

@@ -228,8 +228,7 @@ class LightCLIP(nn.Module):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         parts = [self.encode_text([texts[i] for i in order[start : start + TEXT_HEAD_CHUNK]])
                  for start in range(0, len(order), TEXT_HEAD_CHUNK)]
-        back = torch.empty(len(order), dtype=torch.long)
-        back[torch.tensor(order)] = torch.arange(len(order))
+        back = torch.tensor(order).argsort()  # the inverse permutation, as TokenHead's length buckets use
         return torch.cat(parts)[back.to(parts[0].device)]  # (B, D), in the order given
 
     def project_text(self, pooled: Tensor, states: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
