@@ -68,11 +68,11 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
                              "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
                              "hnsw_max", "busy", "torch_threads", "archive")},
     "seed": whole(0), "jpeg_quality": whole(1, 100),
-    **{d: number(above=0) for d in ("lr", "temperature", "fps", "seconds", "max_seconds", "segment_seconds",
+    **{d: number(above=0) for d in ("lr", "trunk_lr_scale", "temperature", "fps", "seconds", "max_seconds", "segment_seconds",
                                     "archive_seconds")},
     **{d: number(minimum=0) for d in ("weight_decay", "warmup_epochs", "neg", "attr", "itc", "sdm", "id", "kd_kl",
                                       "kd_cos", "max_gap")},
-    "score_threshold": number(), "nms_iou": number(minimum=0, maximum=1),
+    "score_threshold": number(), "nms_iou": number(minimum=0, maximum=1), "alpha": number(minimum=0, maximum=1),
     "recall_target": number(above=0, maximum=1),
 }
 
@@ -596,6 +596,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wise(args: argparse.Namespace) -> int:
+    """Weight-space ensembling: a checkpoint whose trunk is moved back toward its pretrained start."""
+    from .checkpoints import CONFIG_FILE, MODEL_FILE
+    from .fileio import check_writable_dir
+    from .weight_ensemble import wise_checkpoint
+
+    out = Path(args.out)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in (MODEL_FILE, CONFIG_FILE, "curves.json")) \
+        if out.is_dir() else []
+    if out.exists() and (not out.is_dir() or foreign):
+        what = "is a file" if not out.is_dir() else f"holds files of its own ({', '.join(foreign[:3])})"
+        raise LightCLIPError(f"wise --out {out} {what}; write the checkpoint to a new or checkpoint-only folder.")
+    check_writable_dir(out, "--out")
+    dst = wise_checkpoint(args.checkpoint, out, args.alpha, args.toward)
+    print(json.dumps({"checkpoint": str(dst), "alpha": args.alpha, "toward": args.toward}))
+    return 0
+
+
 def _export_onnx(args: argparse.Namespace) -> int:
     """A checkpoint's image side, or a text encoder, as one fp32 ONNX file (+ a JSON sidecar with its
     SHA-256 and the parity check against PyTorch). The app and `search` build these on demand in the
@@ -917,6 +935,21 @@ def _add_export(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def _add_wise(sub) -> None:
+    """The `wise` command (weight-space ensembling, WiSE-FT) and its flags."""
+    p = sub.add_parser("wise", help="interpolate a checkpoint's trunk toward its pretrained start (WiSE-FT): "
+                       "keeps what pretraining taught about photos")
+    p.add_argument("--checkpoint", required=True, help="the fine-tuned checkpoint directory")
+    p.add_argument("--alpha", type=float, required=True,
+                   help="1 = the fine-tuned trunk, 0 = the start; alpha * fine-tuned + (1 - alpha) * start")
+    p.add_argument("--toward", default="pretrained",
+                   help="'pretrained' (the trunk's ImageNet weights; EfficientNet-Lite0's ship offline) or another "
+                   "checkpoint directory of the same backbone (an earlier fine-tune)")
+    p.add_argument("--out", required=True, help="destination checkpoint directory (float32 weights; "
+                   "export --dtype int8 to bundle it)")
+    p.set_defaults(func=cmd_wise)
+
+
 def _add_profile(sub) -> None:
     """The `profile` command and its flags."""
     p = sub.add_parser("profile", help="params, GFLOPs, latency, throughput, peak memory of one model")
@@ -1133,7 +1166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    for add in (_add_backbones, _add_synth, _add_train, _add_teacher_store, _add_eval, _add_export, _add_profile, _add_bench, _add_bench_app, _add_bench_footage, _add_index, _add_ship_embeddings, _add_search, _add_footage, _add_hub):
+    for add in (_add_backbones, _add_synth, _add_train, _add_teacher_store, _add_eval, _add_export, _add_wise, _add_profile, _add_bench, _add_bench_app, _add_bench_footage, _add_index, _add_ship_embeddings, _add_search, _add_footage, _add_hub):
         add(sub)
     return check_numbers(parser)
 

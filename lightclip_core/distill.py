@@ -56,7 +56,7 @@ class TeacherStore:
 
 def default_views(aug) -> int:
     """Two views (as is, mirrored) for flip-only augmentation, eight when more is switched on."""
-    if not (aug.pad or aug.brightness or aug.contrast or aug.saturation or aug.erase):
+    if not (aug.pad or aug.brightness or aug.contrast or aug.saturation or aug.erase or aug.camera):
         return 2 if aug.flip else 1
     return 8
 
@@ -86,7 +86,21 @@ def view_params(aug, seed: int, view: int, index: int) -> dict[str, Any]:
         y0 = float(u[8] * (1 - eh))
         x0 = float(rng.random() * (1 - ew))
         p["erase"] = (y0, x0, eh, ew)
+    if aug.camera:  # a stream of its own, so views without camera degradations stay as they were
+        _camera_view(p, aug, np.random.default_rng((seed, 0xCA3, view, index)))
     return p
+
+
+def _camera_view(p: dict[str, Any], aug, rng: np.random.Generator) -> None:
+    """A view's camera degradations (data/transforms.py's, drawn once): lost resolution, blur, JPEG,
+    greyscale, noise. Random resized crops are left to the shift (pad) of the view."""
+    u = rng.random(10)
+    p["downsample"] = float(0.3 + 0.5 * u[1]) if u[0] < aug.downsample else None
+    p["blur"] = float(0.3 + 0.9 * u[3]) if u[2] < aug.blur else None
+    p["jpeg"] = int(25 + 60 * u[5]) if u[4] < aug.jpeg else None
+    p["grey"] = bool(u[6] < aug.greyscale)
+    p["noise"] = float(aug.noise * u[7])
+    p["noise_seed"] = int(rng.integers(2**31))
 
 
 class ViewTransform:
@@ -113,12 +127,39 @@ class ViewTransform:
             img = TF.adjust_contrast(img, p["contrast"])
         if p["saturation"] != 1.0:
             img = TF.adjust_saturation(img, p["saturation"])
-        x = TF.normalize(TF.to_tensor(img), self.mean, self.std)
+        x = TF.to_tensor(self._camera(img, p)) if "noise" in p else TF.to_tensor(img)
+        if p.get("noise"):
+            gen = torch.Generator().manual_seed(p["noise_seed"])
+            x = (x + torch.randn(x.shape, generator=gen) * p["noise"]).clamp_(0.0, 1.0)
+        x = TF.normalize(x, self.mean, self.std)
         if p["erase"] is not None:
             y0, x0, eh, ew = p["erase"]
             top, left = int(y0 * h), int(x0 * w)
             x[:, top : top + max(1, round(eh * h)), left : left + max(1, round(ew * w))] = 0
         return x
+
+
+    @staticmethod
+    def _camera(img, p: dict[str, Any]):
+        """The view's lost resolution, blur, greyscale and JPEG on a PIL image (same size)."""
+        import io
+
+        from PIL import Image, ImageFilter
+
+        if p["downsample"]:
+            f = p["downsample"]
+            small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
+            img = small.resize(img.size, Image.Resampling.BILINEAR)
+        if p["blur"]:
+            img = img.filter(ImageFilter.GaussianBlur(p["blur"]))
+        if p["grey"]:
+            img = img.convert("L").convert("RGB")
+        if p["jpeg"]:
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=p["jpeg"])
+            buf.seek(0)
+            img = Image.open(buf).convert("RGB")
+        return img
 
 
 def epoch_view(seed: int, epoch: int, index: int, views: int) -> int:

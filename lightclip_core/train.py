@@ -149,14 +149,18 @@ def lr_lambda(warmup_steps: int, total_steps: int, min_ratio: float):
     return fn
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases, norms and the temperature (as CLIP / timm)."""
-    decay, no_decay = [], []
+def param_groups(model: nn.Module, weight_decay: float, lr: float, trunk_lr_scale: float = 1.0) -> list[dict]:
+    """No weight decay on biases, norms and the temperature (as CLIP / timm); the trunk learns at
+    ``lr * trunk_lr_scale``, everything else (heads, text head, temperature) at `lr`."""
+    groups: dict[tuple[bool, bool], list] = {(t, d): [] for t in (False, True) for d in (True, False)}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or name.endswith("logit_scale") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (p.ndim < 2 or name.endswith("logit_scale"))
+        groups[(name.startswith("backbone.trunk."), decays)].append(p)
+    return [{"params": params, "weight_decay": weight_decay if decays else 0.0,
+             "lr": lr * trunk_lr_scale if trunk else lr}
+            for (trunk, decays), params in groups.items() if params]
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -374,7 +378,7 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     train_model: nn.Module = model
     if distributed:
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.lr, cfg.trunk_lr_scale), lr=cfg.lr)
     total_steps = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), total_steps, cfg.min_lr_ratio))
     amp = autocast_dtype(cfg.precision, device)

@@ -89,11 +89,29 @@ class AugmentConfig:
     saturation: float = 0.1
     erase: float = 0.3  # random erasing probability
     erase_scale: tuple[float, float] = (0.02, 0.12)
+    # What a street camera does to a person (data/transforms.py): each a probability, 0 = off.
+    crop: float = 0.0  # > 0: random resized crop keeping at least this share of the picture's area
+    downsample: float = 0.0  # shrink to 30-80 % and back (a far, low-resolution camera)
+    blur: float = 0.0  # Gaussian blur, sigma 0.3-1.2 px at the model's input size (defocus, motion)
+    jpeg: float = 0.0  # re-encode as JPEG, quality 25-85 (compression blocks and ringing)
+    greyscale: float = 0.0  # drop colour (night cameras; captions keep their colour words, so keep it rare)
+    noise: float = 0.0  # sensor noise: Gaussian, sigma up to this (in 0..1 pixel units), on every picture
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["erase_scale"] = list(d["erase_scale"])
+        for name in CAMERA_FIELDS:  # omitted when off: records (and the teacher-store keys made from them)
+            if not d[name]:  # written before these existed stay the same
+                del d[name]
         return d
+
+    @property
+    def camera(self) -> bool:
+        """Whether any camera degradation is on."""
+        return any(getattr(self, name) for name in CAMERA_FIELDS)
+
+
+CAMERA_FIELDS = ("crop", "downsample", "blur", "jpeg", "greyscale", "noise")
 
 
 AUGMENTATIONS: dict[str, AugmentConfig] = {
@@ -103,6 +121,10 @@ AUGMENTATIONS: dict[str, AugmentConfig] = {
     # to slow early learning several-fold (tiny SynthPedes, MobileNetV3-Small, 64x32).
     "light": AugmentConfig(pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
     "none": AugmentConfig(flip=0.0, pad=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0),
+    # The person-search set plus a street camera's degradations and stronger light changes: for pictures
+    # that must transfer from SynthPedes to real footage (docs/REAL.md).
+    "camera": AugmentConfig(brightness=0.3, contrast=0.3, saturation=0.25, crop=0.75, downsample=0.4, blur=0.3,
+                            jpeg=0.3, greyscale=0.02, noise=0.03),
 }
 
 # Distillation weights used with --teacher unless given (see docs/TRAINING.md's distillation A/B).
@@ -143,6 +165,8 @@ class TrainConfig:
     epochs: int = option(30, "epochs")
     batch_size: int = option(64, "images per step")
     lr: float = option(3e-4, "peak learning rate (AdamW)")
+    trunk_lr_scale: float = option(1.0, "the trunk's learning rate as a share of --lr (heads take --lr): below 1 "
+                                   "keeps more of what pretraining taught")
     weight_decay: float = option(0.05, "AdamW weight decay")
     warmup_epochs: float = option(2.0, "linear warm-up, in epochs")
     min_lr_ratio: float = 0.01  # cosine decays to lr * min_lr_ratio

@@ -419,3 +419,25 @@ def test_channels_last_is_the_default_where_the_backbone_allows_and_computes_the
     assert outs[0][1].keys() == outs[1][1].keys() and outs[0][1]
     for name, grad in outs[0][1].items():
         torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_the_trunk_learns_at_its_own_share_of_the_learning_rate():
+    """--trunk-lr-scale: the trunk's parameters go in groups at lr * scale, everything else at lr; every
+    trainable parameter is in exactly one group, and decay stays off biases, norms and the temperature."""
+    from lightclip_core import create_model
+
+    model = create_model("mobilenetv3_small_100", image_size=(64, 48), text_head="pooled")
+    groups = train_mod.param_groups(model, 0.05, 1e-3, trunk_lr_scale=0.1)
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    seen = [names[id(p)] for g in groups for p in g["params"]]
+    assert sorted(seen) == sorted(names.values())
+    for g in groups:
+        trunk = {names[id(p)].startswith("backbone.trunk.") for p in g["params"]}
+        assert len(trunk) == 1
+        assert g["lr"] == pytest.approx(1e-4 if trunk.pop() else 1e-3)
+        if g["weight_decay"]:
+            assert all(p.ndim >= 2 for p in g["params"])
+    assert all("logit_scale" not in names[id(p)] for g in groups if g["weight_decay"] for p in g["params"])
+    opt = torch.optim.AdamW(groups, lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5)
+    assert sorted(set(sched.get_last_lr())) == pytest.approx([5e-5, 5e-4])  # the schedule scales both alike

@@ -3,7 +3,9 @@
 Training augmentations are the person-search set (flip, pad + crop, random erasing) plus a colour
 jitter that changes light, not colour names: no hue shift, and brightness / contrast / saturation
 kept small, because captions name colours ("navy" vs "blue", "grey" vs "black" differ mostly in
-brightness) and an augmentation that renames them would teach the model wrong pairs.
+brightness) and an augmentation that renames them would teach the model wrong pairs. The camera set
+(``--augment camera``) adds what a street camera does to a person: random resized crops, lost
+resolution, blur, JPEG, rare greyscale and sensor noise, so that drawings train for photographs.
 """
 
 from __future__ import annotations
@@ -50,19 +52,87 @@ def eval_transform(model) -> Callable:
     return T.Compose(steps)
 
 
+def _uniform(lo: float, hi: float) -> float:
+    # torch's generator, which the data loader seeds per worker (as torchvision's own transforms use)
+    return lo + (hi - lo) * float(torch.rand(()))
+
+
+class RandomDownUp:
+    """With probability `p`, shrink a PIL image to 30-80 % of its size and bring it back: the detail a far,
+    low-resolution camera loses (the size is unchanged)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def __call__(self, img):
+        from PIL import Image
+
+        if float(torch.rand(())) >= self.p:
+            return img
+        f = _uniform(0.3, 0.8)
+        small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
+        return small.resize(img.size, Image.Resampling.BILINEAR)
+
+
+class RandomJPEG:
+    """With probability `p`, re-encode a PIL image as JPEG at quality 25-85 (blocks and ringing)."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def __call__(self, img):
+        import io
+
+        from PIL import Image
+
+        if float(torch.rand(())) >= self.p:
+            return img
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "JPEG", quality=int(_uniform(25, 85)))
+        buf.seek(0)
+        return Image.open(buf).convert("RGB")
+
+
+class SensorNoise:
+    """Gaussian noise with a sigma drawn from [0, `sigma`] on a tensor in [0, 1], clamped back to [0, 1]."""
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + torch.randn_like(x) * _uniform(0.0, self.sigma)).clamp_(0.0, 1.0)
+
+
 def train_transform(model, aug: AugmentConfig | None = None) -> Callable:
-    """PIL image -> augmented, normalised tensor (3, H, W)."""
+    """PIL image -> augmented, normalised tensor (3, H, W): geometry, then what a camera does (resolution,
+    blur, light, compression), then noise and erasing on the tensor. Evaluation uses `eval_transform`."""
     aug = aug or AugmentConfig()
     h, w = model.image_size
-    steps: list = [T.Resize((h, w), interpolation=T.InterpolationMode.BICUBIC)]
+    if aug.crop:  # keep the tall person shape: aspect within 0.8-1.25x of the input's
+        steps: list = [T.RandomResizedCrop((h, w), scale=(aug.crop, 1.0), ratio=(0.8 * w / h, 1.25 * w / h),
+                                           interpolation=T.InterpolationMode.BICUBIC)]
+    else:
+        steps = [T.Resize((h, w), interpolation=T.InterpolationMode.BICUBIC)]
     if aug.flip:
         steps.append(T.RandomHorizontalFlip(aug.flip))
     pad = round(aug.pad * w)
     if pad:
         steps += [T.Pad(pad), T.RandomCrop((h, w))]
+    if aug.downsample:
+        steps.append(RandomDownUp(aug.downsample))
+    if aug.blur:
+        k = 2 * max(1, round(1.2 * 3 * max(h, w) / 256)) + 1  # covers 3 sigma at the largest sigma
+        steps.append(T.RandomApply([T.GaussianBlur(k, sigma=(0.3, 1.2))], p=aug.blur))
     if aug.brightness or aug.contrast or aug.saturation:
         steps.append(T.ColorJitter(brightness=aug.brightness, contrast=aug.contrast, saturation=aug.saturation, hue=0.0))
-    steps += [T.ToTensor(), _normalize(model)]
+    if aug.greyscale:
+        steps.append(T.RandomGrayscale(aug.greyscale))
+    if aug.jpeg:
+        steps.append(RandomJPEG(aug.jpeg))
+    steps.append(T.ToTensor())
+    if aug.noise:
+        steps.append(SensorNoise(aug.noise))
+    steps.append(_normalize(model))
     if aug.erase:
         steps.append(T.RandomErasing(p=aug.erase, scale=tuple(aug.erase_scale), value=0))
     return T.Compose(steps)
