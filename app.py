@@ -145,7 +145,7 @@ def build_app(pool: EnginePool, uploads: UploadArea, default_backbone: str | Non
         with gr.Tab("Your gallery"):
             gallery_tab(pool, choices, default, session, uploads)
         with gr.Tab("About"):
-            gr.Markdown(ABOUT)
+            gr.Markdown(ABOUT + views.real_summary(pool.bench()))
 
         def session_ended(request: gr.Request) -> None:  # the tab closed, or an API client's heartbeat stopped
             uploads.end_session(request.session_hash)
@@ -403,7 +403,10 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
 
 
 def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session, uploads: UploadArea) -> None:
-    """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status."""
+    """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status.
+    Its model defaults to the one that does best on real photos (benchmarks.json's real-photo check)."""
+    usable = [k for k in pool.available() if pool.info(k).get("available")]
+    default = views.best_for_real(pool.bench(), usable) or default
     gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images, or a street video "
                 f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS[:4])}; up to {APP_LIMITS.max_video_seconds / 60:g} minutes). "
                 "People in videos and street photos are found with OpenCV's HOG detector and followed across frames, "

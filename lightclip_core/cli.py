@@ -77,6 +77,9 @@ NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
 }
 
 
+REAL_CHECK = "realcheck/street"  # the repository's real-photo check (lightclip_core.realcheck)
+
+
 def bundled_dir(name: str) -> Path:
     """Where a command looks for the bundled ``checkpoints/`` or ``gallery/`` when no flag names one:
     the working directory's, else those of the checkout this package runs from. The one place the
@@ -264,14 +267,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.binding and args.dataset != "synthpedes":
         raise LightCLIPError("eval --binding needs SynthPedes (--dataset synthpedes): it writes descriptions from "
                              "each picture's known attributes.")
+    from .realcheck import read_crops
+
+    crops = read_crops(args.root) if args.dataset == "rstpreid" and args.split == "test" else None
     features = None
-    if args.binding:
+    if args.binding or crops is not None:
         from .evaluate import encode_images
 
         features = encode_images(model, dataset.eval_split(args.split).gallery, args.batch_size, args.workers)
     result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json,
                       image_features=features)
     result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split)
+    if crops is not None:  # a real check (lightclip_core.realcheck): image -> image re-identification too
+        from .realcheck import real_check
+
+        reid = {k: v for k, v in real_check(model, args.root, features).items() if k.startswith("real_reid")}
+        result["reid"] = {k.removeprefix("real_reid_"): v for k, v in reid.items()}
     if args.binding:
         from .binding import BindingSet, binding_report
 
@@ -288,6 +299,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"R@10 {result['r10']:.2f}  mAP {result['map']:.2f}  mINP {result['minp']:.2f}  val loss {result['val_loss']:.4f}  "
             f"({result['n_queries']} queries, {result['n_gallery']} images, {result['seconds']:.1f} s)"
         )
+        if result.get("reid"):
+            r = result["reid"]
+            print(f"image -> image re-identification: mAP {r['map']:.2f}  R@1 {r['r1']:.2f}  ({r['queries']} query crops)")
     return 0
 
 
@@ -433,9 +447,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(table)
         return 0
     backbones = args.backbones.split(",") if args.backbones else None
+    real = None if args.no_real else (bundled_dir(args.real) if args.real == REAL_CHECK else Path(args.real))
+    if real is not None and not (real / "data_captions.json").is_file():
+        if args.real != REAL_CHECK:
+            raise LightCLIPError(f"--real {real} holds no real check (data_captions.json); see realcheck/street/README.md.")
+        from .fileio import log
+
+        log(f"bench: no real-photo check at {real}; rows get no real_* fields")
+        real = None
     doc = records.run_bench(args.checkpoints, args.gallery, args.run, backbones, args.repeats,
                             naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot,
-                            runtime=args.runtime)
+                            runtime=args.runtime, real_root=real)
     if args.merge and Path(out).is_file():
         doc = records.merge_bench(document.load_benchmarks(out), doc)
         if warning := records.stale_warning(doc):
@@ -745,7 +767,7 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .data.transforms import AUGMENTATIONS
     from .distill import build_teacher_store
-    from .train import preset, resolve_device
+    from .train import preset, refuse_real_check, resolve_device
 
     if args.augment:
         aug = AUGMENTATIONS[args.augment]
@@ -753,6 +775,7 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
         aug = preset(args.preset).get("augment", AUGMENTATIONS["standard"]) if args.preset else AUGMENTATIONS["standard"]
     if args.threads:
         torch.set_num_threads(args.threads)
+    refuse_real_check(args.root)
     dataset = load_dataset(args.dataset, args.root)
     samples = dataset.split(args.split)
     from .models.text_encoders import TEXT_ENCODERS
@@ -979,6 +1002,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--no-naive", action="store_true", help="skip the naive re-encode-per-query timing")
     p.add_argument("--no-memory", action="store_true", help="skip peak-memory subprocesses")
     p.add_argument("--no-zero-shot", action="store_true", help="leave out the zero-shot CLIP-family models")
+    p.add_argument("--real", default=REAL_CHECK, help="the real-photo check every row is also scored on (real_* "
+                   "fields; default: the repository's realcheck/street)")
+    p.add_argument("--no-real", action="store_true", help="leave out the real-photo check")
     p.add_argument("--merge", action="store_true", help="keep the records of models not measured in this run "
                    "(with --backbones or --run: re-measure some models, e.g. after re-bundling them)")
     p.add_argument("--update-readme", action="store_true", help="replace the results table between the README's bench markers, and both tables in docs/BENCHMARKS.md beside it")

@@ -353,6 +353,7 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
     distributed, main_proc = world > 1, rank == 0
     run_dir = Path(cfg.out)
     start_epoch, best_map, history, state_meta = _resume_point(cfg, run_dir, resume)
+    refuse_real_check(cfg.root)
     if main_proc:
         check_writable_dir(run_dir, "--out")  # before the data, the model and the caches
     use_cl = _check_recipe(cfg)
@@ -394,6 +395,15 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
                attribute_labels=attribute_labels, ds=ds, store=store, sampler=sampler, steps_per_epoch=steps_per_epoch, opt=opt,
                sched=sched, scaler=scaler, use_cl=use_cl, amp=amp, start_epoch=start_epoch, best_map=best_map,
                history=history)
+
+
+def refuse_real_check(root: str | Path) -> None:
+    """A real-photo check measures what drawings cannot; trained on, it would measure nothing. One sentence."""
+    from .realcheck import is_real_check
+
+    if is_real_check(root):
+        raise LightCLIPError(f"--root {root} is a real-photo check (crops.json, lightclip-realcheck): it is for "
+                             "measuring only; train on SynthPedes or another dataset.")
 
 
 def _check_recipe(cfg: TrainConfig) -> bool:

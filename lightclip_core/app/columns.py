@@ -36,6 +36,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("binding_swap", "Binding: colours swapped (%)", "Swap %", "{:.1f}"),
     Column("binding_single", "Binding: one attribute changed (%)"),
     Column("composed_p5", "Composed precision@5 (%)", "P@5 %", "{:.1f}"),
+    # the real-photo check (lightclip_core.realcheck): real street crops, descriptions written by hand
+    Column("real_r1", "Real photos: R@1", "Real R@1", "{:.1f}"),
+    Column("real_map", "Real photos: mAP", "Real mAP", "{:.1f}"),
+    Column("real_reid_map", "Real photos: image→image re-ID mAP", "Re-ID mAP", "{:.1f}"),
     Column("text_head", "Text head"),  # none: the frozen sentence vector is the joint space
     Column("gallery_embeddings", "Gallery embeddings scored"),  # shipped (fp16, what the app searches) | encoded
     Column("val_loss", "Val loss"),

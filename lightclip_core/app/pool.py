@@ -46,6 +46,7 @@ class EnginePool:
         self._engines: dict[str, SearchEngine] = {}
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._bench: dict[str, Any] | None = None
 
     @property
     def gallery(self) -> Gallery:
@@ -56,6 +57,19 @@ class EnginePool:
 
     def available(self) -> list[str]:
         return list(self.checkpoints)
+
+    def bench(self) -> dict[str, Any]:
+        """checkpoints/benchmarks.json, read once ({} when it is missing or unreadable: the app then shows
+        no measured figures rather than failing)."""
+        if getattr(self, "_bench", None) is None:
+            from ..fileio import read_json
+
+            try:
+                doc = read_json(self.checkpoints_dir / "benchmarks.json")
+            except LightCLIPError:
+                doc = {}
+            self._bench = doc if isinstance(doc, dict) else {}
+        return self._bench
 
     def is_loaded(self, backbone: str) -> bool:
         return backbone in self._engines

@@ -24,6 +24,54 @@ SYNTHETIC_WARNING = (
     "synthetic gallery; on real photos expect much weaker results. For real photos choose a pretrained "
     "CLIP-family model (zero-shot), or train on CUHK-PEDES / RSTPReid with a pretrained trunk (see About)."
 )
+
+
+def real_records(bench: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Bundled benchmark records that carry the real-photo check's figures, by backbone."""
+    return {r["backbone"]: r for r in (bench or {}).get("records", [])
+            if r.get("bundled", True) and r.get("real_map") is not None}
+
+
+def real_summary(bench: dict[str, Any] | None) -> str:
+    """About's measured paragraph: every bundled model on real photos against the drawn gallery, best first
+    (empty when benchmarks.json has no real-photo figures)."""
+    recs = sorted(real_records(bench).values(), key=lambda r: (-r["real_map"], -r.get("real_r1", 0)))
+    if not recs:
+        return ""
+    first = recs[0]
+    rows = "\n".join(f"| {display_name(r['backbone'])} | {r['real_map']:.1f} | {r['real_r1']:.1f} | "
+                      f"{r.get('real_reid_map', float('nan')):.1f} | {r['r1']:.1f} |" for r in recs)
+    return (f"\n\n### On real photos\nThe repository's real check (`realcheck/street/`): {first['real_people']} people "
+            f"from one elevated street camera, {first['real_images']} crops, {first['real_queries']} descriptions "
+            f"written by hand, never trained on. It is small, so a few points are noise. Measured by "
+            f"`python -m lightclip_core bench`:\n\n| Model | Real mAP | Real R@1 | Re-ID mAP | R@1 on drawings |\n"
+            f"|---|---:|---:|---:|---:|\n{rows}\n\n*Your gallery* indexes with "
+            f"**{display_name(first['backbone'])}** by default, the best here.")
+
+
+def best_for_real(bench: dict[str, Any] | None, usable: Sequence[str]) -> str | None:
+    """Of the `usable` backbones, the one with the best real-photo mAP (R@1 breaks a tie); None without figures."""
+    recs = [r for key, r in real_records(bench).items() if key in usable]
+    return max(recs, key=lambda r: (r["real_map"], r.get("real_r1", 0)))["backbone"] if recs else None
+
+
+def real_caveat(bench: dict[str, Any] | None, backbone: str | None) -> str:
+    """The synthetic-trained caveat with what was measured on real photos (the generic one without figures)."""
+    recs = real_records(bench)
+    rec = recs.get(backbone or "")
+    if rec is None:
+        return SYNTHETIC_WARNING
+    best = recs[best_for_real(bench, list(recs))]
+    text = (f"Trained only on SynthPedes (drawn people). On real street-camera crops (the repository's real "
+            f"check: {rec['real_people']} people, {rec['real_images']} crops, one camera, small) "
+            f"{display_name(backbone)} scores **mAP {rec['real_map']:.1f}**, R@1 {rec['real_r1']:.1f} "
+            f"(R@1 {rec['r1']:.1f} on the drawn gallery).")
+    if best["backbone"] != backbone:
+        text += (f" Best on real photos: **{display_name(best['backbone'])}** (mAP {best['real_map']:.1f}); "
+                 f"choose it for your own photos and footage.")
+    else:
+        text += " It is the best of the bundled models on real photos."
+    return text
 # Free-form example queries, each with the SynthPedes attributes of the people it describes: every one fits
 # at least two people of the bundled gallery (tests/test_bundled.py checks it against gallery/attributes.json),
 # so an example always has right answers to find. Three of the first wave's four examples ("a woman in a red
@@ -112,7 +160,7 @@ def summary(result: SearchResult, backbone: str, pool: EnginePool | None = None,
                      f"{right} of the top {len(result.hits)} are that person (✓); its AP over the whole gallery is "
                      f"**{result.ap:.1f}%**.")
     if pool is not None and pool.info(backbone).get("synthetic"):
-        lines.append(f"*{display_name(backbone)} is synthetic-trained.* {SYNTHETIC_WARNING}")
+        lines.append(f"*{display_name(backbone)} is synthetic-trained.* {real_caveat(pool.bench(), backbone)}")
     return "\n\n".join(lines)
 
 
@@ -323,8 +371,8 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
 
 
 def synthetic_note(pool: EnginePool, backbone: str | None) -> str:
-    """The caveat for a synthetic-trained model (empty for others)."""
-    return SYNTHETIC_WARNING if pool.info(backbone or "").get("synthetic") else ""
+    """The caveat for a synthetic-trained model, with its measured real-photo figures (empty for others)."""
+    return real_caveat(pool.bench(), backbone) if pool.info(backbone or "").get("synthetic") else ""
 
 
 def source_frame(engine: SearchEngine | None, row: int | None):

@@ -141,8 +141,9 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
 
 
 def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = True, bundled: bool = True,
-                 checkpoint: Path | None = None) -> dict[str, Any]:
-    """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs."""
+                 checkpoint: Path | None = None, real_root: Path | None = None) -> dict[str, Any]:
+    """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs, and the
+    real-photo check's figures (``real_*``) when `real_root` names one."""
     from ..data import load_dataset
     from ..evaluate import evaluate
 
@@ -162,6 +163,10 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
         record["by_attribute"] = metrics["by_attribute"]
     record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
     record.update(binding_fields(model, gallery, torch.from_numpy(engine.embeddings)))
+    if real_root is not None:
+        from ..realcheck import real_check
+
+        record.update(real_check(model, real_root))
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
     record["runtime"] = getattr(engine, "runtime", "torch")  # how its queries were encoded (latency_ms)
@@ -226,14 +231,14 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
 
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
-                     bundled: bool = True, runtime: str | None = None) -> dict[str, Any]:
+                     bundled: bool = True, runtime: str | None = None, real_root: Path | None = None) -> dict[str, Any]:
     from ..search import SearchEngine
 
     from ..runtime import resolve_runtime
 
     # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
     engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime(runtime))
-    return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt))
+    return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt), real_root=real_root)
 
 
 def _in_blocks(names: list[str], select, call, repeats: int, block: int = 5) -> dict[str, list[float]]:
@@ -354,6 +359,7 @@ def run_bench(
     memory: bool = True,
     zero_shot: bool = True,
     runtime: str | None = None,
+    real_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Benchmark every checkpoint under `checkpoints_dir` (bundled) and each of `extra` (not bundled),
     and the zero-shot CLIP-family models whose weights are cached (the others are listed as skipped).
@@ -361,6 +367,7 @@ def run_bench(
     The ViT-B/32 reference row always gets a throughput measurement (random weights if it has no
     checkpoint), so the throughput ratio is measured in this run, at each model's input size.
     `runtime` (torch | onnx | auto; default $LIGHTCLIP_RUNTIME) is the one the rows are measured on.
+    `real_root`: a real-photo check (`lightclip_core.realcheck`) every row is also scored on.
     """
     from ..search import Gallery, bundled_checkpoints
 
@@ -374,7 +381,8 @@ def run_bench(
     records, skipped = [], []
     for ckpt, bundled in found:
         log(f"bench: {ckpt}")
-        records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled, runtime=runtime))
+        records.append(bench_checkpoint(ckpt, gallery, repeats, naive, memory, bundled, runtime=runtime,
+                                        real_root=Path(real_root) if real_root else None))
         hint = ship_hint(records[-1], ckpt, checkpoints_dir, gallery_dir)
         if hint:
             log(hint)

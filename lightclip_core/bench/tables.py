@@ -71,6 +71,8 @@ def markdown_table(doc: dict[str, Any]) -> str:
             )
     if any(rec.get("binding_swap") is not None for rec in doc["records"]):
         lines.append(BINDING_NOTE)
+    if note := real_note(doc["records"]):
+        lines.append(note)
     if head := r.get("text_head_query_ms"):
         lines.append(
             f"The text head's cost ({r['measured_on']}, the same warm query with and without it, alternating in one "
@@ -90,6 +92,19 @@ def markdown_table(doc: dict[str, Any]) -> str:
             by_reason.setdefault(x["reason"], []).append(x["model"])
         lines.append("Not measured: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + ".")
     return "\n".join(lines)
+
+
+def real_note(records: list[dict[str, Any]]) -> str | None:
+    """What the Real columns are, with the check's size from the records (None when no row has them)."""
+    rec = next((r for r in records if r.get("real_images")), None)
+    if rec is None:
+        return None
+    return (f"*Real R@1 / mAP*: the real-photo check (`realcheck/street/`: {rec['real_people']} people from one "
+            f"elevated street camera, {rec['real_images']} crops, {rec['real_queries']} descriptions written by "
+            f"hand; never trained on), every description against every crop; *Re-ID mAP*: crop against crop, "
+            f"positives the same person away from the query's own moment. It is small and one camera, so a few "
+            f"points between rows are noise; it is what the drawings above cannot tell: how a model does on real "
+            f"people (docs/REAL.md).")
 
 
 def embeddings_note(records: list[dict[str, Any]]) -> str | None:

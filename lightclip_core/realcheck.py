@@ -1,0 +1,107 @@
+"""The real-photo check: how a model does on real pedestrian crops, not on SynthPedes drawings.
+
+A real check is a folder in RSTPReid's format (``data_captions.json`` + ``imgs/``; captions written by
+hand, caption-less distractors allowed) plus ``crops.json``, which says where each crop came from:
+
+    {"format": "lightclip-realcheck", "version": 1, "crops": {"<img_path>": {"person": int, "track": int,
+     "frame": int, "time_s": float, "box": [x, y, w, h]}, ...}}
+
+Two figures come from it:
+
+- **text -> image** (``real_r1`` ... ``real_minp``): every description queries every crop, scored as IRRA
+  does (`evaluate.retrieval_metrics`); what a user of the app does with real footage.
+- **image -> image re-identification** (``real_reid_map``, ``real_reid_r1``): every crop queries the
+  others; positives are the same person's crops. Crops of the query's own track less than
+  `REID_GAP_S` seconds away are left out of its gallery (near copies of the query, as Market-1501 leaves
+  out same-camera views), so what is measured is identity across poses and positions. It needs no
+  descriptions and does not rank encoders the way the text check does: don't choose recipes by it alone.
+
+The repository's check is `realcheck/street/` (its README says how small it is). It is for measuring:
+nothing may train on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import LightCLIPError
+from .fileio import read_json
+
+CROPS_FILE = "crops.json"
+CROPS_FORMAT = "lightclip-realcheck"
+REID_GAP_S = 2.0  # same-track crops closer in time than this are not scored as re-identifications
+
+
+def read_crops(root: str | Path) -> dict[str, dict[str, Any]] | None:
+    """`root`/crops.json's crops by image path (relative to ``imgs/``), or None when there is no such file."""
+    path = Path(root) / CROPS_FILE
+    if not path.is_file():
+        return None
+    doc = read_json(path)
+    if not isinstance(doc, dict) or doc.get("format") != CROPS_FORMAT or not isinstance(doc.get("crops"), dict):
+        raise LightCLIPError(f"{path} is not a real-check crop list (format {CROPS_FORMAT!r} with a \"crops\" object).")
+    for name, crop in doc["crops"].items():
+        if not isinstance(crop, dict) or not all(isinstance(crop.get(k), (int, float)) for k in ("person", "track", "time_s")):
+            raise LightCLIPError(f"{path}: crop {name!r} needs numeric person, track and time_s.")
+    return doc["crops"]
+
+
+def is_real_check(root: str | Path) -> bool:
+    """Whether `root` is a real check (its crops.json says so): training refuses it."""
+    path = Path(root) / CROPS_FILE
+    try:
+        return path.is_file() and CROPS_FORMAT in path.read_text(encoding="utf-8", errors="replace")[:200]
+    except OSError:
+        return False
+
+
+def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list[int], times: list[float],
+                 gap_s: float = REID_GAP_S) -> dict[str, float]:
+    """Image -> image retrieval over crops ``features (N, D)`` (L2-normalised): mAP and R@1 in percent,
+    over the crops that have at least one positive left after the same-track time gap."""
+    from .evaluate import retrieval_metrics
+
+    sim = features.float() @ features.float().t()
+    aps, r1s, queries = [], [], 0
+    for i in range(len(persons)):
+        keep = [j for j in range(len(persons)) if j != i
+                and not (tracks[j] == tracks[i] and abs(times[j] - times[i]) < gap_s)]
+        if not any(persons[j] == persons[i] for j in keep):
+            continue
+        m = retrieval_metrics(sim[i, keep][None], [persons[i]], [persons[j] for j in keep])
+        aps.append(float(m["map"]))
+        r1s.append(float(m["r1"]))
+        queries += 1
+    if not queries:
+        return {}
+    return {"real_reid_map": round(sum(aps) / queries, 2), "real_reid_r1": round(sum(r1s) / queries, 2),
+            "real_reid_queries": queries}
+
+
+def real_check(model, root: str | Path, image_features: torch.Tensor | None = None) -> dict[str, Any]:
+    """Every real-check figure of `model` on the check at `root` (``real_*`` fields; the re-ID ones only
+    when ``crops.json`` is there). `image_features` ``(G, D)``: the crops already encoded, in the test
+    split's gallery order."""
+    from .data.person_search import load_rstpreid
+    from .evaluate import encode_images, evaluate
+
+    root = Path(root)
+    ds = load_rstpreid(root, name="real check")
+    ev = ds.eval_split("test")
+    if image_features is None:
+        image_features = encode_images(model, ev.gallery)
+    m = evaluate(model, ds, "test", image_features=image_features, by_attribute=False)
+    out: dict[str, Any] = {f"real_{k}": round(float(m[k]), 2) for k in ("r1", "r5", "r10", "map", "minp")}
+    out.update(real_queries=m["n_queries"], real_images=m["n_gallery"], real_people=len(set(ev.gallery_pids)))
+    crops = read_crops(root)
+    if crops is not None:
+        rel = [Path(p).relative_to(root / "imgs").as_posix() for p in ev.gallery]
+        missing = [r for r in rel if r not in crops]
+        if missing:
+            raise LightCLIPError(f"{root / CROPS_FILE} does not list {len(missing)} crop(s) of the check, e.g. {missing[0]!r}.")
+        out.update(reid_metrics(image_features, [int(crops[r]["person"]) for r in rel],
+                                [int(crops[r]["track"]) for r in rel], [float(crops[r]["time_s"]) for r in rel]))
+    return out
