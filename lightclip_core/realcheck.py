@@ -4,7 +4,7 @@ A real check is a folder in RSTPReid's format (``data_captions.json`` + ``imgs/`
 hand, caption-less distractors allowed) plus ``crops.json``, which says where each crop came from:
 
     {"format": "lightclip-realcheck", "version": 1, "crops": {"<img_path>": {"person": int, "track": int,
-     "frame": int, "time_s": float, "box": [x, y, w, h]}, ...}}
+     "frame": int, "time_s": float, "box": [x, y, w, h], "run": "<footage run>" (optional)}, ...}}
 
 Two figures come from it:
 
@@ -58,7 +58,7 @@ def is_real_check(root: str | Path) -> bool:
         return False
 
 
-def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list[int], times: list[float],
+def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list, times: list[float],
                  gap_s: float = REID_GAP_S) -> dict[str, float]:
     """Image -> image retrieval over crops ``features (N, D)`` (L2-normalised): mAP and R@1 in percent,
     over the crops that have at least one positive left after the same-track time gap."""
@@ -102,6 +102,8 @@ def real_check(model, root: str | Path, image_features: torch.Tensor | None = No
         missing = [r for r in rel if r not in crops]
         if missing:
             raise LightCLIPError(f"{root / CROPS_FILE} does not list {len(missing)} crop(s) of the check, e.g. {missing[0]!r}.")
-        out.update(reid_metrics(image_features, [int(crops[r]["person"]) for r in rel],
-                                [int(crops[r]["track"]) for r in rel], [float(crops[r]["time_s"]) for r in rel]))
+        # a track id is unique within one footage run (`run`, when the check was cut from several)
+        tracks = [(str(crops[r].get("run", "")), int(crops[r]["track"])) for r in rel]
+        out.update(reid_metrics(image_features, [int(crops[r]["person"]) for r in rel], tracks,
+                                [float(crops[r]["time_s"]) for r in rel]))
     return out
