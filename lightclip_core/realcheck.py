@@ -98,7 +98,8 @@ def real_check(model, root: str | Path, image_features: torch.Tensor | None = No
     out.update(real_queries=m["n_queries"], real_images=m["n_gallery"], real_people=len(set(ev.gallery_pids)))
     crops = read_crops(root)
     if crops is not None:
-        rel = [Path(p).relative_to(root / "imgs").as_posix() for p in ev.gallery]
+        imgs = (root / "imgs").resolve()
+        rel = [Path(p).resolve().relative_to(imgs).as_posix() for p in ev.gallery]
         missing = [r for r in rel if r not in crops]
         if missing:
             raise LightCLIPError(f"{root / CROPS_FILE} does not list {len(missing)} crop(s) of the check, e.g. {missing[0]!r}.")

@@ -121,7 +121,7 @@ def test_training_refuses_a_real_check(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_repositorys_street_check_loads_and_holds_what_its_readme_says():
+def test_the_repositorys_street_check_loads_and_holds_what_its_readme_says(headed, tmp_path, monkeypatch, capsys):
     ds = load_rstpreid(STREET, check_images=True, name="real check")
     ev = ds.eval_split("test")
     crops = json.loads((STREET / "crops.json").read_text())["crops"]
@@ -137,6 +137,13 @@ def test_the_repositorys_street_check_loads_and_holds_what_its_readme_says():
     for number in (len(people), len(described), len(ev.queries), len(ev.gallery)):
         assert str(number) in readme
     assert "never" in readme.lower() and "train" in readme.lower()
+    # scored from the repository root with the relative path the docs give, re-ID included
+    monkeypatch.chdir(REPO)
+    ckpt = save(headed, tmp_path / "ck")
+    assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "rstpreid", "--root", "realcheck/street",
+                 "--split", "test", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_queries"] == len(ev.queries) and out["reid"]["queries"] > 40
 
 
 def test_the_app_quotes_real_figures_and_defaults_uploads_to_the_best_on_real_photos():
