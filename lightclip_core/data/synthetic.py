@@ -344,13 +344,35 @@ class BackgroundBank:
         grain = rng.normal(0, 9 if kind == "grass" else 5, size=arr.shape[:2] + (1,)).astype(np.float32)
         return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
 
-    def crop(self, rng: np.random.Generator) -> Image.Image:
+    def draw_crop(self, rng: np.random.Generator) -> "Crop":
+        """Which scene, where and whether mirrored (the picture's background draws)."""
         h, w = self.size
-        scene = self.scenes[int(rng.integers(len(self.scenes)))]
+        index = int(rng.integers(len(self.scenes)))
+        scene = self.scenes[index]
         x = int(rng.integers(0, scene.width - w + 1))
         y = int(rng.integers(0, scene.height - h + 1))
-        img = scene.crop((x, y, x + w, y + h))
-        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
+        return Crop(index, x, y, bool(rng.random() < 0.5), scene.width - w, scene.height - h)
+
+    def cut(self, crop: "Crop") -> Image.Image:
+        h, w = self.size
+        img = self.scenes[crop.scene].crop((crop.x, crop.y, crop.x + w, crop.y + h))
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if crop.mirrored else img
+
+    def crop(self, rng: np.random.Generator) -> Image.Image:
+        return self.cut(self.draw_crop(rng))
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A background crop: scene index, top-left corner, mirrored; x_max/y_max give the corner as a
+    fraction of its range (another renderer maps it onto scenes of its own)."""
+
+    scene: int
+    x: int
+    y: int
+    mirrored: bool
+    x_max: int
+    y_max: int
 
 
 @dataclass
@@ -446,6 +468,46 @@ class Figure:
         return max(2, int(self.L(0.04) * self.bw))
 
 
+@dataclass
+class Occluder:
+    """What stands in front of the person (``kind``: none | pole | person | obstacle) and its drawn
+    geometry and colour; fields a kind does not use stay None."""
+
+    kind: str
+    x: float | None = None  # pole centre
+    width: float | None = None  # pole width, or passer-by width
+    colour: RGB | None = None
+    left: bool | None = None  # passer-by at the left edge
+    skin: int | None = None  # passer-by skin tone index
+    top: float | None = None  # obstacle top edge
+
+
+@dataclass
+class CameraDraw:
+    """The camera's draws: blur radius (None: sharp), per-channel gain, offset, noise window and amount."""
+
+    blur: float | None
+    gain: np.ndarray  # (3,) float
+    offset: float
+    noise_yx: tuple[int, int]
+    noise: float
+
+
+@dataclass
+class ShotPlan:
+    """Every random choice of one picture, made by :meth:`Renderer.plan` in a fixed order. A renderer
+    paints a plan without drawing from the picture's generator again, so any renderer leaves it in the
+    same state and the captions written from it after the picture are the same."""
+
+    view: str
+    action: str
+    crop: Crop
+    figure: Figure
+    umbrella: RGB | None  # the umbrella's shade, when the person carries one
+    occluder: Occluder
+    camera: CameraDraw
+
+
 class Renderer:
     """Draws pictures of identities at a fixed (H, W) with PIL: one method per part, back to front."""
 
@@ -453,14 +515,32 @@ class Renderer:
         self.size = size
         self.bank = BackgroundBank(size, seed)
 
-    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
-        # The random draws happen in this order: view, action, background, figure, umbrella colour,
-        # occluder, camera. Changing it changes every generated picture.
+    def plan(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> ShotPlan:
+        """Make every random draw of a picture, in this order: view, action, background, figure,
+        umbrella colour, occluder, camera. Changing it changes every generated picture (and caption)."""
         view = view or _pick(rng, VIEWS)
         action = "walking" if rng.random() < 0.7 else "standing"
-        img = self.bank.crop(rng)
-        d = ImageDraw.Draw(img)
+        crop = self.bank.draw_crop(rng)
         g = Figure.draw(ident, rng, self.size, view, action)
+        umbrella = shade(COLOURS[ident.carry_colour], rng) if ident.carry == "umbrella" else None
+        occluder = self._draw_occluder(g, rng)
+        camera = self._draw_camera(rng)
+        return ShotPlan(view, action, crop, g, umbrella, occluder, camera)
+
+    def shot(self, ident: Identity, plan: ShotPlan) -> Shot:
+        """What the captions of a planned picture may say."""
+        return Shot(view=plan.view, action=plan.action, occluder=plan.occluder.kind,
+                    visible=self._visible(ident, plan.view, plan.occluder.kind))
+
+    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
+        plan = self.plan(ident, rng, view)
+        return self.paint(ident, plan), self.shot(ident, plan)
+
+    def paint(self, ident: Identity, plan: ShotPlan) -> Image.Image:
+        """The flat PIL drawing of a planned picture."""
+        view, g = plan.view, plan.figure
+        img = self.bank.cut(plan.crop)
+        d = ImageDraw.Draw(img)
         ankles = self._legs(d, ident, g)
         self._shoes(d, ident, g, ankles)
         if ident.bag == "backpack" and view != "back":
@@ -472,11 +552,9 @@ class Renderer:
         self._bags(d, ident, g, hands)
         self._head(d, ident, g)
         self._headwear(d, ident, g)
-        self._carried(d, ident, g, hands, rng)
-        occluder = self._occluder(d, g, rng)
-        img = self._camera(img, rng)
-        shot = Shot(view=view, action=action, occluder=occluder, visible=self._visible(ident, view, occluder))
-        return img, shot
+        self._carried(d, ident, g, hands, plan.umbrella)
+        self._occluder(d, g, plan.occluder)
+        return self._camera(img, plan.camera)
 
     @staticmethod
     def _legs(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> list[tuple[float, float]]:
@@ -728,11 +806,10 @@ class Renderer:
 
     @staticmethod
     def _carried(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]],
-                 rng: np.random.Generator) -> None:
-        """An umbrella (its colour is drawn here) or a phone in the last hand."""
+                 uc: RGB | None) -> None:
+        """An umbrella (of the planned shade `uc`) or a phone in the last hand."""
         L = g.L
         if ident.carry == "umbrella":
-            uc = shade(COLOURS[ident.carry_colour], rng)
             hx, hy = hands[-1]
             top_y = g.top - L(0.04)
             d.line([(hx, hy), (hx, top_y + L(0.06))], fill=(40, 40, 40), width=max(1, int(L(0.008))))
@@ -742,42 +819,61 @@ class Renderer:
             d.rectangle([hx - L(0.012), hy - L(0.035), hx + L(0.012), hy], fill=(15, 15, 18))
 
     @staticmethod
-    def _occluder(d: ImageDraw.ImageDraw, g: Figure, rng: np.random.Generator) -> str:
-        """Maybe a pole, a passer-by or an obstacle in front of the person; returns which."""
-        H, W, Y, L, cx = g.H, g.W, g.Y, g.L, g.cx
-        occluder = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
-        if occluder == "pole":
+    def _draw_occluder(g: Figure, rng: np.random.Generator) -> Occluder:
+        """Maybe a pole, a passer-by or an obstacle in front of the person: which, where, what colour."""
+        W, H, cx = g.W, g.H, g.cx
+        kind = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
+        if kind == "pole":
             px = cx + rng.uniform(-0.35, 0.35) * W
             pw = max(3, int(W * rng.uniform(0.04, 0.08)))
-            pc = tuple(int(v) for v in rng.integers(40, 120, 3))
+            return Occluder(kind, x=px, width=pw, colour=tuple(int(v) for v in rng.integers(40, 120, 3)))
+        if kind == "person":
+            left = bool(rng.random() < 0.5)
+            ow = W * rng.uniform(0.14, 0.26)
+            oc = tuple(int(v) for v in rng.integers(20, 230, 3))
+            return Occluder(kind, left=left, width=ow, colour=oc, skin=int(rng.integers(len(SKIN_TONES))))
+        if kind == "obstacle":
+            oy = H * rng.uniform(0.78, 0.88)
+            return Occluder(kind, top=oy, colour=tuple(int(v) for v in rng.integers(30, 200, 3)))
+        return Occluder(kind)
+
+    @staticmethod
+    def _occluder(d: ImageDraw.ImageDraw, g: Figure, occ: Occluder) -> None:
+        """The planned pole, passer-by or obstacle, drawn in front of the person."""
+        H, W, Y, L = g.H, g.W, g.Y, g.L
+        occluder = occ.kind
+        if occluder == "pole":
+            px, pw, pc = occ.x, occ.width, occ.colour
             d.rectangle([px - pw / 2, 0, px + pw / 2, H], fill=pc)
             d.line([(px - pw / 2 + 1, 0), (px - pw / 2 + 1, H)], fill=_mix(pc, (255, 255, 255), 0.3), width=1)
         elif occluder == "person":
-            left = rng.random() < 0.5
-            ow = W * rng.uniform(0.14, 0.26)
-            oc = tuple(int(v) for v in rng.integers(20, 230, 3))
+            left, ow, oc = occ.left, occ.width, occ.colour
             x0, x1 = (-ow * 0.6, ow) if left else (W - ow, W + ow * 0.6)
             d.rounded_rectangle([x0, Y(0.15), x1, H + 5], radius=int(ow * 0.4), fill=oc)
             hx = x1 - ow * 0.3 if left else x0 + ow * 0.3
-            d.ellipse([hx - L(0.055), Y(0.02), hx + L(0.055), Y(0.15)], fill=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))])
+            d.ellipse([hx - L(0.055), Y(0.02), hx + L(0.055), Y(0.15)], fill=SKIN_TONES[occ.skin])
         elif occluder == "obstacle":
-            oy = H * rng.uniform(0.78, 0.88)
-            oc = tuple(int(v) for v in rng.integers(30, 200, 3))
+            oy, oc = occ.top, occ.colour
             d.rounded_rectangle([-5, oy, W + 5, H + 5], radius=max(1, int(W * 0.06)), fill=oc)
             d.line([(0, oy + 3), (W, oy + 3)], fill=_mix(oc, (255, 255, 255), 0.35), width=1)
-        return occluder
 
-    def _camera(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        """Lighting, colour cast, blur and sensor noise."""
-        if rng.random() < 0.55:
-            img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
-        arr = np.asarray(img, dtype=np.float32)
+    def _draw_camera(self, rng: np.random.Generator) -> CameraDraw:
+        blur = rng.uniform(0.3, 1.0) if rng.random() < 0.55 else None
         gain = rng.uniform(0.72, 1.18) * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
         offset = rng.uniform(-12, 12)
         h, w = self.size
         ny, nx = int(rng.integers(0, h)), int(rng.integers(0, w))
-        noise = self.bank.noise[ny : ny + h, nx : nx + w] * rng.uniform(0.0, 6.0)
-        arr = arr * gain + offset + noise
+        return CameraDraw(blur, gain, offset, (ny, nx), rng.uniform(0.0, 6.0))
+
+    def _camera(self, img: Image.Image, cam: CameraDraw) -> Image.Image:
+        """Lighting, colour cast, blur and sensor noise."""
+        if cam.blur is not None:
+            img = img.filter(ImageFilter.GaussianBlur(cam.blur))
+        arr = np.asarray(img, dtype=np.float32)
+        h, w = self.size
+        ny, nx = cam.noise_yx
+        noise = self.bank.noise[ny : ny + h, nx : nx + w] * cam.noise
+        arr = arr * cam.gain + cam.offset + noise
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
     @staticmethod
