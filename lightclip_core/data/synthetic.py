@@ -17,14 +17,14 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_json
-from ..registry import one_of
+from ..registry import Registry, one_of
 
 VERSION = 1
 
@@ -891,6 +891,19 @@ class Renderer:
         return vis
 
 
+def _camera_renderer(size: tuple[int, int], seed: int) -> Renderer:
+    from .camera_renderer import CameraRenderer  # numpy shading and photo backgrounds, loaded when asked for
+
+    return CameraRenderer(size, seed)
+
+
+# Renderers by name: `factory(size, seed)` gives an object with `render(ident, rng, view)`. Every renderer
+# makes the same draws from the picture's generator (`Renderer.plan`), so only the pictures differ.
+RENDERERS: Registry[Callable[[tuple[int, int], int], Renderer]] = Registry("renderer", plural="renderers")
+RENDERERS.register("draw", Renderer)  # flat PIL figures on procedural scenes (the bundled gallery's)
+RENDERERS.register("camera", _camera_renderer)  # shaded people on photos, through a surveillance camera
+
+
 # --------------------------------------------------------------------------------------------------
 # Captions
 # --------------------------------------------------------------------------------------------------
@@ -1227,6 +1240,9 @@ class SynthConfig:
     # counterfactuals.json. Either option draws captions from a replayable stream, so the captions (not
     # the pictures) differ from a dataset written without them.
     counterfactuals: int = 0
+    # How pictures are made (RENDERERS): "draw" (flat figures, the bundled gallery's) or "camera"
+    # (data/camera_renderer.py). Captions, facts and counterfactuals do not depend on it.
+    renderer: str = "draw"
 
     def check(self) -> None:
         if self.ids < 1 or self.images_per_id < 1:
@@ -1238,6 +1254,7 @@ class SynthConfig:
         if self.extra_train_ids < 0:
             raise LightCLIPError(f"--extra-train-ids must be 0 or more, got {self.extra_train_ids}.")
         one_of("--phrasings", self.phrasings, ("classic", "varied"), "values")
+        RENDERERS.get(self.renderer)
         if not 0 <= self.counterfactuals <= 8:
             raise LightCLIPError(f"--counterfactuals must be 0 to 8 per caption, got {self.counterfactuals}.")
         if min(self.size) < 32:
@@ -1327,7 +1344,7 @@ _worker_state: dict[str, Any] = {}
 
 def _init_worker(cfg: SynthConfig) -> None:
     _worker_state["cfg"] = cfg
-    _worker_state["renderer"] = Renderer(cfg.size, cfg.seed)
+    _worker_state["renderer"] = RENDERERS.get(cfg.renderer)(cfg.size, cfg.seed)
 
 
 def _image_rng(cfg: SynthConfig, pid: int, k: int) -> np.random.Generator:
@@ -1413,10 +1430,11 @@ def iter_rendered(cfg: SynthConfig, people: list[Identity], workers: int = 1) ->
 
 
 def _config_record(cfg: SynthConfig) -> dict[str, Any]:
-    """The config as attributes.json stores it (``extra_train_ids`` only when used, so files written
-    before it existed, like the bundled gallery's, stay byte-identical)."""
+    """The config as attributes.json stores it (options added later, like ``extra_train_ids`` or
+    ``renderer``, only when not the default, so files written before they existed, like the bundled
+    gallery's, stay byte-identical)."""
     d = {**asdict(cfg), "size": list(cfg.size)}
-    for key, default in (("extra_train_ids", 0), ("phrasings", "classic"), ("counterfactuals", 0)):
+    for key, default in (("extra_train_ids", 0), ("phrasings", "classic"), ("counterfactuals", 0), ("renderer", "draw")):
         if d[key] == default:
             del d[key]
     return d
