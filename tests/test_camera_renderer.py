@@ -82,3 +82,15 @@ def test_cli_synth_renderer_camera(tmp_path, capsys):
     assert code == 0 and json.loads(capsys.readouterr().out)["images"] == 8
     config = json.loads((tmp_path / "c" / "attributes.json").read_text())["config"]
     assert config["renderer"] == "camera"
+
+
+def test_contact_sheet_with_a_reference_row(tmp_path):
+    from lightclip_core.data.synthetic import contact_sheet
+
+    cfg = SynthConfig(ids=4, images_per_id=2, size=(64, 32), val_ids=0, test_ids=0, renderer="camera")
+    real = [Image.new("RGB", (40, 90), (90, 90, 90))] * 3
+    out = contact_sheet(tmp_path / "sheet.png", cfg, n_ids=2, caption_width=100, reference=real,
+                        reference_label="real crops")
+    with Image.open(out) as img:
+        assert img.size == (3 * 32 + 100, 3 * 64)  # two identities and the reference row
+        assert img.getpixel((5, 2 * 64 + 30)) == (90, 90, 90)

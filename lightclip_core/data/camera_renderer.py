@@ -45,9 +45,6 @@ from .synthetic import (
 
 BACKGROUNDS = Path(__file__).resolve().parent / "backgrounds"
 
-# Light from above, a little to one side and in front (x right, y down, z toward the camera).
-_LIGHT = np.array([-0.45, -0.65, 0.62], dtype=np.float32)
-_LIGHT /= np.linalg.norm(_LIGHT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -57,10 +54,11 @@ _LIGHT /= np.linalg.norm(_LIGHT)
 
 @lru_cache(maxsize=None)
 def _photos(kind: str) -> tuple[np.ndarray, ...]:
-    """The shipped photos of one kind (wall, ground, scene) as float32 RGB in [0, 1]."""
-    files = sorted(BACKGROUNDS.glob(f"{kind}_*.jpg"))
+    """The shipped photos whose names start with `kind` (wall, ground, scene, wall_brick, ...) as float32
+    RGB in [0, 1]."""
+    files = sorted(BACKGROUNDS.glob(f"{kind}*.jpg"))
     if not files:
-        raise FileNotFoundError(f"No {kind}_*.jpg in {BACKGROUNDS}; the camera renderer ships them with the package.")
+        raise FileNotFoundError(f"No {kind}*.jpg in {BACKGROUNDS}; the camera renderer ships them with the package.")
     return tuple(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0 for f in files)
 
 
@@ -100,6 +98,7 @@ class PhotoBank:
         self.count = count
         self.big = (int(h * 1.3), int(w * 1.6))
         self._built: dict[int, np.ndarray] = {}
+        self._scaled: dict[tuple[int, int, int], np.ndarray] = {}
 
     def scene(self, i: int) -> np.ndarray:
         """Scene `i` (mod `count`), built on first use."""
@@ -107,11 +106,13 @@ class PhotoBank:
         if i not in self._built:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xCA3E, i]))
             if i % 4 == 3:  # a landscape photo, as it is
-                scenes = _photos("scene")
+                scenes = _photos("scene_")
                 self._built[i] = self._photo(scenes[int(rng.integers(len(scenes)))], rng)
             else:
-                walls, grounds = _photos("wall"), _photos("ground")
+                walls, grounds = _photos("wall_"), _photos("ground_")
                 wall, ground = walls[int(rng.integers(len(walls)))], grounds[int(rng.integers(len(grounds)))]
+                # Pavements are greyer than the textures: take some colour out.
+                ground = ground * 0.6 + ground.mean(axis=2, keepdims=True) * 0.4
                 self._built[i] = self._street(wall, ground, rng)
         return self._built[i]
 
@@ -139,10 +140,18 @@ class PhotoBank:
             out *= 1.0 - 0.3 * band
         return out
 
-    def cut(self, scene: int, fx: float, fy: float, mirrored: bool) -> np.ndarray:
-        """The (h, w, 3) window of scene `scene` at fractions (fx, fy) of the free range."""
-        h, w = self.size
-        img = self.scene(scene)
+    def cut(self, scene: int, fx: float, fy: float, mirrored: bool, size: tuple[int, int]) -> np.ndarray:
+        """The window of scene `scene` at fractions (fx, fy) of the free range, at `size` (h, w): the
+        scene is scaled by h / self.size[0] first (cached: a few camera resolutions recur)."""
+        h, w = size
+        key = (scene % self.count, h, w)
+        img = self._scaled.get(key)
+        if img is None:
+            img = self.scene(scene)
+            if h != self.size[0]:
+                k = h / self.size[0]
+                img = _resize(img, (max(h, round(img.shape[0] * k)), max(w, round(img.shape[1] * k))))
+            self._scaled[key] = img
         x = int(round(fx * (img.shape[1] - w)))
         y = int(round(fy * (img.shape[0] - h)))
         out = img[y : y + h, x : x + w]
@@ -167,13 +176,16 @@ class Patch:
     nx: np.ndarray
     ny: np.ndarray
     nz: np.ndarray
+    light: np.ndarray  # (3,) unit vector toward the light: x right, y down, z toward the camera
 
 
 class Canvas:
-    """An RGB float image plus a mask of where the person is (self-shadows fall only on the person)."""
+    """An RGB float image, the picture's light direction, and a mask of where the person is (self-shadows
+    fall only on the person)."""
 
-    def __init__(self, background: np.ndarray) -> None:
+    def __init__(self, background: np.ndarray, light: np.ndarray) -> None:
         self.rgb = background
+        self.light = light
         self.h, self.w = background.shape[:2]
         self.body = np.zeros((self.h, self.w), dtype=np.float32)
 
@@ -221,7 +233,7 @@ class Canvas:
         nz = np.sqrt(np.maximum(1.0 - nu * nu - nv * nv, 0.02))
         nx = nu * ex + nv * px
         ny = nu * ey + nv * py
-        return Patch(slice(y0, y1), slice(x0, x1), alpha, along, across, t, nx, ny, nz)
+        return Patch(slice(y0, y1), slice(x0, x1), alpha, along, across, t, nx, ny, nz, self.light)
 
     def ellipse(self, c: tuple[float, float], rx: float, ry: float) -> Patch | None:
         """An ellipsoid seen face on (head, bun, shoe toe)."""
@@ -238,7 +250,7 @@ class Canvas:
             return None
         nz = np.sqrt(np.maximum(1.0 - r2, 0.02))
         return Patch(slice(y0, y1), slice(x0, x1), alpha, Y * ry, X * rx, _clip01(Y * 0.5 + 0.5),
-                     np.minimum(np.maximum(X, -1), 1), np.minimum(np.maximum(Y, -1), 1), nz)
+                     np.minimum(np.maximum(X, -1), 1), np.minimum(np.maximum(Y, -1), 1), nz, self.light)
 
     def fill(self, p: Patch | None, colour: np.ndarray, body: bool = True, clip: np.ndarray | None = None) -> None:
         """Composite per-pixel `colour` (h, w, 3) over the canvas with the patch's coverage."""
@@ -251,13 +263,12 @@ class Canvas:
         if body:
             self.body[p.ys, p.xs] = np.maximum(self.body[p.ys, p.xs], a)
 
-    def darken(self, p: Patch | None, amount: float, soft: float) -> None:
-        """A soft shadow in the patch's shape, on the person only (a part casting onto the body)."""
+    def darken(self, p: Patch | None, amount: float) -> None:
+        """A soft shadow in the patch's shape, on the person only (a part casting onto the body); it fades
+        toward the shape's edge."""
         if p is None:
             return
-        a = np.clip(p.alpha, 0, 1) * amount * self.body[p.ys, p.xs]
-        if soft:
-            a = a * np.clip(0.4 + 0.6 * p.nz, 0, 1)
+        a = p.alpha * amount * self.body[p.ys, p.xs] * (0.4 + 0.6 * p.nz)
         self.rgb[p.ys, p.xs] *= (1.0 - a)[..., None]
 
 
@@ -268,12 +279,13 @@ def _clip01(a: np.ndarray) -> np.ndarray:
 
 def _lit(p: Patch, base: np.ndarray, ambient: float = 0.42, shine: float = 0.0, power: float = 18.0) -> np.ndarray:
     """Lambert shading (plus a highlight when `shine`) of colour `base` (3,) or (h, w, 3)."""
-    lam = np.maximum(p.nx * _LIGHT[0] + p.ny * _LIGHT[1] + p.nz * _LIGHT[2], 0.0)
+    lx, ly, lz = p.light
+    lam = np.maximum(p.nx * lx + p.ny * ly + p.nz * lz, 0.0)
     shade = ambient + (1.0 - ambient) * 1.05 * lam
     out = base * shade[..., None]
     if shine:
         # Blinn half-vector between the light and the viewer (0, 0, 1).
-        hx, hy, hz = _LIGHT[0], _LIGHT[1], _LIGHT[2] + 1.0
+        hx, hy, hz = lx, ly, lz + 1.0
         n = math.sqrt(hx * hx + hy * hy + hz * hz)
         spec = np.maximum((p.nx * hx + p.ny * hy + p.nz * hz) * (1.0 / n), 0.0) ** power
         out = out + shine * spec[..., None]
@@ -330,7 +342,8 @@ class Textures:
         self.fine = self._blur(white, 0.6)
         self.soft = self._blur(rng.normal(0, 1, (n, n)).astype(np.float32), 4.0)
         # Hair: noise stretched along y (strands), normalised to unit spread.
-        strands = np.asarray(Image.fromarray(((white * 40) + 128).clip(0, 255).astype(np.uint8)).resize((n, n // 8)).resize((n, n), Image.Resampling.BICUBIC), dtype=np.float32)
+        grey = Image.fromarray(((white * 40) + 128).clip(0, 255).astype(np.uint8))
+        strands = np.asarray(grey.resize((n, n // 8)).resize((n, n), Image.Resampling.BICUBIC), dtype=np.float32)
         self.strands = (strands - strands.mean()) / (strands.std() + 1e-6)
 
     @staticmethod
@@ -406,18 +419,23 @@ class CameraRenderer(Renderer):
         hs, ws = max(24, round(h / factor)), max(12, round(w / factor))
         k = hs / h
         c = plan.crop
-        bg = self.photos.cut(c.scene, c.x / max(c.x_max, 1), c.y / max(c.y_max, 1), c.mirrored)
-        if k < 1:
-            bg = _resize(bg, (hs, ws))
+        bg = self.photos.cut(c.scene, c.x / max(c.x_max, 1), c.y / max(c.y_max, 1), c.mirrored, (hs, ws))
         # The scene's own light: a soft vertical gradient and a tint.
         grad = np.linspace(1.08, 0.9, hs, dtype=np.float32)[:, None, None]
-        canvas = Canvas((bg * grad * rng.uniform(0.9, 1.08, 3).astype(np.float32)).astype(np.float32))
+        # Daylight from above, to one side or the other, a little in front.
+        light = np.array([rng.uniform(-0.6, 0.6), -rng.uniform(0.5, 0.8), 0.6], dtype=np.float32)
+        canvas = Canvas((bg * grad * rng.uniform(0.9, 1.08, 3).astype(np.float32)).astype(np.float32),
+                        light / np.linalg.norm(light))
         g = replace(plan.figure, H=hs, W=ws, ph=plan.figure.ph * k, top=plan.figure.top * k, cx=plan.figure.cx * k)
         occ = plan.occluder
         occ = replace(occ, **{f: getattr(occ, f) * k for f in ("x", "width", "top") if getattr(occ, f) is not None})
         pose = self._pose(ident, g, rng)
         self._ground_shadow(canvas, pose, g)
         self._person(canvas, ident, g, plan.umbrella, pose, rng)
+        # Light bounced off the surroundings tints the person toward the scene's colour.
+        env = bg.reshape(-1, 3).mean(0)
+        env = 1.0 + 0.3 * (env / max(float(env.mean()), 1e-3) - 1.0)
+        canvas.rgb *= (1.0 + (env - 1.0) * canvas.body[..., None]).astype(np.float32)
         self._occluder(canvas, g, occ, rng)
         return self._camera_effects(canvas.rgb, plan, k, rng)
 
@@ -438,9 +456,9 @@ class CameraRenderer(Renderer):
         side = g.side
         face = g.face
         head_c = (cx + (face * L * 0.01 if side else 0.0), Y(0.064))
-        head_r = (L * (0.043 if side else 0.047) * sx(0.06), L * 0.062 * sx(0.06))
-        neck = (cx, Y(0.135))
-        sh_y, hip_y = Y(0.19), Y(0.5)
+        head_r = (L * (0.05 if side else 0.052) * sx(0.06), L * 0.066 * sx(0.06))
+        neck = (cx, Y(0.125))
+        sh_y, hip_y = Y(0.168), Y(0.5)
         knee_y, ankle_y = Y(0.73), Y(0.965)
         stride = g.stride * (1.0 + rng.uniform(-0.15, 0.15))
         swing = stride * g.phase
@@ -468,8 +486,8 @@ class CameraRenderer(Renderer):
                 hands.append((ex_ + face * math.sin(fa) * L * 0.14, ey_ + math.cos(fa) * L * 0.14))
             near = [False, True]
         else:
-            sh_w = L * 0.113 * bw * sx(0.19)
-            hip_w = L * (0.062 if g.woman else 0.058) * bw * sx(0.5)
+            sh_w = L * 0.112 * bw * sx(0.17)
+            hip_w = L * (0.066 if g.woman else 0.062) * bw * sx(0.5)
             shoulders = [(cx - sh_w, sh_y), (cx + sh_w, sh_y)]
             hips = [(cx - hip_w, hip_y), (cx + hip_w, hip_y)]
             legs = []
@@ -502,7 +520,7 @@ class CameraRenderer(Renderer):
         fx = sum(a[0] for a in pose.ankles) / 2
         length = pose.scale * 0.28
         # Away from the light, flattened onto the ground plane.
-        p = cv.shape((fx, fy), (fx - _LIGHT[0] * length, fy + 0.15 * length), [0, 1],
+        p = cv.shape((fx, fy), (fx - cv.light[0] * length, fy + 0.15 * length), [0, 1],
                      [pose.scale * 0.07, pose.scale * 0.1])
         if p is not None:
             a = p.alpha * (0.45 * (1 - p.t * 0.6)) * np.clip(p.nz, 0, 1) ** 0.6
@@ -599,8 +617,8 @@ class CameraRenderer(Renderer):
         lt = ident.lower_type
         covered = lt in ("trousers", "jeans")
         # bare leg underneath (thigh, shin)
-        thigh_w = [L * 0.052, L * 0.036]
-        shin_w = [L * 0.034, L * 0.022]
+        thigh_w = [L * 0.06, L * 0.04]
+        shin_w = [L * 0.038, L * 0.024]
         if not covered:
             for a, b, ws in ((hip, knee, thigh_w), (knee, ankle, shin_w)):
                 p = cv.shape(a, b, [0, 1], ws)
@@ -611,13 +629,13 @@ class CameraRenderer(Renderer):
             slim = 0.92 if lt == "jeans" else 1.05
             if lt == "shorts":
                 end = (hip[0] + (knee[0] - hip[0]) * 0.62, hip[1] + (knee[1] - hip[1]) * 0.62)
-                p = cv.shape(hip, end, [0, 1], [L * 0.058, L * 0.052], round_ends=(True, False))
+                p = cv.shape(hip, end, [0, 1], [L * 0.066, L * 0.06], round_ends=(True, False))
                 col = self._cloth(p, g.lower, fab, offs, pose.scale)
                 if col is not None:
                     cv.fill(p, col * dim)
             else:
-                for a, b, ws in ((hip, knee, [L * 0.057 * slim, L * 0.043 * slim]),
-                                 (knee, ankle, [L * 0.042 * slim, L * (0.031 if lt == "jeans" else 0.036)])):
+                for a, b, ws in ((hip, knee, [L * 0.066 * slim, L * 0.05 * slim]),
+                                 (knee, ankle, [L * 0.049 * slim, L * (0.037 if lt == "jeans" else 0.042)])):
                     p = cv.shape(a, b, [0, 1], ws, round_ends=(True, b is knee))
                     col = self._cloth(p, g.lower, fab, offs, pose.scale)
                     if col is not None:
@@ -674,7 +692,7 @@ class CameraRenderer(Renderer):
         hip_y = pose.hip_y
         ut = ident.upper_type
         if g.side:
-            sh, chest, waist, hip = L * 0.052 * bw, L * 0.06 * bw, L * 0.05 * bw, L * 0.058 * bw
+            sh, chest, waist, hip = L * 0.062 * bw, L * 0.075 * bw, L * 0.065 * bw, L * 0.07 * bw
             cx_t = cx - g.face * L * 0.005
         else:
             sh = abs(pose.shoulders[1][0] - pose.shoulders[0][0]) / 2 + L * 0.012
@@ -712,7 +730,7 @@ class CameraRenderer(Renderer):
         col = col * (1.0 - 0.12 * np.clip((p.t - 0.45) * 2, 0, 1))[..., None]
         cv.fill(p, col)
         # Shadow of the head on the upper chest.
-        cv.darken(cv.ellipse((cx_t - _LIGHT[0] * L * 0.01, sh_y + L * 0.005), L * 0.04, L * 0.025), 0.35, 1)
+        cv.darken(cv.ellipse((cx_t - cv.light[0] * L * 0.01, sh_y + L * 0.005), L * 0.04, L * 0.025), 0.35)
         self._garment_details(cv, ident, g, pose, p, sh, waist, bottom_y)
 
     def _garment_details(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, torso: Patch, sh: float,
@@ -744,11 +762,13 @@ class CameraRenderer(Renderer):
                         q = cv.ellipse((cx + L * 0.018, yb), max(0.8, L * 0.007), max(0.8, L * 0.007))
                         cv.fill(q, np.broadcast_to(upper * 0.35, q.alpha.shape + (3,)).astype(np.float32) if q else None)
                 else:  # a zip pull catches the light
-                    line((cx, sh_y + L * 0.08), (cx, sh_y + L * 0.1), max(0.7, L * 0.004), np.array([0.8, 0.8, 0.8], np.float32))
+                    line((cx, sh_y + L * 0.08), (cx, sh_y + L * 0.1), max(0.7, L * 0.004),
+                         np.array([0.8, 0.8, 0.8], np.float32))
             elif ut == "shirt":
                 other = _rgb(_contrast(g.upper)) * 0.6 + upper * 0.4
                 for sgn in (-1, 1):
-                    line((cx + sgn * L * 0.035, sh_y - L * 0.012), (cx + sgn * L * 0.006, sh_y + L * 0.03), max(0.8, L * 0.008), other)
+                    line((cx + sgn * L * 0.035, sh_y - L * 0.012), (cx + sgn * L * 0.006, sh_y + L * 0.03),
+                         max(0.8, L * 0.008), other)
                 line((cx, sh_y + L * 0.03), (cx, bottom_y - 1), max(0.6, L * 0.003), upper * 0.65)
             elif ut == "hoodie":
                 q = cv.shape((cx - waist * 0.55, pose.waist_y + L * 0.02), (cx + waist * 0.55, pose.waist_y + L * 0.02),
@@ -779,34 +799,41 @@ class CameraRenderer(Renderer):
         L = pose.scale * g.bw ** 0.5
         sh = pose.shoulders[k]
         if not g.side:  # the arm hangs from inside the shoulder's edge, close to the body
-            sh = (sh[0] - (1 if k else -1) * L * 0.012, sh[1] + L * 0.012)
+            sh = (sh[0] - (1 if k else -1) * L * 0.012, sh[1] + L * 0.022)
         el, hand = pose.elbows[k], pose.hands[k]
         bulk = 1.2 if ident.upper_type in ("coat", "jacket", "hoodie") else 1.0
-        # skin first, the sleeve over it
-        for a, b, ws in ((sh, el, [L * 0.03, L * 0.024]), (el, hand, [L * 0.023, L * 0.018])):
+        if not g.side or k == 1:
+            # The arm's soft shadow on the torso beside it, on the side away from the light (drawn
+            # first: the arm then covers all but the shadow's edge).
+            shift = -cv.light[0] * L * 0.03
+            d = cv.shape((sh[0] + shift, sh[1] + L * 0.02), (el[0] + shift, el[1] + L * 0.02), [0, 1],
+                         [L * 0.045, L * 0.04])
+            cv.darken(d, 0.3)
+        # skin first, the sleeve over it (under a long sleeve only the wrist shows)
+        wrist = (el[0] + (hand[0] - el[0]) * 0.7, el[1] + (hand[1] - el[1]) * 0.7)
+        bare = ((wrist, hand, [L * 0.022, L * 0.02]),) if ident.sleeves == "long" else (
+            (sh, el, [L * 0.034, L * 0.027]), (el, hand, [L * 0.026, L * 0.02]))
+        for a, b, ws in bare:
             p = cv.shape(a, b, [0, 1], ws)
             col = self._skin(p, g)
             if col is not None:
                 cv.fill(p, col * dim)
         if ident.sleeves == "long":
-            segs = [(sh, el, [L * 0.036 * bulk, L * 0.03 * bulk]),
-                    (el, (el[0] + (hand[0] - el[0]) * 0.82, el[1] + (hand[1] - el[1]) * 0.82), [L * 0.03 * bulk, L * 0.025 * bulk])]
+            cuff = (el[0] + (hand[0] - el[0]) * 0.82, el[1] + (hand[1] - el[1]) * 0.82)
+            segs = [(sh, el, [L * 0.041 * bulk, L * 0.034 * bulk]), (el, cuff, [L * 0.03 * bulk, L * 0.025 * bulk])]
         else:
             mid = (sh[0] + (el[0] - sh[0]) * 0.5, sh[1] + (el[1] - sh[1]) * 0.5)
-            segs = [(sh, mid, [L * 0.037, L * 0.034])]
+            segs = [(sh, mid, [L * 0.042, L * 0.038])]
         for i, (a, b, ws) in enumerate(segs):
             p = cv.shape(a, b, [0, 1], ws, round_ends=(True, i == 0 and len(segs) > 1))
-            col = self._cloth(p, g.upper, fab, offs, pose.scale, pattern="plain" if ident.upper_pattern == "plain" else "striped")
+            pattern = "plain" if ident.upper_pattern == "plain" else "striped"  # sleeves: stripes show, checks too
+            col = self._cloth(p, g.upper, fab, offs, pose.scale, pattern=pattern)
             if col is not None:
                 cv.fill(p, col * dim)
         q = cv.ellipse(hand, L * 0.019, L * 0.022)
         col = self._skin(q, g)
         if col is not None:
             cv.fill(q, col * dim)
-        if not g.side or k == 1:  # the arm's soft shadow on the torso beside it
-            d = cv.shape((sh[0] + L * 0.012, sh[1] + L * 0.03), (el[0] + L * 0.012, el[1] + L * 0.02), [0, 1], [L * 0.035, L * 0.03])
-            if d is not None:
-                cv.darken(d, 0.0, 1)
 
     def _bags(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, offs: tuple[int, int]) -> None:
         L = pose.scale
@@ -873,8 +900,8 @@ class CameraRenderer(Renderer):
             p = cv.shape((cx, sh_y + L * 0.01), (cx, pose.waist_y + L * 0.01), [0, 1], [L * 0.125, L * 0.125],
                          round_ends=(True, False), flat=0.6)
         else:
-            p = cv.shape((cx, sh_y + L * 0.02), (cx, pose.waist_y + L * 0.04), [0, 0.6, 1], [L * 0.08, L * 0.095, L * 0.09],
-                         flat=0.85)
+            p = cv.shape((cx, sh_y + L * 0.02), (cx, pose.waist_y + L * 0.04), [0, 0.2, 1], [L * 0.075, L * 0.088, L * 0.092],
+                         round_ends=(True, False), flat=0.5)
         col = self._cloth(p, colour, FABRICS["nylon"], (40, 90), L)
         if col is None:
             return
@@ -908,7 +935,7 @@ class CameraRenderer(Renderer):
         style = ident.hair_style
         # neck, with the head's shadow on it
         p = cv.shape((pose.neck[0], hy + ry * 0.5), (pose.neck[0], pose.shoulders[0][1] + L * 0.005), [0, 1],
-                     [L * 0.021, L * 0.024])
+                     [L * 0.026, L * 0.03])
         col = self._skin(p, g)
         if col is not None:
             cv.fill(p, col * (1.0 - 0.35 * np.clip(1.0 - p.t * 1.5, 0, 1))[..., None])
@@ -969,7 +996,10 @@ class CameraRenderer(Renderer):
                 cv.fill(q, np.broadcast_to(colour, q.alpha.shape + (3,)).astype(np.float32), clip=np.full_like(q.alpha, amount))
 
         eye_y = hy + ry * 0.02
-        if g.side:
+        if rx < 3.0:  # a head a few pixels wide: features merge into one shadow across the eyes
+            if not g.side:
+                dab(hx, eye_y, rx * 0.6, ry * 0.09, skin * 0.5, 0.6)
+        elif g.side:
             ex = hx + g.face * rx * 0.55
             dab(ex, eye_y, rx * 0.12, ry * 0.07, dark, 0.8)
             dab(ex, eye_y - ry * 0.16, rx * 0.18, ry * 0.05, _rgb(g.hair) * 0.8, 0.6)
@@ -1049,8 +1079,8 @@ class CameraRenderer(Renderer):
             p = cv.ellipse((hx, top_y + L * 0.1), L * 0.26, L * 0.13)
             if p is not None:
                 dome = (p.along < 0).astype(np.float32)
-                col = _lit(p, _rgb(umbrella)[None, None, :] * (1 - 0.12 * (np.sin(p.across / (L * 0.06) * math.pi) > 0.7))[..., None],
-                           ambient=0.5, shine=0.12)
+                ribs = 1 - 0.12 * (np.sin(p.across / (L * 0.06) * math.pi) > 0.7)  # the canopy's panels
+                col = _lit(p, _rgb(umbrella)[None, None, :] * ribs[..., None], ambient=0.5, shine=0.12)
                 cv.fill(p, col, clip=dome)
         elif ident.carry == "phone" and g.view != "back":
             q = cv.shape((hx, hy - L * 0.03), (hx, hy + L * 0.005), [0, 1], [L * 0.011, L * 0.011], round_ends=(False, False))
@@ -1074,13 +1104,14 @@ class CameraRenderer(Renderer):
         elif occ.kind == "person":
             ow = occ.width
             x = -ow * 0.2 if occ.left else W + ow * 0.2
-            layer = Canvas(cv.rgb.copy())
+            layer = Canvas(cv.rgb.copy(), cv.light)
             L = g.ph * rng.uniform(1.0, 1.15)  # nearer the camera than the person
             top = g.top - L * 0.02
             p = layer.shape((x, top + L * 0.2), (x, H + 10), [0, 0.2, 1], [ow * 0.7, ow, ow * 0.9], flat=0.8)
             col = self._plain(p, occ.colour, grain=0.03)
             if col is not None:
-                layer.fill(p, col)
+                legs = _clip01((p.t - 0.55) * 8)[..., None]  # darker trousers below the hips
+                layer.fill(p, col * (1 - 0.55 * legs))
             hxp = x + (ow * 0.3 if occ.left else -ow * 0.3)
             q = layer.ellipse((hxp, top + L * 0.09), L * 0.05, L * 0.065)
             if q is not None:
@@ -1097,9 +1128,14 @@ class CameraRenderer(Renderer):
             p = cv.shape((-10, top + (H - top) * 0.5), (W + 10, top + (H - top) * 0.5), [0, 1], [(H - top) * 0.5 + 4] * 2,
                          round_ends=(False, False), flat=0.5)
             if p is not None:
-                base = _rgb(occ.colour)
-                grain = self.tex.sample(self.tex.soft, p, 5, 9)
-                col = _lit(p, base[None, None, :] * (1 + 0.08 * grain)[..., None], ambient=0.5, shine=0.1)
+                # A wall, a planter or a bench in front: one of the wall photos, tinted by the planned colour.
+                walls = _photos("wall_brick") + _photos("wall_stone") + _photos("wall_wood")
+                wall = walls[int(rng.integers(len(walls)))]
+                surface = wall[:p.alpha.shape[0], :p.alpha.shape[1]]
+                if surface.shape[:2] != p.alpha.shape:
+                    surface = _resize(wall, p.alpha.shape)
+                base = surface * 0.5 + _rgb(occ.colour)[None, None, :] * surface.mean(axis=2, keepdims=True) * 1.1
+                col = _lit(p, base, ambient=0.5, shine=0.1)
                 # the top edge catches the light
                 col = col * (1 + 0.25 * np.clip(1 - (p.across + (H - top) * 0.5) / 3, 0, 1))[..., None]
                 cv.fill(p, col, body=False)
@@ -1117,8 +1153,9 @@ class CameraRenderer(Renderer):
         gamma = rng.uniform(0.85, 1.2)
         # One lookup table per channel (exposure, gamma, cast, black level) instead of float maths per pixel.
         ramp = np.linspace(0.0, 1.0, 256) ** gamma * exposure
-        lut = np.concatenate([np.clip((ramp * cast[i] + cam.offset / 255.0) * 255, 0, 255) for i in range(3)])
-        img = Image.fromarray(np.clip(rgb * 255, 0, 255).astype(np.uint8)).point(lut.astype(np.uint8).tolist())
+        lut = np.clip((ramp[None, :] * cast[:, None] + cam.offset / 255.0) * 255, 0, 255).astype(np.uint8)  # (3, 256)
+        arr8 = np.clip(rgb * 255, 0, 255).astype(np.uint8)
+        img = Image.fromarray(np.stack([lut[c][arr8[..., c]] for c in range(3)], axis=-1))
         # Street cameras render colours flatter than the eye sees them.
         sat = rng.uniform(0.7, 1.0)
         if sat < 0.98:

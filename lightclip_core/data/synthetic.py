@@ -17,7 +17,7 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -1519,8 +1519,11 @@ def contact_sheet(
     cfg: SynthConfig = SynthConfig(),
     n_ids: int = 8,
     caption_width: int = 420,
+    reference: Sequence[Image.Image] = (),
+    reference_label: str = "",
 ) -> Path:
-    """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture."""
+    """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture; then, if
+    given, a row of `reference` pictures (real crops, to compare by eye) labelled `reference_label`."""
     from PIL import ImageFont
 
     people, _ = make_identities(SynthConfig(**{**asdict(cfg), "ids": max(n_ids, 2), "val_ids": 0, "test_ids": 0}))
@@ -1531,7 +1534,8 @@ def contact_sheet(
         font = ImageFont.load_default(size=max(10, h // 18))
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
-    sheet = Image.new("RGB", (k * w + caption_width, n_ids * h), (255, 255, 255))
+    rows = n_ids + (1 if reference else 0)
+    sheet = Image.new("RGB", (max(k, len(reference)) * w + caption_width, rows * h), (255, 255, 255))
     d = ImageDraw.Draw(sheet)
     _init_worker(cfg)
     for row, (ident, pictures) in enumerate(zip(people, map(render_identity, people))):
@@ -1545,6 +1549,13 @@ def contact_sheet(
                 d.text((k * w + 6, y), wrapped, fill=(0, 0, 0), font=font)
                 y += font.size + 2 if hasattr(font, "size") else 12
         d.line([(0, row * h + h - 1), (sheet.width, row * h + h - 1)], fill=(200, 200, 200))
+    if reference:
+        for col, img in enumerate(reference):
+            sheet.paste(img.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (col * w, n_ids * h))
+        y = n_ids * h + 4
+        for wrapped in _wrap(reference_label, font, caption_width - 12, d):
+            d.text((len(reference) * w + 6, y), wrapped, fill=(0, 0, 0), font=font)
+            y += font.size + 2 if hasattr(font, "size") else 12
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
