@@ -190,6 +190,9 @@ class Canvas:
         self.h, self.w = background.shape[:2]
         self.body = np.zeros((self.h, self.w), dtype=np.float32)
         self.wobble = wobble
+        # Pixel centres, sliced by every shape (cheaper than a new arange per shape).
+        self._xc = np.arange(self.w, dtype=np.float32)[None, :] + 0.5
+        self._yc = np.arange(self.h, dtype=np.float32)[:, None] + 0.5
 
     def shape(self, a: tuple[float, float], b: tuple[float, float], ts, ws, round_ends=(True, True),
               flat: float = 1.0) -> Patch | None:
@@ -209,8 +212,8 @@ class Canvas:
         y0, y1 = max(0, int(min(ay, by) - r)), min(self.h, int(max(ay, by) + r) + 2)
         if x1 <= x0 or y1 <= y0:
             return None
-        X = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5 - ax
-        Y = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5 - ay
+        X = self._xc[:, x0:x1] - ax
+        Y = self._yc[y0:y1] - ay
         along = X * ex + Y * ey
         across = X * px + Y * py
         t = _clip01(along * (1.0 / length))
@@ -219,7 +222,7 @@ class Canvas:
         else:
             w = np.interp(t, ts, ws).astype(np.float32)
         off = along - t * length  # 0 beside the segment, past an end the distance beyond it
-        d = np.sqrt(off * off + across * across) - w
+        d = np.hypot(off, across) - w
         if not (round_ends[0] and round_ends[1]):
             d_flat = np.maximum(np.abs(across) - w, np.maximum(-along, along - length))
             if not round_ends[0]:
@@ -246,8 +249,8 @@ class Canvas:
         y0, y1 = max(0, int(cy - ry - 2)), min(self.h, int(cy + ry) + 3)
         if x1 <= x0 or y1 <= y0:
             return None
-        X = (np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5 - cx) / rx
-        Y = (np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5 - cy) / ry
+        X = (self._xc[:, x0:x1] - cx) * (1.0 / rx)
+        Y = (self._yc[y0:y1] - cy) * (1.0 / ry)
         r2 = X * X + Y * Y
         alpha = _clip01((1.0 - np.sqrt(r2)) * min(rx, ry) + 0.5)
         if not alpha.any():
@@ -650,7 +653,7 @@ class CameraRenderer(Renderer):
                         cv.fill(p, col * dim)
                 if lt == "jeans":  # the outer seam and a turned-up hem
                     sgn = -1 if k == 0 else 1
-                    if not g.side:
+                    if not g.side and L >= 80:
                         q = cv.shape((hip[0] + sgn * L * 0.05, hip[1]), (ankle[0] + sgn * L * 0.028, ankle[1] - L * 0.01),
                                      [0, 1], [0.6, 0.6])
                         if q is not None:
@@ -764,12 +767,12 @@ class CameraRenderer(Renderer):
                 for sgn in (-1, 1):  # lapels / collar
                     line((cx + sgn * sh * 0.45, sh_y - L * 0.01), (cx + sgn * L * 0.008, sh_y + L * 0.075), max(0.8, L * 0.006),
                          upper * 0.7 if ut == "coat" else _rgb(_contrast(g.upper)) * 0.8 + upper * 0.2)
-                if ut == "coat":
+                if ut == "coat" and L >= 80:  # buttons: below a pixel on a smaller person
                     for by in (0.27, 0.34, 0.41, 0.48):
                         yb = pose.neck[1] + (by - 0.135) * L * 1.05
                         q = cv.ellipse((cx + L * 0.018, yb), max(0.8, L * 0.007), max(0.8, L * 0.007))
                         cv.fill(q, np.broadcast_to(upper * 0.35, q.alpha.shape + (3,)).astype(np.float32) if q else None)
-                else:  # a zip pull catches the light
+                elif ut == "jacket" and L >= 80:  # a zip pull catches the light
                     line((cx, sh_y + L * 0.08), (cx, sh_y + L * 0.1), max(0.7, L * 0.004),
                          np.array([0.8, 0.8, 0.8], np.float32))
             elif ut == "shirt":
@@ -783,7 +786,7 @@ class CameraRenderer(Renderer):
                              [0, 1], [L * 0.035, L * 0.035], round_ends=(False, False))
                 if q is not None:
                     cv.rgb[q.ys, q.xs] *= (1 - 0.2 * q.alpha * (np.abs(q.across) > L * 0.03))[..., None]
-                for sgn in (-1, 1):  # drawstrings
+                for sgn in (-1, 1) if L >= 80 else ():  # drawstrings
                     line((cx + sgn * L * 0.018, sh_y + L * 0.005), (cx + sgn * L * 0.02, sh_y + L * 0.08), max(0.6, L * 0.003),
                          np.array([0.88, 0.88, 0.86], np.float32))
             elif ut in ("t-shirt", "dress", "sweater"):
