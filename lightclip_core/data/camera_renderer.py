@@ -422,7 +422,7 @@ class CameraRenderer(Renderer):
         The scene is painted at the camera's own resolution (a street camera sees a passer-by a few dozen
         pixels wide) and enlarged to the dataset's size at the end, as a real crop is."""
         h, w = self.size
-        factor = float(rng.choice([1.0, 1.5, 2.0, 2.5, 3.0], p=[0.15, 0.25, 0.3, 0.2, 0.1]))
+        factor = float(rng.choice([1.0, 1.5, 2.0, 2.5, 3.0], p=[0.08, 0.22, 0.3, 0.25, 0.15]))
         hs, ws = max(24, round(h / factor)), max(12, round(w / factor))
         k = hs / h
         c = plan.crop
@@ -550,9 +550,11 @@ class CameraRenderer(Renderer):
             return None
         base = _rgb(colour)
         oy, ox = offs
-        grain = self.tex.sample(self.tex.fine, p, oy, ox)
-        tone = 1.0 + fabric.grain * grain
         k = scale / 200.0  # features scale with the person
+        # Weave, ribs and twill are under a pixel on a person under 100 px tall: only folds and fading show.
+        fine = scale >= 100
+        grain = self.tex.sample(self.tex.fine, p, oy, ox) if fine else 0.0
+        tone = 1.0 + fabric.grain * grain if fine else np.ones_like(p.alpha)
         if fabric.folds:
             # Creases: soft noise stretched across the garment (sleeves and legs crease across, coats and
             # dresses hang in vertical folds); the spacing scales with the person.
@@ -560,9 +562,9 @@ class CameraRenderer(Renderer):
             along, across = (slow, fast) if vertical_folds else (fast, slow)
             folds = self.tex.local(self.tex.soft, p, along, across, oy + 31, ox + 17)
             tone = tone - fabric.folds * np.clip(folds, -1.0, 1.5)
-        if fabric.ribs:
+        if fabric.ribs and fine:
             tone = tone - fabric.ribs * (0.5 + 0.5 * np.sin(p.across / (1.2 * k + 0.35) * math.pi))
-        if fabric.twill:
+        if fabric.twill and fine:
             tone = tone + fabric.twill * np.sin((p.along + p.across) / (1.1 * k + 0.4) * math.pi)
         if fabric.fade:
             tone = tone + fabric.fade * np.clip(1.0 - np.abs(p.nx) * 1.6, 0, 1) * (0.5 + 0.5 * grain * 0.3)
@@ -583,7 +585,7 @@ class CameraRenderer(Renderer):
         if p is None:
             return None
         # Skin scatters light: a higher ambient term and a warm shadow.
-        col = _lit(p, _rgb(g.skin), ambient=0.55, shine=0.04, power=10)
+        col = _lit(p, _rgb(g.skin), ambient=0.55)
         return col * np.array([1.0, 0.97, 0.95], dtype=np.float32)
 
     def _plain(self, p: Patch | None, colour: RGB, shine: float = 0.05, grain: float = 0.02,
