@@ -285,7 +285,8 @@ def _clip01(a: np.ndarray) -> np.ndarray:
 
 
 def _lit(p: Patch, base: np.ndarray, ambient: float = 0.42, shine: float = 0.0, power: float = 18.0) -> np.ndarray:
-    """Lambert shading (plus a highlight when `shine`) of colour `base` (3,) or (h, w, 3)."""
+    """Lambert shading (plus a Blinn highlight when `shine`, its exponent `power` rounded to a power of two)
+    of colour `base` (3,) or (h, w, 3)."""
     lx, ly, lz = p.light
     lam = np.maximum(p.nx * lx + p.ny * ly + p.nz * lz, 0.0)
     shade = ambient + (1.0 - ambient) * 1.05 * lam
@@ -294,7 +295,9 @@ def _lit(p: Patch, base: np.ndarray, ambient: float = 0.42, shine: float = 0.0, 
         # Blinn half-vector between the light and the viewer (0, 0, 1).
         hx, hy, hz = lx, ly, lz + 1.0
         n = math.sqrt(hx * hx + hy * hy + hz * hz)
-        spec = np.maximum((p.nx * hx + p.ny * hy + p.nz * hz) * (1.0 / n), 0.0) ** power
+        spec = np.maximum((p.nx * hx + p.ny * hy + p.nz * hz) * (1.0 / n), 0.0)
+        for _ in range(max(1, round(math.log2(power)))):  # spec ** power, by squaring (power ~ 2^k)
+            spec = spec * spec
         out = out + shine * spec[..., None]
     return out
 
@@ -822,10 +825,8 @@ class CameraRenderer(Renderer):
             d = cv.shape((sh[0] + shift, sh[1] + L * 0.02), (el[0] + shift, el[1] + L * 0.02), [0, 1],
                          [L * 0.045, L * 0.04])
             cv.darken(d, 0.3)
-        # skin first, the sleeve over it (under a long sleeve only the wrist shows)
-        wrist = (el[0] + (hand[0] - el[0]) * 0.7, el[1] + (hand[1] - el[1]) * 0.7)
-        bare = ((wrist, hand, [L * 0.022, L * 0.02]),) if ident.sleeves == "long" else (
-            (sh, el, [L * 0.034, L * 0.027]), (el, hand, [L * 0.026, L * 0.02]))
+        # skin first, the sleeve over it (a long sleeve ends where the hand begins: no skin between)
+        bare = () if ident.sleeves == "long" else ((sh, el, [L * 0.034, L * 0.027]), (el, hand, [L * 0.026, L * 0.02]))
         for a, b, ws in bare:
             p = cv.shape(a, b, [0, 1], ws)
             col = self._skin(p, g)
