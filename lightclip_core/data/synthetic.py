@@ -354,12 +354,10 @@ class BackgroundBank:
         return Crop(index, x, y, bool(rng.random() < 0.5), scene.width - w, scene.height - h)
 
     def cut(self, crop: "Crop") -> Image.Image:
+        """The planned crop's pixels."""
         h, w = self.size
         img = self.scenes[crop.scene].crop((crop.x, crop.y, crop.x + w, crop.y + h))
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if crop.mirrored else img
-
-    def crop(self, rng: np.random.Generator) -> Image.Image:
-        return self.cut(self.draw_crop(rng))
 
 
 @dataclass(frozen=True)
