@@ -197,6 +197,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         extra_train_ids=args.extra_train_ids,
         phrasings=args.phrasings,
         counterfactuals=args.counterfactuals,
+        renderer=args.renderer,
     )
     cfg.check()
     summary: dict = {}
@@ -846,6 +847,8 @@ def _add_backbones(sub) -> None:
 
 def _add_synth(sub) -> None:
     """The `synth` command and its flags."""
+    from .data.synthetic import RENDERERS  # numpy and PIL only: the choices come from the registry
+
     p = sub.add_parser(
         "synth",
         help="generate SynthPedes, the synthetic person-search dataset",
@@ -868,6 +871,10 @@ def _add_synth(sub) -> None:
     p.add_argument("--counterfactuals", type=int, default=0, metavar="N",
                    help="write up to N near-miss captions per caption (colours swapped, one attribute changed) "
                    "to counterfactuals.json, the hard negatives of train --negatives (default 0)")
+    p.add_argument("--renderer", default="draw", choices=RENDERERS.names(),
+                   help="how pictures are made: draw (flat figures on procedural scenes, the bundled gallery's) "
+                   "or camera (shaded people on photos through a low-resolution surveillance camera); captions "
+                   "are the same either way (default draw)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--splits", default="", help="comma list of splits to write (default: train,val,test)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores); output does not depend on it")

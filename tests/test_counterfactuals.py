@@ -18,10 +18,12 @@ CFG = SynthConfig(ids=40, images_per_id=2, size=(64, 32), val_ids=5, test_ids=5,
                   counterfactuals=2)
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    people, _ = make_identities(CFG)
-    _init_worker(CFG)
+@pytest.fixture(scope="module", params=["draw", "camera"])
+def rendered(request):
+    """Every picture of CFG by each renderer (their captions are the same; both are checked)."""
+    cfg = SynthConfig(**{**CFG.__dict__, "renderer": request.param})
+    people, _ = make_identities(cfg)
+    _init_worker(cfg)
     return [(p, render_identity(p)) for p in people]
 
 
@@ -77,9 +79,11 @@ def test_the_kinds_table_names_real_attributes():
     assert set(KINDS) >= {"swap_colours", "upper_colour", "lower_colour", "gender", "upper_type", "lower_type"}
 
 
-def test_the_dataset_files_are_deterministic_and_training_reads_them(tmp_path):
-    generate(tmp_path / "a", CFG, workers=1)
-    generate(tmp_path / "b", CFG, workers=2)
+@pytest.mark.parametrize("renderer", ["draw", pytest.param("camera", marks=pytest.mark.slow)])
+def test_the_dataset_files_are_deterministic_and_training_reads_them(tmp_path, renderer):
+    cfg = SynthConfig(**{**CFG.__dict__, "renderer": renderer})
+    generate(tmp_path / "a", cfg, workers=1)
+    generate(tmp_path / "b", cfg, workers=2)
     for name in ("data_captions.json", "counterfactuals.json", "attributes.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     data = json.loads((tmp_path / "a" / "counterfactuals.json").read_text())

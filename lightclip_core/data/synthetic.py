@@ -17,14 +17,14 @@ import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_json
-from ..registry import one_of
+from ..registry import Registry, one_of
 
 VERSION = 1
 
@@ -344,13 +344,33 @@ class BackgroundBank:
         grain = rng.normal(0, 9 if kind == "grass" else 5, size=arr.shape[:2] + (1,)).astype(np.float32)
         return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
 
-    def crop(self, rng: np.random.Generator) -> Image.Image:
+    def draw_crop(self, rng: np.random.Generator) -> "Crop":
+        """Which scene, where and whether mirrored (the picture's background draws)."""
         h, w = self.size
-        scene = self.scenes[int(rng.integers(len(self.scenes)))]
+        index = int(rng.integers(len(self.scenes)))
+        scene = self.scenes[index]
         x = int(rng.integers(0, scene.width - w + 1))
         y = int(rng.integers(0, scene.height - h + 1))
-        img = scene.crop((x, y, x + w, y + h))
-        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
+        return Crop(index, x, y, bool(rng.random() < 0.5), scene.width - w, scene.height - h)
+
+    def cut(self, crop: "Crop") -> Image.Image:
+        """The planned crop's pixels."""
+        h, w = self.size
+        img = self.scenes[crop.scene].crop((crop.x, crop.y, crop.x + w, crop.y + h))
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if crop.mirrored else img
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A background crop: scene index, top-left corner, mirrored; x_max/y_max give the corner as a
+    fraction of its range (another renderer maps it onto scenes of its own)."""
+
+    scene: int
+    x: int
+    y: int
+    mirrored: bool
+    x_max: int
+    y_max: int
 
 
 @dataclass
@@ -446,6 +466,46 @@ class Figure:
         return max(2, int(self.L(0.04) * self.bw))
 
 
+@dataclass
+class Occluder:
+    """What stands in front of the person (``kind``: none | pole | person | obstacle) and its drawn
+    geometry and colour; fields a kind does not use stay None."""
+
+    kind: str
+    x: float | None = None  # pole centre
+    width: float | None = None  # pole width, or passer-by width
+    colour: RGB | None = None
+    left: bool | None = None  # passer-by at the left edge
+    skin: int | None = None  # passer-by skin tone index
+    top: float | None = None  # obstacle top edge
+
+
+@dataclass
+class CameraDraw:
+    """The camera's draws: blur radius (None: sharp), per-channel gain, offset, noise window and amount."""
+
+    blur: float | None
+    gain: np.ndarray  # (3,) float
+    offset: float
+    noise_yx: tuple[int, int]
+    noise: float
+
+
+@dataclass
+class ShotPlan:
+    """Every random choice of one picture, made by :meth:`Renderer.plan` in a fixed order. A renderer
+    paints a plan without drawing from the picture's generator again, so any renderer leaves it in the
+    same state and the captions written from it after the picture are the same."""
+
+    view: str
+    action: str
+    crop: Crop
+    figure: Figure
+    umbrella: RGB | None  # the umbrella's shade, when the person carries one
+    occluder: Occluder
+    camera: CameraDraw
+
+
 class Renderer:
     """Draws pictures of identities at a fixed (H, W) with PIL: one method per part, back to front."""
 
@@ -453,14 +513,32 @@ class Renderer:
         self.size = size
         self.bank = BackgroundBank(size, seed)
 
-    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
-        # The random draws happen in this order: view, action, background, figure, umbrella colour,
-        # occluder, camera. Changing it changes every generated picture.
+    def plan(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> ShotPlan:
+        """Make every random draw of a picture, in this order: view, action, background, figure,
+        umbrella colour, occluder, camera. Changing it changes every generated picture (and caption)."""
         view = view or _pick(rng, VIEWS)
         action = "walking" if rng.random() < 0.7 else "standing"
-        img = self.bank.crop(rng)
-        d = ImageDraw.Draw(img)
+        crop = self.bank.draw_crop(rng)
         g = Figure.draw(ident, rng, self.size, view, action)
+        umbrella = shade(COLOURS[ident.carry_colour], rng) if ident.carry == "umbrella" else None
+        occluder = self._draw_occluder(g, rng)
+        camera = self._draw_camera(rng)
+        return ShotPlan(view, action, crop, g, umbrella, occluder, camera)
+
+    def shot(self, ident: Identity, plan: ShotPlan) -> Shot:
+        """What the captions of a planned picture may say."""
+        return Shot(view=plan.view, action=plan.action, occluder=plan.occluder.kind,
+                    visible=self._visible(ident, plan.view, plan.occluder.kind))
+
+    def render(self, ident: Identity, rng: np.random.Generator, view: str | None = None) -> tuple[Image.Image, Shot]:
+        plan = self.plan(ident, rng, view)
+        return self.paint(ident, plan), self.shot(ident, plan)
+
+    def paint(self, ident: Identity, plan: ShotPlan) -> Image.Image:
+        """The flat PIL drawing of a planned picture."""
+        view, g = plan.view, plan.figure
+        img = self.bank.cut(plan.crop)
+        d = ImageDraw.Draw(img)
         ankles = self._legs(d, ident, g)
         self._shoes(d, ident, g, ankles)
         if ident.bag == "backpack" and view != "back":
@@ -472,11 +550,9 @@ class Renderer:
         self._bags(d, ident, g, hands)
         self._head(d, ident, g)
         self._headwear(d, ident, g)
-        self._carried(d, ident, g, hands, rng)
-        occluder = self._occluder(d, g, rng)
-        img = self._camera(img, rng)
-        shot = Shot(view=view, action=action, occluder=occluder, visible=self._visible(ident, view, occluder))
-        return img, shot
+        self._carried(d, ident, g, hands, plan.umbrella)
+        self._occluder(d, g, plan.occluder)
+        return self._camera(img, plan.camera)
 
     @staticmethod
     def _legs(d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> list[tuple[float, float]]:
@@ -728,11 +804,10 @@ class Renderer:
 
     @staticmethod
     def _carried(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]],
-                 rng: np.random.Generator) -> None:
-        """An umbrella (its colour is drawn here) or a phone in the last hand."""
+                 uc: RGB | None) -> None:
+        """An umbrella (of the planned shade `uc`) or a phone in the last hand."""
         L = g.L
         if ident.carry == "umbrella":
-            uc = shade(COLOURS[ident.carry_colour], rng)
             hx, hy = hands[-1]
             top_y = g.top - L(0.04)
             d.line([(hx, hy), (hx, top_y + L(0.06))], fill=(40, 40, 40), width=max(1, int(L(0.008))))
@@ -742,42 +817,61 @@ class Renderer:
             d.rectangle([hx - L(0.012), hy - L(0.035), hx + L(0.012), hy], fill=(15, 15, 18))
 
     @staticmethod
-    def _occluder(d: ImageDraw.ImageDraw, g: Figure, rng: np.random.Generator) -> str:
-        """Maybe a pole, a passer-by or an obstacle in front of the person; returns which."""
-        H, W, Y, L, cx = g.H, g.W, g.Y, g.L, g.cx
-        occluder = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
-        if occluder == "pole":
+    def _draw_occluder(g: Figure, rng: np.random.Generator) -> Occluder:
+        """Maybe a pole, a passer-by or an obstacle in front of the person: which, where, what colour."""
+        W, H, cx = g.W, g.H, g.cx
+        kind = _pick(rng, ("none", "pole", "person", "obstacle"), p=[0.62, 0.16, 0.12, 0.10])
+        if kind == "pole":
             px = cx + rng.uniform(-0.35, 0.35) * W
             pw = max(3, int(W * rng.uniform(0.04, 0.08)))
-            pc = tuple(int(v) for v in rng.integers(40, 120, 3))
+            return Occluder(kind, x=px, width=pw, colour=tuple(int(v) for v in rng.integers(40, 120, 3)))
+        if kind == "person":
+            left = bool(rng.random() < 0.5)
+            ow = W * rng.uniform(0.14, 0.26)
+            oc = tuple(int(v) for v in rng.integers(20, 230, 3))
+            return Occluder(kind, left=left, width=ow, colour=oc, skin=int(rng.integers(len(SKIN_TONES))))
+        if kind == "obstacle":
+            oy = H * rng.uniform(0.78, 0.88)
+            return Occluder(kind, top=oy, colour=tuple(int(v) for v in rng.integers(30, 200, 3)))
+        return Occluder(kind)
+
+    @staticmethod
+    def _occluder(d: ImageDraw.ImageDraw, g: Figure, occ: Occluder) -> None:
+        """The planned pole, passer-by or obstacle, drawn in front of the person."""
+        H, W, Y, L = g.H, g.W, g.Y, g.L
+        occluder = occ.kind
+        if occluder == "pole":
+            px, pw, pc = occ.x, occ.width, occ.colour
             d.rectangle([px - pw / 2, 0, px + pw / 2, H], fill=pc)
             d.line([(px - pw / 2 + 1, 0), (px - pw / 2 + 1, H)], fill=_mix(pc, (255, 255, 255), 0.3), width=1)
         elif occluder == "person":
-            left = rng.random() < 0.5
-            ow = W * rng.uniform(0.14, 0.26)
-            oc = tuple(int(v) for v in rng.integers(20, 230, 3))
+            left, ow, oc = occ.left, occ.width, occ.colour
             x0, x1 = (-ow * 0.6, ow) if left else (W - ow, W + ow * 0.6)
             d.rounded_rectangle([x0, Y(0.15), x1, H + 5], radius=int(ow * 0.4), fill=oc)
             hx = x1 - ow * 0.3 if left else x0 + ow * 0.3
-            d.ellipse([hx - L(0.055), Y(0.02), hx + L(0.055), Y(0.15)], fill=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))])
+            d.ellipse([hx - L(0.055), Y(0.02), hx + L(0.055), Y(0.15)], fill=SKIN_TONES[occ.skin])
         elif occluder == "obstacle":
-            oy = H * rng.uniform(0.78, 0.88)
-            oc = tuple(int(v) for v in rng.integers(30, 200, 3))
+            oy, oc = occ.top, occ.colour
             d.rounded_rectangle([-5, oy, W + 5, H + 5], radius=max(1, int(W * 0.06)), fill=oc)
             d.line([(0, oy + 3), (W, oy + 3)], fill=_mix(oc, (255, 255, 255), 0.35), width=1)
-        return occluder
 
-    def _camera(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        """Lighting, colour cast, blur and sensor noise."""
-        if rng.random() < 0.55:
-            img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
-        arr = np.asarray(img, dtype=np.float32)
+    def _draw_camera(self, rng: np.random.Generator) -> CameraDraw:
+        blur = rng.uniform(0.3, 1.0) if rng.random() < 0.55 else None
         gain = rng.uniform(0.72, 1.18) * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
         offset = rng.uniform(-12, 12)
         h, w = self.size
         ny, nx = int(rng.integers(0, h)), int(rng.integers(0, w))
-        noise = self.bank.noise[ny : ny + h, nx : nx + w] * rng.uniform(0.0, 6.0)
-        arr = arr * gain + offset + noise
+        return CameraDraw(blur, gain, offset, (ny, nx), rng.uniform(0.0, 6.0))
+
+    def _camera(self, img: Image.Image, cam: CameraDraw) -> Image.Image:
+        """Lighting, colour cast, blur and sensor noise."""
+        if cam.blur is not None:
+            img = img.filter(ImageFilter.GaussianBlur(cam.blur))
+        arr = np.asarray(img, dtype=np.float32)
+        h, w = self.size
+        ny, nx = cam.noise_yx
+        noise = self.bank.noise[ny : ny + h, nx : nx + w] * cam.noise
+        arr = arr * cam.gain + cam.offset + noise
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
     @staticmethod
@@ -793,6 +887,19 @@ class Renderer:
         if occluder == "obstacle":
             vis.discard("shoes")
         return vis
+
+
+def _camera_renderer(size: tuple[int, int], seed: int) -> Renderer:
+    from .camera_renderer import CameraRenderer  # numpy shading and photo backgrounds, loaded when asked for
+
+    return CameraRenderer(size, seed)
+
+
+# Renderers by name: `factory(size, seed)` gives an object with `render(ident, rng, view)`. Every renderer
+# makes the same draws from the picture's generator (`Renderer.plan`), so only the pictures differ.
+RENDERERS: Registry[Callable[[tuple[int, int], int], Renderer]] = Registry("renderer", plural="renderers")
+RENDERERS.register("draw", Renderer)  # flat PIL figures on procedural scenes (the bundled gallery's)
+RENDERERS.register("camera", _camera_renderer)  # shaded people on photos, through a surveillance camera
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1131,6 +1238,9 @@ class SynthConfig:
     # counterfactuals.json. Either option draws captions from a replayable stream, so the captions (not
     # the pictures) differ from a dataset written without them.
     counterfactuals: int = 0
+    # How pictures are made (RENDERERS): "draw" (flat figures, the bundled gallery's) or "camera"
+    # (data/camera_renderer.py). Captions, facts and counterfactuals do not depend on it.
+    renderer: str = "draw"
 
     def check(self) -> None:
         if self.ids < 1 or self.images_per_id < 1:
@@ -1142,6 +1252,7 @@ class SynthConfig:
         if self.extra_train_ids < 0:
             raise LightCLIPError(f"--extra-train-ids must be 0 or more, got {self.extra_train_ids}.")
         one_of("--phrasings", self.phrasings, ("classic", "varied"), "values")
+        RENDERERS.get(self.renderer)
         if not 0 <= self.counterfactuals <= 8:
             raise LightCLIPError(f"--counterfactuals must be 0 to 8 per caption, got {self.counterfactuals}.")
         if min(self.size) < 32:
@@ -1231,7 +1342,7 @@ _worker_state: dict[str, Any] = {}
 
 def _init_worker(cfg: SynthConfig) -> None:
     _worker_state["cfg"] = cfg
-    _worker_state["renderer"] = Renderer(cfg.size, cfg.seed)
+    _worker_state["renderer"] = RENDERERS.get(cfg.renderer)(cfg.size, cfg.seed)
 
 
 def _image_rng(cfg: SynthConfig, pid: int, k: int) -> np.random.Generator:
@@ -1317,10 +1428,11 @@ def iter_rendered(cfg: SynthConfig, people: list[Identity], workers: int = 1) ->
 
 
 def _config_record(cfg: SynthConfig) -> dict[str, Any]:
-    """The config as attributes.json stores it (``extra_train_ids`` only when used, so files written
-    before it existed, like the bundled gallery's, stay byte-identical)."""
+    """The config as attributes.json stores it (options added later, like ``extra_train_ids`` or
+    ``renderer``, only when not the default, so files written before they existed, like the bundled
+    gallery's, stay byte-identical)."""
     d = {**asdict(cfg), "size": list(cfg.size)}
-    for key, default in (("extra_train_ids", 0), ("phrasings", "classic"), ("counterfactuals", 0)):
+    for key, default in (("extra_train_ids", 0), ("phrasings", "classic"), ("counterfactuals", 0), ("renderer", "draw")):
         if d[key] == default:
             del d[key]
     return d
@@ -1405,8 +1517,11 @@ def contact_sheet(
     cfg: SynthConfig = SynthConfig(),
     n_ids: int = 8,
     caption_width: int = 420,
+    reference: Sequence[Image.Image] = (),
+    reference_label: str = "",
 ) -> Path:
-    """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture."""
+    """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture; then, if
+    given, a row of `reference` pictures (real crops, to compare by eye) labelled `reference_label`."""
     from PIL import ImageFont
 
     people, _ = make_identities(SynthConfig(**{**asdict(cfg), "ids": max(n_ids, 2), "val_ids": 0, "test_ids": 0}))
@@ -1417,7 +1532,8 @@ def contact_sheet(
         font = ImageFont.load_default(size=max(10, h // 18))
     except TypeError:  # Pillow < 10.1
         font = ImageFont.load_default()
-    sheet = Image.new("RGB", (k * w + caption_width, n_ids * h), (255, 255, 255))
+    rows = n_ids + (1 if reference else 0)
+    sheet = Image.new("RGB", (max(k, len(reference)) * w + caption_width, rows * h), (255, 255, 255))
     d = ImageDraw.Draw(sheet)
     _init_worker(cfg)
     for row, (ident, pictures) in enumerate(zip(people, map(render_identity, people))):
@@ -1431,6 +1547,13 @@ def contact_sheet(
                 d.text((k * w + 6, y), wrapped, fill=(0, 0, 0), font=font)
                 y += font.size + 2 if hasattr(font, "size") else 12
         d.line([(0, row * h + h - 1), (sheet.width, row * h + h - 1)], fill=(200, 200, 200))
+    if reference:
+        for col, img in enumerate(reference):
+            sheet.paste(img.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (col * w, n_ids * h))
+        y = n_ids * h + 4
+        for wrapped in _wrap(reference_label, font, caption_width - 12, d):
+            d.text((len(reference) * w + 6, y), wrapped, fill=(0, 0, 0), font=font)
+            y += font.size + 2 if hasattr(font, "size") else 12
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
