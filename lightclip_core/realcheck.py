@@ -81,6 +81,26 @@ def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list, times
             "real_reid_queries": queries}
 
 
+def map_interval(sim: torch.Tensor, query_pids: list[int], gallery_pids: list[int], draws: int = 2000,
+                 seed: int = 0) -> list[float]:
+    """A 95 % bootstrap interval of text -> image mAP over the described *people* (each draw resamples people
+    with replacement and averages their queries' APs): how far the check's mAP could move with other people
+    of the same kind. Deterministic for a seed."""
+    from .evaluate import retrieval_metrics
+
+    ap = [float(retrieval_metrics(sim[i][None], [q], gallery_pids)["map"]) for i, q in enumerate(query_pids)]
+    people = sorted(set(query_pids))
+    by_person = {p: [a for a, q in zip(ap, query_pids) if q == p] for p in people}
+    gen = torch.Generator().manual_seed(seed)
+    means = []
+    for _ in range(draws):
+        chosen = torch.randint(len(people), (len(people),), generator=gen).tolist()
+        aps = [a for c in chosen for a in by_person[people[c]]]
+        means.append(sum(aps) / len(aps))
+    means.sort()
+    return [round(means[int(0.025 * draws)], 1), round(means[int(0.975 * draws) - 1], 1)]
+
+
 def real_check(model, root: str | Path, image_features: torch.Tensor | None = None) -> dict[str, Any]:
     """Every real-check figure of `model` on the check at `root` (``real_*`` fields; the re-ID ones only
     when ``crops.json`` is there). `image_features` ``(G, D)``: the crops already encoded, in the test
@@ -96,6 +116,9 @@ def real_check(model, root: str | Path, image_features: torch.Tensor | None = No
     m = evaluate(model, ds, "test", image_features=image_features, by_attribute=False)
     out: dict[str, Any] = {f"real_{k}": round(float(m[k]), 2) for k in ("r1", "r5", "r10", "map", "minp")}
     out.update(real_queries=m["n_queries"], real_images=m["n_gallery"], real_people=len(set(ev.gallery_pids)))
+    with torch.no_grad():
+        sim = model.encode_text(ev.queries).float().cpu() @ image_features.float().t()
+    out["real_map_ci95"] = map_interval(sim, ev.query_pids, ev.gallery_pids)
     crops = read_crops(root)
     if crops is not None:
         imgs = (root / "imgs").resolve()

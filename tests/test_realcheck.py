@@ -167,3 +167,19 @@ def test_the_app_quotes_real_figures_and_defaults_uploads_to_the_best_on_real_ph
     about = real_summary(bench)
     assert about.index("FastViT-T8") < about.index("MobileNetV2") < about.index("EfficientNet-Lite0")
     assert "CLIP ViT-B/32" not in about and real_summary({}) == ""
+
+
+def test_the_map_interval_brackets_the_map_and_narrows_with_agreement():
+    from lightclip_core.evaluate import retrieval_metrics
+    from lightclip_core.realcheck import map_interval
+
+    g = torch.Generator().manual_seed(1)
+    gallery = [p for p in range(6) for _ in range(3)]
+    queries = [p for p in range(6) for _ in range(2)]
+    sim = torch.rand(len(queries), len(gallery), generator=g)
+    whole = float(retrieval_metrics(sim, queries, gallery)["map"])
+    lo, hi = map_interval(sim, queries, gallery)
+    assert lo <= whole <= hi and hi - lo > 5  # random scores: people differ a lot
+    perfect = torch.tensor([[1.0 if gp == qp else 0.0 for gp in gallery] for qp in queries])
+    assert map_interval(perfect, queries, gallery) == [100.0, 100.0]
+    assert map_interval(sim, queries, gallery) == [lo, hi]  # deterministic

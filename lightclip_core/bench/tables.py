@@ -99,12 +99,16 @@ def real_note(records: list[dict[str, Any]]) -> str | None:
     rec = next((r for r in records if r.get("real_images")), None)
     if rec is None:
         return None
+    best = max((r for r in records if r.get("real_map") is not None), key=lambda r: r["real_map"])
+    ci = best.get("real_map_ci95")
+    spread = (f" (e.g. {best.get('display_name', best['backbone'])}'s real mAP {best['real_map']:.1f} has a 95 % "
+              f"bootstrap interval over the people of {ci[0]:.1f}–{ci[1]:.1f})") if ci else ""
     return (f"*Real R@1 / mAP*: the real-photo check (`realcheck/street/`: {rec['real_people']} people from one "
             f"elevated street camera, {rec['real_images']} crops, {rec['real_queries']} descriptions written by "
             f"hand; never trained on), every description against every crop; *Re-ID mAP*: crop against crop, "
-            f"positives the same person away from the query's own moment. It is small and one camera, so a few "
-            f"points between rows are noise; it is what the drawings above cannot tell: how a model does on real "
-            f"people (docs/REAL.md).")
+            f"positives the same person away from the query's own moment. It is small and one camera, so "
+            f"differences of several points between rows are noise{spread}; it is what the drawings above cannot "
+            f"tell: how a model does on real people (docs/REAL.md).")
 
 
 def embeddings_note(records: list[dict[str, Any]]) -> str | None:
