@@ -79,6 +79,15 @@ def interpolate_trunk(model, start: dict[str, torch.Tensor], alpha: float):
     return model
 
 
+def _label(path: Path) -> str:
+    """A checkpoint as the record names it: relative to the working directory, or its last two parts
+    (``run/best``: a run's ``best`` alone says nothing), never a machine's absolute path."""
+    from .fileio import portable_path
+
+    label = portable_path(path)
+    return label if label != path.name else "/".join(path.resolve().parts[-2:])
+
+
 def wise_record(alpha: float, toward: str, source: str) -> dict[str, Any]:
     """What a checkpoint's config.json says about the interpolation that made it."""
     return {"wise_alpha": alpha, "wise": {"alpha": alpha, "toward": toward, "from": source,
@@ -94,7 +103,7 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     import shutil
 
     from .checkpoints import load_checkpoint, read_config, save_checkpoint
-    from .fileio import portable_path, portable_record
+    from .fileio import portable_record
 
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
@@ -103,12 +112,12 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     if toward == PRETRAINED:
         start, toward_label = pretrained_trunk_state(model), f"pretrained ({model.config.backbone})"
     else:
-        start, toward_label = checkpoint_trunk_state(model, toward), portable_path(Path(toward))
+        start, toward_label = checkpoint_trunk_state(model, toward), _label(Path(toward))
     interpolate_trunk(model, start, alpha)
     config = read_config(src)
     keep = {k: v for k, v in config.items()
             if k not in ("format", "model", "weights_dtype", "wise", "wise_alpha", "metrics")}
-    extra = portable_record(keep) | wise_record(alpha, toward_label, portable_path(src))
+    extra = portable_record(keep) | wise_record(alpha, toward_label, _label(src))
     extra["wise"]["source_metrics"] = config.get("metrics", {})
     save_checkpoint(model, dst, extra)
     if (src / "curves.json").is_file():  # the training that made the fine-tuned end
