@@ -395,3 +395,13 @@ def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypat
     assert set(got) == {"torch", "onnx"} and all(v > 0 for v in got.values())
     assert {enc for enc, _ in seen} == {"torch", "onnx"} and all(enc == head for enc, head in seen)
     assert (engine.model.text_encoder.runtime, engine.model.image_runtime) == ("torch", "torch")  # put back
+
+
+def test_recipe_names_camera_augmentation_and_a_wise_step():
+    from lightclip_core.bench.records import recipe_summary
+
+    plain = recipe_summary({"train": {"pretrained": True, "augment": {"flip": 0.5}}, "model": {}})
+    assert "camera" not in plain["recipe_short"] and "WiSE" not in plain["recipe_short"]
+    cfg = {"train": {"pretrained": True, "augment": {"flip": 0.5, "jpeg": 0.3}}, "model": {}, "wise_alpha": 0.6}
+    short = recipe_summary(cfg)["recipe_short"]
+    assert "camera augmentation" in short and "WiSE α 0.6" in short

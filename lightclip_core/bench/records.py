@@ -76,8 +76,13 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
     if out["warm_start"]:  # a fine-tune: what it started from is its own earlier model
         start = _base_of_fine_tune(out, recipe.get("init_from")) + "fine-tuned" + (
             f", {out['stripes']} bands" if out["stripes"] else "")
+    aug = train.get("augment") or {}
+    out["camera_augment"] = any(aug.get(k) for k in ("crop", "downsample", "blur", "jpeg", "greyscale", "noise"))
+    out["wise_alpha"] = cfg.get("wise_alpha")
     extras = [name for name, on in (("text head", out["text_head"] != "none"), ("negatives", out["negatives"]),
-                                    ("attributes", out["attribute_supervision"])) if on]
+                                    ("attributes", out["attribute_supervision"]),
+                                    ("camera augmentation", out["camera_augment"]),
+                                    (f"WiSE α {out['wise_alpha']}", out["wise_alpha"] is not None)) if on]
     out["recipe_short"] = (start + (f" + KD ← {' + '.join(out['distilled_from'])}" if out["distilled_from"] else "")
                            + "".join(f" + {e}" for e in extras))
     return out
