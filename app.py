@@ -405,8 +405,7 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
 def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session, uploads: UploadArea) -> None:
     """Upload pictures (or zips), index them for this session; API /upload: (files, backbone) -> status.
     Its model defaults to the one that does best on real photos (benchmarks.json's real-photo check)."""
-    usable = [k for k in pool.available() if pool.info(k).get("available")]
-    default = views.best_for_real(pool.bench(), usable) or default
+    default = views.best_for_real(pool.bench(), pool.usable()) or default
     gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images, or a street video "
                 f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS[:4])}; up to {APP_LIMITS.max_video_seconds / 60:g} minutes). "
                 "People in videos and street photos are found with OpenCV's HOG detector and followed across frames, "
@@ -488,7 +487,7 @@ def main() -> int:
     pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY,
                       device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"))
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
-    usable = [k for k in pool.available() if pool.info(k).get("available")]  # a damaged one is listed, not chosen
+    usable = pool.usable()
     preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in usable]
     default = (preferred or usable or pool.available() or [None])[0]
     # Results are gallery files: served in place, not copied (and hashed) into Gradio's cache on every

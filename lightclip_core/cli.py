@@ -272,17 +272,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     crops = read_crops(args.root) if args.dataset == "rstpreid" and args.split == "test" else None
     features = None
+    gallery = dataset.eval_split(args.split).gallery
     if args.binding or crops is not None:
         from .evaluate import encode_images
 
-        features = encode_images(model, dataset.eval_split(args.split).gallery, args.batch_size, args.workers)
+        features = encode_images(model, gallery, args.batch_size, args.workers)
     result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json,
                       image_features=features)
     result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split)
     if crops is not None:  # a real check (lightclip_core.realcheck): image -> image re-identification too
-        from .realcheck import real_check
+        from .realcheck import crops_reid
 
-        reid = {k: v for k, v in real_check(model, args.root, features).items() if k.startswith("real_reid")}
+        reid = crops_reid(args.root, gallery, features, crops)
         result["reid"] = {k.removeprefix("real_reid_"): v for k, v in reid.items()}
     if args.binding:
         from .binding import BindingSet, binding_report

@@ -138,27 +138,21 @@ class ViewTransform:
             x[:, top : top + max(1, round(eh * h)), left : left + max(1, round(ew * w))] = 0
         return x
 
-
     @staticmethod
     def _camera(img, p: dict[str, Any]):
         """The view's lost resolution, blur, greyscale and JPEG on a PIL image (same size)."""
-        import io
+        from PIL import ImageFilter
 
-        from PIL import Image, ImageFilter
+        from .data.transforms import down_up, jpeg_roundtrip
 
         if p["downsample"]:
-            f = p["downsample"]
-            small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
-            img = small.resize(img.size, Image.Resampling.BILINEAR)
+            img = down_up(img, p["downsample"])
         if p["blur"]:
             img = img.filter(ImageFilter.GaussianBlur(p["blur"]))
         if p["grey"]:
             img = img.convert("L").convert("RGB")
         if p["jpeg"]:
-            buf = io.BytesIO()
-            img.save(buf, "JPEG", quality=p["jpeg"])
-            buf.seek(0)
-            img = Image.open(buf).convert("RGB")
+            img = jpeg_roundtrip(img, p["jpeg"])
         return img
 
 

@@ -23,7 +23,7 @@ nothing may train on it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -81,16 +81,13 @@ def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list, times
             "real_reid_queries": queries}
 
 
-def map_interval(sim: torch.Tensor, query_pids: list[int], gallery_pids: list[int], draws: int = 2000,
-                 seed: int = 0) -> list[float]:
-    """A 95 % bootstrap interval of text -> image mAP over the described *people* (each draw resamples people
-    with replacement and averages their queries' APs): how far the check's mAP could move with other people
-    of the same kind. Deterministic for a seed."""
-    from .evaluate import retrieval_metrics
-
-    ap = [float(retrieval_metrics(sim[i][None], [q], gallery_pids)["map"]) for i, q in enumerate(query_pids)]
+def map_interval(ap: Sequence[float], query_pids: Sequence[int], draws: int = 2000, seed: int = 0) -> list[float]:
+    """A 95 % bootstrap interval of text -> image mAP (percent) from the queries' APs `ap` (0..1, as
+    `retrieval_metrics(..., per_query=True)` gives them) over the described *people*: each draw resamples
+    people with replacement and averages their queries' APs. How far the check's mAP could move with other
+    people of the same kind. Deterministic for a seed."""
     people = sorted(set(query_pids))
-    by_person = {p: [a for a, q in zip(ap, query_pids) if q == p] for p in people}
+    by_person = {p: [100 * float(a) for a, q in zip(ap, query_pids) if q == p] for p in people}
     gen = torch.Generator().manual_seed(seed)
     means = []
     for _ in range(draws):
@@ -101,33 +98,41 @@ def map_interval(sim: torch.Tensor, query_pids: list[int], gallery_pids: list[in
     return [round(means[int(0.025 * draws)], 1), round(means[int(0.975 * draws) - 1], 1)]
 
 
+def crops_reid(root: str | Path, gallery_paths: Sequence[str], image_features: torch.Tensor,
+               crops: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The re-ID figures (``real_reid_*``) of the check at `root` from its crops (`read_crops`) and their
+    embeddings ``(G, D)``, in the order of `gallery_paths` (the test split's gallery)."""
+    imgs = (Path(root) / "imgs").resolve()
+    rel = [Path(p).resolve().relative_to(imgs).as_posix() for p in gallery_paths]
+    missing = [r for r in rel if r not in crops]
+    if missing:
+        raise LightCLIPError(f"{Path(root) / CROPS_FILE} does not list {len(missing)} crop(s) of the check, "
+                             f"e.g. {missing[0]!r}.")
+    # a track id is unique within one footage run (`run`, when the check was cut from several)
+    tracks = [(str(crops[r].get("run", "")), int(crops[r]["track"])) for r in rel]
+    return reid_metrics(image_features, [int(crops[r]["person"]) for r in rel], tracks,
+                        [float(crops[r]["time_s"]) for r in rel])
+
+
+@torch.no_grad()
 def real_check(model, root: str | Path, image_features: torch.Tensor | None = None) -> dict[str, Any]:
     """Every real-check figure of `model` on the check at `root` (``real_*`` fields; the re-ID ones only
     when ``crops.json`` is there). `image_features` ``(G, D)``: the crops already encoded, in the test
     split's gallery order."""
     from .data.person_search import load_rstpreid
-    from .evaluate import encode_images, evaluate
+    from .evaluate import encode_images, retrieval_metrics
 
     root = Path(root)
-    ds = load_rstpreid(root, name="real check")
-    ev = ds.eval_split("test")
+    ev = load_rstpreid(root, name="real check").eval_split("test")
     if image_features is None:
         image_features = encode_images(model, ev.gallery)
-    m = evaluate(model, ds, "test", image_features=image_features, by_attribute=False)
+    sim = model.encode_text(ev.queries).float().cpu() @ image_features.float().t()  # (Q, G)
+    m = retrieval_metrics(sim, ev.query_pids, ev.gallery_pids, per_query=True)
     out: dict[str, Any] = {f"real_{k}": round(float(m[k]), 2) for k in ("r1", "r5", "r10", "map", "minp")}
     out.update(real_queries=m["n_queries"], real_images=m["n_gallery"], real_people=len(set(ev.gallery_pids)))
-    with torch.no_grad():
-        sim = model.encode_text(ev.queries).float().cpu() @ image_features.float().t()
-    out["real_map_ci95"] = map_interval(sim, ev.query_pids, ev.gallery_pids)
+    per = m["per_query"]
+    out["real_map_ci95"] = map_interval(per["ap"].tolist(), [ev.query_pids[i] for i in per["query_index"].tolist()])
     crops = read_crops(root)
     if crops is not None:
-        imgs = (root / "imgs").resolve()
-        rel = [Path(p).resolve().relative_to(imgs).as_posix() for p in ev.gallery]
-        missing = [r for r in rel if r not in crops]
-        if missing:
-            raise LightCLIPError(f"{root / CROPS_FILE} does not list {len(missing)} crop(s) of the check, e.g. {missing[0]!r}.")
-        # a track id is unique within one footage run (`run`, when the check was cut from several)
-        tracks = [(str(crops[r].get("run", "")), int(crops[r]["track"])) for r in rel]
-        out.update(reid_metrics(image_features, [int(crops[r]["person"]) for r in rel], tracks,
-                                [float(crops[r]["time_s"]) for r in rel]))
+        out.update(crops_reid(root, ev.gallery, image_features, crops))
     return out

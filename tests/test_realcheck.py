@@ -178,8 +178,12 @@ def test_the_map_interval_brackets_the_map_and_narrows_with_agreement():
     queries = [p for p in range(6) for _ in range(2)]
     sim = torch.rand(len(queries), len(gallery), generator=g)
     whole = float(retrieval_metrics(sim, queries, gallery)["map"])
-    lo, hi = map_interval(sim, queries, gallery)
+    def interval(scores):
+        per = retrieval_metrics(scores, queries, gallery, per_query=True)["per_query"]
+        return map_interval(per["ap"].tolist(), [queries[i] for i in per["query_index"].tolist()])
+
+    lo, hi = interval(sim)
     assert lo <= whole <= hi and hi - lo > 5  # random scores: people differ a lot
     perfect = torch.tensor([[1.0 if gp == qp else 0.0 for gp in gallery] for qp in queries])
-    assert map_interval(perfect, queries, gallery) == [100.0, 100.0]
-    assert map_interval(sim, queries, gallery) == [lo, hi]  # deterministic
+    assert interval(perfect) == [100.0, 100.0]
+    assert interval(sim) == [lo, hi]  # deterministic

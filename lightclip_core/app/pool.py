@@ -58,10 +58,14 @@ class EnginePool:
     def available(self) -> list[str]:
         return list(self.checkpoints)
 
+    def usable(self) -> list[str]:
+        """The bundled models that load (a damaged one is listed by `available`, never chosen by default)."""
+        return [k for k in self.available() if self.info(k).get("available")]
+
     def bench(self) -> dict[str, Any]:
         """checkpoints/benchmarks.json, read once ({} when it is missing or unreadable: the app then shows
         no measured figures rather than failing)."""
-        if getattr(self, "_bench", None) is None:
+        if self._bench is None:
             from ..fileio import read_json
 
             try:

@@ -23,6 +23,7 @@ from ..app.columns import machine_of, record_machine_label
 from ..errors import LightCLIPError
 from ..fileio import log
 from ..profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
+from ..train_config import CAMERA_FIELDS
 
 REFERENCE = "vit_base_patch32_clip_224"
 
@@ -77,7 +78,7 @@ def recipe_summary(cfg: dict[str, Any]) -> dict[str, Any]:
         start = _base_of_fine_tune(out, recipe.get("init_from")) + "fine-tuned" + (
             f", {out['stripes']} bands" if out["stripes"] else "")
     aug = train.get("augment") or {}
-    out["camera_augment"] = any(aug.get(k) for k in ("crop", "downsample", "blur", "jpeg", "greyscale", "noise"))
+    out["camera_augment"] = any(aug.get(k) for k in CAMERA_FIELDS)
     out["wise_alpha"] = cfg.get("wise_alpha")
     extras = [name for name, on in (("text head", out["text_head"] != "none"), ("negatives", out["negatives"]),
                                     ("attributes", out["attribute_supervision"]),

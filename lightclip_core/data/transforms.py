@@ -57,6 +57,27 @@ def _uniform(lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand(()))
 
 
+def down_up(img, f: float):
+    """A PIL image shrunk to `f` of its size and brought back (bilinear): what a far, low-resolution camera
+    loses. The size is unchanged."""
+    from PIL import Image
+
+    small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
+    return small.resize(img.size, Image.Resampling.BILINEAR)
+
+
+def jpeg_roundtrip(img, quality: int):
+    """A PIL image encoded as JPEG at `quality` and decoded again (RGB): compression blocks and ringing."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 class RandomDownUp:
     """With probability `p`, shrink a PIL image to 30-80 % of its size and bring it back: the detail a far,
     low-resolution camera loses (the size is unchanged)."""
@@ -65,13 +86,7 @@ class RandomDownUp:
         self.p = p
 
     def __call__(self, img):
-        from PIL import Image
-
-        if float(torch.rand(())) >= self.p:
-            return img
-        f = _uniform(0.3, 0.8)
-        small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
-        return small.resize(img.size, Image.Resampling.BILINEAR)
+        return img if float(torch.rand(())) >= self.p else down_up(img, _uniform(0.3, 0.8))
 
 
 class RandomJPEG:
@@ -81,16 +96,7 @@ class RandomJPEG:
         self.p = p
 
     def __call__(self, img):
-        import io
-
-        from PIL import Image
-
-        if float(torch.rand(())) >= self.p:
-            return img
-        buf = io.BytesIO()
-        img.convert("RGB").save(buf, "JPEG", quality=int(_uniform(25, 85)))
-        buf.seek(0)
-        return Image.open(buf).convert("RGB")
+        return img if float(torch.rand(())) >= self.p else jpeg_roundtrip(img, int(_uniform(25, 85)))
 
 
 class SensorNoise:
