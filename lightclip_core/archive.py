@@ -61,8 +61,10 @@ def archive_sources(items: Iterable[str | Path]) -> list[Source]:
             found = [p.parent / ln if not Path(ln).is_absolute() else Path(ln) for ln in lines if ln and not ln.startswith("#")]
             if not found:
                 raise FootageError(f"The list {p} names no video.")
-        else:
+        elif p.exists():
             found = [p]
+        else:
+            raise FootageError(f"--videos {item}: no such file or folder.")
         out += [Source(str(q), "video") for q in found]
     unique, seen = [], set()
     for s in out:  # each file once, where it first appears
@@ -181,6 +183,10 @@ def build_archive_gallery(
     out = Path(out)
     check_footage_options(sources, sample_fps, topts, limits)
     _cv2()
+    skipped: list[tuple[str, str]] = [(Path(s.path).name, "no such file") for s in sources if not Path(s.path).is_file()]
+    sources = [s for s in sources if Path(s.path).is_file()]  # a list may name a video that is gone: skipped, named
+    if not sources:
+        raise FootageError(f"None of the {len(skipped)} videos given exists (first: {skipped[0][0]}); check the paths.")
     prepare_archive_out(out, sources)
     det = make_detector(detector, **(detector_options or {}))
     options = {"sample_fps": sample_fps, "detector": det.name, "detector_options": det.options(),
@@ -193,7 +199,6 @@ def build_archive_gallery(
     todo = [s for s in sources if keys[s.path] not in done]
     if len(todo) < len(sources):
         log(f"footage: {len(sources) - len(todo)} of {len(sources)} videos already indexed in {parts}; resuming")
-    skipped: list[tuple[str, str]] = []
 
     def finished(src: Source, result: SourceResult, counts: dict[str, float]) -> None:
         done[keys[src.path]] = {"file": Path(src.path).name, "part": _write_part(parts, keys[src.path], result, counts)}

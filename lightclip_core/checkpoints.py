@@ -7,17 +7,47 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json, read_json  # noqa: F401 - re-exported for callers
+from .fileio import atomic_write_bytes, atomic_write_json, read_json, write_dir  # noqa: F401 - re-exported for callers
+from .outputs import OutputKind, check_output_dir
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "lightclip-checkpoint-v1"
+SHIPPED_EMBEDDINGS = "gallery_embeddings.safetensors"  # the bundled gallery's embeddings (gallery_embeddings.py)
+
+
+METRICS_FILE, CURVES_FILE = "metrics.json", "curves.json"
+
+
+def checkpoint_files(folder: Path) -> set[str] | None:
+    """The files a checkpoint folder of ours may hold (weights, config, metrics, curves, shipped gallery
+    embeddings), or None when `folder` has no LightCLIP ``config.json`` (then it is not ours)."""
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(config, dict) and config.get("format") == FORMAT):
+        return None
+    return {MODEL_FILE, CONFIG_FILE, METRICS_FILE, CURVES_FILE, SHIPPED_EMBEDDINGS}
+
+
+CHECKPOINT_OUTPUT = OutputKind("a LightCLIP checkpoint", checkpoint_files)
+
+
+def write_checkpoint_dir(dst: str | Path, fill: Callable[[Path], None], inputs: Sequence[str | Path] = (),
+                         flag: str = "--out") -> Path:
+    """Make checkpoint folder `dst` whole: `fill(folder)` writes into a new folder beside it, which then
+    replaces `dst` (so an earlier checkpoint there leaves no stale metrics or embeddings, and a failure
+    leaves it untouched). `dst` must be new, empty or a checkpoint (`outputs.check_output_dir`)."""
+    check_output_dir(dst, CHECKPOINT_OUTPUT, flag, inputs)
+    return write_dir(Path(dst), fill, flag)
 
 
 SCALE_SUFFIX = ".int8_scale"
@@ -150,20 +180,21 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
     import shutil
 
     src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
-        raise LightCLIPError(f"export --out {dst} is the checkpoint being exported; write it to another folder "
-                             "(the source keeps its full-precision weights).")
+    check_output_dir(dst, CHECKPOINT_OUTPUT, "--out", [src])  # before loading anything
     model = load_checkpoint(src)
     config = read_config(src)
     from .fileio import portable_path, portable_record
 
     extra = portable_record({k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")})
     extra["exported_from"] = portable_path(src)
-    save_checkpoint(model, dst, extra, dtype=dtype)
-    for name in ("metrics.json", "curves.json"):
-        if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
-    return dst
+
+    def fill(folder: Path) -> None:
+        save_checkpoint(model, folder, extra, dtype=dtype)
+        for name in (METRICS_FILE, CURVES_FILE):
+            if (src / name).is_file():
+                shutil.copyfile(src / name, folder / name)
+
+    return write_checkpoint_dir(dst, fill, [src])
 
 
 def bundled_checkpoints(root: str | Path) -> dict[str, Path]:

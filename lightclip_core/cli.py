@@ -487,12 +487,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache), or write
     the embeddings with their footage metadata into a Milvus store."""
     from .fileio import check_writable_dir
+    from .index import GalleryIndex
     from .search import Gallery, SearchEngine
 
     if args.store == "milvus":
         return _index_milvus(args)
     if not args.out:
         raise LightCLIPError("index needs --out PATH for the FAISS index (or --store milvus --uri ...).")
+    GalleryIndex.check_out(args.out, [args.gallery, args.checkpoint])
     check_writable_dir(Path(args.out).parent, "--out")  # before encoding the gallery
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
@@ -579,7 +581,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         if not args.uri:
             raise LightCLIPError("--store milvus needs --uri (the file or server `index --store milvus` wrote to).")
-        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection),
+        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection, read_only=True),
                                        runtime=args.runtime)
     else:
         engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, runtime=args.runtime)
@@ -622,18 +624,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_wise(args: argparse.Namespace) -> int:
     """Weight-space ensembling: a checkpoint whose trunk is moved back toward its pretrained start."""
-    from .checkpoints import CONFIG_FILE, MODEL_FILE
-    from .fileio import check_writable_dir
     from .weight_ensemble import wise_checkpoint
 
-    out = Path(args.out)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in (MODEL_FILE, CONFIG_FILE, "curves.json")) \
-        if out.is_dir() else []
-    if out.exists() and (not out.is_dir() or foreign):
-        what = "is a file" if not out.is_dir() else f"holds files of its own ({', '.join(foreign[:3])})"
-        raise LightCLIPError(f"wise --out {out} {what}; write the checkpoint to a new or checkpoint-only folder.")
-    check_writable_dir(out, "--out")
-    dst = wise_checkpoint(args.checkpoint, out, args.alpha, args.toward)
+    dst = wise_checkpoint(args.checkpoint, Path(args.out), args.alpha, args.toward)
     print(json.dumps({"checkpoint": str(dst), "alpha": args.alpha, "toward": args.toward}))
     return 0
 
@@ -647,8 +640,10 @@ def _export_onnx(args: argparse.Namespace) -> int:
     if not onnxruntime_available():
         raise LightCLIPError("--format onnx needs onnxruntime (to check the export): pip install onnx onnxruntime.")
     out = Path(args.out)
-    if out.suffix != ".onnx":
+    folder_given = out.suffix != ".onnx"
+    if folder_given:
         out = out / ("text.onnx" if args.text_encoder else "image.onnx")
+    _check_onnx_out(out, folder_given, [args.checkpoint])
     if args.text_encoder:
         from .models.text_encoders import create_text_encoder
 
@@ -665,6 +660,31 @@ def _export_onnx(args: argparse.Namespace) -> int:
     print(json.dumps({"onnx": str(out), "mb": round(out.stat().st_size / 2**20, 2), "inputs": fn.input_names,
                       "parity_cosine_min": meta["parity_cosine_min"], "opset": meta["opset"]}))
     return 0
+
+
+def _check_onnx_out(out: Path, folder_given: bool, inputs: list) -> None:
+    """`export --format onnx` writes OUT.onnx and its sidecar OUT.json: each new or an export of ours;
+    a folder given as --out (image.onnx / text.onnx inside) is new, empty or holds only such exports."""
+    from .fileio import check_writable_dir
+    from .outputs import OutputKind, check_output_dir, check_output_file
+
+    def sidecar(path: Path) -> bool:
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and {"parity_cosine_min", "opset"} <= set(meta)
+
+    def exports(folder: Path) -> set[str] | None:
+        ours = {f"{n}.{ext}" for n in ("image", "text") if sidecar(folder / f"{n}.json") for ext in ("onnx", "json")}
+        return ours or None
+
+    what = "an ONNX export of this project (with its .json sidecar)"
+    if folder_given:
+        check_output_dir(out.parent, OutputKind("a folder of ONNX exports", exports), "--out", inputs)
+    ours = check_output_file(out.with_suffix(".json"), sidecar, what, "--out", inputs)
+    check_output_file(out, lambda _: ours, what, "--out", inputs)
+    check_writable_dir(out.parent, "--out")
 
 
 def cmd_footage(args: argparse.Namespace) -> int:

@@ -93,12 +93,35 @@ def replace_dir(src: Path, dest: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
 
 
+def write_dir(dest: Path, fill: Callable[[Path], None], flag: str = "--out") -> Path:
+    """Make folder `dest` whole: `fill(folder)` writes into a new folder beside it, which then replaces
+    `dest` (`replace_dir`): a failure or a kill leaves the old `dest` as it was, and nothing of an
+    earlier `dest` survives beside the new files. The caller has checked `dest` may be replaced."""
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
+    except OSError as exc:
+        raise LightCLIPError(f"{flag} {dest} cannot be written ({exc.strerror or exc}); choose another place.") from None
+    try:
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; the result should read like any other folder
+        fill(tmp)
+        replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
 def check_writable_dir(folder: Path, flag: str) -> None:
     """Make `folder` (and its parents) and check a file can be written there, before any long work:
     one sentence naming `flag` when it cannot (read-only place, a file in the way, no permission)."""
     from .errors import LightCLIPError
 
     folder = Path(folder)
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise LightCLIPError(f"{flag} {folder} cannot be written: {blocker} is a file, not a folder; choose another place.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

@@ -46,6 +46,7 @@ from .data.footage_file import FOOTAGE_FILE, FORMAT, FootageError, read_footage 
 from .errors import UnknownNameError
 from .fileio import safe_stem
 from .progress import Progress, as_progress
+from .outputs import OutputKind, check_output_dir
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 @dataclass
@@ -598,42 +599,23 @@ def written_files(meta: dict[str, Any]) -> set[str]:
     return files
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def footage_files(folder: Path) -> set[str] | None:
+    """The files a footage gallery's manifest lists in `folder`, or None when it has no ``footage.json``."""
+    meta = read_footage(folder)
+    return written_files(meta) if meta is not None else None
+
+
+FOOTAGE_OUTPUT = OutputKind("a footage gallery", footage_files)
 
 
 def _prepare_out(out: Path, sources: Sequence[Source] = (), source_folders: Sequence[str | Path] = (),
                  own: Callable[[str], bool] | None = None) -> None:
     """`out` may be new, empty, or an earlier footage gallery holding only the files its manifest lists
     (it is replaced at the end); nothing else is ever overwritten, and `out` may not hold a source nor
-    lie inside a source folder (it would index its own output on every rerun). `own(relative path)`
-    names more files the caller wrote (an archive's parts): they count as the gallery's, and a folder
-    holding only them is accepted."""
-    where = out.resolve()
-    for folder in source_folders:
-        if _inside(where, Path(folder).resolve()):
-            raise FootageError(f"--out {out} is inside the source folder {folder}; write the gallery elsewhere.")
-    for s in sources:
-        if _inside(Path(s.path).resolve(), where):
-            raise FootageError(f"The source {Path(s.path).name} is inside --out {out}, which the gallery replaces; "
-                               "write the gallery elsewhere.")
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise FootageError(f"{out} exists and is not a folder.")
-    if not any(out.iterdir()):
-        return
-    own = own or (lambda rel: False)
-    files = [str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()]
-    meta = read_footage(out)
-    if meta is None and not all(map(own, files)):
-        raise FootageError(f"{out} is not empty and is not a footage gallery; choose a new folder.")
-    listed = written_files(meta) if meta else set()
-    foreign = sorted(f for f in files if f not in listed and not own(f))
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise FootageError(f"{out} holds files this footage gallery did not write ({shown}); move them or "
-                           "choose a new folder.")
+    lie inside a source folder (it would index its own output on every rerun): `outputs.check_output_dir`.
+    `own(relative path)` names more files the caller wrote (an archive's parts): they count as the
+    gallery's, and a folder holding only them is accepted."""
+    check_output_dir(out, FOOTAGE_OUTPUT, "--out", [*source_folders, *(s.path for s in sources)], own, FootageError)
 
 
 class FrameIndexer:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoints import SHIPPED_EMBEDDINGS
 from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, write_cache
 from .gallery import Gallery
@@ -31,9 +32,6 @@ def checkpoint_fingerprint(path: str | Path) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-SHIPPED_EMBEDDINGS = "gallery_embeddings.safetensors"
 
 
 def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim: int,

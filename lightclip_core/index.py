@@ -38,6 +38,16 @@ from .fileio import cache_root
 from .registry import one_of
 
 INDEX_KINDS = ("auto", "flat", "pq", "hnsw", "ivf")
+INDEX_FORMAT = "lightclip-index-v1"  # in <path>.json (indexes saved before it carry kind, dim and size)
+
+
+def _is_index_meta(path: Path) -> bool:
+    """Whether `path` is the JSON half of an index `GalleryIndex.save` wrote."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and (meta.get("format") == INDEX_FORMAT or {"kind", "dim", "size", "params"} <= set(meta))
 AUTO_FLAT_MAX = 20_000  # exact search: 1.8 ms at 10k, 20 ms at 100k 384-d vectors on two cores (bench --scale); above, "pq"
 DEFAULT_RECALL_TARGET = 0.97  # on 200 held-out queries: a margin for sampling error over a promised 0.95
 TUNE_QUERIES = 200
@@ -262,6 +272,17 @@ class GalleryIndex:
         return self._index.reconstruct(int(row))
 
     # -- persistence -------------------------------------------------------------------------------
+    @staticmethod
+    def check_out(path: str | Path, inputs=(), flag: str = "--out") -> None:
+        """Refuse, in one sentence, to save to `path` when ``<path>.json`` or ``<path>.faiss`` exists and
+        is not an index this project saved (`outputs.check_output_file`), or `path` overlaps `inputs`."""
+        from .outputs import check_output_file
+
+        path = Path(path)
+        meta = path.with_suffix(".json")
+        ours = check_output_file(meta, _is_index_meta, "an index this project saved", flag, inputs)
+        check_output_file(path.with_suffix(".faiss"), lambda p: ours, "an index this project saved", flag, inputs)
+
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.faiss`` and ``<path>.json`` atomically; returns the .faiss path."""
         from .checkpoints import atomic_write_bytes, atomic_write_json
@@ -271,7 +292,7 @@ class GalleryIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = faiss.serialize_index(self._index)
         atomic_write_bytes(path.with_suffix(".faiss"), data.tobytes())
-        meta = {"kind": self.kind, "dim": self.dim, "size": len(self), "params": self.params, "key": self.key,
+        meta = {"format": INDEX_FORMAT, "kind": self.kind, "dim": self.dim, "size": len(self), "params": self.params, "key": self.key,
                 "tuned": self.tuned}
         atomic_write_json(path.with_suffix(".json"), meta)
         return path.with_suffix(".faiss")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +29,8 @@ from .errors import LightCLIPError
 
 STORES = ("faiss", "milvus")
 DEFAULT_COLLECTION = "lightclip_gallery"
+_COLLECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,249}")  # Milvus' rule, room left for the "_info" twin
+_REMOTE_URI = re.compile(r"^(https?|tcp|grpc)://", re.IGNORECASE)
 
 
 def parse_time(text: str | float | int, flag: str = "--from") -> float:
@@ -184,7 +187,17 @@ class MilvusStore:
     """A gallery's embeddings and footage metadata in one Milvus collection (`uri`: a milvus-lite
     file path, or a server's ``http://host:port``)."""
 
-    def __init__(self, uri: str | Path, collection: str = DEFAULT_COLLECTION, timeout_s: float = 5.0) -> None:
+    def __init__(self, uri: str | Path, collection: str = DEFAULT_COLLECTION, timeout_s: float = 5.0,
+                 read_only: bool = False) -> None:
+        """`read_only`: the caller only searches, so a local store file that does not exist is an error
+        (milvus-lite would otherwise create an empty one)."""
+        if not _COLLECTION_NAME.fullmatch(str(collection)):
+            raise LightCLIPError(f"--collection {str(collection)[:80]!r} is not a Milvus collection name: letters, "
+                                 "digits and _, starting with a letter or _, at most 250 characters.")
+        local = not _REMOTE_URI.match(str(uri))
+        if read_only and local and not Path(uri).is_file():
+            raise LightCLIPError(f"There is no Milvus store at {uri}; write one first with "
+                                 f"index --store milvus --uri {uri}.")
         pymilvus = _pymilvus()
         self.uri, self.collection, self.timeout_s = str(uri), collection, timeout_s
         self._info: dict[str, Any] | None = None

@@ -39,6 +39,7 @@ from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, l
 from .losses import compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig
+from .outputs import OutputKind, check_output_dir, listed_files
 from .text_cache import cached_text_features, cached_token_states, cached_token_states_exist
 from .train_config import (  # noqa: F401  (re-exported: the run's config lives in train_config)
     AUGMENTATIONS, PRESET_EPOCHS, PRESETS, AugmentConfig, LossConfig, TrainConfig, preset,
@@ -283,8 +284,23 @@ def _init_process(cfg: TrainConfig) -> tuple[torch.device, int, int]:
 RESUME_MAY_CHANGE = ("epochs", "out", "num_workers", "threads", "progress", "eval_batch_size")
 
 
+def run_files(run_dir: Path) -> set[str] | None:
+    """The files a training run wrote in `run_dir` (its settings, ``last/``, ``best/`` and their
+    half-swapped copies), or None when `run_dir` holds no ``train_config.json`` of a run."""
+    try:
+        json.loads((run_dir / "train_config.json").read_text(encoding="utf-8"))["backbone"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    own = ("last/", "best/", ".last.tmp/", ".best.tmp/", ".last.old-", ".best.old-")
+    return {"train_config.json"} | {f for f in listed_files(run_dir) if f.startswith(own)}
+
+
+RUN_OUTPUT = OutputKind("a training run (train_config.json, last/, best/)", run_files)
+
+
 def _resume_point(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, float, list, dict | None]:
     """(start epoch, best val mAP, history, saved state) — or a clear error when the directory disagrees."""
+    check_output_dir(run_dir, RUN_OUTPUT, "--out", [cfg.root, cfg.init or None, *cfg.teachers])
     if not resume:
         if (run_dir / "last").exists():
             raise LightCLIPError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out.")

@@ -102,12 +102,13 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     as this checkpoint's own."""
     import shutil
 
-    from .checkpoints import load_checkpoint, read_config, save_checkpoint
+    from .checkpoints import CHECKPOINT_OUTPUT, load_checkpoint, read_config, save_checkpoint, write_checkpoint_dir
     from .fileio import portable_record
+    from .outputs import check_output_dir
 
     src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
-        raise LightCLIPError(f"wise --out {dst} is the checkpoint being interpolated; write it to another folder.")
+    inputs = [src] + ([] if toward == PRETRAINED else [toward])
+    check_output_dir(dst, CHECKPOINT_OUTPUT, "--out", inputs)  # before loading anything
     model = load_checkpoint(src)
     if toward == PRETRAINED:
         start, toward_label = pretrained_trunk_state(model), f"pretrained ({model.config.backbone})"
@@ -119,7 +120,10 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
             if k not in ("format", "model", "weights_dtype", "wise", "wise_alpha", "metrics")}
     extra = portable_record(keep) | wise_record(alpha, toward_label, _label(src))
     extra["wise"]["source_metrics"] = config.get("metrics", {})
-    save_checkpoint(model, dst, extra)
-    if (src / "curves.json").is_file():  # the training that made the fine-tuned end
-        shutil.copyfile(src / "curves.json", dst / "curves.json")
-    return dst
+
+    def fill(folder: Path) -> None:
+        save_checkpoint(model, folder, extra)
+        if (src / "curves.json").is_file():  # the training that made the fine-tuned end
+            shutil.copyfile(src / "curves.json", folder / "curves.json")
+
+    return write_checkpoint_dir(dst, fill, inputs)

@@ -110,7 +110,7 @@ def test_export_onto_its_own_source_is_refused_and_loses_nothing(checkpoint, cap
     before = (checkpoint / "model.safetensors").read_bytes()
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(checkpoint / "." ), "--dtype", "int8"]) == 2
     err = capsys.readouterr().err
-    assert "is the checkpoint being exported" in err and len(err.strip().splitlines()) == 1
+    assert "is the input" in err and len(err.strip().splitlines()) == 1
     assert (checkpoint / "model.safetensors").read_bytes() == before
 
 
@@ -121,7 +121,7 @@ def test_an_unwritable_out_is_one_sentence_before_any_work(checkpoint, tmp_path,
                  "--out", str(blocker / "idx")]) == 2
     err = capsys.readouterr().err
     assert f"--out {blocker} cannot be written" in err and len(err.strip().splitlines()) == 1
-    assert main(["train", "--preset", "cpu-synth", "--backbone", "mobilenetv3_small_100", "--root", str(tmp_path),
+    assert main(["train", "--preset", "cpu-synth", "--backbone", "mobilenetv3_small_100", "--root", str(tmp_path / "data"),
                  "--out", str(blocker / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"--out {blocker / 'run'} cannot be written" in err and len(err.strip().splitlines()) == 1
@@ -220,3 +220,60 @@ def test_footage_skips_hostile_pictures_by_name(checkpoint, tmp_path, capsys):
                  "--record-paths"]) == 0
     sources = json.loads((tmp_path / "g" / "footage.json").read_text())["sources"]
     assert {s["path"] for s in sources} == {str((folder / f"person{i}.png").resolve()) for i in range(3)}
+
+
+def _rstpreid(root: Path, entries: list[dict]) -> Path:
+    (root / "imgs").mkdir(parents=True, exist_ok=True)
+    for e in entries:
+        if "/" not in e["img_path"]:
+            (root / "imgs" / e["img_path"]).write_bytes(b"x")
+    (root / "data_captions.json").write_text(json.dumps(entries))
+    return root
+
+
+@pytest.mark.parametrize("img_path", ["../../../../etc/passwd", "/etc/passwd", "a/../../../outside.jpg"])
+def test_an_annotation_path_that_leaves_the_root_is_refused_naming_its_entry(img_path, tmp_path):
+    from lightclip_core.data import load_dataset
+
+    good = {"id": 0, "img_path": "a.jpg", "captions": ["a man"], "split": "test"}
+    root = _rstpreid(tmp_path / "ds", [good, {**good, "id": 1, "img_path": img_path}])
+    with pytest.raises(LightCLIPError, match=r"Entry 1 of .* lies outside the dataset root"):
+        load_dataset("rstpreid", root)
+
+
+def test_a_repeated_annotation_entry_is_counted_once_and_reported(tmp_path, capsys):
+    from lightclip_core.data import load_dataset
+
+    e = {"id": 0, "img_path": "a.jpg", "captions": ["a man"], "split": "test"}
+    root = _rstpreid(tmp_path / "ds", [e, {**e, "id": 1, "img_path": "b.jpg"}, e])
+    assert len(load_dataset("rstpreid", root).split("test")) == 2
+    assert "1 entry repeats an earlier entry's image (first: entry 2)" in capsys.readouterr().err
+    _rstpreid(root, [e, {**e, "id": 5}])
+    with pytest.raises(LightCLIPError, match="Entries 0 and 1 .* different people or splits"):
+        load_dataset("rstpreid", root)
+
+
+def test_synth_refuses_sizes_with_no_bound(capsys):
+    assert main(["synth", "--out", "never-made", "--ids", "1000000000000"]) == 2
+    assert "at most 1,000,000 identities" in capsys.readouterr().err and not Path("never-made").exists()
+
+
+def test_footage_archive_names_what_is_missing(tmp_path, capsys):
+    assert main(["footage", "--videos", str(tmp_path / "nonexistent"), "--out", str(tmp_path / "g")]) == 2
+    assert "--videos" in capsys.readouterr().err
+    listing = tmp_path / "list.txt"
+    listing.write_text("gone.mp4\n")
+    assert main(["footage", "--videos", str(listing), "--out", str(tmp_path / "g"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "None of the 1 videos given exists (first: gone.mp4)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_milvus_names_are_checked_and_search_creates_no_store(checkpoint, tmp_path, capsys):
+    pytest.importorskip("pymilvus")
+    gallery = str(REPO / "gallery")
+    argv = ["index", "--checkpoint", str(checkpoint), "--gallery", gallery, "--store", "milvus"]
+    assert main(argv + ["--uri", str(tmp_path / "s.db"), "--collection", "../x y;drop"]) == 2
+    assert "is not a Milvus collection name" in capsys.readouterr().err
+    assert main(["search", "--checkpoint", str(checkpoint), "--gallery", gallery, "--store", "milvus", "--uri",
+                 str(tmp_path / "missing.db"), "-q", "a man"]) == 2
+    assert "There is no Milvus store at" in capsys.readouterr().err and not (tmp_path / "missing.db").exists()

@@ -153,9 +153,15 @@ def require_fields(entries: Any, path: Path, fields: Iterable[str], types: dict[
     return entries
 
 
-def resolve_image(root: Path, rel: str) -> str:
-    """Images live under ``root/imgs/``; a path that already starts with ``imgs/`` is accepted too."""
+def resolve_image(root: Path, rel: str, entry: str = "An entry") -> str:
+    """Images live under ``root/imgs/``; a path that already starts with ``imgs/`` is accepted too. A
+    path that leaves the root (absolute, or ``..`` past it; judged on the written path, so a linked
+    ``imgs/`` folder still works) is a `DataError` naming `entry`."""
     primary = root / "imgs" / rel
+    lexical = Path(os.path.normpath(primary))
+    if Path(rel).is_absolute() or not (lexical == root or root in lexical.parents):
+        raise DataError(f"{entry} names the image {rel[:200]!r}, which lies outside the dataset root {root}; image "
+                        "paths are relative to its imgs/ folder.")
     if not primary.exists() and (root / rel).exists():
         return str(root / rel)
     return str(primary)

@@ -6,8 +6,10 @@ Each returns a `PersonSearchDataset`; `--root` is the directory holding the anno
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from ..fileio import log
 from .base import (
     DataError,
     PersonSearchDataset,
@@ -22,7 +24,10 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def _samples(entries: list[dict], root: Path, path_key: str, path: Path, id_offset: int = 0) -> list[Sample]:
-    samples = []
+    """One sample per image. An entry repeating an earlier one's image (same person, same split) is
+    counted once and reported on stderr (evaluated twice, it would count that image's matches twice);
+    one giving that image another person or split is an error naming both entries."""
+    samples, first_entry, repeats = [], {}, []
     for i, e in enumerate(entries):
         if e["split"] not in SPLIT_NAMES:
             raise DataError(f"Entry {i} of {path} has split {e['split']!r}; expected one of {', '.join(SPLIT_NAMES)}.")
@@ -30,7 +35,20 @@ def _samples(entries: list[dict], root: Path, path_key: str, path: Path, id_offs
             pid = int(e["id"]) - id_offset
         except (TypeError, ValueError):
             raise DataError(f"Entry {i} of {path} has a non-integer id {e['id']!r}.") from None
-        samples.append(Sample(resolve_image(root, e[path_key]), pid, tuple(e["captions"]), e["split"]))
+        sample = Sample(resolve_image(root, e[path_key], f"Entry {i} of {path}"), pid, tuple(e["captions"]), e["split"])
+        key = os.path.normpath(sample.img_path)
+        if key in first_entry:
+            k, j = first_entry[key]
+            if (samples[k].pid, samples[k].split) != (pid, sample.split):
+                raise DataError(f"Entries {j} and {i} of {path} give the image {e[path_key][:200]!r} different "
+                                "people or splits; fix one of them.")
+            repeats.append(i)
+            continue
+        first_entry[key] = (len(samples), i)
+        samples.append(sample)
+    if repeats:
+        log(f"{path}: {len(repeats)} entr{'y repeats' if len(repeats) == 1 else 'ies repeat'} an earlier entry's "
+            f"image (first: entry {repeats[0]}); each image is counted once.")
     return samples
 
 

@@ -14,7 +14,9 @@ It is synthetic and always called so: numbers measured on it never stand in for 
 from __future__ import annotations
 
 import io
+import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -24,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_json
+from ..outputs import OutputKind, check_output_dir, remove_owned
 from ..registry import Registry, one_of
 
 VERSION = 1
@@ -1214,6 +1217,7 @@ class CaptionWriter:
 
 SPLITS = ("train", "val", "test")
 COUNTERFACTUALS_FILE = "counterfactuals.json"
+MAX_IDS, MAX_IMAGES_PER_ID, MAX_SIDE = 1_000_000, 100, 1024  # bounds on one run (a typo of --ids must not fill a disk)
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -1257,6 +1261,12 @@ class SynthConfig:
             raise LightCLIPError(f"--counterfactuals must be 0 to 8 per caption, got {self.counterfactuals}.")
         if min(self.size) < 32:
             raise LightCLIPError(f"SynthPedes pictures need at least 32 px a side, got {self.size[0]}x{self.size[1]}.")
+        if max(self.size) > MAX_SIDE:
+            raise LightCLIPError(f"SynthPedes pictures are at most {MAX_SIDE} px a side, got {self.size[0]}x{self.size[1]}.")
+        if self.ids + self.extra_train_ids > MAX_IDS or self.images_per_id > MAX_IMAGES_PER_ID:
+            raise LightCLIPError(f"SynthPedes writes at most {MAX_IDS:,} identities (--ids + --extra-train-ids) of at most "
+                                 f"{MAX_IMAGES_PER_ID} pictures each, got {self.ids + self.extra_train_ids:,} of "
+                                 f"{self.images_per_id:,}.")
 
 
 def _draw_families(
@@ -1438,6 +1448,32 @@ def _config_record(cfg: SynthConfig) -> dict[str, Any]:
     return d
 
 
+PARTIAL_FILE = ".synthpedes-partial.json"  # written first, removed last: marks a run that was stopped
+_PICTURE_NAME = re.compile(r"^imgs/[0-9]{5,}_[0-9]{2}\.jpg$")
+
+
+def synthpedes_files(folder: Path) -> set[str] | None:
+    """The files a SynthPedes run wrote in `folder` (its manifest: the JSON files and the pictures its
+    annotations list; for a stopped run, pictures named as the generator names them), or None when
+    `folder` is not a SynthPedes dataset (another dataset's annotations are not ours)."""
+    meta = {"data_captions.json", "attributes.json", COUNTERFACTUALS_FILE, PARTIAL_FILE}
+    present = {p.relative_to(folder).as_posix() for p in (folder / "imgs").glob("*")} if (folder / "imgs").is_dir() else set()
+    if (folder / PARTIAL_FILE).is_file():
+        return meta | {f for f in present if _PICTURE_NAME.match(f)}
+    try:
+        attributes = json.loads((folder / "attributes.json").read_text(encoding="utf-8"))
+        records = json.loads((folder / "data_captions.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(attributes, dict) and attributes.get("generator") == "SynthPedes" and isinstance(records, list)):
+        return None
+    return meta | {f"imgs/{r['img_path']}" for r in records if isinstance(r, dict) and isinstance(r.get("img_path"), str)
+                   and _PICTURE_NAME.match(f"imgs/{r['img_path']}")}
+
+
+DATASET_OUTPUT = OutputKind("a SynthPedes dataset", synthpedes_files)
+
+
 def generate(
     out_dir: str | Path,
     cfg: SynthConfig = SynthConfig(),
@@ -1459,11 +1495,12 @@ def generate(
     for split in splits:
         one_of("split", split, SPLITS, "splits")
     out = Path(out_dir)
-    if (out / "data_captions.json").exists() and not overwrite:
-        raise LightCLIPError(f"{out} already holds a dataset (data_captions.json); pass --overwrite to replace it.")
+    if check_output_dir(out, DATASET_OUTPUT):
+        if not overwrite:
+            raise LightCLIPError(f"{out} already holds a SynthPedes dataset; pass --overwrite to replace it.")
+        remove_owned(out, synthpedes_files(out) or ())  # only what an earlier run listed (foreign files were refused)
     (out / "imgs").mkdir(parents=True, exist_ok=True)
-    for stale in (out / "imgs").glob("*.jpg"):
-        stale.unlink()
+    atomic_write_json(out / PARTIAL_FILE, {"generator": "SynthPedes", "complete": False})
 
     people, split = make_identities(cfg)
     chosen = [p for p in people if split[p.pid] in splits]
@@ -1509,6 +1546,7 @@ def generate(
     elif cf_path.exists():
         cf_path.unlink()  # an overwritten dataset keeps no counterfactuals of its old captions
     atomic_write_json(out / "data_captions.json", records, indent=1, ensure_ascii=False)  # last: its presence marks a complete dataset
+    (out / PARTIAL_FILE).unlink()
     return {"out": str(out), "images": n_images, "ids": counts, "seconds": seconds, "images_per_s": n_images / max(seconds, 1e-9)}
 
 
