@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -43,8 +44,11 @@ def clean_query(text: Any, max_chars: int = MAX_QUERY_CHARS) -> tuple[str, bool]
     """
     if text is None or not isinstance(text, str):
         raise QueryError("Type a description of the person to search for.")
-    # Lone UTF-16 surrogates (which no tokenizer accepts) and control characters become spaces.
-    query = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    # Lone UTF-16 surrogates (which no tokenizer accepts) and control characters become spaces; invisible
+    # format characters (zero-width spaces and joiners, soft hyphens, byte-order marks) go, so a query of
+    # only those is empty; NFKC folds compatibility forms (full-width letters) into the plain ones.
+    text = "".join(c for c in _UNPRINTABLE.sub(" ", text) if unicodedata.category(c) != "Cf")
+    query = " ".join(unicodedata.normalize("NFKC", text).split())
     if not query:
         raise QueryError("Type a description of the person to search for (e.g. 'a woman in a red coat').")
     if len(query) <= max_chars:

@@ -107,6 +107,26 @@ def test_search_view_captions_and_bad_inputs(site):
     assert "(cached)" in md
 
 
+@pytest.mark.parametrize("bad", [None, "", ["x", "y"], 7])
+def test_every_view_answers_a_bad_backbone_in_one_sentence(site, bad, tmp_path):
+    """/search, /similar, /explain, /upload and /upload_sample all check the backbone the same way."""
+    pool, why = site["pool"], "Name one model as a string"
+    assert isinstance(views.search_many(pool, ["a man"], [bad], [5])[0], LightCLIPError)
+    assert why in views.search_view(pool, "a man", bad, 5)[1]
+    assert why in views.similar_view(pool, bad, 0, 5)[1]
+    assert why in views.explain_view(pool, "a man", bad, 0)
+    pics = _people_pictures(tmp_path / "pics", [(200, 30, 30)])
+    engine, key, md = views.index_uploads(pool, pics, bad, UploadArea(tmp_path / "up"), "s1")
+    assert engine is None and key is None and why in md
+    assert pool.info(bad)["available"] is False
+
+
+def test_a_query_of_invisible_characters_is_an_empty_query(site):
+    items, md, _ = views.search_view(site["pool"], "\u200b\u200c\u2060\ufeff\u00ad", "mobilenetv3_small_100", 5)
+    assert items == [] and "Type a description" in md
+    assert views.search_many(site["pool"], ["\u200b \u200d"], ["mobilenetv3_small_100"], [5]) == [[]]
+
+
 def test_gallery_caption_query_marks_the_right_person(site):
     pool = site["pool"]
     g = pool.gallery

@@ -23,6 +23,15 @@ def how_to_get(backbone: str) -> str:
             f"--checkpoint runs/{backbone}/best --out checkpoints/{backbone}`.")
 
 
+def model_key(backbone: Any) -> str:
+    """`backbone` as a model key, or one sentence: API clients can send null, a list or a number, and
+    every endpoint answers them the same way."""
+    if isinstance(backbone, str) and backbone:
+        return backbone
+    got = "nothing" if backbone is None or backbone == "" else type(backbone).__name__
+    raise LightCLIPError(f"Name one model as a string, e.g. 'mobilenetv3_large_100' (got {got}).")
+
+
 class EnginePool:
     """One lazily built `SearchEngine` per backbone over one shared gallery; thread-safe.
 
@@ -83,6 +92,10 @@ class EnginePool:
         from ..checkpoints import read_config
         from ..models.zero_shot import is_zero_shot, weights_cached
 
+        try:
+            backbone = model_key(backbone)
+        except LightCLIPError as exc:
+            return {"available": False, "message": str(exc)}
         if is_zero_shot(backbone):
             return {"available": True, "zero_shot": True, "synthetic": False, "cached": weights_cached(backbone)}
         if backbone not in self.checkpoints:
@@ -94,8 +107,10 @@ class EnginePool:
             from ..models.lightclip import LightCLIPConfig
 
             LightCLIPConfig.from_dict(cfg["model"])
-        except LightCLIPError as exc:  # damaged: listed, and says why, instead of stopping the app
-            return {"available": False, "damaged": True, "message": f"The {backbone} checkpoint is damaged: {exc}"}
+        except LightCLIPError as exc:  # damaged: listed, and says why (not where the server keeps it)
+            where = self.checkpoints[backbone]
+            why = str(exc).replace(str(where), f"checkpoints/{where.name}")
+            return {"available": False, "damaged": True, "message": f"The {backbone} checkpoint is damaged: {why}"}
         train = cfg.get("train") or {}
         return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
                 "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}
@@ -105,6 +120,7 @@ class EnginePool:
         from ..models.backbones import get_backbone_spec
         from ..models.zero_shot import is_zero_shot
 
+        backbone = model_key(backbone)
         zero_shot = is_zero_shot(backbone)
         if backbone not in self.checkpoints and not zero_shot:
             get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones

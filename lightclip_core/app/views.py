@@ -16,7 +16,7 @@ from ..models.backbones import STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
 from ..search import MAX_K, Gallery, QueryError, SearchEngine, SearchResult, clean_query
-from .pool import EnginePool
+from .pool import EnginePool, model_key
 from .uploads import UploadArea, ingest_uploads
 
 SYNTHETIC_WARNING = (
@@ -229,9 +229,10 @@ def search_many(pool: EnginePool, queries: Sequence[Any], backbones: Sequence[An
     out: list[Any] = [[] for _ in queries]
     groups: dict[str, list[int]] = {}
     for i, (q, b) in enumerate(zip(queries, backbones)):
-        if not isinstance(b, str):
-            out[i] = LightCLIPError(f"Name one model as a string, e.g. 'mobilenetv3_large_100' "
-                                    f"(got {type(b).__name__}).")
+        try:
+            b = model_key(b)
+        except LightCLIPError as exc:
+            out[i] = exc
             continue
         try:
             clean_query(q)
