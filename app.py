@@ -40,6 +40,7 @@ UPLOAD_QUOTA = int((settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") or MAX_APP_BYTES /
 COMPARE_COLUMNS = 3
 TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
 SEARCH_BATCH = settings.get("LIGHTCLIP_SEARCH_BATCH")  # API /search: concurrent calls per batch
+SEARCH_BUDGET_S = settings.get("LIGHTCLIP_SEARCH_BUDGET_S")  # API /search: a call's wait for its encoder
 MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uploads.py) apply
 CONCURRENCY = settings.get("LIGHTCLIP_CONCURRENCY")
 PRELOAD = settings.get("LIGHTCLIP_PRELOAD")  # load every bundled encoder after start-up (0: on first use)
@@ -231,15 +232,21 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
             _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
     # API /search: simultaneous calls are coalesced (lightclip_core.app.coalesce), so the queries for one
-    # encoder share one text-encoder call, and each client gets its own answer or its own error.
+    # encoder share one text-encoder call, and each client gets its own answer or its own error. Each
+    # bundled encoder has its own lane: one that loads or encodes its gallery on first use holds up
+    # only its own callers, who get "try again" past their time budget.
     batcher = Coalescer(lambda reqs: views.search_many(pool, *zip(*reqs)), max_batch=SEARCH_BATCH,
-                        name="api-search")
+                        name="api-search", lane=lambda req: req[1] if isinstance(req[1], str)
+                        and req[1] in pool.checkpoints else "other")
 
     def api_search(q, b, kk):
         try:
-            return batcher.submit((q, b, kk))
+            return batcher.submit((q, b, kk), timeout=SEARCH_BUDGET_S)
         except LightCLIPError as exc:
             raise gr.Error(str(exc)) from None
+        except TimeoutError:
+            raise gr.Error(f"The {views.display_name(b)} model is still getting ready (its first search loads it "
+                           "and indexes the gallery); try again in a minute.") from None
 
     api_endpoint(api_search, [t.query, t.backbone, t.k], [t.results], api_name="search",
                            concurrency_limit=SEARCH_BATCH)

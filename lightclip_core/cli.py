@@ -345,7 +345,8 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
 
     encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
     doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first,
-                        client=args.client, baseline=args.baseline, app_file=args.app or bundled_dir("app.py"))
+                        client=args.client, baseline=args.baseline, stall=args.stall,
+                        app_file=args.app or bundled_dir("app.py"))
     if args.out:
         atomic_write_json(Path(args.out), doc)
     if args.json:
@@ -364,8 +365,14 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
                   f"{ld['requests']} requests, {ld['errors']} errors, p50 {ld['p50_s']} s, p95 {ld['p95_s']} s, "
                   f"{ld['requests_per_s']} requests/s ({ld['client']} clients; CPU per request: app "
                   f"{ld['app_cpu_ms_per_request']} ms, clients {ld['client_cpu_ms_per_request']} ms)")
-    if "ratios" in doc:
+    if "load_untuned" in doc:
         print(f"requests/s with gradio_tuning / without: {doc['ratios']['tuned_vs_untuned_requests_per_s']}")
+    if st := doc.get("stall"):
+        alone, beside = st["alone"], st["beside_slow"]
+        print(f"stall: {st['clients']} clients of {st['fast']}: p95 {alone['p95_s']} s, worst {alone['max_s']} s alone; "
+              f"p95 {beside['p95_s']} s, worst {beside['max_s']} s beside the first use of {st['slow']} "
+              f"(x{st['fast_p95_beside_slow_vs_alone']}, x{st['fast_max_beside_slow_vs_alone']}; that call: "
+              f"{st['slow_call'].get('answer', '')[:90]} after {st['slow_call'].get('seconds')} s)")
     return 0
 
 
@@ -1073,6 +1080,9 @@ def _add_bench_app(sub) -> None:
                    help="load-test clients: asyncio on the REST API (light) or one gradio_client.Client per session")
     p.add_argument("--baseline", action="store_true",
                    help="also run the load test on an app started with LIGHTCLIP_GRADIO_TUNING=0 and report the ratio")
+    p.add_argument("--stall", action="store_true",
+                   help="also time 5 clients of the default encoder alone and beside another encoder's first use "
+                        "(it loads and encodes the gallery), and report their p95 ratio")
     p.add_argument("--out", help="also write the JSON document here (e.g. docs/bench_app.json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_app)

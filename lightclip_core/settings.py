@@ -46,6 +46,8 @@ _ALL = [
     Setting("LIGHTCLIP_UPLOAD_QUOTA_MB", "", "float", "app.py",
             "all sessions' uploads together, in MB (default: uploads.MAX_APP_BYTES)"),
     Setting("LIGHTCLIP_SEARCH_BATCH", "16", "int", "app.py", "API /search: concurrent calls answered in one batch"),
+    Setting("LIGHTCLIP_SEARCH_BUDGET_S", "30", "float", "app.py",
+            "API /search: seconds a call waits for its encoder (one still loading answers \"try again\")"),
     Setting("LIGHTCLIP_CONCURRENCY", "4", "int", "app.py", "the app's concurrent event handlers"),
     Setting("LIGHTCLIP_PRELOAD", "1", "flag", "app.py", "load every bundled encoder after start-up (0: on first use)"),
     Setting("LIGHTCLIP_REQUIRE_BROWSER", "", "flag", "tests", "fail, not skip, the browser tests without Chromium (CI)"),

@@ -86,3 +86,25 @@ def test_a_batch_function_with_the_wrong_number_of_answers_is_an_error_not_a_han
     batcher = Coalescer(lambda items: [], name="short")
     with pytest.raises(RuntimeError, match="0 answers for 1 calls"):
         batcher.submit("x", timeout=10)
+
+
+def test_a_slow_lane_holds_up_only_its_own_calls():
+    """An encoder that loads (or encodes its gallery) for seconds must not stall the others' calls."""
+    release = threading.Event()
+
+    def run_batch(items):
+        if items[0][0] == "slow":
+            release.wait(10)
+        return [f"{lane}:{x}" for lane, x in items]
+
+    batcher = Coalescer(run_batch, lane=lambda item: item[0])
+    with ThreadPoolExecutor(4) as ex:
+        slow = ex.submit(batcher.submit, ("slow", 0))
+        _wait_for(lambda: batcher.pending() == 0)  # the slow batch is running
+        assert [batcher.submit(("fast", x), timeout=5) for x in range(3)] == ["fast:0", "fast:1", "fast:2"]
+        assert not slow.done()
+        with pytest.raises(TimeoutError, match="within 0.05 s"):  # a caller's budget: its own error, at once
+            batcher.submit(("slow", 1), timeout=0.05)
+        release.set()
+        assert slow.result(10) == "slow:0"
+    assert batcher.submit(("slow", 2), timeout=10) == "slow:2"  # the timed-out call ran; the lane goes on

@@ -159,13 +159,13 @@ async def _http_search(http, url: str, q: str, b: str, k: int, session: str) -> 
 
 
 def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, k: int = 10,
-         client: str = "http", server_pid: int | None = None) -> dict[str, Any]:
+         client: str = "http", server_pid: int | None = None, warm: bool = True) -> dict[str, Any]:
     """`clients` concurrent sessions calling /search for `seconds` over `encoders` (client i uses
     encoder i mod E). `client="http"` (default): asyncio tasks on Gradio's REST API in this process;
     ``"gradio_client"``: one `gradio_client.Client` per session in its own thread, as a Python user
     would call the app (its SSE threads cost ~3x the app's own CPU per request on two cores, so it
     measures the clients more than the app). With `server_pid`, the app's CPU seconds are reported
-    beside the clients' own."""
+    beside the clients' own. `warm=False` skips the untimed first search per encoder (http clients)."""
     if client == "gradio_client":
         return _load_gradio_client(url, encoders, clients, seconds, k, server_pid)
     if client != "http":
@@ -180,7 +180,7 @@ def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, 
     async def main() -> tuple[float, float, float | None]:
         limits = httpx.Limits(max_connections=2 * clients + 4, max_keepalive_connections=2 * clients + 4)
         async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-            for b in encoders:  # first use of each encoder happens before the clock starts
+            for b in encoders if warm else ():  # first use of each encoder happens before the clock starts
                 await _http_search(http, url, QUERIES[0], b, k, "lightclip-load-warm")
             stop_at = time.perf_counter() + seconds
 
@@ -214,6 +214,7 @@ def _load_summary(client: str, clients: int, wall: float, encoders: list[str], l
     return {"client": client, "clients": clients, "seconds": round(wall, 1), "encoders": encoders, "requests": done,
             "errors": len(errors), "error_examples": errors[:3],
             "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(p95, 3) if p95 else None,
+            "max_s": round(lat[-1], 3) if lat else None,
             "requests_per_s": round(len(lat) / wall, 2),
             "client_cpu_ms_per_request": round(1e3 * client_cpu / done, 1) if done else None,
             "app_cpu_ms_per_request": round(1e3 * server_cpu / done, 1) if done and server_cpu is not None else None}
@@ -264,9 +265,11 @@ def _load_gradio_client(url: str, encoders: list[str], clients: int, seconds: fl
 
 def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path = "gallery", clients: int = 20,
                   seconds: float = 30, encoders: list[str] | None = None, first: bool = True,
-                  client: str = "http", baseline: bool = False, *, app_file: str | Path) -> dict[str, Any]:
+                  client: str = "http", baseline: bool = False, stall: bool = False, *,
+                  app_file: str | Path) -> dict[str, Any]:
     """Start `app_file` with an empty cache; first searches per bundled encoder; then the load test.
-    With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`)."""
+    With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`);
+    with `stall`, `stall_test`: 5 clients of the default encoder beside one encoder's first use."""
     from ..profiling import machine_info
     from ..checkpoints import bundled_checkpoints
 
@@ -294,8 +297,68 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
             doc["load_untuned"] = load(url, encoders, clients, seconds, client=client, server_pid=proc.pid)
         tuned, untuned = doc["load"]["requests_per_s"], doc["load_untuned"]["requests_per_s"]
         doc["ratios"] = {"tuned_vs_untuned_requests_per_s": round(tuned / untuned, 2) if untuned else None}
-    doc["command"] = "python -m lightclip_core bench-app" + (" --baseline" if baseline else "")
+    if stall:
+        slow = next((b for b in ("efficientnet_b3", "inception_v3", "coatnet_0_rw_224") if b in backbones and b != default),
+                    None) or next(b for b in backbones if b != default)
+        doc["stall"] = stall_test(app_file, checkpoints, gallery, default, slow, seconds=min(seconds, 20))
+        doc.setdefault("ratios", {})["fast_p95_beside_slow_vs_alone"] = doc["stall"]["fast_p95_beside_slow_vs_alone"]
+    doc["command"] = ("python -m lightclip_core bench-app" + (" --baseline" if baseline else "")
+                      + (" --stall" if stall else ""))
     return doc
+
+
+def stall_test(app_file: str | Path, checkpoints: str | Path, gallery: str | Path, fast: str, slow: str,
+               clients: int = 5, seconds: float = 20) -> dict[str, Any]:
+    """Does one slow request stall the others? `clients` clients search the ready encoder `fast` for
+    `seconds` alone, then again while one /search for `slow` makes the app load it and encode the whole
+    gallery (its shipped embeddings are left out of a copy of `checkpoints`, and nothing is preloaded).
+    Reports both loads, the slow call's own outcome, and the fast clients' p95 and worst wait beside it
+    over alone."""
+    import asyncio
+    import os
+
+    import httpx
+
+    src = Path(checkpoints).resolve()
+    with tempfile.TemporaryDirectory(prefix="lightclip-stall-") as tmp:
+        ck = Path(tmp) / "checkpoints"
+        ck.mkdir()
+        for entry in src.iterdir():
+            if entry.name == slow:
+                (ck / slow).mkdir()
+                for name in ("config.json", "model.safetensors"):
+                    os.symlink(entry / name, ck / slow / name)
+            else:
+                os.symlink(entry, ck / entry.name)
+        with _fresh_app(app_file, ck, gallery, {"LIGHTCLIP_PRELOAD": "0"}) as (proc, url, _, _, _):
+            alone = load(url, [fast], clients, seconds, server_pid=proc.pid)
+            outcome: dict[str, Any] = {}
+
+            def slow_call() -> None:
+                async def one() -> None:
+                    async with httpx.AsyncClient(timeout=600) as http:
+                        await _http_search(http, url, QUERIES[1], slow, 10, "lightclip-stall-slow")
+
+                t0 = time.perf_counter()
+                try:
+                    asyncio.run(one())
+                    outcome["answer"] = "results"
+                except Exception as exc:  # noqa: BLE001 - "still getting ready" is an expected answer
+                    outcome["answer"] = str(exc)[:160]
+                outcome["seconds"] = round(time.perf_counter() - t0, 1)
+
+            caller = threading.Thread(target=slow_call, daemon=True)
+            caller.start()
+            time.sleep(0.5)  # the slow call is in
+            beside = load(url, [fast], clients, seconds, server_pid=proc.pid, warm=False)  # the clock runs at once
+            caller.join(600)
+    def ratio(key: str) -> float | None:
+        return round(beside[key] / alone[key], 2) if alone.get(key) and beside.get(key) else None
+
+    # A stall shows in the worst wait: the few calls caught behind the slow one are a small share of a
+    # closed loop's requests, so their p95 moves only when the stall is long or frequent.
+    return {"fast": fast, "slow": slow, "clients": clients, "alone": alone, "beside_slow": beside, "slow_call": outcome,
+            "fast_p95_beside_slow_vs_alone": ratio("p95_s"), "fast_max_beside_slow_vs_alone": ratio("max_s")}
 
 
 @contextlib.contextmanager
@@ -325,4 +388,4 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-__all__ = ["cold_search", "first_searches", "load", "run_app_bench", "start_app"]
+__all__ = ["cold_search", "first_searches", "load", "run_app_bench", "stall_test", "start_app"]
