@@ -22,9 +22,17 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import gradio as gr
-
 from lightclip_core import settings
+from lightclip_core.app.uploads import GRADIO_FILES, MAX_APP_BYTES, MAX_IMAGES, UploadArea
+
+# Each session's uploaded gallery: deleted when its session ends, when indexing fails, when unused for
+# 30 minutes (REST clients send no heartbeat), when the app is full and it is the one idle longest, or after 6 h
+UPLOAD_ROOT = Path(settings.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
+# Gradio's own uploads and cached results go under it too (read when gradio is imported), so that every
+# stored byte counts against the quota
+os.environ.setdefault("GRADIO_TEMP_DIR", str(UPLOAD_ROOT / GRADIO_FILES))
+
+import gradio as gr  # noqa: E402 - after GRADIO_TEMP_DIR
 from lightclip_core.app import charts, gradio_tuning, views
 from lightclip_core.app.coalesce import Coalescer
 from lightclip_core.app.columns import measured_on
@@ -32,10 +40,7 @@ from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.search import MAX_K
-from lightclip_core.app.uploads import MAX_APP_BYTES, MAX_IMAGES, UploadArea
 
-# Each session's uploaded gallery: deleted when its session ends, when indexing fails, or after 6 h
-UPLOAD_ROOT = Path(settings.get("LIGHTCLIP_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "lightclip_uploads")
 UPLOAD_QUOTA = int((settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") or MAX_APP_BYTES / 2**20) * 2**20)  # all sessions
 COMPARE_COLUMNS = 3
 TILES_PER_ROW = {1: 6, 2: 4, 3: 3}  # Compare: result tiles per row for 1, 2, 3 panels side by side
@@ -110,6 +115,7 @@ class Session:
 
     engine: gr.State
     backbone: gr.State
+    uploads: UploadArea | None = None  # where the session's gallery lives (its idle clock)
     filters: Any = None  # the Search tab's filter row
     cameras: Any = None  # its camera picker
 
@@ -131,9 +137,10 @@ def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
 def build_app(pool: EnginePool, uploads: UploadArea, default_backbone: str | None = None) -> gr.Blocks:
     choices = views.model_choices(pool)
     default = default_backbone or (pool.available()[0] if pool.available() else (choices[0][1] if choices else None))
-    # delete_cache: Gradio's own copies of uploaded files (and of frames it served) go after an hour
-    with gr.Blocks(title="LightCLIP person search", delete_cache=(600, 3600)) as demo:
-        session = Session(engine=gr.State(None), backbone=gr.State(None))
+    # delete_cache: Gradio's own copies of uploaded files (and of results and frames it served) go after
+    # 15 minutes; they live under the upload root, so they count against the uploads' quota meanwhile
+    with gr.Blocks(title="LightCLIP person search", delete_cache=(300, 900)) as demo:
+        session = Session(engine=gr.State(None), backbone=gr.State(None), uploads=uploads)
         gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
                     "Describe a person; see the people in the gallery who match, with cosine similarity.")
         examples = example_queries(pool)  # one list for both tabs
@@ -214,10 +221,12 @@ def _hide_frame():
 
 def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
     """The Search button (and Enter), and API /search."""
-    def ui_search(q, b, kk, use_mine, engine, engine_backbone, cams, t0, t1, progress=gr.Progress()):
+    def ui_search(q, b, kk, use_mine, engine, engine_backbone, cams, t0, t1, request: gr.Request = None,
+                  progress=gr.Progress()):
         if use_mine:
             if engine is None:
                 return [], "Index a gallery in the *Your gallery* tab first.", []
+            _touch(session, request)
             try:
                 where = views.footage_filter(cams, t0, t1) if engine.gallery.footage is not None else None
             except LightCLIPError as exc:
@@ -274,6 +283,12 @@ def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> Non
         _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
 
+def _touch(session: Session, request: gr.Request | None) -> None:
+    """The session searched its own gallery: it is in use (uploads.UploadArea's idle clock)."""
+    if session.uploads is not None and request is not None:
+        session.uploads.touch(request.session_hash)
+
+
 def _session_engine(engine, engine_backbone: str | None, b: str | None):
     """This session's uploaded-gallery engine (it lives in the session's gr.State, so a client that
     called /upload searches its own pictures and no one else's), or the client's error."""
@@ -295,21 +310,23 @@ def _or_error(value, md: str):
 
 def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
     """API /search_mine, /similar and /explain (the last two on the bundled or, with use_mine, the session's gallery)."""
-    def api_search_mine(q, b, kk, engine, engine_backbone):
+    def api_search_mine(q, b, kk, engine, engine_backbone, request: gr.Request = None):
         engine = _session_engine(engine, engine_backbone, b)
+        _touch(session, request)
         items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
         return _or_error(items, md)
 
     api_endpoint(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
                                 [t.results], api_name="search_mine")
 
-    def api_similar(row, b, kk, use_mine, engine, engine_backbone):
+    def api_similar(row, b, kk, use_mine, engine, engine_backbone, request: gr.Request = None):
         """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
         this session's uploads), by image-to-image search."""
         if row is None:
             raise gr.Error("Give the gallery row of the picture to start from.")
         if use_mine:
             engine = _session_engine(engine, engine_backbone, b)
+            _touch(session, request)
             items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
         else:
             items, md, _ = views.similar_view(pool, b, int(row), kk)

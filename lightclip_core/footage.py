@@ -751,8 +751,8 @@ def build_footage_gallery(
     loader lists them), so a caller can search at once without encoding the crops again.
 
     `progress(stage, done, total)` follows each source (``total`` 0 when unknown). With `keep_going`,
-    an unreadable photo or crop is skipped and listed; a bad video always stops the call (its
-    frames are the point). Nothing is written at `out` unless the whole call succeeds; an existing
+    an unreadable video, photo or crop is skipped and listed (when none is left, the error names the
+    reasons); without, it stops the call. Nothing is written at `out` unless the whole call succeeds; an existing
     `out` is replaced only when it holds nothing but an earlier gallery's own files, and never when it
     holds a source or lies inside one of `source_folders` (the folders the sources were listed from).
     ``footage.json`` names each source by its file name; its absolute path only with `record_paths`
@@ -783,22 +783,27 @@ def build_footage_gallery(
             name = Path(src.path).name
             report(f"{src.kind} {n + 1}/{len(sources)}: {name}", n, len(sources))
             where = {"path": str(Path(src.path).resolve())} if record_paths else {}
-            if src.kind == "video":
-                info = probe_video(src.path, limits)
-                frames = indexer.video_frames(src.path, name, short, sample_fps, limits, info)
-                stage = lambda text, done, total: report(f"video {n + 1}/{len(sources)}: {text}", done, total)  # noqa: E731,B023
-                results.append(track_video(name, frames, topts, info, stage))
-            else:
-                try:
+            try:
+                if src.kind == "video":
+                    info = probe_video(src.path, limits)
+                    frames = indexer.video_frames(src.path, name, short, sample_fps, limits, info)
+                    stage = lambda text, done, total: report(f"video {n + 1}/{len(sources)}: {text}", done, total)  # noqa: E731,B023
+                    results.append(track_video(name, frames, topts, info, stage))
+                else:
                     results.append(index_picture(src, name, short, indexer, limits))
-                except FootageError as exc:
-                    if not keep_going:
-                        raise
-                    skipped.append((name, str(exc)))
-                    continue
+            except FootageError as exc:
+                if not keep_going or len(sources) == 1:  # one source: its own error is the answer
+                    raise
+                skipped.append((name, str(exc)))
+                continue
             results[-1].meta.update(where)
             if src.kind != "video":
                 _check_crops(results, limits, final=False)
+        if not results and skipped:  # nothing could be read: the reasons are the answer
+            shown = "; ".join(why.rstrip(".") if why.startswith(name) else f"{name}: {why.rstrip('.')}"
+                              for name, why in skipped[:3])
+            raise FootageError(f"Nothing could be indexed ({len(skipped)} file(s) skipped: {shown}"
+                               + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "") + ").")
         counts = {"frames_read": indexer.frames, "detections": indexer.detections,
                   "detect_seconds": indexer.detect_seconds, "embed_seconds": indexer.embed_seconds}
         summary, emb = write_footage_gallery(out, results, skipped, counts, t_start, len(sources),

@@ -394,6 +394,33 @@ def test_upload_area_quotas_replacement_and_clean_up(tmp_path):
     area.end_session("alice")  # already reaped: nothing left to delete, no error
 
 
+def test_sessions_without_a_heartbeat_give_way_and_every_stored_byte_counts(tmp_path):
+    """Seven REST clients fill the app and never say goodbye: an eighth can upload once they sit idle,
+    the one idle longest going first, and a gallery unused for idle_s goes by itself."""
+    area = UploadArea(tmp_path / "up", session_bytes=300, total_bytes=2200, idle_s=3600, evict_idle_s=0.2)
+    folders = []
+    for i in range(7):
+        folder, _ = area.open()
+        (folder / "x.png").write_bytes(b"x" * 280)
+        area.keep(f"rest-{i}", folder)
+        folders.append(folder)
+    (area.root / "gradio").mkdir()
+    (area.root / "gradio" / "raw-upload.bin").write_bytes(b"r" * 100)  # Gradio's own upload route: counted
+    small, room = area.open()  # 7 x 280 + 100 held, and every gallery was used a moment ago: what is left
+    assert room == 2200 - 7 * 280 - 100
+    area.discard(small)
+    time.sleep(0.3)
+    area.touch("rest-0")  # rest-0 searched its gallery just now: it stays
+    folder, room = area.open()
+    assert room == 300 and not folders[1].exists() and folders[0].exists()
+    assert all(f.exists() for f in folders[2:])
+    assert area.reap() == [] and (area.root / "gradio").is_dir()  # Gradio's folder is never reaped as a session's
+    area.idle_s = 0.1
+    time.sleep(0.2)
+    assert sorted(area.reap()) == sorted([folders[0], *folders[2:]])
+    area.discard(folder)
+
+
 def test_a_broken_picture_among_good_ones_is_skipped_by_name(site, tmp_path):
     from test_hostile_inputs import bomb_png, cut_jpeg
 
@@ -435,6 +462,19 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
                                                UploadArea(tmp_path / "up2"), "s1")
     assert engine is None and md.startswith("⚠️ bad.mp4") and md.count(".") <= 3
     assert list((tmp_path / "up2").iterdir()) == []  # a failed upload's folder goes at once
+    # one unreadable video beside a good one is skipped and named; the good one is indexed
+    engine, _, md = views.index_uploads(site["pool"], [str(clip), str(bad)], "mobilenetv3_small_100",
+                                        UploadArea(tmp_path / "up3"), "s1")
+    assert engine is not None and md.startswith("Found **") and "`bad.mp4`: bad.mp4 could not be opened" in md, md
+    # when every file is refused, the reasons are the answer
+    (tmp_path / "notes.txt").write_text("x")
+    bad.with_name("bad2.mp4").write_bytes(b"\x00" * 1000)
+    engine, _, md = views.index_uploads(site["pool"], [str(bad), str(bad.with_name("bad2.mp4"))],
+                                        "mobilenetv3_small_100", UploadArea(tmp_path / "up4"), "s1")
+    assert engine is None and "Nothing could be indexed (2 file(s) skipped: bad.mp4 could not be opened" in md, md
+    engine, _, md = views.index_uploads(site["pool"], [str(tmp_path / "notes.txt")], "mobilenetv3_small_100",
+                                        UploadArea(tmp_path / "up5"), "s1")
+    assert engine is None and "(1 file(s) skipped: notes.txt: not an image or zip file)" in md, md
 
 
 @pytest.mark.slow

@@ -422,7 +422,14 @@ def _index_pictures(pool: EnginePool, images: Sequence[str], videos: Sequence[st
     base = pool.get(backbone)
     report("copying uploads", 0, 0)
     up = ingest_uploads(list(images), folder, max_total_bytes=room)
-    gallery = Gallery.load(folder, dataset="folder")
+    if up.added == 0:
+        raise LightCLIPError(nothing_usable(up.skipped))
+    try:
+        gallery = Gallery.load(folder, dataset="folder")
+    except LightCLIPError as exc:  # every copied picture failed to decode: say which, by the names the user gave
+        bad = getattr(exc, "skipped", [])
+        raise LightCLIPError(nothing_usable(up.skipped + [(up.origin.get(Path(p).name, Path(p).name), why)
+                                                          for p, why in bad])) from None
     t0 = time.perf_counter()
     engine = SearchEngine.from_model(base.model, gallery,
                                      progress=lambda stage, done, total: report(f"indexing {done}/{total}", done, total))
@@ -430,6 +437,15 @@ def _index_pictures(pool: EnginePool, images: Sequence[str], videos: Sequence[st
     head = (f"Indexed **{len(gallery)}** images with {display_name(backbone)} in {time.perf_counter() - t0:.1f} s. "
             "Tick *Search my uploaded gallery* in the Search tab.")
     return engine, head, skipped
+
+
+def nothing_usable(skipped: Sequence[tuple[str, str]]) -> str:
+    """The sentence for an upload of which nothing could be used: how many files and the first reasons."""
+    if not skipped:
+        return "No readable images in the upload."
+    shown = "; ".join(f"{name}: {why}" for name, why in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"No readable images in the upload ({len(skipped)} file(s) skipped: {shown}{more})."
 
 
 def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence[tuple[str, str]]) -> str:
@@ -453,6 +469,8 @@ def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str
     if images:
         report("copying uploads", 0, 0)
         up = ingest_uploads(list(images), folder / "uploads", max_total_bytes=room)
+        if up.added == 0 and not videos:
+            raise LightCLIPError(nothing_usable(up.skipped))
         skipped += up.skipped
         origin = up.origin
         sources += [Source(str(p), "photo" if street else "crop") for p in sorted((folder / "uploads").iterdir())]

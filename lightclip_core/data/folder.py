@@ -132,7 +132,9 @@ def load_folder(
             skip(root / rel, f"listed on line {meta['line']} of captions.jsonl but not found")
     if not samples:
         first = f": {skipped[0][0]} {skipped[0][1]}" if skipped else ""
-        raise DataError(f"No readable images in the folder ({len(skipped)} file(s) skipped{first}).")
+        error = DataError(f"No readable images in the folder ({len(skipped)} file(s) skipped{first}).")
+        error.skipped = skipped  # every (file, why), for a caller that names them its own way (the app's uploads)
+        raise error
     notes = {"skipped": skipped}
     if footage:
         notes["footage"] = footage  # the footage.json read above: Gallery.load indexes it without reading it again
