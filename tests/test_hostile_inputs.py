@@ -277,3 +277,28 @@ def test_milvus_names_are_checked_and_search_creates_no_store(checkpoint, tmp_pa
     assert main(["search", "--checkpoint", str(checkpoint), "--gallery", gallery, "--store", "milvus", "--uri",
                  str(tmp_path / "missing.db"), "-q", "a man"]) == 2
     assert "There is no Milvus store at" in capsys.readouterr().err and not (tmp_path / "missing.db").exists()
+
+
+def test_the_third_passes_cli_cases_are_one_sentence_each(checkpoint, tmp_path, capsys):
+    """Issue 49's tracebacks: each is now exit 2 and one line, and writes nothing."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep")
+    listing = tmp_path / "list.txt"
+    listing.write_text("missing.mp4\n")
+    ck = str(checkpoint)
+    cases = [
+        ["synth", "--out", str(a_file), "--ids", "4"],
+        ["synth", "--out", "/proc/nope/x", "--ids", "4"],
+        ["export", "--checkpoint", ck, "--out", "/proc/nope"],
+        ["export", "--checkpoint", ck, "--out", "/proc/nope", "--format", "onnx"],
+        ["export", "--checkpoint", ck, "--out", str(a_file)],
+        ["export", "--checkpoint", ck, "--out", str(a_file), "--format", "onnx"],
+        ["footage", "--videos", str(listing), "--out", str(tmp_path / "g"), "--no-progress"],
+        ["footage", "--videos", str(tmp_path / "nonexistent"), "--out", str(tmp_path / "g"), "--no-progress"],
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and a_file.read_text() == "keep"
