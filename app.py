@@ -38,6 +38,7 @@ from lightclip_core.app.coalesce import Coalescer
 from lightclip_core.app.columns import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
+from lightclip_core.models.backbones import DEFAULT_BACKBONE
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.search import MAX_K
 
@@ -512,7 +513,7 @@ def main() -> int:
                       device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"))
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
     usable = pool.usable()
-    preferred = [k for k in ("efficientnet_lite0", "mobilenetv3_large_100") if k in usable]
+    preferred = [k for k in (DEFAULT_BACKBONE, "mobilenetv3_large_100") if k in usable]
     default = (preferred or usable or pool.available() or [None])[0]
     # Results are gallery files: served in place, not copied (and hashed) into Gradio's cache on every
     # search, which cost about four times the search itself under load (py-spy). Gradio still resolved

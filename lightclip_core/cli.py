@@ -380,9 +380,10 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     """Index a street video and time it; tracks; first search over the footage vs the bundled gallery."""
     from .fileio import atomic_write_json
     from .bench.footage import run_footage_bench
+    from .models.backbones import DEFAULT_BACKBONE
     from .search import bundled_checkpoints
 
-    ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get("efficientnet_lite0")
+    ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
     if args.archive:
@@ -698,12 +699,13 @@ def cmd_footage(args: argparse.Namespace) -> int:
     """Detect, track and crop the people in a video or street photos into a searchable gallery folder."""
     from .checkpoints import load_checkpoint
     from .footage import FootageLimits, TrackerOptions, build_footage_gallery, make_detector, sources_from
+    from .models.backbones import DEFAULT_BACKBONE
     from .search import bundled_checkpoints
 
     ckpt = args.checkpoint
     if ckpt is None:
         found = bundled_checkpoints(bundled_dir("checkpoints"))
-        ckpt = found.get("efficientnet_lite0") or next(iter(found.values()), None)
+        ckpt = found.get(DEFAULT_BACKBONE) or next(iter(found.values()), None)
         if ckpt is None:
             raise LightCLIPError("No bundled checkpoint under checkpoints/; pass --checkpoint DIR (its image "
                                  "embeddings link detections into tracks and index the crops).")

@@ -871,3 +871,10 @@ def test_bench_app_times_first_searches_and_concurrent_clients(site):
     assert doc["ratios"]["tuned_vs_untuned_requests_per_s"] > 0 and doc["command"].endswith("--baseline")
     with pytest.raises(Exception, match="No checkpoint for efficientnet_b3"):
         run_app_bench(site["ckpts"], site["gallery"], app_file=REPO / "app.py", encoders=["efficientnet_b3"])
+    # one encoder's first use beside clients of another (--stall): both loads answered, the slow call's outcome
+    doc = run_app_bench(site["ckpts"], site["gallery"], app_file=REPO / "app.py", clients=1, seconds=2,
+                        encoders=["mobilenetv3_small_100"], first=False, stall=True)
+    st = doc["stall"]
+    assert st["fast"] == "mobilenetv3_large_100" and st["slow"] != st["fast"] and st["slow_call"]["answer"] == "results"
+    assert st["alone"]["errors"] == st["beside_slow"]["errors"] == 0 and st["fast_p95_beside_slow_vs_alone"] > 0
+    assert doc["command"].endswith("--stall")

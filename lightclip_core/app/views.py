@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import LightCLIPError
-from ..models.backbones import STUDY_BACKBONES, get_backbone_spec
+from ..models.backbones import DEFAULT_BACKBONE, STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
 from ..search import MAX_K, Gallery, QueryError, SearchEngine, SearchResult, clean_query
@@ -86,7 +86,7 @@ WITNESS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 WITNESS_QUERIES = tuple(q for q, _ in WITNESS_EXAMPLES)
 # The Compare tab opens on the default model against the cheapest bundled one: the trade-off the tab is for.
-COMPARE_PAIR = ("efficientnet_lite0", "mobilenetv3_small_100")
+COMPARE_PAIR = (DEFAULT_BACKBONE, "mobilenetv3_small_100")
 
 
 def compare_defaults(available: list[str], default: str | None = None) -> list[str]:

