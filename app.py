@@ -416,7 +416,7 @@ def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
     curves = gr.Plot(charts.curves_figure(bench))
     headers, rows = charts.table(bench)
     gr.Dataframe(value=rows, headers=headers, label="All measurements", interactive=False, wrap=True)
-    csv_path = Path(tempfile.gettempdir()) / "lightclip_benchmarks.csv"
+    csv_path = Path(tempfile.mkdtemp(prefix="lightclip-table-")) / "lightclip_benchmarks.csv"  # a folder of its own
     csv_path.write_text(charts.table_csv(bench))
     gr.DownloadButton("Download CSV", value=str(csv_path))
     gr.Markdown(f"{measured_on(bench, 'python -m lightclip_core bench')}. FLOPs = 2 × MACs. Bundled models are "
@@ -482,14 +482,7 @@ def _warm(pool: EnginePool, default: str) -> None:
     """Load the default model and open (or, on a fresh machine, export) its query graph."""
     t = time.perf_counter()
     try:
-        engine = pool.get(default)
-        text = engine.model.text_encoder
-        if text.runtime == "onnx":  # export (fresh machine) or load the query graphs, here
-            # the frozen encoder's pooled vector, or the token states a tokens text head reads
-            (text.states_onnx() if engine.model.needs_token_states else text.onnx_function()).session()
-            if engine.model.text_head is not None and engine.model.image_runtime == "onnx":
-                engine.model.text_head_onnx().session()  # and the head itself
-        engine.model.encode_text(["a person"])
+        engine = pool.warm(default)
         print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
     except LightCLIPError as exc:

@@ -152,6 +152,19 @@ class EnginePool:
                         device=self.device)
             return self._engines[backbone]
 
+    def warm(self, backbone: str) -> SearchEngine:
+        """Load `backbone` and open (on a fresh machine, export) its ONNX query graphs — the frozen
+        encoder's pooled vector or the token states a tokens text head reads, and the head itself —
+        then encode one query, so that its first search waits for nothing."""
+        engine = self.get(backbone)
+        model, text = engine.model, engine.model.text_encoder
+        if text.runtime == "onnx":
+            (text.states_onnx() if model.needs_token_states else text.onnx_function()).session()
+            if model.text_head is not None and model.image_runtime == "onnx":
+                model.text_head_onnx().session()
+        model.encode_text(["a person"])
+        return engine
+
     def preload(self, backbones: Sequence[str] | None = None) -> list[str]:
         """Build the engines of `backbones` (default: every bundled checkpoint) whose shipped gallery
         embeddings are current, one after another: a checkpoint load each, never a gallery encode (one
