@@ -195,7 +195,7 @@ class MilvusStore:
             raise LightCLIPError(f"--collection {str(collection)[:80]!r} is not a Milvus collection name: letters, "
                                  "digits and _, starting with a letter or _, at most 250 characters.")
         local = not _REMOTE_URI.match(str(uri))
-        if read_only and local and not Path(uri).is_file():
+        if read_only and local and not Path(uri).exists():  # milvus-lite keeps a folder at the uri
             raise LightCLIPError(f"There is no Milvus store at {uri}; write one first with "
                                  f"index --store milvus --uri {uri}.")
         pymilvus = _pymilvus()
