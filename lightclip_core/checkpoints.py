@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -39,15 +39,6 @@ def checkpoint_files(folder: Path) -> set[str] | None:
 
 
 CHECKPOINT_OUTPUT = OutputKind("a LightCLIP checkpoint", checkpoint_files)
-
-
-def write_checkpoint_dir(dst: str | Path, fill: Callable[[Path], None], inputs: Sequence[str | Path] = (),
-                         flag: str = "--out") -> Path:
-    """Make checkpoint folder `dst` whole: `fill(folder)` writes into a new folder beside it, which then
-    replaces `dst` (so an earlier checkpoint there leaves no stale metrics or embeddings, and a failure
-    leaves it untouched). `dst` must be new, empty or a checkpoint (`outputs.check_output_dir`)."""
-    check_output_dir(dst, CHECKPOINT_OUTPUT, flag, inputs)
-    return write_dir(Path(dst), fill, flag)
 
 
 SCALE_SUFFIX = ".int8_scale"
@@ -194,7 +185,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
             if (src / name).is_file():
                 shutil.copyfile(src / name, folder / name)
 
-    return write_checkpoint_dir(dst, fill, [src])
+    return write_dir(dst, fill)  # built beside and swapped in: no stale metrics or embeddings survive
 
 
 def bundled_checkpoints(root: str | Path) -> dict[str, Path]:

@@ -82,10 +82,10 @@ def _shown(names: list[str]) -> str:
 
 def check_output_dir(out: str | Path, kind: OutputKind, flag: str = "--out",
                      inputs: Iterable[str | Path | None] = (), extra: Callable[[str], bool] | None = None,
-                     error: type[Exception] = LightCLIPError) -> bool:
-    """Check, before any work, that the folder `out` may receive an output of `kind`; returns True when
-    it already holds one (the caller decides whether it may be replaced: ``--overwrite``, ``--resume``),
-    False when it is new or empty. `extra(relative path)` names more files the caller made there
+                     error: type[Exception] = LightCLIPError) -> set[str] | None:
+    """Check, before any work, that the folder `out` may receive an output of `kind`; returns the
+    manifest (`kind.files`) when it already holds one (the caller decides whether it may be replaced:
+    ``--overwrite``, ``--resume``), None when it is new or empty. `extra(relative path)` names more files the caller made there
     (e.g. an interrupted run's parts). Refused in one sentence: a system path, an overlap with
     `inputs`, a file in the way, a folder that is not `kind`, or one holding files `kind` did not write
     (`error`, a `LightCLIPError` unless the caller names its own kind of one)."""
@@ -95,7 +95,7 @@ def check_output_dir(out: str | Path, kind: OutputKind, flag: str = "--out",
     if out.is_symlink() and not out.exists():
         raise error(f"{flag} {out} is a broken link; choose a new folder.")
     if not out.exists():
-        return False
+        return None
     if not out.is_dir():
         raise error(f"{flag} {out} exists and is not a folder; choose a new folder.")
     try:
@@ -103,19 +103,19 @@ def check_output_dir(out: str | Path, kind: OutputKind, flag: str = "--out",
     except OSError as exc:
         raise error(f"{flag} {out} cannot be read ({exc.strerror or exc}); choose another folder.") from None
     if not present:
-        return False
+        return None
     extra = extra or (lambda rel: False)
     owned = kind.files(out)
     if owned is None:
         if all(map(extra, present)):
-            return False
+            return None
         raise error(f"{flag} {out} is not empty and is not {kind.what} (it holds {_shown(present)}); choose a new "
                     "folder (nothing was written).")
     foreign = [f for f in present if f not in owned and not extra(f)]
     if foreign:
         raise error(f"{flag} {out} holds files that are not part of {kind.what} ({_shown(foreign)}); "
                     "move them or choose a new folder (nothing was written).")
-    return True
+    return owned
 
 
 def check_output_file(path: str | Path, ours: Callable[[Path], bool], what: str, flag: str = "--out",

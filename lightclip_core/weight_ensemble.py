@@ -102,8 +102,8 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     as this checkpoint's own."""
     import shutil
 
-    from .checkpoints import CHECKPOINT_OUTPUT, load_checkpoint, read_config, save_checkpoint, write_checkpoint_dir
-    from .fileio import portable_record
+    from .checkpoints import CHECKPOINT_OUTPUT, load_checkpoint, read_config, save_checkpoint
+    from .fileio import portable_record, write_dir
     from .outputs import check_output_dir
 
     src, dst = Path(src), Path(dst)
@@ -126,4 +126,4 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
         if (src / "curves.json").is_file():  # the training that made the fine-tuned end
             shutil.copyfile(src / "curves.json", folder / "curves.json")
 
-    return write_checkpoint_dir(dst, fill, inputs)
+    return write_dir(dst, fill)  # built beside and swapped in

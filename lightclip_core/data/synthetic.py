@@ -1495,10 +1495,11 @@ def generate(
     for split in splits:
         one_of("split", split, SPLITS, "splits")
     out = Path(out_dir)
-    if check_output_dir(out, DATASET_OUTPUT):
+    earlier = check_output_dir(out, DATASET_OUTPUT)
+    if earlier is not None:
         if not overwrite:
             raise LightCLIPError(f"{out} already holds a SynthPedes dataset; pass --overwrite to replace it.")
-        remove_owned(out, synthpedes_files(out) or ())  # only what an earlier run listed (foreign files were refused)
+        remove_owned(out, earlier)  # only what an earlier run listed (foreign files were refused)
     (out / "imgs").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / PARTIAL_FILE, {"generator": "SynthPedes", "complete": False})
 
