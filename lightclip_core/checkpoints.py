@@ -7,14 +7,13 @@ checkpoint intact.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json, read_json, write_dir  # noqa: F401 - re-exported for callers
+from .fileio import atomic_write_bytes, atomic_write_json, read_json, read_json_or_none, write_dir  # noqa: F401 - re-exported for callers
 from .outputs import OutputKind, check_output_dir
 
 MODEL_FILE = "model.safetensors"
@@ -29,10 +28,7 @@ METRICS_FILE, CURVES_FILE = "metrics.json", "curves.json"
 def checkpoint_files(folder: Path) -> set[str] | None:
     """The files a checkpoint folder of ours may hold (weights, config, metrics, curves, shipped gallery
     embeddings), or None when `folder` has no LightCLIP ``config.json`` (then it is not ours)."""
-    try:
-        config = json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    config = read_json_or_none(Path(folder) / CONFIG_FILE)
     if not (isinstance(config, dict) and config.get("format") == FORMAT):
         return None
     return {MODEL_FILE, CONFIG_FILE, METRICS_FILE, CURVES_FILE, SHIPPED_EMBEDDINGS}

@@ -673,14 +673,11 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _check_onnx_out(out: Path, folder_given: bool, inputs: list) -> None:
     """`export --format onnx` writes OUT.onnx and its sidecar OUT.json: each new or an export of ours;
     a folder given as --out (image.onnx / text.onnx inside) is new, empty or holds only such exports."""
-    from .fileio import check_writable_dir
+    from .fileio import check_writable_dir, read_json_or_none
     from .outputs import OutputKind, check_output_dir, check_output_file
 
     def sidecar(path: Path) -> bool:
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
+        meta = read_json_or_none(path)
         return isinstance(meta, dict) and {"parity_cosine_min", "opset"} <= set(meta)
 
     def exports(folder: Path) -> set[str] | None:

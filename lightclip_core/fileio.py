@@ -69,6 +69,15 @@ def read_json(path: Path, error: type[Exception] | None = None, missing: str | N
         raise error(f"{path} cannot be read ({exc.strerror or exc}){tail}") from None
 
 
+def read_json_or_none(path: Path) -> Any:
+    """The JSON document at `path`, or None when it is missing or is not readable JSON: for a file
+    that may or may not be one of ours (`outputs.OutputKind.files`), where "not ours" is an answer."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def atomic_write_json(path: Path, obj: Any, indent: int | None = 2, ensure_ascii: bool = True) -> None:
     """`obj` as JSON (compact separators when `indent` is None) and a newline, written atomically."""
     text = json.dumps(obj, indent=indent, ensure_ascii=ensure_ascii, separators=None if indent else (",", ":"))

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .data.base import IMAGE_EXTENSIONS, DataError, open_checked
+from .data.base import IMAGE_EXTENSIONS, DataError, open_checked, skipped_summary
 from .data.footage_file import FOOTAGE_FILE, FORMAT, FootageError, read_footage  # noqa: F401 - footage's names
 from .errors import UnknownNameError
 from .fileio import safe_stem
@@ -800,10 +800,7 @@ def build_footage_gallery(
             if src.kind != "video":
                 _check_crops(results, limits, final=False)
         if not results and skipped:  # nothing could be read: the reasons are the answer
-            shown = "; ".join(why.rstrip(".") if why.startswith(name) else f"{name}: {why.rstrip('.')}"
-                              for name, why in skipped[:3])
-            raise FootageError(f"Nothing could be indexed ({len(skipped)} file(s) skipped: {shown}"
-                               + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "") + ").")
+            raise FootageError(f"Nothing could be indexed ({skipped_summary(skipped)}).")
         counts = {"frames_read": indexer.frames, "detections": indexer.detections,
                   "detect_seconds": indexer.detect_seconds, "embed_seconds": indexer.embed_seconds}
         summary, emb = write_footage_gallery(out, results, skipped, counts, t_start, len(sources),

@@ -34,20 +34,11 @@ from typing import Any
 import numpy as np
 
 from .errors import LightCLIPError
-from .fileio import cache_root
+from .fileio import cache_root, read_json_or_none
 from .registry import one_of
 
 INDEX_KINDS = ("auto", "flat", "pq", "hnsw", "ivf")
 INDEX_FORMAT = "lightclip-index-v1"  # in <path>.json (indexes saved before it carry kind, dim and size)
-
-
-def _is_index_meta(path: Path) -> bool:
-    """Whether `path` is the JSON half of an index `GalleryIndex.save` wrote."""
-    try:
-        meta = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and (meta.get("format") == INDEX_FORMAT or {"kind", "dim", "size", "params"} <= set(meta))
 AUTO_FLAT_MAX = 20_000  # exact search: 1.8 ms at 10k, 20 ms at 100k 384-d vectors on two cores (bench --scale); above, "pq"
 DEFAULT_RECALL_TARGET = 0.97  # on 200 held-out queries: a margin for sampling error over a promised 0.95
 TUNE_QUERIES = 200
@@ -111,6 +102,12 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     from faiss.contrib.evaluation import knn_intersection_measure
 
     return float(knn_intersection_measure(np.asarray(found)[:, : exact.shape[1]], np.asarray(exact)))
+
+
+def _is_index_meta(path: Path) -> bool:
+    """Whether `path` is the JSON half of an index `GalleryIndex.save` wrote."""
+    meta = read_json_or_none(path)
+    return isinstance(meta, dict) and (meta.get("format") == INDEX_FORMAT or {"kind", "dim", "size", "params"} <= set(meta))
 
 
 class GalleryIndex:

@@ -35,7 +35,7 @@ from .data.base import caption_offsets, load_image
 from .data.transforms import train_transform
 from .errors import LightCLIPError
 from .evaluate import evaluate
-from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, log, replace_dir
+from .fileio import atomic_write_bytes, atomic_write_json, check_writable_dir, log, read_json_or_none, replace_dir
 from .losses import compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig
@@ -287,9 +287,8 @@ RESUME_MAY_CHANGE = ("epochs", "out", "num_workers", "threads", "progress", "eva
 def run_files(run_dir: Path) -> set[str] | None:
     """The files a training run wrote in `run_dir` (its settings, ``last/``, ``best/`` and their
     half-swapped copies), or None when `run_dir` holds no ``train_config.json`` of a run."""
-    try:
-        json.loads((run_dir / "train_config.json").read_text(encoding="utf-8"))["backbone"]
-    except (OSError, ValueError, KeyError, TypeError):
+    record = read_json_or_none(run_dir / "train_config.json")
+    if not (isinstance(record, dict) and "backbone" in record):
         return None
     own = ("last/", "best/", ".last.tmp/", ".best.tmp/", ".last.old-", ".best.old-")
     return {"train_config.json"} | {f for f in listed_files(run_dir) if f.startswith(own)}

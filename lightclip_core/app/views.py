@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..data.base import skipped_summary
 from ..errors import LightCLIPError
 from ..models.backbones import DEFAULT_BACKBONE, STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
@@ -441,11 +442,8 @@ def _index_pictures(pool: EnginePool, images: Sequence[str], videos: Sequence[st
 
 def nothing_usable(skipped: Sequence[tuple[str, str]]) -> str:
     """The sentence for an upload of which nothing could be used: how many files and the first reasons."""
-    if not skipped:
-        return "No readable images in the upload."
-    shown = "; ".join(f"{name}: {why}" for name, why in skipped[:3])
-    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    return f"No readable images in the upload ({len(skipped)} file(s) skipped: {shown}{more})."
+    return f"No readable images in the upload ({skipped_summary(skipped)})." if skipped else \
+        "No readable images in the upload."
 
 
 def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence[tuple[str, str]]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from ..errors import LightCLIPError
 from ..fileio import read_json
@@ -151,6 +151,14 @@ def require_fields(entries: Any, path: Path, fields: Iterable[str], types: dict[
         if "captions" in fields and not all(isinstance(c, str) for c in entry["captions"]):
             raise DataError(f"Entry {i} of {path}: 'captions' should be a list of strings.")
     return entries
+
+
+def skipped_summary(skipped: Sequence[tuple[str, str]], shown: int = 3) -> str:
+    """``N file(s) skipped: a: why; b: why; ...; and K more`` for a list of ``(name, why)`` skips (the
+    first `shown` of them); a reason that already starts with its file's name is not prefixed again."""
+    parts = [why.rstrip(".") if why.startswith(name) else f"{name}: {why.rstrip('.')}" for name, why in skipped[:shown]]
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"{len(skipped)} file(s) skipped: {'; '.join(parts)}{more}"
 
 
 def resolve_image(root: Path, rel: str, entry: str = "An entry") -> str:

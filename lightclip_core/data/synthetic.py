@@ -14,7 +14,6 @@ It is synthetic and always called so: numbers measured on it never stand in for 
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..errors import LightCLIPError
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, read_json_or_none
 from ..outputs import OutputKind, check_output_dir, remove_owned
 from ..registry import Registry, one_of
 
@@ -1460,11 +1459,8 @@ def synthpedes_files(folder: Path) -> set[str] | None:
     present = {p.relative_to(folder).as_posix() for p in (folder / "imgs").glob("*")} if (folder / "imgs").is_dir() else set()
     if (folder / PARTIAL_FILE).is_file():
         return meta | {f for f in present if _PICTURE_NAME.match(f)}
-    try:
-        attributes = json.loads((folder / "attributes.json").read_text(encoding="utf-8"))
-        records = json.loads((folder / "data_captions.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    attributes = read_json_or_none(folder / "attributes.json")
+    records = read_json_or_none(folder / "data_captions.json")
     if not (isinstance(attributes, dict) and attributes.get("generator") == "SynthPedes" and isinstance(records, list)):
         return None
     return meta | {f"imgs/{r['img_path']}" for r in records if isinstance(r, dict) and isinstance(r.get("img_path"), str)
