@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ def pair(tmp_path_factory) -> tuple[Path, Path]:
     cfg = SynthConfig(**{**CFG.__dict__, "phrasings": "varied", "counterfactuals": 2})
     generate(root / "camera", cfg, workers=1)
     generate(root / "draw", SynthConfig(**{**cfg.__dict__, "renderer": "draw"}), workers=1)
+    generate(root / "mixed", SynthConfig(**{**cfg.__dict__, "renderer": "mixed"}), workers=2)
     return root / "camera", root / "draw"
 
 
@@ -45,6 +47,20 @@ def test_captions_facts_and_counterfactuals_equal_the_draw_renderers(pair):
     names = sorted(p.name for p in (draw / "imgs").iterdir())
     assert names == sorted(p.name for p in (camera / "imgs").iterdir())
     assert all((camera / "imgs" / n).read_bytes() != (draw / "imgs" / n).read_bytes() for n in names)
+
+
+def test_the_mixed_renderer_is_the_draw_set_with_every_odd_crc32_name_swapped_for_the_cameras(pair):
+    camera, draw = pair
+    mixed = camera.parent / "mixed"
+    for name in ("data_captions.json", "counterfactuals.json"):
+        assert (mixed / name).read_bytes() == (draw / name).read_bytes(), name
+    swapped = 0
+    for path in sorted((draw / "imgs").iterdir()):
+        from_camera = zlib.crc32(path.name.encode()) % 2 == 1
+        source = camera if from_camera else draw
+        assert (mixed / "imgs" / path.name).read_bytes() == (source / "imgs" / path.name).read_bytes(), path.name
+        swapped += from_camera
+    assert 0 < swapped < len(list((draw / "imgs").iterdir()))
 
 
 def test_camera_pictures_have_the_configured_size_and_are_rgb(pair):
@@ -66,11 +82,11 @@ def test_camera_renderer_is_deterministic_for_any_worker_count(tmp_path):
 
 
 def test_an_unknown_renderer_fails_with_the_valid_names(tmp_path, capsys):
-    assert RENDERERS.names() == ["draw", "camera"]
+    assert RENDERERS.names() == ["draw", "camera", "mixed"]
     with pytest.raises(LightCLIPError) as err:
         SynthConfig(ids=10, val_ids=0, test_ids=0, renderer="paint").check()
     message = str(err.value)
-    assert message == "Unknown renderer 'paint'; valid renderers are: draw, camera."
+    assert message == "Unknown renderer 'paint'; valid renderers are: draw, camera, mixed."
     with pytest.raises(SystemExit):  # argparse lists the registry's names as the choices
         main(["synth", "--out", str(tmp_path / "x"), "--renderer", "paint"])
     assert "draw" in capsys.readouterr().err

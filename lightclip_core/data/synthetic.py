@@ -536,6 +536,11 @@ class Renderer:
         plan = self.plan(ident, rng, view)
         return self.paint(ident, plan), self.shot(ident, plan)
 
+    def render_named(self, name: str, ident: Identity, rng: np.random.Generator,
+                     view: str | None = None) -> tuple[Image.Image, Shot]:
+        """The picture that will be saved as `name` (a renderer that mixes styles picks by name)."""
+        return self.render(ident, rng, view)
+
     def paint(self, ident: Identity, plan: ShotPlan) -> Image.Image:
         """The flat PIL drawing of a planned picture."""
         view, g = plan.view, plan.figure
@@ -897,11 +902,18 @@ def _camera_renderer(size: tuple[int, int], seed: int) -> Renderer:
     return CameraRenderer(size, seed)
 
 
+def _mixed_renderer(size: tuple[int, int], seed: int) -> Renderer:
+    from .camera_renderer import MixedRenderer
+
+    return MixedRenderer(size, seed)
+
+
 # Renderers by name: `factory(size, seed)` gives an object with `render(ident, rng, view)`. Every renderer
 # makes the same draws from the picture's generator (`Renderer.plan`), so only the pictures differ.
 RENDERERS: Registry[Callable[[tuple[int, int], int], Renderer]] = Registry("renderer", plural="renderers")
 RENDERERS.register("draw", Renderer)  # flat PIL figures on procedural scenes (the bundled gallery's)
 RENDERERS.register("camera", _camera_renderer)  # shaded people on photos, through a surveillance camera
+RENDERERS.register("mixed", _mixed_renderer)  # half of each, fixed per picture name (the students' training set)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1365,8 +1377,8 @@ def render_identity(ident: Identity) -> list[dict[str, Any]]:
     views = list(np.random.default_rng(np.random.SeedSequence([cfg.seed, 3, ident.pid])).permutation(VIEWS))
     out, drafts = [], []
     for k in range(cfg.images_per_id):
-        rng = _image_rng(cfg, ident.pid, k)
-        img, shot = renderer.render(ident, rng, view=str(views[k % len(views)]))
+        rng, name = _image_rng(cfg, ident.pid, k), f"{ident.pid:05d}_{k:02d}.jpg"
+        img, shot = renderer.render_named(name, ident, rng, view=str(views[k % len(views)]))
         if cfg.phrasings == "classic" and not cfg.counterfactuals:
             writer = CaptionWriter(rng)
             captions, facts = zip(*(writer.write(ident, shot) for _ in range(2)))
@@ -1377,7 +1389,7 @@ def render_identity(ident: Identity) -> list[dict[str, Any]]:
         img.save(buf, "JPEG", quality=cfg.jpeg_quality)
         out.append(
             {
-                "name": f"{ident.pid:05d}_{k:02d}.jpg",
+                "name": name,
                 "jpeg": buf.getvalue(),
                 "captions": list(captions),
                 "facts": [[[a, v] for a, v in f] for f in facts],
