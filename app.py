@@ -126,6 +126,9 @@ CHECKPOINTS_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_GALLERY = Path(__file__).resolve().parent / "gallery"
 # A 12 s cut of OpenCV's sample clip vtest.avi (samples/README.md: provenance and licence), indexed in one click
 SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "street_sample.mp4"
+# The whole of vtest.avi through `footage`: real people, searchable on Search and Compare next to the drawings
+STREET_GALLERY = Path(__file__).resolve().parent / "samples" / "street"
+GALLERY_CHOICES = [("SynthPedes — drawn", "synthpedes"), ("Street — real video", "street")]
 
 
 def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
@@ -169,6 +172,7 @@ def example_queries(pool: EnginePool) -> list[list[str]]:
 
 
 EXAMPLES_LABEL = "Examples (the first are captions from the gallery; the others describe people in it in other words)"
+STREET_EXAMPLES_LABEL = "Examples for the street gallery (people in the real video)"
 
 
 def search_tab(pool: EnginePool, choices, default: str | None, session: Session, examples: list[list[str]]) -> None:
@@ -183,6 +187,7 @@ def _search_layout(choices, default: str | None, session: Session, examples: lis
     """The Search tab's components, laid out; returned by name for the event wiring."""
     t = SimpleNamespace(rows_state=gr.State([]), selected=gr.State(None))  # gallery rows of the results on screen; the clicked one
     with gr.Row():
+        t.gallery = gr.Radio(GALLERY_CHOICES, value="synthpedes", label="Gallery", scale=2, elem_id="search-gallery")
         t.backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
         t.k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
         t.mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
@@ -191,6 +196,7 @@ def _search_layout(choices, default: str | None, session: Session, examples: lis
         t.search_btn = gr.Button("Search", variant="primary")
         t.similar_btn = gr.Button("Find people like the selected result")
     gr.Examples(examples, inputs=[t.query], label=EXAMPLES_LABEL)
+    gr.Examples([[q] for q in views.STREET_QUERIES], inputs=[t.query], label=STREET_EXAMPLES_LABEL)
     # a footage gallery of this session's: only some cameras, only a time span (seconds into each video)
     with gr.Row(visible=False) as filters:
         t.cameras = gr.Dropdown([], value=[], multiselect=True, label="Cameras (all when empty)", scale=2)
@@ -222,7 +228,7 @@ def _hide_frame():
 
 def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
     """The Search button (and Enter), and API /search."""
-    def ui_search(q, b, kk, use_mine, engine, engine_backbone, cams, t0, t1, request: gr.Request = None,
+    def ui_search(q, b, kk, g, use_mine, engine, engine_backbone, cams, t0, t1, request: gr.Request = None,
                   progress=gr.Progress()):
         if use_mine:
             if engine is None:
@@ -233,13 +239,25 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
             except LightCLIPError as exc:
                 return [], f"⚠️ {exc}", []
             return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
-        return views.search_view(pool, q, b, kk, progress=lambda stage, done, total: progress(
+        return views.search_view(pool, q, b, kk, gallery=g, progress=lambda stage, done, total: progress(
             done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
 
-    search_inputs = [t.query, t.backbone, t.k, t.mine, session.engine, session.backbone, t.cameras, t.start, t.end]
+    search_inputs = [t.query, t.backbone, t.k, t.gallery, t.mine, session.engine, session.backbone, t.cameras,
+                     t.start, t.end]
     for trigger in (t.search_btn.click, t.query.submit):
         trigger(ui_search, search_inputs, [t.results, t.info, t.rows_state], api_visibility="private").then(
             _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
+
+    # Choosing a gallery searches it at once (real people one click from the first screen), with the
+    # encoder that does best on real photos for the street video, and a street example when the box is empty
+    def choose_gallery(g, q, b):
+        b, q = views.gallery_defaults(pool, g, q, b)
+        return gr.update(value=b), q, False
+
+    t.gallery.input(choose_gallery, [t.gallery, t.query, t.backbone], [t.backbone, t.query, t.mine],
+                    api_visibility="private").then(
+        ui_search, search_inputs, [t.results, t.info, t.rows_state], api_visibility="private").then(
+        _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
     # API /search: simultaneous calls are coalesced (lightclip_core.app.coalesce), so the queries for one
     # encoder share one text-encoder call, and each client gets its own answer or its own error. Each
@@ -249,37 +267,38 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
                         name="api-search", lane=lambda req: req[1] if isinstance(req[1], str)
                         and req[1] in pool.checkpoints else "other")
 
-    def api_search(q, b, kk):
+    def api_search(q, b, kk, g):
         try:
-            return batcher.submit((q, b, kk), timeout=SEARCH_BUDGET_S)
+            return batcher.submit((q, b, kk, g), timeout=SEARCH_BUDGET_S)
         except LightCLIPError as exc:
             raise gr.Error(str(exc)) from None
         except TimeoutError:
             raise gr.Error(f"The {views.display_name(b)} model is still getting ready (its first search loads it "
                            "and indexes the gallery); try again in a minute.") from None
 
-    api_endpoint(api_search, [t.query, t.backbone, t.k], [t.results], api_name="search",
-                           concurrency_limit=SEARCH_BATCH)
+    api_endpoint(api_search, [t.query, t.backbone, t.k, t.gallery], [t.results], api_name="search",
+                 concurrency_limit=SEARCH_BATCH)
 
 
 def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
     """A clicked result (its explanation and, for footage, its frame) and "find people like this"."""
-    def on_select(rows, q, b, use_mine, engine, engine_backbone, evt: gr.SelectData):
+    def on_select(rows, q, b, g, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
-        frame = views.source_frame(engine, row) if use_mine else None
-        why = (views.explain_view(pool, q, engine_backbone, row, engine=engine) if use_mine and engine is not None
-               else views.explain_view(pool, q, b, row))
+        if use_mine and engine is not None:
+            frame, why = views.source_frame(engine, row), views.explain_view(pool, q, engine_backbone, row, engine=engine)
+        else:
+            frame, why = views.bundled_frame(pool, b, g, row), views.explain_view(pool, q, b, row, gallery=g)
         return row, gr.update(value=frame, visible=frame is not None), why
 
-    t.results.select(on_select, [t.rows_state, t.query, t.backbone, t.mine, session.engine, session.backbone],
+    t.results.select(on_select, [t.rows_state, t.query, t.backbone, t.gallery, t.mine, session.engine, session.backbone],
                      [t.selected, t.seen_in, t.explanation], api_visibility="private")
 
-    def ui_similar(b, row, kk, use_mine, engine, engine_backbone):
+    def ui_similar(b, row, kk, g, use_mine, engine, engine_backbone):
         if use_mine and engine is not None:
             return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
-        return views.similar_view(pool, b, row, kk)
+        return views.similar_view(pool, b, row, kk, gallery=g)
 
-    t.similar_btn.click(ui_similar, [t.backbone, t.selected, t.k, t.mine, session.engine, session.backbone],
+    t.similar_btn.click(ui_similar, [t.backbone, t.selected, t.k, t.gallery, t.mine, session.engine, session.backbone],
                         [t.results, t.info, t.rows_state], api_visibility="private").then(
         _hide_frame, None, [t.seen_in, t.explanation], api_visibility="private")
 
@@ -320,8 +339,8 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
     api_endpoint(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
                                 [t.results], api_name="search_mine")
 
-    def api_similar(row, b, kk, use_mine, engine, engine_backbone, request: gr.Request = None):
-        """People like gallery row `row` (0-based, of the bundled gallery or, with use_mine, of
+    def api_similar(row, b, kk, use_mine, g, engine, engine_backbone, request: gr.Request = None):
+        """People like gallery row `row` (0-based, of bundled gallery `g` or, with use_mine, of
         this session's uploads), by image-to-image search."""
         if row is None:
             raise gr.Error("Give the gallery row of the picture to start from.")
@@ -330,35 +349,38 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
             _touch(session, request)
             items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
         else:
-            items, md, _ = views.similar_view(pool, b, int(row), kk)
+            items, md, _ = views.similar_view(pool, b, int(row), kk, gallery=g)
         return _or_error(items, md)
 
-    api_endpoint(api_similar, [t.api_row, t.backbone, t.k, t.mine, session.engine, session.backbone],
+    api_endpoint(api_similar, [t.api_row, t.backbone, t.k, t.mine, t.gallery, session.engine, session.backbone],
                             [t.results], api_name="similar")
 
-    def api_explain(q, b, row, use_mine, engine, engine_backbone):
+    def api_explain(q, b, row, use_mine, g, engine, engine_backbone):
         """Which phrases of description `q` gallery row `row` matches under backbone `b` (markdown)."""
         if use_mine:
             engine = _session_engine(engine, engine_backbone, b)
             md = views.explain_view(pool, q, engine_backbone, row, engine=engine)
         else:
-            md = views.explain_view(pool, q, b, row)
+            md = views.explain_view(pool, q, b, row, gallery=g)
         return _or_error(md, md)
 
-    api_endpoint(api_explain, [t.query, t.backbone, t.api_row, t.mine, session.engine, session.backbone],
+    api_endpoint(api_explain, [t.query, t.backbone, t.api_row, t.mine, t.gallery, session.engine, session.backbone],
                             [t.explanation], api_name="explain")
 
 
 def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[list[str]]) -> None:
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
     first = views.compare_defaults(pool.available(), default)
-    cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
-                             label=f"Models (up to {COMPARE_COLUMNS})")
+    with gr.Row():
+        cmp_gallery = gr.Radio(GALLERY_CHOICES, value="synthpedes", label="Gallery", scale=1, elem_id="compare-gallery")
+        cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
+                                 label=f"Models (up to {COMPARE_COLUMNS})", scale=2)
     with gr.Row():
         cmp_query = gr.Textbox(label="Description", lines=2, scale=3, placeholder=views.WITNESS_QUERIES[1])
         cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
     cmp_btn = gr.Button("Compare", variant="primary")
     gr.Examples(examples, inputs=[cmp_query], label=EXAMPLES_LABEL)
+    gr.Examples([[q] for q in views.STREET_QUERIES], inputs=[cmp_query], label=STREET_EXAMPLES_LABEL)
     cmp_note = gr.Markdown()
     columns, galleries, infos, whys = [], [], [], []
     cmp_rows = gr.State([[] for _ in range(COMPARE_COLUMNS)])  # gallery rows shown in each column
@@ -379,27 +401,34 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
 
     cmp_models.change(show_columns, [cmp_models], [*columns, *galleries], api_visibility="private")
 
-    def ui_compare(q, models, kk):
-        items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True)
+    def ui_compare(q, models, kk, g):
+        items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True, gallery=g)
         return (*items, *texts, note, rows, *["" for _ in whys])
 
-    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k], [*galleries, *infos, cmp_note, cmp_rows, *whys],
-                  api_visibility="private")
+    compare_outputs = [*galleries, *infos, cmp_note, cmp_rows, *whys]
+    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], compare_outputs, api_visibility="private")
+
+    def choose_gallery(g, q):  # as on Search: compare at once, led by the best encoder on real photos for the street
+        lead, q = views.gallery_defaults(pool, g, q, default)
+        return views.compare_defaults(pool.available(), lead), q
+
+    cmp_gallery.input(choose_gallery, [cmp_gallery, cmp_query], [cmp_models, cmp_query], api_visibility="private").then(
+        ui_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], compare_outputs, api_visibility="private")
 
     for i, gallery in enumerate(galleries):
-        def explain_column(rows, q, models, evt: gr.SelectData, i=i):
+        def explain_column(rows, q, models, g, evt: gr.SelectData, i=i):
             col = rows[i] if rows and i < len(rows) else []
             row = col[evt.index] if evt.index is not None and evt.index < len(col) else None
             chosen = [m for m in models or [] if m]
-            return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row)
+            return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row, gallery=g)
 
-        gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models], [whys[i]], api_visibility="private")
+        gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models, cmp_gallery], [whys[i]], api_visibility="private")
 
-    def api_compare(q, models, kk):
-        items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS)
+    def api_compare(q, models, kk, g):
+        items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, gallery=g)
         return (*items, note)
 
-    api_endpoint(api_compare, [cmp_query, cmp_models, cmp_k], [*galleries, cmp_note], api_name="compare")
+    api_endpoint(api_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], [*galleries, cmp_note], api_name="compare")
 
 
 def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
@@ -491,8 +520,10 @@ def _warm(pool: EnginePool, default: str) -> None:
 
 def _preload(pool: EnginePool) -> None:
     t = time.perf_counter()
-    loaded = pool.preload()
-    print(f"LightCLIP: {len(loaded)} encoders loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    for gallery in pool.gallery_dirs:
+        loaded = pool.preload(gallery=gallery)
+        print(f"LightCLIP: {len(loaded)} encoders loaded for the {gallery} gallery after {time.perf_counter() - t:.1f} s",
+              file=sys.stderr)
 
 
 def main() -> int:
@@ -503,7 +534,8 @@ def main() -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY,
-                      device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"))
+                      device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"), galleries={"street": STREET_GALLERY})
+    served = [str(p) for p in pool.gallery_dirs.values()]
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
     usable = pool.usable()
     preferred = [k for k in (DEFAULT_BACKBONE, "mobilenetv3_large_100") if k in usable]
@@ -512,7 +544,7 @@ def main() -> int:
     # search, which cost about four times the search itself under load (py-spy). Gradio still resolved
     # each result against every static path on its one thread (37% of it under load) and rebuilt a
     # pandas analytics summary after every event: gradio_tuning remembers the first and thins the second.
-    gr.set_static_paths([str(pool.gallery_dir)])
+    gr.set_static_paths(served)
     gradio_tuning.tune_environment()
     gradio_tuning.memoise_static_checks()
     # The default model warms while the page is built, and the port opens only when both are done, so
@@ -530,7 +562,7 @@ def main() -> int:
         warming.join()
     port = settings.get("LIGHTCLIP_PORT") or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
-                allowed_paths=[str(pool.gallery_dir), str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
+                allowed_paths=[*served, str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
                 prevent_thread_lock=True, **_theme_kwargs())
     print(f"LightCLIP: serving after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if default and PRELOAD:

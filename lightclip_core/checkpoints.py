@@ -19,7 +19,8 @@ from .outputs import OutputKind, check_output_dir
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "lightclip-checkpoint-v1"
-SHIPPED_EMBEDDINGS = "gallery_embeddings.safetensors"  # the bundled gallery's embeddings (gallery_embeddings.py)
+SHIPPED_SUFFIX = "_embeddings.safetensors"  # <gallery folder>_embeddings.safetensors: a bundled gallery's (gallery_embeddings.py)
+SHIPPED_EMBEDDINGS = "gallery" + SHIPPED_SUFFIX  # the synthetic gallery's
 
 
 METRICS_FILE, CURVES_FILE = "metrics.json", "curves.json"
@@ -31,7 +32,8 @@ def checkpoint_files(folder: Path) -> set[str] | None:
     config = read_json_or_none(Path(folder) / CONFIG_FILE)
     if not (isinstance(config, dict) and config.get("format") == FORMAT):
         return None
-    return {MODEL_FILE, CONFIG_FILE, METRICS_FILE, CURVES_FILE, SHIPPED_EMBEDDINGS}
+    shipped = {p.name for p in Path(folder).glob("*" + SHIPPED_SUFFIX)}
+    return {MODEL_FILE, CONFIG_FILE, METRICS_FILE, CURVES_FILE, SHIPPED_EMBEDDINGS} | shipped
 
 
 CHECKPOINT_OUTPUT = OutputKind("a LightCLIP checkpoint", checkpoint_files)

@@ -1,5 +1,6 @@
-"""Gallery embeddings on disk: the file shipped beside a checkpoint (`ship-embeddings`; fp16, keyed by
-the checkpoint's and the gallery content's fingerprints) and the per-user cache of fresh encodes."""
+"""Gallery embeddings on disk: the files shipped beside a checkpoint (`ship-embeddings`; fp16, one per
+bundled gallery, keyed by the checkpoint's and the gallery content's fingerprints) and the per-user
+cache of fresh encodes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoints import SHIPPED_EMBEDDINGS
+from .checkpoints import SHIPPED_EMBEDDINGS, SHIPPED_SUFFIX
 from .errors import LightCLIPError
-from .fileio import cache_root, read_cache, write_cache
+from .fileio import cache_root, read_cache, safe_stem, write_cache
 from .gallery import Gallery
 from .index import as_float32
 from .progress import Progress, as_progress
@@ -34,15 +35,33 @@ def checkpoint_fingerprint(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def shipped_file(checkpoint: str | Path, gallery: Gallery) -> Path:
+    """Where `write_shipped_embeddings` puts `gallery`'s embeddings beside `checkpoint`:
+    ``<folder>_embeddings.safetensors``, named after the gallery's folder (``gallery/`` gives
+    `SHIPPED_EMBEDDINGS`, ``samples/street/`` gives ``street_embeddings.safetensors``)."""
+    folder = Path(gallery.root).name if gallery.root else ""
+    name = safe_stem(folder, 64, "")
+    return Path(checkpoint) / (f"{name}{SHIPPED_SUFFIX}" if name else SHIPPED_EMBEDDINGS)
+
+
+def _shipped(checkpoint: str | Path, gallery: Gallery, valid, checkpoint_fp: str | None = None) -> dict[str, Any] | None:
+    """The shipped file written for these weights and this gallery's content, whatever its name (a
+    gallery copied to another folder still finds its own; another one in a folder of the same name never
+    gets wrong embeddings): the file named after the folder first, then the others (headers only)."""
+    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    first = shipped_file(checkpoint, gallery)
+    for path in [first, *sorted(p for p in Path(checkpoint).glob("*" + SHIPPED_SUFFIX) if p != first)]:
+        got = read_cache(path, valid, "numpy", metadata=meta)
+        if got is not None:
+            return got
+    return None
+
+
 def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim: int,
                             checkpoint_fp: str | None = None) -> np.ndarray | None:
     """The gallery embeddings shipped beside a checkpoint (fp16 on disk; unit-norm float32 here), or
     None when there are none, or they were written for other weights or another gallery content."""
-    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
-    if not path.is_file():
-        return None
-    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
-    got = read_cache(path, lambda t: t["embeddings"].shape == (len(gallery), embed_dim), "numpy", metadata=meta)
+    got = _shipped(checkpoint, gallery, lambda t: t["embeddings"].shape == (len(gallery), embed_dim), checkpoint_fp)
     if got is None:
         return None
     emb = got["embeddings"].astype(np.float32)
@@ -51,15 +70,13 @@ def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim:
 
 def shipped_embeddings_current(checkpoint: str | Path, gallery: Gallery) -> bool:
     """Whether the file beside `checkpoint` was written for these weights and this gallery content."""
-    meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
-    return read_cache(Path(checkpoint) / SHIPPED_EMBEDDINGS, lambda t: t["embeddings"].shape[0] == len(gallery),
-                      "numpy", metadata=meta) is not None
+    return _shipped(checkpoint, gallery, lambda t: t["embeddings"].shape[0] == len(gallery)) is not None
 
 
 def write_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embeddings: Any) -> Path:
     """Store `embeddings` of `gallery` beside the checkpoint (fp16, ~1.5 MB for 2,000 x 384), keyed by
     the checkpoint's and the gallery content's fingerprints, so a fresh start needs no gallery encode."""
-    path = Path(checkpoint) / SHIPPED_EMBEDDINGS
+    path = shipped_file(checkpoint, gallery)
     emb = as_float32(embeddings)
     if emb.shape[0] != len(gallery):
         raise LightCLIPError(f"{emb.shape[0]} embeddings for a gallery of {len(gallery)} images.")

@@ -49,6 +49,26 @@ def read_crops(root: str | Path) -> dict[str, dict[str, Any]] | None:
     return doc["crops"]
 
 
+# The real street video (OpenCV's vtest.avi, samples/README.md) and its bundled cut: what the real check
+# and the app's street gallery (samples/street/) were made from, so nothing may train on their crops
+STREET_VIDEOS = ("vtest.avi", "street_sample.mp4")
+
+
+def measuring_only(root: str | Path) -> str | None:
+    """Why `root` must never be trained on (a real check, or a footage gallery of the street video), or None."""
+    if is_real_check(root):
+        return "is a real-photo check (crops.json, lightclip-realcheck)"
+    from .data.footage_file import read_footage
+
+    try:
+        meta = read_footage(root)
+    except LightCLIPError:
+        return None
+    sources = {Path(str(c.get("source", ""))).name for c in (meta or {}).get("crops", []) if isinstance(c, dict)}
+    street = sorted(sources & set(STREET_VIDEOS))
+    return f"holds crops of the real street video {street[0]} (footage.json)" if street else None
+
+
 def is_real_check(root: str | Path) -> bool:
     """Whether `root` is a real check (its crops.json says so): training refuses it."""
     path = Path(root) / CROPS_FILE

@@ -157,16 +157,24 @@ class SearchEngine:
     ) -> "SearchEngine":
         """Load a checkpoint and index `gallery` (a `Gallery`, or a folder `Gallery.load` reads).
 
-        The gallery's embeddings come from, in order: the file shipped beside the checkpoint
-        (`SHIPPED_EMBEDDINGS`, when it was written for this checkpoint and this gallery's content;
+        The gallery's embeddings come from, in order: the file shipped beside the checkpoint for this
+        gallery (`gallery_embeddings.shipped_file`, when it was written for this checkpoint and content;
         ``shipped=False`` skips it), the disk cache under ``<cache>/gallery/`` (keyed by the
         checkpoint's and the gallery's fingerprints; `cache_dir=False` disables it), or an encode.
         """
         from .checkpoints import load_checkpoint
 
+        return cls.over_gallery(load_checkpoint(checkpoint, device=device), checkpoint, gallery, cache_dir,
+                                progress, shipped, **index_kw)
+
+    @classmethod
+    def over_gallery(cls, model, checkpoint: str | Path, gallery: Gallery | str | Path,
+                     cache_dir: str | Path | None = None, progress: Progress | None = None, shipped: bool = True,
+                     **index_kw: Any) -> "SearchEngine":
+        """`from_checkpoint` for a model already loaded from `checkpoint` (the app searches two galleries
+        with one copy of each model); the gallery's embeddings come from the same places."""
         if isinstance(gallery, (str, Path)):
             gallery = Gallery.load(gallery)
-        model = load_checkpoint(checkpoint, device=device)
         fp = None if cache_dir is False and not shipped else checkpoint_fingerprint(checkpoint)
         emb = read_shipped_embeddings(checkpoint, gallery, model.embed_dim, fp) if shipped else None
         source = "shipped" if emb is not None else "encoded"

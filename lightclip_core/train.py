@@ -413,12 +413,13 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> Run:
 
 
 def refuse_real_check(root: str | Path) -> None:
-    """A real-photo check measures what drawings cannot; trained on, it would measure nothing. One sentence."""
-    from .realcheck import is_real_check
+    """A real-photo check (or the street video it was cut from) measures what drawings cannot; trained on,
+    it would measure nothing. One sentence."""
+    from .realcheck import measuring_only
 
-    if is_real_check(root):
-        raise LightCLIPError(f"--root {root} is a real-photo check (crops.json, lightclip-realcheck): it is for "
-                             "measuring only; train on SynthPedes or another dataset.")
+    why = measuring_only(root)
+    if why:
+        raise LightCLIPError(f"--root {root} {why}: it is for measuring only; train on SynthPedes or another dataset.")
 
 
 def _check_recipe(cfg: TrainConfig) -> bool:

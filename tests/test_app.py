@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import io
 import json
+import re
 import os
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from lightclip_core.search import Gallery
 from lightclip_core.app.uploads import MAX_RATIO, UploadArea, ingest_uploads
 
 ARTIFACTS = REPO / "tests" / "artifacts"
+STREET = REPO / "samples" / "street"  # the bundled street gallery (the real video through `footage`)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def site(tmp_path_factory):
                                                         "gallery": {"images": 32}, "records": recs}))
     cache = base / "cache"
     return {"base": base, "gallery": gallery, "ckpts": ckpts, "cache": cache,
-            "pool": EnginePool(ckpts, gallery, cache_dir=cache)}
+            "pool": EnginePool(ckpts, gallery, cache_dir=cache, galleries={"street": STREET})}
 
 
 def _load_app_module():
@@ -79,6 +81,11 @@ def test_api_endpoints_have_no_trigger_in_the_page(site, tmp_path):
     hidden_buttons = [c for c in config["components"]
                       if c["type"] == "button" and c.get("props", {}).get("visible") is False]
     assert hidden_buttons == []
+    # docs/API.md lists every public endpoint, one table row each, and nothing that is not one
+    public = {d["api_name"] for d in config["dependencies"] if d.get("api_visibility", "public") == "public"}
+    api_doc = (REPO / "docs" / "API.md").read_text().split("## The HTTP API", 1)[1]
+    documented = set(re.findall(r"^\| `/(\w+)` \|", api_doc, flags=re.M))
+    assert public == documented, f"undocumented: {sorted(public - documented)}; gone: {sorted(documented - public)}"
 
 
 # -- views ------------------------------------------------------------------------------------------
@@ -214,10 +221,10 @@ def test_one_hostile_request_never_fails_its_batch(site, monkeypatch):
     pool = site["pool"]
     real_get = pool.get
 
-    def get(b, progress=None):  # a bundled model whose files are damaged: it fails to load, unexpectedly
+    def get(b, progress=None, gallery=None):  # a bundled model whose files are damaged: it fails to load, unexpectedly
         if b == "broken_model":
             raise KeyError("head.weight")
-        return real_get(b, progress)
+        return real_get(b, progress, gallery=gallery)
 
     monkeypatch.setattr(pool, "get", get)
     good = [(f"a person in a {c} coat", b, 4) for c in ("red", "blue", "green")
@@ -234,6 +241,41 @@ def test_one_hostile_request_never_fails_its_batch(site, monkeypatch):
             assert isinstance(answer, LightCLIPError) and str(answer).count(". ") <= 1, (bad, answer)
     assert views.search_many(pool, ["a man \ud800 in red"], ["mobilenetv3_small_100"], [3])[0] == \
         views.search_view(pool, "a man in red", "mobilenetv3_small_100", 3)[0]
+
+
+def test_the_street_gallery_is_chosen_by_key_on_every_view(site):
+    pool, q, b = site["pool"], "a man in a dark jacket", "mobilenetv3_small_100"
+    items, md, rows = views.search_view(pool, q, b, 4, gallery="street")
+    assert len(items) == 4 and all(" · track " in caption for _, caption in items)  # each result is a track
+    assert all(Path(path).is_relative_to(STREET) for path, _ in items) and "tracks" in md
+    assert views.search_view(pool, q, b, 4)[0][0][0].startswith(str(site["gallery"]))  # the default is unchanged
+    assert views.search_many(pool, [q, q], [b, b], [4, 4], ["street", None]) == [items, views.search_view(pool, q, b, 4)[0]]
+    frame = views.bundled_frame(pool, b, "street", rows[0])
+    assert frame is not None and frame.shape == (576, 768, 3)  # the video's frame, its box drawn
+    assert views.bundled_frame(pool, b, "synthpedes", 0) is None  # drawings have no frame
+    sim_items, _, _ = views.similar_view(pool, b, rows[0], 3, gallery="street")
+    assert len(sim_items) == 3 and all(Path(p).is_relative_to(STREET) for p, _ in sim_items)
+    assert "Why picture" in views.explain_view(pool, q, b, rows[0], gallery="street")
+    cols, _, note = views.compare_view(pool, q, [b, "mobilenetv3_large_100"], 3, gallery="street")
+    assert [c[0][0] for c in cols[:1]] == [items[0][0]] and "overlap" in note
+    # one model in memory for both galleries
+    assert pool.get(b, gallery="street").model is pool.get(b).model
+    for bad in ("nope", ["street"], 3):
+        message = "Unknown gallery " + (repr(bad) if isinstance(bad, str) else f"a {type(bad).__name__}")
+        assert views.search_view(pool, q, b, 4, gallery=bad)[1] == f"⚠️ {message}; valid galleries are: synthpedes, street."
+        assert str(views.search_many(pool, [q], [b], [4], [bad])[0]).startswith(message)
+        assert views.compare_view(pool, q, [b], 3, gallery=bad)[2].startswith(f"⚠️ {message}")
+        assert views.explain_view(pool, q, b, 0, gallery=bad).startswith(f"⚠️ {message}")
+
+
+def test_choosing_the_street_gallery_picks_the_best_encoder_on_real_photos_and_a_street_example(site, monkeypatch):
+    pool = site["pool"]
+    assert views.gallery_defaults(pool, "synthpedes", "", "mobilenetv2_100") == ("mobilenetv2_100", "")
+    assert views.gallery_defaults(pool, "street", "", "mobilenetv2_100") == ("mobilenetv2_100", views.STREET_QUERIES[0])
+    real = {"records": [{"backbone": "mobilenetv3_large_100", "real_map": 50.0, "real_r1": 40.0, "r1": 1.0},
+                        {"backbone": "mobilenetv3_small_100", "real_map": 40.0, "real_r1": 30.0, "r1": 2.0}]}
+    monkeypatch.setattr(pool, "bench", lambda: real)
+    assert views.gallery_defaults(pool, "street", "a man", "mobilenetv2_100") == ("mobilenetv3_large_100", "a man")
 
 
 def test_model_choices_list_missing_backbones(site):
@@ -555,6 +597,11 @@ def test_client_search_compare_and_bad_inputs(server, site):
     want, _, _ = views.search_view(site["pool"], query, "mobilenetv3_small_100", 4)
     assert [o["caption"] for o in out] == [c for _, c in want]
     assert all(Path(o["image"]).is_file() for o in out)
+    street = client.predict(query, "mobilenetv3_small_100", 4, "street", api_name="/search")
+    want, _, _ = views.search_view(site["pool"], query, "mobilenetv3_small_100", 4, gallery="street")
+    assert [o["caption"] for o in street] == [c for _, c in want] and all(" · track " in o["caption"] for o in street)
+    with pytest.raises(Exception, match="'attic'.*not in the list of choices"):
+        client.predict(query, "mobilenetv3_small_100", 4, "attic", api_name="/search")
     assert client.predict("", "mobilenetv3_small_100", 4, api_name="/search") == []
     assert len(client.predict("blue " * 2000, "mobilenetv3_small_100", 3, api_name="/search")) == 3
     with pytest.raises(Exception, match="No checkpoint for coatnet_0_rw_224"):  # its own sentence, as the UI's
@@ -603,8 +650,10 @@ def _raw_search(url: str, body: str) -> tuple[str, str]:
     raise AssertionError("the event stream ended without a result")
 
 
-HOSTILE_BODIES = ['{"data": ["a man \\ud800 in red", "mobilenetv3_small_100", 5]}',  # answered, cleaned
-                  '{"data": ["a man", null, 5]}', '{"data": ["a man", ["x", "y"], 5]}', '{"data": ["a man", 7, 5]}']
+# REST calls carry every argument (Gradio's REST route fills in no defaults; gradio_client does)
+HOSTILE_BODIES = ['{"data": ["a man \\ud800 in red", "mobilenetv3_small_100", 5, "synthpedes"]}',  # answered, cleaned
+                  '{"data": ["a man", null, 5, "synthpedes"]}', '{"data": ["a man", ["x", "y"], 5, "synthpedes"]}',
+                  '{"data": ["a man", 7, 5, "synthpedes"]}']
 
 
 @pytest.mark.slow
@@ -791,6 +840,30 @@ def test_browser_search_and_tradeoffs(server):
         page.get_by_role("tab", name="Trade-offs").click()
         page.locator("#tradeoff-plot .plot-container, #tradeoff-plot .js-plotly-plot").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "tradeoffs.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_real_people_one_click_from_the_first_screen(server):
+    """The first screen to the street video's people: one click on Search (then a result's frame), one
+    on Compare; nothing typed."""
+    sync_playwright, chromium, args = _chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server["url"], wait_until="domcontentloaded", timeout=60_000)
+        page.locator("#search-gallery").get_by_text("Street — real video").click()
+        page.locator("#results").get_by_text(" · track ").first.wait_for(timeout=60_000)
+        assert page.get_by_label("Description").first.input_value() == views.STREET_QUERIES[0]
+        page.locator("#results img").first.click()
+        page.locator("#seen-in img").first.wait_for(timeout=30_000)  # the frame it was seen in
+        page.screenshot(path=str(ARTIFACTS / "street.png"), full_page=True)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#compare-gallery").get_by_text("Street — real video").click()
+        page.locator("#compare-0").get_by_text(" · track ").first.wait_for(timeout=60_000)
+        page.locator("#compare-1").get_by_text(" · track ").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "compare-street.png"), full_page=True)
         browser.close()
 
 

@@ -82,22 +82,25 @@ def test_bundled_checkpoint_still_retrieves_as_benchmarked(key):
 
 
 @pytest.mark.parametrize("key", sorted(bundled_checkpoints(CHECKPOINTS)))
+@pytest.mark.parametrize("folder", ["gallery", "samples/street"])
 @pytest.mark.slow
-def test_bundled_checkpoint_ships_current_gallery_embeddings(key):
-    """The app's first search with any bundled encoder reads these instead of encoding 2,000 images:
-    they must belong to these weights and this gallery, and equal a fresh encode (fp16 rounding aside)."""
+def test_bundled_checkpoint_ships_current_gallery_embeddings(key, folder):
+    """The app's first search with any bundled encoder, on either bundled gallery (the drawn one and the
+    street video), reads these instead of encoding the gallery: they must belong to these weights and
+    this gallery, and equal a fresh encode (fp16 rounding aside)."""
     import numpy as np
 
-    from lightclip_core.search import encode_gallery, read_shipped_embeddings, shipped_embeddings_current
+    from lightclip_core.gallery_embeddings import (encode_gallery, read_shipped_embeddings,
+                                                   shipped_embeddings_current, shipped_file)
 
     ckpt = bundled_checkpoints(CHECKPOINTS)[key]
-    gallery = Gallery.load(REPO / "gallery")
+    gallery = Gallery.load(REPO / folder)
     assert shipped_embeddings_current(ckpt, gallery), (
-        f"checkpoints/{key}/gallery_embeddings.safetensors is missing or stale: "
-        "run `python -m lightclip_core ship-embeddings` after bundling")
+        f"checkpoints/{key}/{shipped_file(ckpt, gallery).name} is missing or stale: "
+        f"run `python -m lightclip_core ship-embeddings --gallery {folder}` after bundling")
     model = load_checkpoint(ckpt)
     shipped = read_shipped_embeddings(ckpt, gallery, model.embed_dim)
-    rows = list(range(0, len(gallery), len(gallery) // 24))[:24]
+    rows = list(range(0, len(gallery), max(1, len(gallery) // 24)))[:24]
     fresh = encode_gallery(model, Gallery([gallery.paths[i] for i in rows], [gallery.pids[i] for i in rows]))
     cosine = np.sum(fresh * shipped[rows], axis=1)
     assert cosine.min() >= 0.999, cosine.min()

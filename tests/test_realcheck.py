@@ -121,6 +121,14 @@ def test_training_refuses_a_real_check(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_training_refuses_the_bundled_street_gallery(tmp_path, capsys):
+    rc = main(["train", "--backbone", "mobilenetv3_small_100", "--dataset", "folder", "--root", str(REPO / "samples" / "street"),
+               "--epochs", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds crops of the real street video vtest.avi" in err and "for measuring only" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_repositorys_street_check_loads_and_holds_what_its_readme_says(headed, tmp_path, monkeypatch, capsys):
     ds = load_rstpreid(STREET, check_images=True, name="real check")
     ev = ds.eval_split("test")

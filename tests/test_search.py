@@ -236,14 +236,17 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     import shutil
 
     from lightclip_core import gallery_embeddings
-    from lightclip_core.search import SHIPPED_EMBEDDINGS, shipped_embeddings_current, write_shipped_embeddings
+    from lightclip_core.gallery_embeddings import shipped_file
+    from lightclip_core.search import shipped_embeddings_current, write_shipped_embeddings
 
     eng, ckpt, _ = engine
     ck = tmp_path / "ckpt"
     shutil.copytree(ckpt, ck)
     write_shipped_embeddings(ck, eng.gallery, eng.embeddings)
-    assert (ck / SHIPPED_EMBEDDINGS).stat().st_size < eng.embeddings.nbytes  # fp16 on disk
-    # A copy of the gallery elsewhere (other absolute paths, new modification times): still current.
+    shipped = shipped_file(ck, eng.gallery)
+    assert shipped.name == f"{Path(eng.gallery.root).name}_embeddings.safetensors"  # named after the gallery's folder
+    assert shipped.stat().st_size < eng.embeddings.nbytes  # fp16 on disk
+    # A copy of the gallery elsewhere (other absolute paths and folder name, new modification times): still current.
     root = Path(eng.gallery.root)
     copy = tmp_path / "gallery_copy"
     shutil.copytree(root, copy)
@@ -278,7 +281,7 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
     assert encodes == [1, 1]
     # A damaged file: rebuilt by encoding, never an error.
     (ck / "config.json").write_text(cfg)
-    (ck / SHIPPED_EMBEDDINGS).write_bytes(b"not safetensors")
+    shipped.write_bytes(b"not safetensors")
     SearchEngine.from_checkpoint(ck, moved, cache_dir=False)
     assert encodes == [1, 1, 1]
 
@@ -303,6 +306,18 @@ def test_pool_preload_loads_the_encoders_with_current_shipped_embeddings_and_nev
     assert pool.preload() == ["mobilenetv3_small_100"]  # MobileNetV2 has no shipped embeddings: left for later
     assert pool.is_loaded("mobilenetv3_small_100") and not pool.is_loaded("mobilenetv2_100") and encodes == []
     assert pool.preload(["mobilenetv3_small_100", "efficientnet_b3"]) == ["mobilenetv3_small_100"]
+    # a second gallery: its own shipped file beside the same checkpoint, and the same model in memory
+    street = tmp_path / "street"
+    shutil.copytree(Path(engine[0].gallery.root), street)
+    (street / "imgs" / Path(pool.gallery.paths[0]).name).write_bytes(b"")  # other content
+    two = EnginePool(ckpts, Path(engine[0].gallery.root), cache_dir=tmp_path / "cache2", galleries={"street": street})
+    assert two.preload(gallery="street") == [] and encodes == []  # not shipped for it yet: left for its first search
+    write_shipped_embeddings(ckpts / "mnv3s", two.gallery_of("street"),
+                             np.zeros((len(two.gallery_of("street")), shipped.shape[1]), np.float32) + 0.1)
+    assert sorted(p.name for p in (ckpts / "mnv3s").glob("*_embeddings.safetensors")) == [
+        f"{Path(engine[0].gallery.root).name}_embeddings.safetensors", "street_embeddings.safetensors"]
+    assert two.preload() == two.preload(gallery="street") == ["mobilenetv3_small_100"] and encodes == []
+    assert two.get("mobilenetv3_small_100", gallery="street").model is two.get("mobilenetv3_small_100").model
 
 
 def test_ship_embeddings_command_writes_then_keeps_current_files(engine, tmp_path, capsys):
@@ -310,14 +325,14 @@ def test_ship_embeddings_command_writes_then_keeps_current_files(engine, tmp_pat
     import shutil
 
     from lightclip_core.cli import main
-    from lightclip_core.search import SHIPPED_EMBEDDINGS
+    from lightclip_core.gallery_embeddings import shipped_file
 
     eng, ckpt, _ = engine
     shutil.copytree(ckpt, tmp_path / "cks" / "m")
     args = ["ship-embeddings", "--checkpoints", str(tmp_path / "cks"), "--gallery", eng.gallery.root]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
-    assert [c["status"] for c in first["checkpoints"]] == ["written"] and (tmp_path / "cks" / "m" / SHIPPED_EMBEDDINGS).is_file()
+    assert [c["status"] for c in first["checkpoints"]] == ["written"] and shipped_file(tmp_path / "cks" / "m", eng.gallery).is_file()
     assert main(args) == 0
     assert [c["status"] for c in json.loads(capsys.readouterr().out)["checkpoints"]] == ["current"]
     assert main([*args, "--backbones", "efficientnet_b3"]) == 2

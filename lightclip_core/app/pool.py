@@ -1,5 +1,5 @@
-"""The app's models: one lazily built `SearchEngine` per encoder over one shared gallery, thread-safe,
-with missing checkpoints fetched from a Hub repo on first use and failed loads backed off."""
+"""The app's models: one lazily built `SearchEngine` per encoder and bundled gallery, thread-safe, with
+missing checkpoints fetched from a Hub repo on first use and failed loads backed off."""
 
 from __future__ import annotations
 
@@ -32,18 +32,25 @@ def model_key(backbone: Any) -> str:
     raise LightCLIPError(f"Name one model as a string, e.g. 'mobilenetv3_large_100' (got {got}).")
 
 
-class EnginePool:
-    """One lazily built `SearchEngine` per backbone over one shared gallery; thread-safe.
+DEFAULT_GALLERY_KEY = "synthpedes"  # the pool's first gallery, `gallery_dir`
 
-    The app holds one pool; several browser sessions searching the same backbone share its engine.
+
+class EnginePool:
+    """One lazily built `SearchEngine` per (gallery, backbone); thread-safe.
+
+    The app holds one pool; several browser sessions searching the same backbone and gallery share
+    its engine. `gallery_dir` is the default gallery (key ``synthpedes``); `galleries` adds others
+    by key (the app's street gallery), each searched with the same checkpoints.
     """
 
     def __init__(self, checkpoints_dir: str | Path, gallery_dir: str | Path,
-                 cache_dir: str | Path | None = None, device: str = "cpu", hub_repo: str | None = None) -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu", hub_repo: str | None = None,
+                 galleries: dict[str, str | Path] | None = None) -> None:
         self.checkpoints_dir = Path(checkpoints_dir)
         # A Hugging Face model repo (`hub push`) to fetch missing checkpoints from on first use, never at start
         self.hub_repo = hub_repo or None
         self.gallery_dir = Path(gallery_dir)
+        self.gallery_dirs = {DEFAULT_GALLERY_KEY: self.gallery_dir, **{k: Path(v) for k, v in (galleries or {}).items()}}
         self.cache_dir = cache_dir
         self.device = device
         self.checkpoints = bundled_checkpoints(self.checkpoints_dir)
@@ -51,18 +58,33 @@ class EnginePool:
         self.zero_shot_pretrained = True
         self._failed: dict[str, tuple[float, str]] = {}  # model -> (when, message) of a failed load
         self.retry_after_s = 60.0
-        self._gallery: Gallery | None = None
-        self._engines: dict[str, SearchEngine] = {}
+        self._galleries: dict[str, Gallery] = {}
+        self._engines: dict[tuple[str, str], SearchEngine] = {}
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._bench: dict[str, Any] | None = None
 
     @property
     def gallery(self) -> Gallery:
+        """The default gallery."""
+        return self.gallery_of(None)
+
+    def gallery_key(self, gallery: Any) -> str:
+        """`gallery` as one of this pool's gallery keys (None or "" is the default), or one sentence."""
+        if gallery is None or gallery == "":
+            return DEFAULT_GALLERY_KEY
+        if isinstance(gallery, str) and gallery in self.gallery_dirs:
+            return gallery
+        got = repr(gallery) if isinstance(gallery, str) else f"a {type(gallery).__name__}"
+        raise LightCLIPError(f"Unknown gallery {got[:80]}; valid galleries are: {', '.join(self.gallery_dirs)}.")
+
+    def gallery_of(self, gallery: Any = None) -> Gallery:
+        """The gallery with key `gallery` (default: the first), loaded once."""
+        key = self.gallery_key(gallery)
         with self._lock:
-            if self._gallery is None:
-                self._gallery = Gallery.load(self.gallery_dir)
-            return self._gallery
+            if key not in self._galleries:
+                self._galleries[key] = Gallery.load(self.gallery_dirs[key])
+            return self._galleries[key]
 
     def available(self) -> list[str]:
         return list(self.checkpoints)
@@ -84,8 +106,8 @@ class EnginePool:
             self._bench = doc if isinstance(doc, dict) else {}
         return self._bench
 
-    def is_loaded(self, backbone: str) -> bool:
-        return backbone in self._engines
+    def is_loaded(self, backbone: str, gallery: Any = None) -> bool:
+        return (self.gallery_key(gallery), backbone) in self._engines
 
     def info(self, backbone: str) -> dict[str, Any]:
         """What the app shows about a model: trained on what, epochs, val metrics."""
@@ -115,18 +137,19 @@ class EnginePool:
         return {"available": True, "synthetic": bool(cfg.get("synthetic", train.get("dataset") == "synthpedes")),
                 "dataset": train.get("dataset"), "epochs": cfg.get("epoch"), "metrics": cfg.get("metrics", {})}
 
-    def get(self, backbone: str, progress: Progress | None = None) -> SearchEngine:
-        """The engine for `backbone` (built on first use: load + encode or read the gallery cache)."""
+    def get(self, backbone: str, progress: Progress | None = None, gallery: Any = None) -> SearchEngine:
+        """The engine for `backbone` over `gallery` (built on first use: load + encode or read the
+        gallery's shipped embeddings or cache)."""
         from ..models.backbones import get_backbone_spec
         from ..models.zero_shot import is_zero_shot
 
-        backbone = model_key(backbone)
+        backbone, key = model_key(backbone), self.gallery_key(gallery)
         zero_shot = is_zero_shot(backbone)
         if backbone not in self.checkpoints and not zero_shot:
             get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones
             if not self.hub_repo:
                 raise LightCLIPError(how_to_get(backbone))
-        engine = self._engines.get(backbone)
+        engine = self._engines.get((key, backbone))
         if engine is not None:
             return engine
         failed = self._failed.get(backbone)
@@ -135,22 +158,27 @@ class EnginePool:
         with self._lock:
             lock = self._locks.setdefault(backbone, threading.Lock())
         with lock:  # two sessions asking for the same new backbone build it once
-            if backbone not in self._engines:
-                if zero_shot:
-                    try:
-                        self._engines[backbone] = SearchEngine.from_zero_shot(
-                            backbone, self.gallery, cache_dir=self.cache_dir, progress=progress,
-                            pretrained=self.zero_shot_pretrained, device=self.device)
-                    except LightCLIPError as exc:
-                        self._failed[backbone] = (time.monotonic(), str(exc))
-                        raise
-                else:
-                    if backbone not in self.checkpoints:
-                        self._fetch_from_hub(backbone)
-                    self._engines[backbone] = SearchEngine.from_checkpoint(
-                        self.checkpoints[backbone], self.gallery, cache_dir=self.cache_dir, progress=progress,
-                        device=self.device)
-            return self._engines[backbone]
+            if (key, backbone) not in self._engines:
+                self._engines[key, backbone] = self._build(backbone, self.gallery_of(key), zero_shot, progress)
+            return self._engines[key, backbone]
+
+    def _build(self, backbone: str, gallery: Gallery, zero_shot: bool, progress: Progress | None) -> SearchEngine:
+        """A new engine (the caller holds the backbone's lock); a failed zero-shot or Hub load is remembered."""
+        if zero_shot:
+            try:
+                return SearchEngine.from_zero_shot(backbone, gallery, cache_dir=self.cache_dir, progress=progress,
+                                                   pretrained=self.zero_shot_pretrained, device=self.device)
+            except LightCLIPError as exc:
+                self._failed[backbone] = (time.monotonic(), str(exc))
+                raise
+        if backbone not in self.checkpoints:
+            self._fetch_from_hub(backbone)
+        loaded = next((e for (_, b), e in list(self._engines.items()) if b == backbone), None)
+        if loaded is not None:  # the same weights over another gallery: one model in memory
+            return SearchEngine.over_gallery(loaded.model, self.checkpoints[backbone], gallery, cache_dir=self.cache_dir,
+                                             progress=progress)
+        return SearchEngine.from_checkpoint(self.checkpoints[backbone], gallery, cache_dir=self.cache_dir,
+                                            progress=progress, device=self.device)
 
     def warm(self, backbone: str) -> SearchEngine:
         """Load `backbone` and open (on a fresh machine, export) its ONNX query graphs — the frozen
@@ -165,24 +193,24 @@ class EnginePool:
         model.encode_text(["a person"])
         return engine
 
-    def preload(self, backbones: Sequence[str] | None = None) -> list[str]:
-        """Build the engines of `backbones` (default: every bundled checkpoint) whose shipped gallery
-        embeddings are current, one after another: a checkpoint load each, never a gallery encode (one
-        without current embeddings is left for its first search). The app runs this in the background
-        once its default model is warm, so the first search with any bundled encoder needs only a text
-        encode. Returns the backbones now loaded; a failure is logged and skipped."""
+    def preload(self, backbones: Sequence[str] | None = None, gallery: Any = None) -> list[str]:
+        """Build the engines of `backbones` (default: every bundled checkpoint) over `gallery` whose
+        shipped gallery embeddings are current, one after another: a checkpoint load each, never a
+        gallery encode (one without current embeddings is left for its first search). The app runs this
+        in the background once its default model is warm, so the first search with any bundled encoder
+        needs only a text encode. Returns the backbones now loaded; a failure is logged and skipped."""
         from ..fileio import log
 
         done = []
         for b in backbones if backbones is not None else self.available():
-            if self.is_loaded(b):
+            if self.is_loaded(b, gallery):
                 done.append(b)
                 continue
             ckpt = self.checkpoints.get(b)
             try:
-                if ckpt is None or not shipped_embeddings_current(ckpt, self.gallery):
+                if ckpt is None or not shipped_embeddings_current(ckpt, self.gallery_of(gallery)):
                     continue
-                self.get(b)
+                self.get(b, gallery=gallery)
                 done.append(b)
             except LightCLIPError as exc:
                 log(f"preload: {b} skipped ({exc})")

@@ -86,6 +86,13 @@ WITNESS_EXAMPLES: tuple[tuple[str, dict[str, str]], ...] = (
     ("someone in a black coat holding a phone", {"upper_colour": "black", "upper_type": "coat", "carry": "phone"}),
 )
 WITNESS_QUERIES = tuple(q for q, _ in WITNESS_EXAMPLES)
+# Descriptions of people in the bundled street gallery (samples/street/, the real video), written by looking at its crops
+STREET_QUERIES = (
+    "a man in a red and navy jacket carrying white papers",
+    "a woman in a red top and blue jeans",
+    "a blonde woman in a long black coat",
+    "a man in a blue jacket carrying a bag",
+)
 # The Compare tab opens on the default model against the cheapest bundled one: the trade-off the tab is for.
 COMPARE_PAIR = (DEFAULT_BACKBONE, "mobilenetv3_small_100")
 
@@ -182,14 +189,15 @@ def _still_there(engine: SearchEngine) -> SearchEngine:
 
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
                 engine: SearchEngine | None = None, progress=None,
-                caveat: bool = True, where=None) -> tuple[list[tuple[str, str]], str, list[int]]:
+                caveat: bool = True, where=None, gallery: Any = None) -> tuple[list[tuple[str, str]], str, list[int]]:
     """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
     exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
     weights cannot be downloaded. `progress(stage, done, total)` follows a first-use gallery encoding;
     ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns).
-    `where`: a footage gallery's camera / time filter (`footage_filter`)."""
+    `where`: a footage gallery's camera / time filter (`footage_filter`); `gallery`: which of the
+    pool's galleries (default: its first), when no session `engine` is given."""
     try:
-        engine = _still_there(engine) if engine else pool.get(backbone, progress)
+        engine = _still_there(engine) if engine else pool.get(backbone, progress, gallery=gallery)
         result = engine.search_batch([query], clamp_k(k), where=where)[0]
     except QueryError as exc:
         return [], str(exc), []
@@ -221,17 +229,17 @@ def footage_cameras(engine: SearchEngine | None) -> list[str]:
 
 
 def search_many(pool: EnginePool, queries: Sequence[Any], backbones: Sequence[Any],
-                ks: Sequence[Any]) -> list[list[tuple[str, str]] | LightCLIPError]:
+                ks: Sequence[Any], galleries: Sequence[Any] | None = None) -> list[list[tuple[str, str]] | LightCLIPError]:
     """The answers to several independent requests at once (the app's coalesced /search): requests
     for the same encoder share one text-encoder call and one index search. Each answer is what
     `search_view` gives for that request alone — its items, ``[]`` for an empty query, or its error
     (a `LightCLIPError` to raise to that caller: an unknown or unavailable model, a backbone that is
-    not a name). Nothing one request holds can fail another's answer."""
+    not a name, an unknown gallery). Nothing one request holds can fail another's answer."""
     out: list[Any] = [[] for _ in queries]
-    groups: dict[str, list[int]] = {}
-    for i, (q, b) in enumerate(zip(queries, backbones)):
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (q, b, g) in enumerate(zip(queries, backbones, galleries or [None] * len(queries))):
         try:
-            b = model_key(b)
+            b, g = model_key(b), pool.gallery_key(g)
         except LightCLIPError as exc:
             out[i] = exc
             continue
@@ -239,10 +247,10 @@ def search_many(pool: EnginePool, queries: Sequence[Any], backbones: Sequence[An
             clean_query(q)
         except QueryError:
             continue  # nothing asked: no people, as search_view
-        groups.setdefault(b, []).append(i)
-    for b, idx in groups.items():
+        groups.setdefault((g, b), []).append(i)
+    for (g, b), idx in groups.items():
         try:
-            engine = pool.get(b)
+            engine = pool.get(b, gallery=g)
         except Exception as exc:  # noqa: BLE001 - a broken model answers its own requests, alone
             for i in idx:
                 out[i] = _as_sentence(exc, f"the {b} model could not be loaded")
@@ -285,12 +293,12 @@ def _as_sentence(exc: Exception, what: str) -> LightCLIPError:
 
 
 def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
-                 engine: SearchEngine | None = None) -> tuple[list[tuple[str, str]], str, list[int]]:
+                 engine: SearchEngine | None = None, gallery: Any = None) -> tuple[list[tuple[str, str]], str, list[int]]:
     """"Find people like this": image-to-image search from gallery row `row`."""
     if row is None:
         return [], "Click a result first, then ask for people like it.", []
     try:
-        engine = _still_there(engine) if engine else pool.get(backbone)
+        engine = _still_there(engine) if engine else pool.get(backbone, gallery=gallery)
         result = engine.search_similar(int(row), clamp_k(k))
     except LightCLIPError as exc:
         return [], f"⚠️ {exc}", []
@@ -303,7 +311,7 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
 
 
 def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
-                 engine: SearchEngine | None = None) -> str:
+                 engine: SearchEngine | None = None, gallery: Any = None) -> str:
     """Markdown: which phrases of `query` gallery picture `row` matches under `backbone`, and which
     not ("a grey jacket ✓ · black trousers ✗"). Bad input is one sentence, never an exception."""
     from ..explain import MATCH, UNSURE, explain
@@ -315,7 +323,7 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
     except (TypeError, ValueError):
         return f"⚠️ Gallery picture {row!r} does not exist; pick one of the results."
     try:
-        engine = _still_there(engine) if engine else pool.get(backbone)
+        engine = _still_there(engine) if engine else pool.get(backbone, gallery=gallery)
         evidence = explain(engine, query, row)
     except QueryError as exc:
         return str(exc)
@@ -336,18 +344,23 @@ def overlap(lists: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
 
 
 def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any = 10,
-                 columns: int = 3, with_rows: bool = False) -> tuple:
+                 columns: int = 3, with_rows: bool = False, gallery: Any = None) -> tuple:
     """The same query through up to `columns` backbones: items and a summary per column, and how
     much the top-K lists overlap; `with_rows` adds each column's gallery rows (for explanations)."""
     if isinstance(backbones, str):  # one name, not its letters
         backbones = [backbones]
     backbones = list(dict.fromkeys(b for b in (backbones or []) if isinstance(b, str) and b))[:columns]
     items, texts, rows = [], [], []
-    if not backbones:
-        empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare.")
+    try:
+        pool.gallery_key(gallery)
+        problem = None if backbones else "Choose two or more models to compare."
+    except LightCLIPError as exc:
+        problem = f"⚠️ {exc}"
+    if problem:
+        empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], problem)
         return (*empty, [[] for _ in range(columns)]) if with_rows else empty
     for b in backbones:
-        it, md, r = search_view(pool, query, b, k, caveat=False)
+        it, md, r = search_view(pool, query, b, k, caveat=False, gallery=gallery)
         items.append(it)
         texts.append(md)
         rows.append(r)
@@ -375,6 +388,23 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
 def synthetic_note(pool: EnginePool, backbone: str | None) -> str:
     """The caveat for a synthetic-trained model, with its measured real-photo figures (empty for others)."""
     return real_caveat(pool.bench(), backbone) if pool.info(backbone or "").get("synthetic") else ""
+
+
+def gallery_defaults(pool: EnginePool, gallery: Any, query: Any, backbone: Any) -> tuple[Any, Any]:
+    """``(backbone, query)`` to show on choosing `gallery`: the street video gets the bundled encoder that
+    does best on real photos and, when the box is empty, a street example; the drawn gallery keeps both."""
+    if gallery != "street":
+        return backbone, query
+    best = best_for_real(pool.bench(), pool.usable())
+    return best or backbone, query if isinstance(query, str) and query.strip() else STREET_QUERIES[0]
+
+
+def bundled_frame(pool: EnginePool, backbone: Any, gallery: Any, row: int | None):
+    """`source_frame` for a result of one of the pool's galleries (None when it is not footage, or on any error)."""
+    try:
+        return source_frame(pool.get(backbone, gallery=gallery), row) if pool.gallery_of(gallery).footage else None
+    except LightCLIPError:
+        return None
 
 
 def source_frame(engine: SearchEngine | None, row: int | None):

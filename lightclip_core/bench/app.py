@@ -142,7 +142,8 @@ async def _http_search(http, url: str, q: str, b: str, k: int, session: str) -> 
     with the same `session` share one Gradio session, as a browser tab's do."""
     import json
 
-    r = await http.post(f"{url}/gradio_api/call/search", json={"data": [q, b, k], "session_hash": session})
+    body = {"data": [q, b, k, "synthpedes"], "session_hash": session}  # every argument: REST fills in no defaults
+    r = await http.post(f"{url}/gradio_api/call/search", json=body)
     r.raise_for_status()
     event_id = r.json()["event_id"]
     event = None
