@@ -147,6 +147,7 @@ def build_app(pool: EnginePool, uploads: UploadArea, default_backbone: str | Non
         session = Session(engine=gr.State(None), backbone=gr.State(None), uploads=uploads)
         gr.Markdown("# LightCLIP · text-based person search with lightweight vision encoders\n"
                     "Describe a person; see the people in the gallery who match, with cosine similarity.")
+        _warming_line(pool, default)
         examples = example_queries(pool)  # one list for both tabs
         with gr.Tab("Search"):
             search_tab(pool, choices, default, session, examples)
@@ -164,6 +165,19 @@ def build_app(pool: EnginePool, uploads: UploadArea, default_backbone: str | Non
 
         demo.unload(session_ended)
     return demo
+
+
+def _warming_line(pool: EnginePool, default: str | None) -> None:
+    """A line that says what is still getting ready on a fresh start (searches already answer, on
+    PyTorch), checked every second until nothing is; then it is empty and the timer stops."""
+    line = gr.Markdown(elem_id="warming")
+    timer = gr.Timer(1.0)
+
+    def status():
+        pending = pool.warming(default) if default else []
+        return views.warming_note(pending), gr.Timer(active=bool(pending))
+
+    timer.tick(status, None, [line, timer], api_visibility="private")
 
 
 def example_queries(pool: EnginePool) -> list[list[str]]:
@@ -508,14 +522,28 @@ def _reap_every(uploads: UploadArea, seconds: float) -> None:
 
 
 def _warm(pool: EnginePool, default: str) -> None:
-    """Load the default model and open (or, on a fresh machine, export) its query graph."""
+    """Load the default model and start building its query graphs (on a fresh machine, exported by a
+    child process while searches run on PyTorch): the port opens after the load, not after the export."""
     t = time.perf_counter()
     try:
-        engine = pool.warm(default)
-        print(f"LightCLIP: {default} ready ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
+        engine = pool.warm(default, wait=False)
+        print(f"LightCLIP: {default} loaded ({engine.runtime} runtime) in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
     except LightCLIPError as exc:
         print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
+
+
+def _when_ready(pool: EnginePool, default: str, preload: bool) -> None:
+    """Once the default's query graphs are ready (the CPU is then free), say so and, with `preload`,
+    load the other encoders."""
+    t = time.perf_counter()
+    while pool.warming(default) and time.perf_counter() - t < 900:
+        time.sleep(0.5)
+    if pool.is_loaded(default):
+        print(f"LightCLIP: {default} ready ({pool.get(default).runtime} runtime) after {time.perf_counter() - t:.1f} s "
+              "more", file=sys.stderr)
+    if preload:
+        _preload(pool)
 
 
 def _preload(pool: EnginePool) -> None:
@@ -547,9 +575,10 @@ def main() -> int:
     gr.set_static_paths(served)
     gradio_tuning.tune_environment()
     gradio_tuning.memoise_static_checks()
-    # The default model warms while the page is built, and the port opens only when both are done, so
-    # no first search waits behind a checkpoint load or, on a fresh machine, the query graph's export
-    # (bench-app: 7.58 s for a /search sent the moment the port answered when the warm-up began after serving).
+    # The default model loads while the page is built, and the port opens when both are done, so no first
+    # search waits behind a checkpoint load. On a fresh machine its ONNX query graphs are exported by a
+    # child process meanwhile, and searches run on PyTorch until they are ready: an export in this
+    # process (before: the port waited for it, 19 s) held the GIL the requests need.
     warming = threading.Thread(target=_warm, args=(pool, default), name="lightclip-warm", daemon=True)
     if default:
         warming.start()
@@ -565,10 +594,10 @@ def main() -> int:
                 allowed_paths=[*served, str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
                 prevent_thread_lock=True, **_theme_kwargs())
     print(f"LightCLIP: serving after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    if default and PRELOAD:
+    if default:
         # then the other bundled encoders (their shipped embeddings: a checkpoint load each), so that
         # switching encoders is instant; a search for one not loaded yet builds just that one
-        threading.Thread(target=_preload, args=(pool,), name="lightclip-preload", daemon=True).start()
+        threading.Thread(target=_when_ready, args=(pool, default, PRELOAD), name="lightclip-preload", daemon=True).start()
     demo.block_thread()
     return 0
 

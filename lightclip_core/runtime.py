@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -117,8 +118,9 @@ class OnnxFunction:
     def path(self) -> Path:
         return (self.directory or onnx_dir()) / f"{self.key}.onnx"
 
-    def _export(self) -> None:
-        """Export to a temporary file, check it against the module, then move it (and its sidecar) into place."""
+    def _export(self, say: bool = True) -> None:
+        """Export to a temporary file, check it against the module, then move it (and its sidecar) into
+        place; `say=False` logs nothing (a forked child, whose inherited stderr lock may be held)."""
         path = self.path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -149,7 +151,8 @@ class OnnxFunction:
             os.replace(tmp, path)
             atomic_write_json(path.with_suffix(".json"), {"sha256": sha256_file(path), "what": self.what, "opset": OPSET,
                                                           "torch": torch.__version__, "parity_cosine_min": float(cos.min())})
-            log(f"onnx: exported {self.what} to {path} (parity cosine {cos.min():.6f})")
+            if say:
+                log(f"onnx: exported {self.what} to {path} (parity cosine {cos.min():.6f})")
         finally:
             if tmp.exists():
                 tmp.unlink()
@@ -180,7 +183,9 @@ class OnnxFunction:
 
     def build_in_background(self) -> None:
         """Export (or load) in a daemon thread, once, finished before the interpreter exits; calls made
-        meanwhile should use PyTorch."""
+        meanwhile should use PyTorch. A missing graph is exported in a forked child process where the
+        platform has fork: the exporter is Python-heavy, and in a thread it held the GIL that the app's
+        requests need (first searches waited seconds behind it)."""
         with self._lock:
             if getattr(self, "_building", False) or self._session is not None:
                 return
@@ -188,13 +193,44 @@ class OnnxFunction:
 
         def build() -> None:
             try:
-                self.session()
+                if not self._verified():
+                    self._export_in_child()
+                self.session()  # opens the child's file; exports here only if the child could not
             except LightCLIPError as exc:
                 log(f"{exc} PyTorch keeps encoding.")
 
         thread = threading.Thread(target=build, name=f"onnx-{self.key}", daemon=True)
         _background_exports.append((thread, self.what))
         thread.start()
+
+    def _export_in_child(self, timeout_s: float = 900) -> bool:
+        """`_export` in a forked process (one thread, silent), waited for without holding the GIL;
+        whether it left a checked file. False where there is no fork (then the caller exports here)."""
+        import multiprocessing
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return False
+
+        def child() -> None:
+            try:
+                torch.set_num_threads(1)  # the parent keeps serving on the other core
+                self._export(say=False)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001 - the parent sees the exit code and exports itself
+                os._exit(1)
+
+        t0 = time.perf_counter()
+        proc = multiprocessing.get_context("fork").Process(target=child, name=f"onnx-export-{self.key}", daemon=True)
+        proc.start()
+        proc.join(timeout_s)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        if proc.exitcode == 0 and self._verified():
+            log(f"onnx: exported {self.what} to {self.path} in {time.perf_counter() - t0:.1f} s (a child process)")
+            return True
+        log(f"onnx: exporting {self.what} in a child process failed (exit {proc.exitcode}); exporting here")
+        return False
 
     def session(self):
         with self._lock:

@@ -278,6 +278,41 @@ def test_choosing_the_street_gallery_picks_the_best_encoder_on_real_photos_and_a
     assert views.gallery_defaults(pool, "street", "a man", "mobilenetv2_100") == ("mobilenetv3_large_100", "a man")
 
 
+@pytest.mark.slow
+def test_a_fresh_start_answers_on_pytorch_while_the_graphs_export_then_ranks_the_same_on_onnx(site, tmp_path, monkeypatch):
+    """An empty ONNX cache: the first searches answer at once on PyTorch while a child process exports
+    the query graphs; once they are ready the same queries rank the same on ONNX Runtime."""
+    from lightclip_core.models import text_encoders
+
+    monkeypatch.setenv("LIGHTCLIP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(text_encoders, "_shared", {})  # a text encoder that has exported nothing yet
+    pool = EnginePool(site["ckpts"], site["gallery"], cache_dir=tmp_path / "cache")
+    b, queries = "mobilenetv2_100", ["a woman in a green coat", "a man with a red bag", "someone in black shoes"]
+    pool.warm(b, wait=False)
+    pending = pool.warming(b)
+    assert any("text encoder" in w for w in pending), pending  # the small head's export may be done already
+    assert "Getting ready" in views.warming_note(pending) and views.warming_note([]) == ""
+    first = [views.search_view(pool, q, b, 8)[2] for q in queries]  # answered before the export is done
+    assert pool.warming(b) and all(len(rows) == 8 for rows in first)
+    deadline = time.time() + 300
+    while pool.warming(b) and time.time() < deadline:
+        time.sleep(0.2)
+    assert pool.warming(b) == []
+    graphs = list(pool_graphs(pool, b))
+    assert all(g.path.is_relative_to(tmp_path / "cache") for g in graphs)
+    text = pool.get(b).model.text_encoder
+    text.vectors.clear(), text.token_states.clear()  # encode the queries again, now on ONNX Runtime
+    later = [views.search_view(pool, q, b, 8)[2] for q in queries]
+    assert all(g._session is not None for g in graphs)  # these ran on ONNX Runtime
+    assert later == first
+
+
+def pool_graphs(pool: EnginePool, backbone: str):
+    from lightclip_core.app.pool import query_graphs
+
+    return query_graphs(pool.get(backbone).model)
+
+
 def test_model_choices_list_missing_backbones(site):
     choices = dict((k, label) for label, k in views.model_choices(site["pool"]))
     assert "synthetic-trained" in choices["mobilenetv3_small_100"]

@@ -35,6 +35,18 @@ def model_key(backbone: Any) -> str:
 DEFAULT_GALLERY_KEY = "synthpedes"  # the pool's first gallery, `gallery_dir`
 
 
+def query_graphs(model) -> list:
+    """The ONNX graphs a query goes through when `model` runs on ONNX Runtime (none on PyTorch): the
+    frozen text encoder's (pooled vector, or the token states a tokens head reads) and the text head's."""
+    text = model.text_encoder
+    if text.runtime != "onnx":
+        return []
+    graphs = [text.states_onnx() if model.needs_token_states else text.onnx_function()]
+    if model.text_head is not None and model.image_runtime == "onnx":
+        graphs.append(model.text_head_onnx())
+    return graphs
+
+
 class EnginePool:
     """One lazily built `SearchEngine` per (gallery, backbone); thread-safe.
 
@@ -180,18 +192,23 @@ class EnginePool:
         return SearchEngine.from_checkpoint(self.checkpoints[backbone], gallery, cache_dir=self.cache_dir,
                                             progress=progress, device=self.device)
 
-    def warm(self, backbone: str) -> SearchEngine:
+    def warm(self, backbone: str, wait: bool = True) -> SearchEngine:
         """Load `backbone` and open (on a fresh machine, export) its ONNX query graphs — the frozen
         encoder's pooled vector or the token states a tokens text head reads, and the head itself —
-        then encode one query, so that its first search waits for nothing."""
+        then encode one query, so that its first search waits for nothing. With ``wait=False`` the
+        graphs are built in the background (a forked exporter, `OnnxFunction.build_in_background`) and
+        queries run on PyTorch until they are ready: what the app does, so that its page opens at once."""
         engine = self.get(backbone)
-        model, text = engine.model, engine.model.text_encoder
-        if text.runtime == "onnx":
-            (text.states_onnx() if model.needs_token_states else text.onnx_function()).session()
-            if model.text_head is not None and model.image_runtime == "onnx":
-                model.text_head_onnx().session()
-        model.encode_text(["a person"])
+        for graph in query_graphs(engine.model):
+            graph.session() if wait else graph.build_in_background()
+        engine.model.encode_text(["a person"])
         return engine
+
+    def warming(self, backbone: str) -> list[str]:
+        """What is still being prepared for `backbone`'s queries (its ONNX graphs not ready yet), in words;
+        [] once its searches run on their final runtime, or when it is not loaded."""
+        engine = self._engines.get((DEFAULT_GALLERY_KEY, backbone))
+        return [] if engine is None else [g.what for g in query_graphs(engine.model) if not g.ready()]
 
     def preload(self, backbones: Sequence[str] | None = None, gallery: Any = None) -> list[str]:
         """Build the engines of `backbones` (default: every bundled checkpoint) over `gallery` whose

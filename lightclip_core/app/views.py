@@ -390,6 +390,14 @@ def synthetic_note(pool: EnginePool, backbone: str | None) -> str:
     return real_caveat(pool.bench(), backbone) if pool.info(backbone or "").get("synthetic") else ""
 
 
+def warming_note(pending: Sequence[str]) -> str:
+    """The page's line while the default model's query graphs are still being built (empty when none)."""
+    if not pending:
+        return ""
+    return (f"⏳ Getting ready: exporting {' and '.join(pending)} to ONNX (once per machine). Searches already "
+            "answer, on PyTorch, with the same rankings; they get faster when this line goes.")
+
+
 def gallery_defaults(pool: EnginePool, gallery: Any, query: Any, backbone: Any) -> tuple[Any, Any]:
     """``(backbone, query)`` to show on choosing `gallery`: the street video gets the bundled encoder that
     does best on real photos and, when the box is empty, a street example; the drawn gallery keeps both."""
