@@ -40,6 +40,7 @@ from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.models.backbones import DEFAULT_BACKBONE
 from lightclip_core.app.pool import EnginePool
+from lightclip_core.app.served import served_galleries
 from lightclip_core.search import MAX_K
 
 UPLOAD_QUOTA = int((settings.get("LIGHTCLIP_UPLOAD_QUOTA_MB") or MAX_APP_BYTES / 2**20) * 2**20)  # all sessions
@@ -299,7 +300,7 @@ def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> Non
     def on_select(rows, q, b, g, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
         if use_mine and engine is not None:
-            frame, why = views.source_frame(engine, row), views.explain_view(pool, q, engine_backbone, row, engine=engine)
+            frame, why = views.session_frame(engine, row), views.explain_view(pool, q, engine_backbone, row, engine=engine)
         else:
             frame, why = views.bundled_frame(pool, b, g, row), views.explain_view(pool, q, b, row, gallery=g)
         return row, gr.update(value=frame, visible=frame is not None), why
@@ -561,9 +562,14 @@ def main() -> int:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY,
-                      device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"), galleries={"street": STREET_GALLERY})
-    served = [str(p) for p in pool.gallery_dirs.values()]
+    # the galleries through links of their own, so that results do not tell where the app is installed
+    galleries = served_galleries({"synthpedes": Path(settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY),
+                                  "street": STREET_GALLERY})
+    pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, galleries.pop("synthpedes"),
+                      device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"), galleries=galleries)
+    # Every served file is served in place, never copied into Gradio's cache: the galleries', and the
+    # sessions' uploads and shown frames, which go with the session's folder when it ends
+    served = [str(p) for p in pool.gallery_dirs.values()] + [str(UPLOAD_ROOT)]
     # The ImageNet-pretrained Lite0 retrieves far better than the from-scratch trunks (see the benchmarks).
     usable = pool.usable()
     preferred = [k for k in (DEFAULT_BACKBONE, "mobilenetv3_large_100") if k in usable]
@@ -591,7 +597,7 @@ def main() -> int:
         warming.join()
     port = settings.get("LIGHTCLIP_PORT") or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
-                allowed_paths=[*served, str(UPLOAD_ROOT)], max_file_size=MAX_UPLOAD,
+                allowed_paths=served, max_file_size=MAX_UPLOAD,
                 prevent_thread_lock=True, **_theme_kwargs())
     print(f"LightCLIP: serving after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if default:

@@ -635,6 +635,9 @@ def test_client_search_compare_and_bad_inputs(server, site):
     street = client.predict(query, "mobilenetv3_small_100", 4, "street", api_name="/search")
     want, _, _ = views.search_view(site["pool"], query, "mobilenetv3_small_100", 4, gallery="street")
     assert [o["caption"] for o in street] == [c for _, c in want] and all(" · track " in o["caption"] for o in street)
+    # what a client is sent names the app's own serving folder, never where the project is installed
+    event, data = _raw_search(server["url"], json.dumps({"data": [query, "mobilenetv3_small_100", 3, "street"]}))
+    assert event == "complete" and "lightclip-served-" in data and str(REPO) not in data, data[:300]
     with pytest.raises(Exception, match="'attic'.*not in the list of choices"):
         client.predict(query, "mobilenetv3_small_100", 4, "attic", api_name="/search")
     assert client.predict("", "mobilenetv3_small_100", 4, api_name="/search") == []
@@ -772,6 +775,10 @@ def test_a_sessions_uploads_are_deleted_when_it_ends(server, site, tmp_path):
                                                     api_name="/upload")
     mine = set(root.iterdir()) - before
     assert len(mine) == 1 and len(list(next(iter(mine)).iterdir())) == 2
+    cached = lambda: sorted(p for p in (root / "gradio").rglob("*") if p.is_file())  # noqa: E731
+    kept = cached()
+    assert len(client.predict("a person in red", "mobilenetv3_small_100", 2, api_name="/search_mine")) == 2
+    assert cached() == kept  # the session's results are served from its folder, not copied into Gradio's cache
     client.close()
     deadline = time.time() + 90
     while time.time() < deadline and any(p.exists() for p in mine):

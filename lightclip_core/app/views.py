@@ -7,6 +7,7 @@ tests call these directly without a server.
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -413,6 +414,25 @@ def bundled_frame(pool: EnginePool, backbone: Any, gallery: Any, row: int | None
         return source_frame(pool.get(backbone, gallery=gallery), row) if pool.gallery_of(gallery).footage else None
     except LightCLIPError:
         return None
+
+
+def session_frame(engine: SearchEngine | None, row: int | None) -> str | None:
+    """`source_frame` of a session's own footage gallery as a JPEG in that gallery's folder (served in
+    place, and gone with the folder when the session ends, unlike a picture handed to Gradio, which
+    keeps a copy in its cache); None as for `source_frame`."""
+    frame = source_frame(engine, row)
+    if frame is None:
+        return None
+    from PIL import Image
+
+    from ..fileio import atomic_write_bytes
+
+    out = Path(engine.gallery.root) / ".shown" / f"frame-{int(row)}.jpg"
+    out.parent.mkdir(exist_ok=True)
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, "JPEG", quality=90)
+    atomic_write_bytes(out, buf.getvalue())
+    return str(out)
 
 
 def source_frame(engine: SearchEngine | None, row: int | None):
