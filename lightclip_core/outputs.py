@@ -23,6 +23,26 @@ from .errors import LightCLIPError
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",
                 "/usr")
 SYSTEM_EXACT = ("/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp", "/var", "/var/tmp")
+# The same on Windows, from the environment (a drive's root is refused as "/" is); macOS's are POSIX paths
+WINDOWS_TREES = ("SystemRoot", "ProgramFiles", "ProgramFiles(x86)", "ProgramData")
+WINDOWS_EXACT = ("SystemDrive", "USERPROFILE", "PUBLIC")
+
+
+def windows_system_folders(environ: dict[str, str]) -> tuple[set[str], set[str]]:
+    """``(exact, trees)`` on Windows, as strings, from its environment variables (C:\\ for SystemDrive C:)."""
+    def named(names: tuple[str, ...]) -> set[str]:
+        return {environ[n] + ("\\" if n == "SystemDrive" else "") for n in names if environ.get(n)}
+
+    return named(WINDOWS_EXACT), named(WINDOWS_TREES)
+
+
+def system_folders() -> tuple[set[Path], set[Path]]:
+    """``(exact, trees)``: folders refused as an output, and folders refused anywhere inside, on this OS."""
+    if os.name == "nt":
+        exact, trees = windows_system_folders(dict(os.environ))
+        return {Path(p) for p in exact} | {Path.home()}, {Path(t) for t in trees}
+    macos = ("/System", "/Library", "/Applications", "/private/etc", "/private/var/db")
+    return {Path(p) for p in SYSTEM_EXACT} | {Path.home()}, {Path(t) for t in SYSTEM_TREES + macos}
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,9 @@ def refuse_system_path(out: str | Path, flag: str = "--out", error: type[Excepti
         where = where.resolve()
     except OSError:
         pass
-    exact = {Path(p) for p in SYSTEM_EXACT} | {Path.home().resolve()}
-    if where in exact or any(_inside(where, Path(t)) for t in SYSTEM_TREES):
+    exact, trees = system_folders()
+    exact = {p.resolve() for p in exact} | exact
+    if where in exact or where == Path(where.anchor) or any(_inside(where, t) for t in trees):
         raise error(f"{flag} {out} is a system folder or lies inside one; write to a folder of your own.")
     return where
 

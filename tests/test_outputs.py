@@ -15,6 +15,7 @@ from conftest import make_gallery
 from lightclip_core import create_model
 from lightclip_core.checkpoints import SHIPPED_EMBEDDINGS, save_checkpoint
 from lightclip_core.cli import main
+from lightclip_core.errors import LightCLIPError
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,18 @@ def test_a_folder_with_a_file_we_did_not_write_is_refused_and_kept(writer, input
 def test_the_root_home_and_system_folders_are_refused(writer, where, inputs, capsys):
     argv, _ = WRITERS[writer]
     refused(argv(inputs, Path(where)), capsys, "system folder")
+
+
+def test_windows_and_macos_system_folders_are_known():
+    from lightclip_core.outputs import refuse_system_path, windows_system_folders
+
+    env = {"SystemDrive": "C:", "SystemRoot": "C:\\Windows", "ProgramFiles": "C:\\Program Files",
+           "USERPROFILE": "C:\\Users\\ann", "TEMP": "C:\\Users\\ann\\AppData\\Local\\Temp"}
+    exact, trees = windows_system_folders(env)
+    assert exact == {"C:\\", "C:\\Users\\ann"} and trees == {"C:\\Windows", "C:\\Program Files"}
+    for where in ("/System/Library/x", "/Library/y", "/Applications/z"):  # macOS's own, refused here too
+        with pytest.raises(LightCLIPError, match="system folder"):
+            refuse_system_path(where)
 
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
