@@ -28,6 +28,15 @@ from test_footage import make_clip, vtest_clip  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_runtime(monkeypatch):
+    """Every path here embeds on PyTorch. Under `auto`, a query graph missing from the cache is exported
+    in the background while the calls made meanwhile run on PyTorch, so two runs compared byte for byte
+    could embed on different runtimes (a difference in the last bits; footage.json differed once on a
+    busy machine, when the export took longer than the first run)."""
+    monkeypatch.setenv("LIGHTCLIP_RUNTIME", "torch")
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("archive")
