@@ -35,7 +35,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(UPLOAD_ROOT / GRADIO_FILES))
 import gradio as gr  # noqa: E402 - after GRADIO_TEMP_DIR
 from lightclip_core.app import charts, gradio_tuning, views
 from lightclip_core.app.coalesce import Coalescer
-from lightclip_core.app.columns import measured_on
+from lightclip_core.benchmarks import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.models.backbones import DEFAULT_BACKBONE

@@ -429,7 +429,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
     import torch
 
-    from .bench import document, records, scale, tables
+    from . import benchmarks
+    from .bench import records, scale, tables
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -438,19 +439,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20))
         if args.out:
-            document.write_bench(doc, args.out)
+            benchmarks.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else store_table(doc))
         return 0
     if args.scale:
         sizes = [int(x) for x in args.scale_sizes.split(",")]
         doc = scale.run_scale(sizes, hnsw_max=args.hnsw_max, n_queries=args.scale_queries, recall_target=args.recall_target)
         if args.out:
-            document.write_bench(doc, args.out)
+            benchmarks.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else scale.scale_table(doc))
         return 0
     out = args.out or str(Path(args.checkpoints) / "benchmarks.json")
     if args.table_only:
-        doc = document.load_benchmarks(out)
+        doc = benchmarks.load_benchmarks(out)
         table = tables.markdown_table(doc)
         if args.update_readme:
             update_pages(args.readme, table, tables.training_table(doc))
@@ -469,10 +470,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                             naive=not args.no_naive, memory=not args.no_memory, zero_shot=not args.no_zero_shot,
                             runtime=args.runtime, real_root=real)
     if args.merge and Path(out).is_file():
-        doc = records.merge_bench(document.load_benchmarks(out), doc)
+        doc = records.merge_bench(benchmarks.load_benchmarks(out), doc)
         if warning := records.stale_warning(doc):
             print(warning, file=sys.stderr)
-    document.write_bench(doc, out)
+    benchmarks.write_bench(doc, out)
     table = tables.markdown_table(doc)
     if args.update_readme:
         update_pages(args.readme, table, tables.training_table(doc))

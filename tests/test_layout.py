@@ -69,7 +69,8 @@ def test_importing_every_core_module_loads_no_wing_and_no_ui_library():
     code = ("import importlib, sys\n"
             f"for name in {names!r}:\n    importlib.import_module(name)\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('gradio', 'gradio_client', 'plotly')"
-            " or m.startswith(('lightclip_core.app', 'lightclip_core.bench')))\n"
+            " or m in ('lightclip_core.app', 'lightclip_core.bench')"
+            " or m.startswith(('lightclip_core.app.', 'lightclip_core.bench.')))\n"
             "print(len([m for m in sys.modules if m.startswith('lightclip_core')]), bad)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -128,3 +129,25 @@ def test_no_import_cycle_between_the_cores_modules_and_subpackages():
                 graph.setdefault(here, set()).add(there)
     assert cycles(graph) == []
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check can fail
+
+
+def wing_offences(wing: str, modules: dict[Path, str] | None = None) -> dict[str, list[str]]:
+    """Imports of the other wing from `wing`'s modules (path -> module name; default: its files). The
+    benchmark document both wings read is in the core (`lightclip_core.benchmarks`)."""
+    other = "lightclip_core." + next(w for w in WINGS if w != wing)
+    if modules is None:
+        modules = {p: module_name(p) for p in sorted((PACKAGE / wing).rglob("*.py"))}
+    found = {}
+    for path, name in modules.items():
+        bad = sorted(n for n in imported_names(path, name) if n == other or n.startswith(other + "."))
+        if bad:
+            found[name] = bad
+    return found
+
+
+def test_the_wings_do_not_lean_on_each_other(tmp_path):
+    assert wing_offences("app") == {} and wing_offences("bench") == {}
+    probe = tmp_path / "probe.py"  # the check can fail
+    probe.write_text("from ..bench.records import run_bench\n")
+    assert wing_offences("app", {probe: "lightclip_core.app.probe"}) == {"lightclip_core.app.probe": [
+        "lightclip_core.bench.records", "lightclip_core.bench.records.run_bench"]}

@@ -14,9 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..bench.document import load_benchmarks  # noqa: F401 - the app reads the document through charts
+from ..benchmarks import COLUMNS, load_benchmarks, rows_by_machine  # noqa: F401 - the app reads the document through charts
 from ..registry import one_of
-from .columns import COLUMNS, rows_by_machine
 
 METRICS: dict[str, str] = {
     "r1": "R@1 (%)",

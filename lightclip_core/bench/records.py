@@ -3,7 +3,7 @@
 ``run_bench`` evaluates each checkpoint on the bundled gallery and profiles it, measures the three
 ratios of the results table (warm vs naive query, batched vs single queries, throughput vs CLIP's
 ViT-B/32 image tower) in the same run, and returns the `checkpoints/benchmarks.json` document;
-``merge_bench`` keeps earlier rows. `document.py` reads and writes that file, `tables.py` renders
+``merge_bench`` keeps earlier rows. `lightclip_core.benchmarks` reads and writes that file, `tables.py` renders
 its tables, `scale.py` is the index scaling study.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..checkpoints import read_config
-from ..app.columns import machine_of, record_machine_label
+from ..benchmarks import machine_of, record_machine_label
 from ..errors import LightCLIPError
 from ..fileio import log
 from ..profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..app.columns import README_COLUMNS, measured_on
+from ..benchmarks import README_COLUMNS, measured_on
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_bytes
 from ..profiling import FLOPS_NOTE
