@@ -274,7 +274,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     features = None
     gallery = dataset.eval_split(args.split).gallery
     if args.binding or crops is not None:
-        from .evaluate import encode_images
+        from .retrieval import encode_images
 
         features = encode_images(model, gallery, args.batch_size, args.workers)
     result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json,

@@ -110,7 +110,7 @@ def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
     `progress("encoding the gallery", done, total)` is called after each batch (the app drives its
     progress bar with it).
     """
-    from .evaluate import encode_images
+    from .retrieval import encode_images
 
     report = as_progress(progress)
     on_batch = lambda done, total: report("encoding the gallery", done, total)  # noqa: E731

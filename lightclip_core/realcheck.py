@@ -82,7 +82,7 @@ def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list, times
                  gap_s: float = REID_GAP_S) -> dict[str, float]:
     """Image -> image retrieval over crops ``features (N, D)`` (L2-normalised): mAP and R@1 in percent,
     over the crops that have at least one positive left after the same-track time gap."""
-    from .evaluate import retrieval_metrics
+    from .retrieval import retrieval_metrics
 
     sim = features.float() @ features.float().t()
     aps, r1s, queries = [], [], 0
@@ -140,7 +140,7 @@ def real_check(model, root: str | Path, image_features: torch.Tensor | None = No
     when ``crops.json`` is there). `image_features` ``(G, D)``: the crops already encoded, in the test
     split's gallery order."""
     from .data.person_search import load_rstpreid
-    from .evaluate import encode_images, retrieval_metrics
+    from .retrieval import encode_images, retrieval_metrics
 
     root = Path(root)
     ev = load_rstpreid(root, name="real check").eval_split("test")

@@ -294,7 +294,7 @@ class SearchEngine:
 
     def average_precision(self, query_embedding: np.ndarray, pid: int) -> float:
         """AP (percent) of one query embedding whose true identity is `pid`, over the whole gallery."""
-        from .evaluate import retrieval_metrics
+        from .retrieval import retrieval_metrics
 
         sim = torch.from_numpy(self.embeddings @ query_embedding)[None, :]  # (1, N)
         return float(retrieval_metrics(sim, [pid], self.gallery.pids)["map"])

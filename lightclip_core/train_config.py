@@ -11,7 +11,7 @@ import argparse
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .errors import LightCLIPError
+from .configs import config_kwargs
 from .registry import one_of
 
 OPTION = "lightclip_option"
@@ -46,22 +46,6 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
 def given_options(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The `option` fields of `cls` whose flag was given on the command line."""
     return {f.name: getattr(args, f.name) for f in option_fields(cls) if getattr(args, f.name, None) is not None}
-
-
-def config_kwargs(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
-    """Keyword arguments for dataclass `cls` from a JSON dict: unknown keys are an error naming
-    them, and ``image_size`` lists become (H, W) tuples."""
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise LightCLIPError(f"Unknown {what} config keys: {', '.join(unknown)}.")
-    d = dict(d)
-    if d.get("image_size") is not None:
-        size = d["image_size"]
-        if not (isinstance(size, (list, tuple)) and len(size) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and 16 <= v <= 4096 for v in size)):
-            raise LightCLIPError(f"{what} config: image_size must be [height, width] in pixels, 16 to 4096 (got {size!r}).")
-        d["image_size"] = tuple(size)
-    return d
 
 
 def image_size_arg(text: str) -> tuple[int, int]:

@@ -79,7 +79,7 @@ def test_composed_precision_equals_a_slow_loop():
 
 def test_a_report_for_a_model(small):
     from lightclip_core import create_model
-    from lightclip_core.evaluate import encode_images
+    from lightclip_core.retrieval import encode_images
 
     model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens").eval()
     bset = BindingSet.build(small)
@@ -97,7 +97,7 @@ def test_training_with_a_text_head_and_negatives_lifts_binding_from_chance(tmp_p
     from lightclip_core import create_model
     from lightclip_core.checkpoints import load_checkpoint
     from lightclip_core.data.transforms import AUGMENTATIONS
-    from lightclip_core.evaluate import encode_images
+    from lightclip_core.retrieval import encode_images
     from lightclip_core.losses import LossConfig
     from lightclip_core.train import TrainConfig, fit
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightclip_core import LightCLIPError
-from lightclip_core.evaluate import retrieval_metrics
+from lightclip_core.retrieval import retrieval_metrics
 
 
 def loop_metrics(sim, q_pids, g_pids):

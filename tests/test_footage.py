@@ -209,7 +209,7 @@ def test_gallery_loads_as_a_folder_and_search_ranks_tracks(clip, model, tmp_path
     assert [Path(p).relative_to(out).as_posix() for p in gallery.paths] == [c["file"] for c in meta["crops"]]
     assert gallery.pids == [c["track"] for c in meta["crops"]]  # frames/ are not gallery images
     # the returned embeddings are the crops' (up to JPEG rounding), in the loader's order
-    from lightclip_core.evaluate import encode_images
+    from lightclip_core.retrieval import encode_images
 
     again = encode_images(model, gallery.paths).numpy()
     assert (again * emb).sum(1).min() > 0.98

@@ -151,3 +151,29 @@ def test_the_wings_do_not_lean_on_each_other(tmp_path):
     probe.write_text("from ..bench.records import run_bench\n")
     assert wing_offences("app", {probe: "lightclip_core.app.probe"}) == {"lightclip_core.app.probe": [
         "lightclip_core.bench.records", "lightclip_core.bench.records.run_bench"]}
+
+
+# The programs that train and evaluate sit above what serves a query: the model layer and the serving
+# path import none of them (the shared pieces, config reading and retrieval metrics, live below both).
+PROGRAMS = ("lightclip_core.train", "lightclip_core.train_config", "lightclip_core.evaluate", "lightclip_core.distill")
+SERVING = ("lightclip_core.search", "lightclip_core.gallery", "lightclip_core.gallery_embeddings",
+           "lightclip_core.index", "lightclip_core.stores", "lightclip_core.explain", "lightclip_core.runtime")
+
+
+def downward_offences(modules: dict[Path, str]) -> dict[str, list[str]]:
+    found = {}
+    for path, name in modules.items():
+        bad = sorted(n for n in imported_names(path, name) if any(n == p or n.startswith(p + ".") for p in PROGRAMS))
+        if bad:
+            found[name] = bad
+    return found
+
+
+def test_the_model_layer_and_the_serving_path_import_no_training_or_evaluation_program(tmp_path):
+    layer = {p: module_name(p) for p in core_modules()
+             if module_name(p).startswith("lightclip_core.models.") or module_name(p) in SERVING}
+    assert len(layer) > 10 and downward_offences(layer) == {}
+    probe = tmp_path / "probe.py"  # the check can fail
+    probe.write_text("def f():\n    from ..train_config import config_kwargs\n")
+    assert downward_offences({probe: "lightclip_core.models.probe"}) == {
+        "lightclip_core.models.probe": ["lightclip_core.train_config", "lightclip_core.train_config.config_kwargs"]}

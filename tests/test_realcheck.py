@@ -178,7 +178,7 @@ def test_the_app_quotes_real_figures_and_defaults_uploads_to_the_best_on_real_ph
 
 
 def test_the_map_interval_brackets_the_map_and_narrows_with_agreement():
-    from lightclip_core.evaluate import retrieval_metrics
+    from lightclip_core.retrieval import retrieval_metrics
     from lightclip_core.realcheck import map_interval
 
     g = torch.Generator().manual_seed(1)

@@ -132,7 +132,7 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
     as queries). `bench` records it beside each checkpoint; the test suite recomputes it from the
     bundled weights and fails if it drops, which a broken int8 round trip would make it do.
     `image_features` ``(>= n_images, D)`` skips encoding when the gallery is already encoded."""
-    from ..evaluate import encode_images, retrieval_metrics
+    from ..retrieval import encode_images, retrieval_metrics
 
     n = min(n_images, len(gallery))
     if image_features is None:

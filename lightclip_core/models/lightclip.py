@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import LightCLIPError
-from ..train_config import config_kwargs
+from ..configs import config_kwargs
 from .backbones import Backbone, create_backbone
 from .heads import ProjectionHead
 from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
