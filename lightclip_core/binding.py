@@ -79,8 +79,8 @@ class BindingSet:
     @classmethod
     def build(cls, root: str | Path, split: str = "test", seed: int = 0) -> "BindingSet":
         from .data import load_dataset
-        from .data.counterfactuals import counterfactual_identity
-        from .data.synthetic import Identity
+        from .synthpedes.counterfactuals import counterfactual_identity
+        from .synthpedes.identities import Identity
 
         people = _people(root)
         samples = load_dataset("synthpedes", root).split(split)
@@ -135,7 +135,7 @@ def _people(root: str | Path) -> dict[int, dict[str, Any]]:
 def _identity_fields(person: dict[str, Any]) -> dict[str, Any]:
     from dataclasses import fields
 
-    from .data.synthetic import Identity
+    from .synthpedes.identities import Identity
 
     names = {f.name for f in fields(Identity)} - {"skin", "height", "build"}
     return {k: person[k] for k in names if k in person}

@@ -180,7 +180,7 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate SynthPedes (and/or draw a contact sheet)."""
 
-    from .data.synthetic import SPLITS, SynthConfig, contact_sheet, generate
+    from .synthpedes.writer import SPLITS, SynthConfig, contact_sheet, generate
 
     if not args.out and not args.contact_sheet:
         raise LightCLIPError("synth needs --out DIR (the dataset) and/or --contact-sheet PNG.")
@@ -875,7 +875,7 @@ def _add_backbones(sub) -> None:
 
 def _add_synth(sub) -> None:
     """The `synth` command and its flags."""
-    from .data.synthetic import RENDERERS  # numpy and PIL only: the choices come from the registry
+    from .synthpedes.renderers import RENDERERS  # numpy and PIL only: the choices come from the registry
 
     p = sub.add_parser(
         "synth",

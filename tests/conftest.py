@@ -31,7 +31,7 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 12
 
 def make_gallery(folder: Path, people: int, seed: int) -> Path:
     """A tiny SynthPedes gallery at `folder`: `people` test people, two 64x32 pictures each."""
-    from lightclip_core.data.synthetic import SynthConfig, generate
+    from lightclip_core.synthpedes.writer import SynthConfig, generate
 
     generate(folder, SynthConfig(ids=people, images_per_id=2, size=(64, 32), val_ids=0, test_ids=people, seed=seed),
              workers=1, splits=("test",))

@@ -8,7 +8,7 @@ import torch
 
 from lightclip_core.binding import (KINDS, TEMPLATES, BindingSet, binding_rates, binding_report,
                                     composed_precision, describe)
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 
 PERSON = {"gender": "man", "upper_colour": "grey", "upper_type": "jacket", "lower_colour": "black",
           "lower_type": "trousers"}

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from lightclip_core.cli import main
-from lightclip_core.data.synthetic import RENDERERS, LightCLIPError, SynthConfig, generate
+from lightclip_core.synthpedes.renderers import RENDERERS
+from lightclip_core.synthpedes.writer import SynthConfig, generate
+from lightclip_core.errors import LightCLIPError
 
 CFG = SynthConfig(ids=24, images_per_id=2, size=(96, 48), val_ids=4, test_ids=4, seed=5, renderer="camera")
 
@@ -101,7 +103,7 @@ def test_cli_synth_renderer_camera(tmp_path, capsys):
 
 
 def test_contact_sheet_with_a_reference_row(tmp_path):
-    from lightclip_core.data.synthetic import contact_sheet
+    from lightclip_core.synthpedes.writer import contact_sheet
 
     cfg = SynthConfig(ids=4, images_per_id=2, size=(64, 32), val_ids=0, test_ids=0, renderer="camera")
     real = [Image.new("RGB", (40, 90), (90, 90, 90))] * 3

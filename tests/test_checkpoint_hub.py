@@ -20,7 +20,7 @@ from lightclip_core import checkpoint_hub
 from lightclip_core.checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
 from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
 from lightclip_core.cli import main as cli_main
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.app.views import model_choices
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from lightclip_core.data import load_dataset
-from lightclip_core.data.counterfactuals import KINDS, UniformStream, differs_only_in, facts_dict
+from lightclip_core.synthpedes.counterfactuals import KINDS, UniformStream, differs_only_in, facts_dict
 from lightclip_core.data.supervision import attribute_labels, counterfactual_captions
-from lightclip_core.data.synthetic import SynthConfig, _init_worker, generate, make_identities, render_identity
+from lightclip_core.synthpedes.writer import SynthConfig, _init_worker, generate, make_identities, render_identity
 
 CFG = SynthConfig(ids=40, images_per_id=2, size=(64, 32), val_ids=5, test_ids=5, seed=11, phrasings="varied",
                   counterfactuals=2)

@@ -16,7 +16,7 @@ from PIL import Image
 from lightclip_core import LightCLIPError, create_model
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.data import load_dataset
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.data.transforms import AUGMENTATIONS
 from lightclip_core.distill import ViewTransform, build_teacher_store, load_teacher, view_params
 from lightclip_core.losses import LossConfig, compute_losses, distill_cosine_loss, distill_kl_loss

@@ -147,7 +147,7 @@ def test_synth_asks_before_replacing_and_replaces_only_its_pictures(inputs, tmp_
 
 
 def test_a_stopped_synth_run_is_resumable_but_guards_a_users_file(inputs, tmp_path, capsys):
-    from lightclip_core.data.synthetic import PARTIAL_FILE
+    from lightclip_core.synthpedes.writer import PARTIAL_FILE
 
     argv, _ = WRITERS["synth"]
     out = tmp_path / "d"

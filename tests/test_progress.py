@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightclip_core import create_model
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.gallery import Gallery
 from lightclip_core.gallery_embeddings import encode_gallery
 from lightclip_core.progress import as_progress

@@ -10,7 +10,7 @@ import torch
 
 from lightclip_core import LightCLIPError, create_model
 from lightclip_core.checkpoints import save_checkpoint
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.index import EF_STEPS, GalleryIndex, exact_top_k, recall_at_k
 from lightclip_core.search import (
     MAX_QUERY_CHARS,

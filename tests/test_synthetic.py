@@ -12,14 +12,9 @@ from PIL import Image
 
 from lightclip_core.cli import main
 from lightclip_core.data import load_dataset
-from lightclip_core.data.synthetic import (
-    COLOUR_WORDS,
-    ITEM_WORDS,
-    LightCLIPError,
-    SynthConfig,
-    contact_sheet,
-    generate,
-)
+from lightclip_core.synthpedes.vocabulary import COLOUR_WORDS, ITEM_WORDS
+from lightclip_core.synthpedes.writer import SynthConfig, contact_sheet, generate
+from lightclip_core.errors import LightCLIPError
 
 SMALL = SynthConfig(ids=60, images_per_id=3, size=(128, 64), val_ids=10, test_ids=20, seed=7)
 
@@ -92,7 +87,7 @@ HAIR_SURFACE = {"black": ("dark",), "brown": ("dark brown",), "blonde": ("blonde
 
 
 def test_extra_train_ids_leave_val_test_and_base_pictures_unchanged(small, tmp_path):
-    from lightclip_core.data.synthetic import attribute_key, make_identities
+    from lightclip_core.synthpedes.writer import attribute_key, make_identities
 
     cfg = SynthConfig(**{**SMALL.__dict__, "extra_train_ids": 40})
     generate(tmp_path / "xl", cfg, workers=2)
@@ -123,7 +118,7 @@ def test_extra_train_ids_leave_val_test_and_base_pictures_unchanged(small, tmp_p
 
 def test_extra_train_ids_reject_a_held_out_person(monkeypatch):
     """A drawn extra identity equal to a test identity is skipped, and the count is still met."""
-    import lightclip_core.data.synthetic as synth
+    import lightclip_core.synthpedes.writer as synth
 
     cfg = SynthConfig(ids=20, images_per_id=1, size=(64, 32), val_ids=0, test_ids=20, seed=1, extra_train_ids=5)
     people, split = synth.make_identities(SynthConfig(**{**cfg.__dict__, "extra_train_ids": 0}))

@@ -21,7 +21,7 @@ from lightclip_core import LightCLIPError
 from lightclip_core import train as train_mod
 from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
 from lightclip_core.data import load_dataset
-from lightclip_core.data.synthetic import SynthConfig, generate
+from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.data.transforms import AUGMENTATIONS
 from lightclip_core.evaluate import evaluate
 from lightclip_core.train import TrainConfig, fit

@@ -125,7 +125,7 @@ def load_rstpreid(root: str | Path, check_images: bool = True, name: str = "RSTP
 
 
 def load_synthpedes(root: str | Path, check_images: bool = True) -> PersonSearchDataset:
-    """SynthPedes (synthetic; `lightclip_core.data.synthetic`), RSTPReid's format plus attributes.json."""
+    """SynthPedes (synthetic; `lightclip_core.synthpedes`), RSTPReid's format plus attributes.json."""
     ds = load_rstpreid(root, check_images, name="SynthPedes")
     attrs = Path(root) / "attributes.json"
     ds.notes["synthetic"] = True

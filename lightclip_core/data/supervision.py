@@ -9,7 +9,8 @@ import torch
 
 from ..fileio import read_json
 from .base import DataError, Sample
-from .synthetic import BAG_TYPES, COLOURS, COUNTERFACTUALS_FILE, GENDERS, HEADWEAR, LOWER_TYPES, UPPER_TYPES
+from ..synthpedes.vocabulary import BAG_TYPES, COLOURS, GENDERS, HEADWEAR, LOWER_TYPES, UPPER_TYPES
+from ..synthpedes.writer import COUNTERFACTUALS_FILE
 
 # Attribute -> its values, in the order of the classifier's outputs (LightCLIPConfig.attribute_classes).
 ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {

@@ -1,6 +1,6 @@
 """The ``camera`` SynthPedes renderer: shaded people on photographs, seen through a street camera.
 
-Same identities, same captions as the ``draw`` renderer (``Renderer`` in synthetic.py): it takes the
+Same identities, same captions as the ``draw`` renderer (``Renderer`` in drawing.py): it takes the
 picture's plan from ``Renderer.plan`` (every draw from the picture's generator, in the same order), so
 the captions written after the picture, the facts and the counterfactuals are byte-identical, and takes
 its own extra randomness (texture offsets, gait, camera height, degradations) from a child generator
@@ -32,17 +32,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .synthetic import (
-    RGB,
-    SKIN_TONES,
-    Figure,
-    Identity,
-    Occluder,
-    Renderer,
-    Shot,
-    ShotPlan,
-    _contrast,
-)
+from .drawing import RGB, Figure, Occluder, Renderer, Shot, ShotPlan, _contrast
+from .identities import Identity
+from .vocabulary import SKIN_TONES
 
 BACKGROUNDS = Path(__file__).resolve().parent / "backgrounds"
 

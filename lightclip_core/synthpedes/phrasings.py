@@ -1,6 +1,6 @@
 """More ways to say the same thing: SynthPedes captions in varied orders and constructions.
 
-The classic writer (`synthetic.CaptionWriter`, the bundled gallery's) names garments top to bottom in
+The classic writer (`captions.CaptionWriter`, the bundled gallery's) names garments top to bottom in
 four sentence patterns, so a model can learn "the first colour is the top's" instead of reading which
 garment a colour belongs to. `VariedCaptionWriter` adds five constructions (``synth --phrasings
 varied``):
@@ -16,7 +16,9 @@ Every fact is still true of the picture and recorded, as in the classic writer.
 
 from __future__ import annotations
 
-from .synthetic import ITEM_WORDS, PLURAL_ITEMS, PRONOUNS, CaptionWriter, Identity, _article, _cap
+from .captions import CaptionWriter, _article, _cap
+from .identities import Identity
+from .vocabulary import ITEM_WORDS, PLURAL_ITEMS, PRONOUNS
 
 SLOT_ORDER_LOWER_FIRST = {"lower": 0, "upper": 1, "shoes": 2}
 

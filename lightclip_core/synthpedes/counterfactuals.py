@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..registry import one_of
+from .vocabulary import BAG_TYPES, COLOURS, HAIR_COLOURS, HEADWEAR, LOWER_TYPES, UPPER_TYPES
 
 # Each kind: the attributes it changes (its facts must differ there and only there; `also` lists
 # attributes that may come or go with the change, like a shirt's sleeves when it becomes a coat).
@@ -82,10 +83,8 @@ def _other(rng: np.random.Generator, options, *exclude) -> Any:
 
 
 def counterfactual_identity(ident, kind: str, rng: np.random.Generator):
-    """A copy of `ident` (a synthetic.Identity) with the attribute(s) of `kind` changed, or None when
+    """A copy of `ident` (an identities.Identity) with the attribute(s) of `kind` changed, or None when
     the kind does not apply (no lower garment to swap with, no bag to recolour, ...)."""
-    from . import synthetic as S
-
     d = asdict(ident)
     up, low = d["upper_colour"], d["lower_colour"]
     if kind == "swap_colours":
@@ -93,42 +92,42 @@ def counterfactual_identity(ident, kind: str, rng: np.random.Generator):
             return None
         d["upper_colour"], d["lower_colour"] = low, up
     elif kind == "upper_colour":
-        d["upper_colour"] = _other(rng, list(S.COLOURS), up, low)
+        d["upper_colour"] = _other(rng, list(COLOURS), up, low)
     elif kind == "lower_colour":
         if d["lower_type"] == "none":
             return None
-        d["lower_colour"] = _other(rng, list(S.COLOURS), low, up)
+        d["lower_colour"] = _other(rng, list(COLOURS), low, up)
     elif kind == "upper_type":
         if d["upper_type"] == "dress":
             return None
-        d["upper_type"] = _other(rng, [t for t in S.UPPER_TYPES if t != "dress"], d["upper_type"])
+        d["upper_type"] = _other(rng, [t for t in UPPER_TYPES if t != "dress"], d["upper_type"])
         d["sleeves"] = "short" if d["upper_type"] == "t-shirt" else "long"
         if d["upper_type"] not in ("t-shirt", "shirt", "sweater"):
             d["upper_pattern"] = "plain"
     elif kind == "lower_type":
         if d["lower_type"] == "none":
             return None
-        d["lower_type"] = _other(rng, S.LOWER_TYPES, d["lower_type"])
+        d["lower_type"] = _other(rng, LOWER_TYPES, d["lower_type"])
     elif kind == "gender":
         d["gender"] = "woman" if d["gender"] == "man" else "man"
     elif kind == "shoes_colour":
-        d["shoes_colour"] = _other(rng, list(S.COLOURS), d["shoes_colour"])
+        d["shoes_colour"] = _other(rng, list(COLOURS), d["shoes_colour"])
     elif kind == "bag_colour":
         if d["bag"] == "none":
             return None
-        d["bag_colour"] = _other(rng, list(S.COLOURS), d["bag_colour"])
+        d["bag_colour"] = _other(rng, list(COLOURS), d["bag_colour"])
     elif kind == "bag_type":
         if d["bag"] == "none":
             return None
-        d["bag"] = _other(rng, [b for b in S.BAG_TYPES if b != "none"], d["bag"])
+        d["bag"] = _other(rng, [b for b in BAG_TYPES if b != "none"], d["bag"])
     elif kind == "headwear":
         if d["headwear"] == "none":
             return None
-        d["headwear"] = _other(rng, [h for h in S.HEADWEAR if h != "none"], d["headwear"])
+        d["headwear"] = _other(rng, [h for h in HEADWEAR if h != "none"], d["headwear"])
     elif kind == "hair_colour":
         if d["hair_style"] == "bald":
             return None
-        d["hair_colour"] = _other(rng, list(S.HAIR_COLOURS), d["hair_colour"])
+        d["hair_colour"] = _other(rng, list(HAIR_COLOURS), d["hair_colour"])
     else:
         one_of("counterfactual kind", kind, KINDS, "kinds")
         raise AssertionError(f"counterfactual kind {kind!r} is listed in KINDS but has no rewrite")
