@@ -68,6 +68,13 @@ weights; the other trunks start from scratch, and those marked "KD" in the Trade
 distilled from it. They are measured on the bundled synthetic gallery; **on real photos expect much
 weaker results**.
 
+### Real people, one click away
+Search and Compare offer two galleries: *SynthPedes — drawn* (the bundled test split of our synthetic
+people) and *Street — real video*: OpenCV's 79.5 s street clip `vtest.avi` through the footage pipeline
+(32 tracks, 90 crops; `samples/street/`, its licence in `samples/README.md`). Choosing it searches at
+once with the bundled encoder that does best on real photos; click a result to see the frame. Nothing
+is trained on it.
+
 ### Search your own street footage
 In **Your gallery**, upload a street video or street photos: people are found with OpenCV's HOG detector
 (built in, no download), followed across frames into tracks, and each track becomes one search result;
