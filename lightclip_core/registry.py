@@ -38,6 +38,13 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
 
+    def unregister(self, name: str) -> T:
+        """Remove and return entry `name` (a plug-in unloaded, a test's toy entry); unknown names raise
+        `UnknownNameError` as `get` does."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

@@ -112,3 +112,36 @@ def test_contact_sheet_with_a_reference_row(tmp_path):
     with Image.open(out) as img:
         assert img.size == (3 * 32 + 100, 3 * 64)  # two identities and the reference row
         assert img.getpixel((5, 2 * 64 + 30)) == (90, 90, 90)
+
+
+def test_a_toy_renderer_is_one_class_and_one_register_line(tmp_path):
+    """What docs/ARCHITECTURE.md promises: a renderer paints `Renderer.plan`'s pictures its own way, is
+    registered by name, and `synth --renderer NAME` then writes the same identities, captions and
+    counterfactuals as the draw renderer, deterministically."""
+    from PIL import Image
+
+    from lightclip_core.synthpedes.drawing import Renderer
+    from lightclip_core.synthpedes.vocabulary import COLOURS
+
+    class Flat(Renderer):  # each picture one flat patch of the person's upper-garment colour
+        def paint(self, ident, plan):
+            h, w = self.size
+            return Image.new("RGB", (w, h), COLOURS[ident.upper_colour])
+
+    RENDERERS.register("flat", Flat)
+    try:
+        cfg = SynthConfig(ids=10, images_per_id=2, size=(64, 32), val_ids=2, test_ids=2, seed=4,
+                          phrasings="varied", counterfactuals=1, renderer="flat")
+        generate(tmp_path / "flat", cfg, workers=1)
+        generate(tmp_path / "again", cfg, workers=1)
+        generate(tmp_path / "draw", SynthConfig(**{**cfg.__dict__, "renderer": "draw"}), workers=1)
+        assert _hashes(tmp_path / "flat") == _hashes(tmp_path / "again")
+        for name in ("data_captions.json", "counterfactuals.json"):
+            assert (tmp_path / "flat" / name).read_bytes() == (tmp_path / "draw" / name).read_bytes()
+        with Image.open(next((tmp_path / "flat" / "imgs").iterdir())) as img:
+            assert len(img.getcolors(64 * 32) or []) < 40  # a flat patch (JPEG adds a few shades), not a drawing
+    finally:
+        RENDERERS.unregister("flat")
+    with pytest.raises(LightCLIPError, match="Unknown renderer 'flat'"):
+        RENDERERS.get("flat")
+
