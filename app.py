@@ -39,7 +39,7 @@ from lightclip_core.benchmarks import measured_on
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.footage import APP_LIMITS, VIDEO_EXTENSIONS
 from lightclip_core.models.backbones import DEFAULT_BACKBONE
-from lightclip_core.app.pool import EnginePool
+from lightclip_core.app.pool import DEFAULT_GALLERY_KEY, EnginePool
 from lightclip_core.app.served import served_galleries
 from lightclip_core.search import MAX_K
 
@@ -136,7 +136,7 @@ DEFAULT_GALLERY = Path(__file__).resolve().parent / "gallery"
 SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "street_sample.mp4"
 # The whole of vtest.avi through `footage`: real people, searchable on Search and Compare next to the drawings
 STREET_GALLERY = Path(__file__).resolve().parent / "samples" / "street"
-GALLERY_CHOICES = [("SynthPedes — drawn", "synthpedes"), ("Street — real video", "street")]
+GALLERY_CHOICES = [("SynthPedes — drawn", DEFAULT_GALLERY_KEY), ("Street — real video", "street")]
 
 
 def _load_bench(pool: EnginePool) -> tuple[dict, str | None]:
@@ -209,7 +209,7 @@ def _search_layout(choices, default: str | None, session: Session, examples: lis
     """The Search tab's components, laid out; returned by name for the event wiring."""
     t = SimpleNamespace(rows_state=gr.State([]), selected=gr.State(None))  # gallery rows of the results on screen; the clicked one
     with gr.Row():
-        t.gallery = gr.Radio(GALLERY_CHOICES, value="synthpedes", label="Gallery", scale=2, elem_id="search-gallery")
+        t.gallery = gr.Radio(GALLERY_CHOICES, value=DEFAULT_GALLERY_KEY, label="Gallery", scale=2, elem_id="search-gallery")
         t.backbone = gr.Dropdown(choices, value=default, label="Vision encoder", scale=2)
         t.k = gr.Slider(1, MAX_K, value=10, step=1, label="Top-K", scale=1)
         t.mine = gr.Checkbox(False, label="Search my uploaded gallery", scale=1)
@@ -394,7 +394,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
     first = views.compare_defaults(pool.available(), default)
     with gr.Row():
-        cmp_gallery = gr.Radio(GALLERY_CHOICES, value="synthpedes", label="Gallery", scale=1, elem_id="compare-gallery")
+        cmp_gallery = gr.Radio(GALLERY_CHOICES, value=DEFAULT_GALLERY_KEY, label="Gallery", scale=1, elem_id="compare-gallery")
         cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
                                  label=f"Models (up to {COMPARE_COLUMNS})", scale=2)
     with gr.Row():
@@ -570,9 +570,9 @@ def main() -> int:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     # the galleries through links of their own, so that results do not tell where the app is installed
-    galleries = served_galleries({"synthpedes": Path(settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY),
+    galleries = served_galleries({DEFAULT_GALLERY_KEY: Path(settings.get("LIGHTCLIP_GALLERY") or DEFAULT_GALLERY),
                                   "street": STREET_GALLERY})
-    pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, galleries.pop("synthpedes"),
+    pool = EnginePool(settings.get("LIGHTCLIP_CHECKPOINTS") or CHECKPOINTS_DIR, galleries.pop(DEFAULT_GALLERY_KEY),
                       device=device, hub_repo=settings.get("LIGHTCLIP_HUB_REPO"), galleries=galleries)
     # Every served file is served in place, never copied into Gradio's cache: the galleries', and the
     # sessions' uploads and shown frames, which go with the session's folder when it ends

@@ -200,7 +200,10 @@ class EnginePool:
         queries run on PyTorch until they are ready: what the app does, so that its page opens at once."""
         engine = self.get(backbone)
         for graph in query_graphs(engine.model):
-            graph.session() if wait else graph.build_in_background()
+            if wait:
+                graph.session()
+            else:
+                graph.build_in_background()
         engine.model.encode_text(["a person"])
         return engine
 

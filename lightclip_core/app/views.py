@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from PIL import Image
+
 from ..data.base import skipped_summary
 from ..errors import LightCLIPError
+from ..fileio import atomic_write_bytes
 from ..models.backbones import DEFAULT_BACKBONE, STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
@@ -400,9 +403,14 @@ def warming_note(pending: Sequence[str]) -> str:
 
 
 def gallery_defaults(pool: EnginePool, gallery: Any, query: Any, backbone: Any) -> tuple[Any, Any]:
-    """``(backbone, query)`` to show on choosing `gallery`: the street video gets the bundled encoder that
-    does best on real photos and, when the box is empty, a street example; the drawn gallery keeps both."""
-    if gallery != "street":
+    """``(backbone, query)`` to show on choosing `gallery`: a gallery of real footage (the street video)
+    gets the bundled encoder that does best on real photos and, when the box is empty, a street example;
+    the drawn gallery (or an unknown one) keeps both."""
+    try:
+        real = pool.gallery_of(gallery).footage is not None
+    except LightCLIPError:
+        real = False
+    if not real:
         return backbone, query
     best = best_for_real(pool.bench(), pool.usable())
     return best or backbone, query if isinstance(query, str) and query.strip() else STREET_QUERIES[0]
@@ -411,7 +419,7 @@ def gallery_defaults(pool: EnginePool, gallery: Any, query: Any, backbone: Any) 
 def bundled_frame(pool: EnginePool, backbone: Any, gallery: Any, row: int | None):
     """`source_frame` for a result of one of the pool's galleries (None when it is not footage, or on any error)."""
     try:
-        return source_frame(pool.get(backbone, gallery=gallery), row) if pool.gallery_of(gallery).footage else None
+        return source_frame(pool.get(backbone, gallery=gallery), row)
     except LightCLIPError:
         return None
 
@@ -423,10 +431,6 @@ def session_frame(engine: SearchEngine | None, row: int | None) -> str | None:
     frame = source_frame(engine, row)
     if frame is None:
         return None
-    from PIL import Image
-
-    from ..fileio import atomic_write_bytes
-
     out = Path(engine.gallery.root) / ".shown" / f"frame-{int(row)}.jpg"
     out.parent.mkdir(exist_ok=True)
     buf = io.BytesIO()
