@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightclip_core import LightCLIPError
-from lightclip_core.retrieval import retrieval_metrics
+from lightclip_core.evaluate import retrieval_metrics  # the contract's name (DESIGN.md); defined in retrieval.py
 
 
 def loop_metrics(sim, q_pids, g_pids):
@@ -143,3 +143,13 @@ def test_eval_ranks_distractors_and_computes_the_loss_on_described_images(tmp_pa
                  "--split", "test", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n_gallery"] == 8 and out["map"] == pytest.approx(result["map"], abs=1e-3)
+
+
+def test_the_contracts_name_is_the_one_serving_uses():
+    """`lightclip_core.evaluate.retrieval_metrics` is the documented name; the serving path imports the
+    same function from `lightclip_core.retrieval`, below evaluation."""
+    from lightclip_core import evaluate, retrieval
+
+    assert evaluate.retrieval_metrics is retrieval.retrieval_metrics
+    assert evaluate.encode_images is retrieval.encode_images
+
