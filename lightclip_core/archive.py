@@ -35,10 +35,15 @@ import numpy as np
 
 from .fileio import atomic_write_json, log, read_json
 from .progress import Progress, as_progress
-from .footage import (VIDEO_EXTENSIONS, FootageError, FootageLimits, FootageSummary, FrameIndexer, Source,
-                      SourceResult, Track, TrackerOptions, _Candidate, _cv2, _prepare_out, check_footage_options,
-                      files_under, make_detector, probe_video, short_names, track_video, video_segments,
-                      write_footage_gallery)
+from .data.footage_file import FootageError
+from .footage.detectors import DEFAULT_DETECTOR, make_detector
+from .footage.limits import VIDEO_EXTENSIONS, FootageLimits
+from .footage.opencv import opencv
+from .footage.pipeline import FrameIndexer, check_footage_options, track_video
+from .footage.sources import Source, files_under, short_names
+from .footage.tracker import Candidate, Track, TrackerOptions
+from .footage.video import probe_video, video_segments
+from .footage.writer import FootageSummary, SourceResult, prepare_out, write_footage_gallery
 
 PARTS = "parts"
 MANIFEST = "manifest.json"
@@ -100,9 +105,9 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
 
 def prepare_archive_out(out: Path, sources: Sequence[Source]) -> None:
     """`out` may be new, empty, an interrupted archive (a parts folder with its manifest), or an earlier
-    gallery; nothing else is overwritten, and it may not hold a source (`footage._prepare_out`)."""
+    gallery; nothing else is overwritten, and it may not hold a source (`footage.writer.prepare_out`)."""
     has_parts = out.is_dir() and read_manifest(out) is not None  # a damaged manifest is an error here
-    _prepare_out(out, sources, own=lambda rel: has_parts and Path(rel).parts[0] == PARTS)
+    prepare_out(out, sources, own=lambda rel: has_parts and Path(rel).parts[0] == PARTS)
 
 
 def _write_part(parts: Path, key: str, result: SourceResult, counts: dict[str, float]) -> str:
@@ -146,7 +151,7 @@ def _read_part(folder: Path) -> tuple[SourceResult, dict[str, float]]:
             best = []
             for c in tr["best"]:
                 frame = (folder / c["frame_jpeg"]).read_bytes() if c["frame_jpeg"] else None
-                best.append(_Candidate((folder / c["crop"]).read_bytes(), tr["source"], c["frame"], c["timestamp"],
+                best.append(Candidate((folder / c["crop"]).read_bytes(), tr["source"], c["frame"], c["timestamp"],
                                        tuple(c["box"]), c["score"], c["sharpness"], c["quality"], emb[row], "", frame))
                 row += 1
             tracks.append(Track(0, tr["source"], tuple(tr["box"]), tr["first_t"], tr["last_t"],
@@ -162,7 +167,7 @@ def build_archive_gallery(
     sources: Sequence[Source],
     out: str | Path,
     checkpoint: str | Path,
-    detector: str = "hog",
+    detector: str = DEFAULT_DETECTOR,
     detector_options: dict[str, Any] | None = None,
     sample_fps: float = 2.0,
     tracker: TrackerOptions | None = None,
@@ -182,7 +187,7 @@ def build_archive_gallery(
     topts = tracker or TrackerOptions()
     out = Path(out)
     check_footage_options(sources, sample_fps, topts, limits)
-    _cv2()
+    opencv()
     skipped: list[tuple[str, str]] = [(Path(s.path).name, "no such file") for s in sources if not Path(s.path).is_file()]
     sources = [s for s in sources if Path(s.path).is_file()]  # a list may name a video that is gone: skipped, named
     if not sources:

@@ -63,7 +63,7 @@ def picture_size_arg(text: str) -> tuple[int, int]:
 NUMERIC_FLAGS: dict[str, Callable[[str], Any]] = {
     **{d: whole(1) for d in ("batch_size", "eval_batch_size", "epochs", "repeats", "k", "crops_per_track",
                              "min_detections", "max_crops", "clients", "ids", "images_per_id", "sheet_ids",
-                             "min_height", "scale_queries", "max_images")},
+                             "min_height", "scale_queries", "max_images", "tiles")},
     **{d: whole(0) for d in ("workers", "num_workers", "threads", "views", "samples_per_epoch", "max_steps_per_epoch", "stripes",
                              "teacher_views", "extra_train_ids", "counterfactuals", "val_ids", "test_ids",
                              "hnsw_max", "busy", "torch_threads", "archive")},
@@ -373,6 +373,26 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
               f"p95 {beside['p95_s']} s, worst {beside['max_s']} s beside the first use of {st['slow']} "
               f"(x{st['fast_p95_beside_slow_vs_alone']}, x{st['fast_max_beside_slow_vs_alone']}; that call: "
               f"{st['slow_call'].get('answer', '')[:90]} after {st['slow_call'].get('seconds')} s)")
+    return 0
+
+
+def cmd_bench_detectors(args: argparse.Namespace) -> int:
+    """Every person detector on the hand-labelled pictures and the whole street clip, side by side."""
+    from .bench.detectors import detector_table, run_detector_bench
+    from .fileio import atomic_write_json
+    from .footage import DETECTORS
+    from .models.backbones import DEFAULT_BACKBONE
+    from .search import bundled_checkpoints
+
+    ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
+    if ckpt is None:
+        raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
+    photos = args.photos or str(Path(args.video).parent)
+    doc = run_detector_bench(bundled_dir(args.boxes), args.video, photos, bundled_dir(args.people), ckpt,
+                             args.detectors or DETECTORS.names())
+    if args.out:
+        atomic_write_json(Path(args.out), doc)
+    print(json.dumps(doc, indent=2) if args.json else detector_table(doc))
     return 0
 
 
@@ -709,7 +729,8 @@ def cmd_footage(args: argparse.Namespace) -> int:
                                  "embeddings link detections into tracks and index the crops).")
     tracker = TrackerOptions(crops_per_track=args.crops_per_track, max_gap_s=args.max_gap,
                              min_track_detections=args.min_detections)
-    detector_options = {"min_height": args.min_height, "score_threshold": args.score_threshold, "nms_iou": args.nms_iou}
+    detector_options = {"min_height": args.min_height, "score_threshold": args.score_threshold, "nms_iou": args.nms_iou,
+                        "tiles": args.tiles}
     if args.videos:
         return _footage_archive(args, ckpt, tracker, detector_options)
     if args.ray is not None:
@@ -1088,10 +1109,30 @@ def _add_bench_app(sub) -> None:
     p.set_defaults(func=cmd_bench_app)
 
 
+def _add_bench_detectors(sub) -> None:
+    """The `bench-detectors` command and its flags."""
+    p = sub.add_parser("bench-detectors", help="person detectors on hand-labelled pictures: recall, precision, speed",
+                       description="Run every registered person detector on the hand-labelled pictures of "
+                       "samples/detection/boxes.json (recall and precision at IoU 0.5), index the whole street clip "
+                       "with each (seconds per minute of video) and count the tracks each cuts the real-photo "
+                       "check's people into, side by side in one run. The clip and photos: scripts/get-test-video.")
+    p.add_argument("--video", required=True, help="OpenCV's vtest.avi (scripts/get-test-video prints its path)")
+    p.add_argument("--photos", help="folder of the labelled photos (default: the video's folder, where "
+                   "scripts/get-test-video puts them)")
+    p.add_argument("--boxes", default="samples/detection/boxes.json")
+    p.add_argument("--people", default=REAL_CHECK + "/crops.json",
+                   help="the people followed through the clip by hand, for tracks per person")
+    p.add_argument("--detectors", nargs="+", help="default: every registered detector")
+    p.add_argument("--checkpoint", help="the embeddings that link tracks (default: the bundled EfficientNet-Lite0)")
+    p.add_argument("--out", help="also write the JSON here (e.g. docs/bench_detectors.json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_detectors)
+
+
 def _add_bench_footage(sub) -> None:
     """The `bench-footage` command and its flags."""
     p = sub.add_parser("bench-footage", help="index a street video: speed vs real time, tracks, first search",
-                       description="Index a video as `footage` does (HOG, 2 sampled frames per second by default), report "
+                       description="Index a video as `footage` does (its default detector, 2 sampled frames per second), report "
                        "seconds of video per second of indexing, tracks and a contact sheet of them, and the first "
                        "search over the footage against the first search over the bundled gallery, in one run. A real "
                        "clip: OpenCV's vtest.avi from Debian's opencv-doc package (see the README).")
@@ -1191,11 +1232,18 @@ def _add_footage(sub) -> None:
                    help="write each source's absolute path into footage.json (default: its file name only, so a "
                    "shared gallery does not tell where its owner keeps files)")
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)")
-    p.add_argument("--detector", default="hog", help="detector name (default hog: OpenCV's, built in)")
+    from .footage.detectors import DEFAULT_DETECTOR, DETECTORS
+
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
+                   help=f"person detector (default {DEFAULT_DETECTOR}; docs/FOOTAGE.md compares them): hog, OpenCV's "
+                   "HOG, built in; ssdlite, SSDLite-MobileNetV2 on ONNX Runtime, bundled")
     p.add_argument("--min-height", type=int,
-                   help="smallest person box in pixels (default: 90 or an eighth of the frame height, whichever is larger)")
-    p.add_argument("--score-threshold", type=float, default=0.5, help="detector score threshold (HOG: default 0.5)")
-    p.add_argument("--nms-iou", type=float, default=0.4, help="non-maximum suppression overlap (default 0.4)")
+                   help="smallest person box in pixels (HOG's default: 90 or an eighth of the frame height, whichever "
+                   "is larger; SSDLite's: any)")
+    p.add_argument("--score-threshold", type=float, help="detector score threshold (default: HOG 0.5, SSDLite 0.3)")
+    p.add_argument("--nms-iou", type=float, help="non-maximum suppression overlap (default 0.4)")
+    p.add_argument("--tiles", type=int, help="SSDLite: detect in the whole frame and a TILES x TILES grid of tiles too "
+                   "(default 2; 1: the whole frame only, fastest)")
     p.add_argument("--crops-per-track", type=int, default=3)
     p.add_argument("--max-gap", type=float, default=2.0, help="seconds a track may go unseen before it ends")
     p.add_argument("--min-detections", type=int, default=2,
@@ -1230,7 +1278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    for add in (_add_backbones, _add_synth, _add_train, _add_teacher_store, _add_eval, _add_export, _add_wise, _add_profile, _add_bench, _add_bench_app, _add_bench_footage, _add_index, _add_ship_embeddings, _add_search, _add_footage, _add_hub):
+    for add in (_add_backbones, _add_synth, _add_train, _add_teacher_store, _add_eval, _add_export, _add_wise, _add_profile, _add_bench, _add_bench_app, _add_bench_detectors, _add_bench_footage, _add_index, _add_ship_embeddings, _add_search, _add_footage, _add_hub):
         add(sub)
     return check_numbers(parser)
 

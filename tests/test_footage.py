@@ -344,10 +344,16 @@ def test_tracker_options_are_checked(options, match):
 
 
 def test_unknown_detector_and_bad_options():
-    with pytest.raises(KeyError, match="Unknown detector 'yolo'; there are: hog"):
+    with pytest.raises(KeyError, match="Unknown detector 'yolo'; valid detectors are: hog, ssdlite"):
         make_detector("yolo")
     with pytest.raises(FootageError, match="min_height"):
         make_detector("hog", min_height=4)
+    with pytest.raises(FootageError, match="The hog detector has no option tiles; its options are: min_height, "):
+        make_detector("hog", tiles=2)
+    with pytest.raises(FootageError, match="tiles must be a whole number from 1"):
+        make_detector("ssdlite", tiles=9)
+    with pytest.raises(FootageError, match="score threshold is a probability"):
+        make_detector("ssdlite", score_threshold=2)
 
 
 def test_cli_footage_json_summary(clip, tmp_path, capsys):

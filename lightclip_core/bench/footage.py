@@ -115,7 +115,7 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
         out = Path(keep) if keep else Path(tmp) / "footage"
         log(f"bench-footage: indexing {Path(video).name} ({info.duration_s:.1f} s, {info.width}x{info.height}) "
             f"at {sample_fps:g} frames/s")
-        summary, emb = build_footage_gallery([Source(str(video), "video")], out, model, make_detector("hog"),
+        summary, emb = build_footage_gallery([Source(str(video), "video")], out, model, make_detector(),
                                              sample_fps=sample_fps)
         import json
 
@@ -163,9 +163,9 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
 def cut_clips(video: str | Path, folder: Path, clips: int, seconds: float) -> list[Path]:
     """`clips` clips of `seconds` each, cut one after the other from `video` (mp4, the source's rate);
     the last clip wraps around to the start when the video is shorter than all of them together."""
-    from ..footage import _cv2
+    from ..footage.opencv import opencv
 
-    cv2 = _cv2()
+    cv2 = opencv()
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
