@@ -92,11 +92,21 @@ def bundled_dir(name: str) -> Path:
 
 
 def add_store_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
+    from .stores import DEFAULT_COLLECTION, STORES
+
+    p.add_argument("--store", choices=STORES.names(), default="faiss",
                    help="faiss: in this process (default); milvus: a Milvus collection through pymilvus "
-                   "(pip install -r requirements-scale.txt)")
-    p.add_argument("--uri", help="--store milvus: a file path (local milvus-lite) or http://host:19530 (a server)")
-    p.add_argument("--collection", default="lightclip_gallery", help="--store milvus: the collection name")
+                   "(pip install -r requirements-scale.txt); any other registered store by its name")
+    p.add_argument("--uri", help="a persistent store's address, for milvus a file path (local milvus-lite) or "
+                   "http://host:19530 (a server)")
+    p.add_argument("--collection", default=DEFAULT_COLLECTION, help="a persistent store's collection name")
+
+
+def persistent_store(args: argparse.Namespace) -> bool:
+    """Whether `--store` names a store written by `index --uri` and opened again by `search --uri`."""
+    from .stores import STORES
+
+    return STORES.get(args.store).persistent
 
 
 def add_runtime_flag(p: argparse.ArgumentParser) -> None:
@@ -454,10 +464,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.scale and args.store == "milvus":
+    if args.scale and persistent_store(args):
         from .bench.store import run_store_bench, store_table
 
-        doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20))
+        doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20),
+                              store_name=args.store)
         if args.out:
             benchmarks.write_bench(doc, args.out)
         print(json.dumps(doc) if args.json else store_table(doc))
@@ -519,8 +530,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .index import GalleryIndex
     from .search import Gallery, SearchEngine
 
-    if args.store == "milvus":
-        return _index_milvus(args)
+    if persistent_store(args):
+        return _index_store(args)
     if not args.out:
         raise LightCLIPError("index needs --out PATH for the FAISS index (or --store milvus --uri ...).")
     GalleryIndex.check_out(args.out, [args.gallery, args.checkpoint])
@@ -536,22 +547,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _index_milvus(args: argparse.Namespace) -> int:
-    """`index --store milvus`: the gallery's embeddings (encoded or cached) and metadata into Milvus."""
+def _index_store(args: argparse.Namespace) -> int:
+    """`index --store NAME` (a persistent store, e.g. milvus): the gallery's embeddings (encoded or
+    cached) and metadata into it."""
     from .search import Gallery, SearchEngine, store_key
-    from .stores import MilvusStore, RowMeta
+    from .stores import STORES, RowMeta
 
     uri = args.uri or args.out
     if not uri:
-        raise LightCLIPError("--store milvus needs --uri: a file path (a local milvus-lite store, e.g. gallery.db) "
-                             "or a server's http://host:19530.")
-    store = MilvusStore(uri, args.collection)  # an unreachable one is one sentence before any encoding
+        raise LightCLIPError(f"--store {args.store} needs --uri: for milvus a file path (a local milvus-lite store, "
+                             "e.g. gallery.db) or a server's http://host:19530.")
+    store = STORES.get(args.store).open(uri, args.collection)  # an unreachable one is one sentence before encoding
     gallery = Gallery.load(args.gallery, max_images=args.max_images)
     report_skipped(gallery)
     engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, index_kind="flat", runtime=args.runtime)
     meta = RowMeta.of(gallery) if gallery.footage is not None else None
     rows = store.write(engine.embeddings, meta, store_key(args.checkpoint, gallery))
-    print(json.dumps({"store": "milvus", "uri": str(uri), "collection": args.collection, "images": rows,
+    print(json.dumps({"store": args.store, "uri": str(uri), "collection": args.collection, "images": rows,
                       "footage": gallery.footage is not None, "skipped": len(gallery.skipped)}))
     return 0
 
@@ -605,13 +617,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     gallery = Gallery.load(args.gallery)
     report_skipped(gallery)
     where = footage_filter(args)
-    if args.store == "milvus":
-        from .stores import MilvusStore
+    if persistent_store(args):
+        from .stores import STORES
 
         if not args.uri:
-            raise LightCLIPError("--store milvus needs --uri (the file or server `index --store milvus` wrote to).")
-        engine = SearchEngine.on_store(args.checkpoint, gallery, MilvusStore(args.uri, args.collection, read_only=True),
-                                       runtime=args.runtime)
+            raise LightCLIPError(f"--store {args.store} needs --uri (the file or server `index --store {args.store}` "
+                                 "wrote to).")
+        store = STORES.get(args.store).open(args.uri, args.collection, read_only=True)
+        engine = SearchEngine.on_store(args.checkpoint, gallery, store, runtime=args.runtime)
     else:
         engine = SearchEngine.from_checkpoint(args.checkpoint, gallery, runtime=args.runtime)
     results = engine.search_batch(args.query, args.k, where=where)
@@ -1068,9 +1081,11 @@ def _add_bench(sub) -> None:
     p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "
                    "the existing benchmarks.json without measuring")
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
-    p.add_argument("--store", choices=["faiss", "milvus"], default="faiss",
-                   help="with --scale: milvus puts FAISS beside a milvus-lite store (query, recall, a camera-and-hour "
-                   "filter; needs requirements-scale.txt)")
+    from .stores import STORES
+
+    p.add_argument("--store", choices=STORES.names(), default="faiss",
+                   help="with --scale: a persistent store (milvus: a milvus-lite file; needs requirements-scale.txt) "
+                   "beside FAISS (query, recall, a camera-and-hour filter)")
     p.add_argument("--scale-sizes", default="10000,100000,1000000")
     p.add_argument("--scale-queries", type=int, default=100)
     p.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip HNSW builds above this size "

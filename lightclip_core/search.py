@@ -25,6 +25,7 @@ from .gallery_embeddings import (  # noqa: F401 - importable from here as before
     SHIPPED_EMBEDDINGS, cached_gallery_embeddings, checkpoint_fingerprint, encode_gallery, read_shipped_embeddings,
     shipped_embeddings_current, store_key, write_shipped_embeddings)
 from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
+from .stores import FaissStore
 from .progress import Progress
 
 MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
@@ -93,8 +94,9 @@ class SearchEngine:
 
     def __init__(self, model, gallery: Gallery, embeddings: Any, index_kind: str = "auto", runtime: str | None = None,
                  recall_target: float | None = None, store=None, **index_params: Any) -> None:
-        """`embeddings` of `gallery` go into an in-process FAISS index; with `store` (a
-        `stores.MilvusStore` holding them) `embeddings` may be None and the store answers every query."""
+        """`embeddings` of `gallery` go into an in-process FAISS index (`stores.FaissStore`); with `store`
+        (any other `stores.VectorStore` holding them, e.g. Milvus) `embeddings` may be None and the store
+        answers every query. Either way the engine talks to its store only."""
         self.model = model.eval()
         # Queries are encoded on `runtime` (torch | onnx | auto, else $LIGHTCLIP_RUNTIME; see runtime.py).
         # The text encoder is shared by every model of the process, so this choice is process-wide.
@@ -107,10 +109,8 @@ class SearchEngine:
         # where the gallery embeddings came from: "shipped" (the fp16 file beside a checkpoint, what the
         # app searches) or "encoded" (float32, this process or the disk cache); set by the constructors
         self.embeddings_source = "encoded"
-        self._per_id: int | None = None  # most images of one id (one_per_id galleries), computed on first use
-        self._row_meta = None  # stores.RowMeta of a footage gallery, read on the first filtered query
-        self.store = store  # a stores.MilvusStore to search instead of the in-process FAISS index
-        self.embeddings = self.index = None
+        self.store = store  # a stores.VectorStore: given, or the FAISS index built below
+        self.embeddings = None
         if store is not None and embeddings is None:
             return
         self.embeddings = as_float32(embeddings)  # (N, D), L2-normalised
@@ -123,20 +123,27 @@ class SearchEngine:
             if caps:
                 step = max(1, len(caps) // TUNE_QUERIES)
                 queries = self.encode_queries(caps[::step][:TUNE_QUERIES])
-        self.index = GalleryIndex.build(self.embeddings, index_kind, queries=queries, recall_target=recall_target,
-                                        **index_params)
+        index = GalleryIndex.build(self.embeddings, index_kind, queries=queries, recall_target=recall_target,
+                                   **index_params)
+        self.store = FaissStore(self.embeddings, index, gallery)
+
+    @property
+    def index(self) -> GalleryIndex | None:
+        """The in-process FAISS index, when the store is one (None on any other store)."""
+        return getattr(self.store, "index", None)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def on_store(cls, checkpoint: str | Path, gallery: Gallery, store, **kw: Any) -> "SearchEngine":
-        """A checkpoint's queries over `gallery`, whose embeddings `store` holds (`index --store milvus`
+        """A checkpoint's queries over `gallery`, whose embeddings the persistent `store` holds (`index --store NAME`
         wrote them with this checkpoint and this gallery: checked)."""
         from .checkpoints import load_checkpoint
 
         info = store.info()
         if info.get("key") != store_key(checkpoint, gallery) or info.get("rows") != len(gallery):
-            raise LightCLIPError(f"The store at {store.uri} holds {info.get('rows')} embeddings written with another "
-                                 "checkpoint or gallery; write it again with `index --store milvus` for these.")
+            raise LightCLIPError(f"The {store.name} store at {getattr(store, 'uri', '?')} holds {info.get('rows')} "
+                                 "embeddings written with another checkpoint or gallery; write it again with "
+                                 f"`index --store {store.name}` for these.")
         return cls(load_checkpoint(checkpoint), gallery, None, store=store, **kw)
 
     @classmethod
@@ -224,7 +231,7 @@ class SearchEngine:
     def search_batch(self, texts: Sequence[str], k: int = 10, where=None) -> list[SearchResult]:
         """Several queries in one text-encoder batch and one index search (times are per batch).
         `where` (a `stores.FootageFilter`) keeps only a footage gallery's crops from some cameras and
-        times; on FAISS an exact scan of those rows, on a Milvus store (`self.store`) Milvus's filter."""
+        times, as the store applies it (FAISS: an exact scan of those rows; Milvus: its own filter)."""
         cleaned = [clean_query(t) for t in texts]
         k = max(1, min(int(k), MAX_K, len(self.gallery)))
         is_cached = getattr(getattr(self.model, "text_encoder", None), "is_cached", None)
@@ -246,48 +253,24 @@ class SearchEngine:
 
     def _ranked(self, q: np.ndarray, k: int, where=None) -> tuple[np.ndarray, np.ndarray]:
         """Top `k` (scores, rows) per query from the store, the filter `where` applied."""
-        one = self.gallery.one_per_id
-        if self.store is not None:
-            return self.store.search(q, k, where, one_per_track=one)
-        if where:
-            from .stores import RowMeta, filtered_search
-
-            if self._row_meta is None:
-                self._row_meta = RowMeta.of(self.gallery)
-            rows = np.flatnonzero(where.mask(self._row_meta))
-            return filtered_search(self.embeddings, q, rows, k, self.gallery.pids, one)
-        if one:
-            return self._one_per_id(q, k)
-        return self.index.search(q, k)
-
-    def _one_per_id(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The top `k` ids, each by its best-scoring image: with at most m images per id, the top
-        ``k * m`` images hold at least `k` distinct ids (or all of them)."""
-        from .stores import top_per_id
-
-        if self._per_id is None:
-            self._per_id = self.gallery.max_images_per_id()
-        scores, rows = self.index.search(q, min(len(self.gallery), k * self._per_id))
-        return top_per_id(scores, rows, self.gallery.pids, k, one_per_id=True)
+        return self.store.search(q, k, where, one_per_id=self.gallery.one_per_id)
 
     def search_similar(self, row: int, k: int = 10) -> SearchResult:
         """Image-to-image: the `k` gallery images most like gallery image `row` (itself left out; in a
-        footage gallery, its whole track left out and one result per other track)."""
+        footage gallery, its whole track left out and one result per other track), on any store that can
+        return a stored row's embedding (one that cannot says so in one sentence)."""
         if not 0 <= int(row) < len(self.gallery):
             raise LightCLIPError(f"Gallery image {row} does not exist (the gallery has {len(self.gallery)}).")
-        if self.embeddings is None:
-            raise LightCLIPError("Image-to-image search reads the gallery's embeddings in this process; this engine "
-                                 "searches a store that holds them (search with text, or drop --store).")
         row = int(row)
         t0 = time.perf_counter()
-        query = self.embeddings[row][None, :]
+        query = as_float32(self.store.vector(row)).reshape(1, -1)
+        pids = self.gallery.pids
         if self.gallery.one_per_id:
-            scores, rows = self._one_per_id(query, min(k + 1, len(set(self.gallery.pids))))
-            own = self.gallery.pids[row]
-            keep = (rows[0] >= 0) & (np.array([self.gallery.pids[r] if r >= 0 else -1 for r in rows[0]]) != own)
+            scores, rows = self.store.search(query, min(k + 1, len(set(pids))), one_per_id=True)
+            keep = (rows[0] >= 0) & (np.array([pids[r] if r >= 0 else -1 for r in rows[0]]) != pids[row])
         else:
-            scores, rows = self.index.search(query, min(k + 1, len(self.gallery)))
-            keep = rows[0] != row
+            scores, rows = self.store.search(query, min(k + 1, len(self.gallery)))
+            keep = (rows[0] >= 0) & (rows[0] != row)
         scores, rows = scores[0][keep][:k], rows[0][keep][:k]
         t1 = time.perf_counter()
         return SearchResult(f"image {row}", self._hits(scores, rows), len(self.gallery), 0.0, (t1 - t0) * 1e3)

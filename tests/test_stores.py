@@ -154,3 +154,48 @@ def test_store_errors_are_one_sentence(footage, checkpoint, tmp_path, monkeypatc
     assert main(["search", "--checkpoint", str(checkpoint), "--gallery", str(footage), "-q", "a man",
                  "--store", "milvus", "--uri", str(db)]) != 0
     assert "pip install -r requirements-scale.txt" in capsys.readouterr().err
+
+
+def open_written(name: str, engine, checkpoint: Path, folder: Path):
+    """Store `name` holding `engine`'s gallery: the engine's own for an in-process store, else a new one
+    written at `folder` the way `index --store NAME` writes it."""
+    from lightclip_core.search import store_key
+    from lightclip_core.stores import STORES
+
+    cls = STORES.get(name)
+    if not cls.persistent:
+        if not isinstance(engine.store, cls):
+            pytest.fail(f"say here how the in-process store {name!r} is built over a gallery")
+        return engine.store
+    if name == "milvus":
+        pytest.importorskip("pymilvus")
+    store = cls.open(folder / f"{name}.db")
+    store.write(engine.embeddings, RowMeta.of(engine.gallery), store_key(checkpoint, engine.gallery))
+    return store
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", __import__("lightclip_core.stores", fromlist=["STORES"]).STORES.names())
+def test_every_store_answers_alike(name, footage, checkpoint, tmp_path):
+    """The same queries, filter, one-per-track grouping and image-to-image search on every registered
+    store, against an exact scan in numpy."""
+    engine = SearchEngine.from_checkpoint(checkpoint, Gallery.load(footage))
+    store = open_written(name, engine, checkpoint, tmp_path)
+    emb, pids = engine.embeddings, engine.gallery.pids
+    q = engine.encode_queries(QUERIES)
+    everything = np.arange(len(emb))
+    kept = np.flatnonzero(FootageFilter(("cam2",), 1.0, 2.5).mask(RowMeta.of(engine.gallery)))
+    for where, rows in ((None, everything), (FootageFilter(("cam2",), 1.0, 2.5), kept)):
+        for one in (False, True):
+            want_s, want_r = filtered_search(emb, q, rows, 4, pids, one)
+            got_s, got_r = store.search(q, 4, where, one_per_id=one)
+            assert got_r.tolist() == want_r.tolist(), (where, one)
+            assert np.allclose(got_s[got_r >= 0], want_s[want_r >= 0], atol=1e-4)
+    assert np.allclose(store.vector(3), emb[3], atol=1e-6)
+    assert sorted(store.sources()) == ["cam1.avi", "cam2.mp4"]
+    on_store = SearchEngine(engine.model, engine.gallery, None, store=store)
+    for row in (0, 5):  # the tiny model's crops tie in score: compare scores, and check each hit is what it says
+        got, want = on_store.search_similar(row, 3).hits, engine.search_similar(row, 3).hits
+        assert np.allclose([h.score for h in got], [h.score for h in want], atol=1e-4)
+        assert all(abs(h.score - float(emb[row] @ emb[h.row])) < 1e-4 for h in got)
+        assert len({h.pid for h in got}) == len(got) and pids[row] not in {h.pid for h in got}

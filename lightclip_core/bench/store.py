@@ -46,7 +46,10 @@ def _metadata(n: int, rng: np.random.Generator):
                    np.arange(n, dtype=np.int64), np.zeros((n, 4), np.float32))
 
 
-def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed: int = 0) -> dict[str, Any]:
+def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed: int = 0,
+                    store_name: str = "milvus") -> dict[str, Any]:
+    """FAISS in this process beside the persistent store `store_name` (a local file of it), on the same
+    vectors and queries."""
     from .scale import clustered_unit_vectors, queries_around
     from ..index import GalleryIndex, exact_top_k
     from ..stores import FootageFilter, filtered_search
@@ -76,21 +79,22 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
                          "latency_ms": round(ms, 2), "recall_at_10": _recall(found, exact),
                          "filtered_ms": round(fms, 2), "filtered_recall_at_10": _recall(ffound, exact_f),
                          "filtered_rows": int(len(keep))})
-        with tempfile.TemporaryDirectory(prefix="lightclip-milvus-") as tmp:
-            from ..stores import MilvusStore
+        with tempfile.TemporaryDirectory(prefix=f"lightclip-{store_name}-") as tmp:
+            from ..stores import STORES
 
-            store = MilvusStore(Path(tmp) / "bench.db")
+            store = STORES.get(store_name).open(Path(tmp) / "bench.db")
             t0 = time.perf_counter()
             store.write(g, meta, key="bench")
             insert_s = time.perf_counter() - t0
             disk_mb = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 2**20
             ms, found = _median_ms(lambda x: store.search(x, 10)[1][0], q)
             fms, ffound = _median_ms(lambda x: store.search(x, 10, flt)[1][0], q)
-        rows_out.append({"size": n, "store": "milvus-lite (FLAT)", "build_s": round(insert_s, 2),
+        label = "milvus-lite (FLAT)" if store_name == "milvus" else f"{store_name} (local file)"
+        rows_out.append({"size": n, "store": label, "build_s": round(insert_s, 2),
                          "disk_mb": round(disk_mb, 1), "latency_ms": round(ms, 2), "recall_at_10": _recall(found, exact),
                          "filtered_ms": round(fms, 2), "filtered_recall_at_10": _recall(ffound, exact_f),
                          "filtered_rows": int(len(keep))})
-        log(f"bench --store milvus: {n:,} rows: " + "; ".join(
+        log(f"bench --store {store_name}: {n:,} rows: " + "; ".join(
             f"{r['store']} {r['latency_ms']} ms (recall {r['recall_at_10']}), filtered {r['filtered_ms']} ms"
             for r in rows_out[-2:]))
     from ..profiling import machine_info

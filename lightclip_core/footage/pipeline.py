@@ -21,7 +21,7 @@ from .opencv import opencv
 from .sources import Source, short_names
 from .tracker import Candidate, Track, Tracker, TrackerOptions
 from .video import VideoInfo, probe_video, read_photo, sample_video
-from .writer import SourceResult, check_crop_count, prepare_out, write_footage_gallery
+from .writer import FootageSummary, SourceResult, check_crop_count, prepare_out, write_footage_gallery
 
 
 class FrameIndexer:
