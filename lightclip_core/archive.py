@@ -181,7 +181,7 @@ def build_archive_gallery(
     `ray`: None runs here in this process; ``"local"`` starts Ray on this machine with `workers`
     workers; ``HOST:PORT`` joins a running cluster. A video that cannot be read is skipped and listed
     (one sentence each); the others go on. Returns the summary and the crops' embeddings."""
-    from .search import checkpoint_fingerprint
+    from .gallery_embeddings import checkpoint_fingerprint
 
     limits = limits or ARCHIVE_LIMITS
     topts = tracker or TrackerOptions()

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json, read_json, read_json_or_none, write_dir  # noqa: F401 - re-exported for callers
+from .fileio import atomic_write_bytes, atomic_write_json, read_json, read_json_or_none, write_dir
 from .outputs import OutputKind, check_output_dir
 
 MODEL_FILE = "model.safetensors"

@@ -392,7 +392,7 @@ def cmd_bench_detectors(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_json
     from .footage import DETECTORS
     from .models.backbones import DEFAULT_BACKBONE
-    from .search import bundled_checkpoints
+    from .checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
     if ckpt is None:
@@ -411,7 +411,7 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     from .fileio import atomic_write_json
     from .bench.footage import run_footage_bench
     from .models.backbones import DEFAULT_BACKBONE
-    from .search import bundled_checkpoints
+    from .checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
     if ckpt is None:
@@ -528,7 +528,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     the embeddings with their footage metadata into a Milvus store."""
     from .fileio import check_writable_dir
     from .index import GalleryIndex
-    from .search import Gallery, SearchEngine
+    from .search import SearchEngine
+    from .gallery import Gallery
 
     if persistent_store(args):
         return _index_store(args)
@@ -550,7 +551,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _index_store(args: argparse.Namespace) -> int:
     """`index --store NAME` (a persistent store, e.g. milvus): the gallery's embeddings (encoded or
     cached) and metadata into it."""
-    from .search import Gallery, SearchEngine, store_key
+    from .search import SearchEngine
+    from .gallery import Gallery
+    from .gallery_embeddings import store_key
     from .stores import STORES, RowMeta
 
     uri = args.uri or args.out
@@ -583,7 +586,10 @@ def cmd_ship_embeddings(args: argparse.Namespace) -> int:
     import time
 
     from .fileio import log
-    from .search import Gallery, SearchEngine, bundled_checkpoints, shipped_embeddings_current, write_shipped_embeddings
+    from .search import SearchEngine
+    from .gallery import Gallery
+    from .checkpoints import bundled_checkpoints
+    from .gallery_embeddings import shipped_embeddings_current, write_shipped_embeddings
 
     gallery = Gallery.load(args.gallery)
     found = bundled_checkpoints(args.checkpoints)
@@ -612,7 +618,8 @@ def cmd_ship_embeddings(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a gallery with a text query (or several) and print the top-K."""
-    from .search import Gallery, SearchEngine
+    from .search import SearchEngine
+    from .gallery import Gallery
 
     gallery = Gallery.load(args.gallery)
     report_skipped(gallery)
@@ -731,7 +738,7 @@ def cmd_footage(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
     from .footage import FootageLimits, TrackerOptions, build_footage_gallery, make_detector, sources_from
     from .models.backbones import DEFAULT_BACKBONE
-    from .search import bundled_checkpoints
+    from .checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint
     if ckpt is None:
@@ -828,9 +835,10 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
     import torch
 
     from .data import load_dataset
-    from .data.transforms import AUGMENTATIONS
+    from .train_config import AUGMENTATIONS
     from .distill import build_teacher_store
-    from .train import preset, refuse_real_check, resolve_device
+    from .train import refuse_real_check, resolve_device
+    from .train_config import preset
 
     if args.augment:
         aug = AUGMENTATIONS[args.augment]
@@ -858,7 +866,7 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
 def cmd_hub(args: argparse.Namespace) -> int:
     """Publish checkpoints to a Hugging Face model repo, list what it holds, or fetch from it."""
     from .checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
-    from .search import bundled_checkpoints
+    from .checkpoints import bundled_checkpoints
 
     if args.action == "push":
         if args.checkpoint:

@@ -82,7 +82,8 @@ def evaluate(
     Also the validation loss: the training losses on (image, caption) pairs of the split, in
     batches of `batch_size`, averaged.
     """
-    from .losses import LossConfig, compute_losses
+    from .losses import compute_losses
+    from .train_config import LossConfig
 
     t0 = time.perf_counter()
     ev = dataset.eval_split(split)

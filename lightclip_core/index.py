@@ -282,7 +282,7 @@ class GalleryIndex:
 
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.faiss`` and ``<path>.json`` atomically; returns the .faiss path."""
-        from .checkpoints import atomic_write_bytes, atomic_write_json
+        from .fileio import atomic_write_bytes, atomic_write_json
 
         faiss = _faiss()
         path = Path(path)

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .errors import LightCLIPError
 from .registry import one_of
-from .train_config import LossConfig  # noqa: F401  (re-exported; declared with its flags)
+from .train_config import LossConfig
 
 SDM_KL_FORMS = ("pred-label", "label-pred")
 

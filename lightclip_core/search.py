@@ -18,12 +18,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .checkpoints import bundled_checkpoints  # noqa: F401 - importable from here as before
 from .errors import LightCLIPError
-from .gallery import Gallery, detect_gallery_dataset  # noqa: F401 - importable from here as before
-from .gallery_embeddings import (  # noqa: F401 - importable from here as before
-    SHIPPED_EMBEDDINGS, cached_gallery_embeddings, checkpoint_fingerprint, encode_gallery, read_shipped_embeddings,
-    shipped_embeddings_current, store_key, write_shipped_embeddings)
+from .gallery import Gallery
+from .gallery_embeddings import (
+    cached_gallery_embeddings, checkpoint_fingerprint, encode_gallery, read_shipped_embeddings,
+    store_key)
 from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
 from .stores import FaissStore
 from .progress import Progress

@@ -41,8 +41,8 @@ from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig
 from .outputs import OutputKind, check_output_dir, listed_files
 from .text_cache import cached_text_features, cached_token_states, cached_token_states_exist
-from .train_config import (  # noqa: F401  (re-exported: the run's config lives in train_config)
-    AUGMENTATIONS, PRESET_EPOCHS, PRESETS, AugmentConfig, LossConfig, TrainConfig, preset,
+from .train_config import (
+    PRESET_EPOCHS, PRESETS, TrainConfig, preset,
 )
 
 STATE_TENSORS = "train_state.safetensors"

@@ -25,7 +25,7 @@ from lightclip_core.app import charts, views
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.errors import LightCLIPError
 from lightclip_core.app.pool import EnginePool
-from lightclip_core.search import Gallery
+from lightclip_core.gallery import Gallery
 from lightclip_core.app.uploads import MAX_RATIO, UploadArea, ingest_uploads
 
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -153,7 +153,8 @@ def test_scale_run_recall_and_skips(tmp_path):
 
 @pytest.mark.slow
 def test_zero_shot_models_bench_like_checkpoints(setup):
-    from lightclip_core.search import Gallery, SearchEngine
+    from lightclip_core.search import SearchEngine
+    from lightclip_core.gallery import Gallery
 
     _, gallery, _ = setup
     engine = SearchEngine.from_zero_shot("mobileclip2-s0", Gallery.load(gallery), pretrained=False, cache_dir=False)
@@ -339,7 +340,8 @@ def test_ship_hint_only_for_bundled_rows_on_the_bundled_gallery(tmp_path):
 
 
 def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
-    from lightclip_core.search import Gallery, SearchEngine
+    from lightclip_core.search import SearchEngine
+    from lightclip_core.gallery import Gallery
 
     base, gallery, _ = setup
     torch.manual_seed(0)
@@ -381,7 +383,8 @@ def test_a_fine_tunes_recipe_says_what_it_added():
 
 
 def test_each_runtimes_query_runs_its_text_head_on_that_runtime(setup, monkeypatch):
-    from lightclip_core.search import Gallery, SearchEngine
+    from lightclip_core.search import SearchEngine
+    from lightclip_core.gallery import Gallery
 
     base, gallery, _ = setup
     torch.manual_seed(0)

@@ -96,10 +96,11 @@ def test_training_with_a_text_head_and_negatives_lifts_binding_from_chance(tmp_p
     35 -> 65 % colours swapped in the seen phrasings, when this test was written)."""
     from lightclip_core import create_model
     from lightclip_core.checkpoints import load_checkpoint
-    from lightclip_core.data.transforms import AUGMENTATIONS
+    from lightclip_core.train_config import AUGMENTATIONS
     from lightclip_core.retrieval import encode_images
-    from lightclip_core.losses import LossConfig
-    from lightclip_core.train import TrainConfig, fit
+    from lightclip_core.train_config import LossConfig
+    from lightclip_core.train import fit
+    from lightclip_core.train_config import TrainConfig
 
     root = tmp_path / "data"
     generate(root, SynthConfig(ids=100, images_per_id=2, size=(64, 32), val_ids=10, test_ids=10, seed=2,

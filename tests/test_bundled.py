@@ -9,7 +9,9 @@ import torch
 
 from conftest import REPO
 from lightclip_core.checkpoints import load_checkpoint, read_config
-from lightclip_core.search import Gallery, SearchEngine, bundled_checkpoints
+from lightclip_core.search import SearchEngine
+from lightclip_core.gallery import Gallery
+from lightclip_core.checkpoints import bundled_checkpoints
 
 CHECKPOINTS = REPO / "checkpoints"
 BUDGET_MB = 160

@@ -61,7 +61,9 @@ def test_search_runs_from_another_directory_with_explicit_paths(tmp_path):
     import inspect
 
     from lightclip_core.app.pool import EnginePool
-    from lightclip_core.search import Gallery, SearchEngine, bundled_checkpoints
+    from lightclip_core.search import SearchEngine
+    from lightclip_core.gallery import Gallery
+    from lightclip_core.checkpoints import bundled_checkpoints
 
     for fn, name in ((Gallery.load, "root"), (SearchEngine.from_checkpoint, "gallery"),
                      (bundled_checkpoints, "root"), (EnginePool.__init__, "gallery_dir")):

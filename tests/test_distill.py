@@ -17,10 +17,12 @@ from lightclip_core import LightCLIPError, create_model
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.data import load_dataset
 from lightclip_core.synthpedes.writer import SynthConfig, generate
-from lightclip_core.data.transforms import AUGMENTATIONS
+from lightclip_core.train_config import AUGMENTATIONS
 from lightclip_core.distill import ViewTransform, build_teacher_store, load_teacher, view_params
-from lightclip_core.losses import LossConfig, compute_losses, distill_cosine_loss, distill_kl_loss
-from lightclip_core.train import TrainConfig, fit
+from lightclip_core.losses import compute_losses, distill_cosine_loss, distill_kl_loss
+from lightclip_core.train_config import LossConfig
+from lightclip_core.train import fit
+from lightclip_core.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")

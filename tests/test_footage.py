@@ -31,7 +31,8 @@ from lightclip_core.footage import (  # noqa: E402
     sample_video,
     sources_from,
 )
-from lightclip_core.search import Gallery, SearchEngine  # noqa: E402
+from lightclip_core.search import SearchEngine  # noqa: E402
+from lightclip_core.gallery import Gallery  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BG = (60, 140, 60)  # BGR background of the made clip

@@ -89,7 +89,7 @@ def test_a_damaged_checkpoint_config_is_one_sentence(checkpoint, edit, message, 
 def test_a_damaged_bundled_checkpoint_is_listed_unavailable_with_its_reason(checkpoint, tmp_path):
     from lightclip_core.app import views
     from lightclip_core.app.pool import EnginePool
-    from lightclip_core.search import bundled_checkpoints
+    from lightclip_core.checkpoints import bundled_checkpoints
 
     root = tmp_path / "checkpoints"
     shutil.copytree(checkpoint, root / "mobilenetv3_small_100")

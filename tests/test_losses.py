@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from lightclip_core import LightCLIPError
-from lightclip_core.losses import LossConfig, compute_losses, id_loss, itc_loss, sdm_loss
+from lightclip_core.losses import compute_losses, id_loss, itc_loss, sdm_loss
+from lightclip_core.train_config import LossConfig
 
 
 def unit(b: int, d: int, seed: int) -> torch.Tensor:

@@ -159,7 +159,8 @@ def test_auto_falls_back_to_pytorch_in_one_sentence_but_an_explicit_onnx_fails(m
 
 def test_search_engine_ranks_the_same_on_both_runtimes(tmp_path, cache):
     from lightclip_core import create_model
-    from lightclip_core.search import Gallery, SearchEngine
+    from lightclip_core.search import SearchEngine
+    from lightclip_core.gallery import Gallery
 
     rng = np.random.default_rng(0)
     paths = []

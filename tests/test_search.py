@@ -12,15 +12,10 @@ from lightclip_core import LightCLIPError, create_model
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.synthpedes.writer import SynthConfig, generate
 from lightclip_core.index import EF_STEPS, GalleryIndex, exact_top_k, recall_at_k
-from lightclip_core.search import (
-    MAX_QUERY_CHARS,
-    Gallery,
-    QueryError,
-    SearchEngine,
-    bundled_checkpoints,
-    clean_query,
-    encode_gallery,
-)
+from lightclip_core.search import MAX_QUERY_CHARS, QueryError, SearchEngine, clean_query
+from lightclip_core.gallery import Gallery
+from lightclip_core.checkpoints import bundled_checkpoints
+from lightclip_core.gallery_embeddings import encode_gallery
 
 
 def unit(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -237,7 +232,7 @@ def test_shipped_gallery_embeddings_skip_the_encode_and_go_stale_with_weights_or
 
     from lightclip_core import gallery_embeddings
     from lightclip_core.gallery_embeddings import shipped_file
-    from lightclip_core.search import shipped_embeddings_current, write_shipped_embeddings
+    from lightclip_core.gallery_embeddings import shipped_embeddings_current, write_shipped_embeddings
 
     eng, ckpt, _ = engine
     ck = tmp_path / "ckpt"
@@ -291,7 +286,7 @@ def test_pool_preload_loads_the_encoders_with_current_shipped_embeddings_and_nev
 
     from lightclip_core import gallery_embeddings
     from lightclip_core.app.pool import EnginePool
-    from lightclip_core.search import write_shipped_embeddings
+    from lightclip_core.gallery_embeddings import write_shipped_embeddings
 
     _, ckpt, _ = engine
     ckpts = tmp_path / "ckpts"

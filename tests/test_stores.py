@@ -16,7 +16,8 @@ cv2 = pytest.importorskip("cv2")
 from lightclip_core import LightCLIPError, create_model  # noqa: E402
 from lightclip_core.checkpoints import save_checkpoint  # noqa: E402
 from lightclip_core.footage import Source, build_footage_gallery  # noqa: E402
-from lightclip_core.search import Gallery, SearchEngine  # noqa: E402
+from lightclip_core.search import SearchEngine  # noqa: E402
+from lightclip_core.gallery import Gallery  # noqa: E402
 from lightclip_core.stores import FootageFilter, RowMeta, filtered_search, parse_time, top_per_id  # noqa: E402
 
 from test_footage import BlobDetector, make_clip  # noqa: E402
@@ -159,7 +160,7 @@ def test_store_errors_are_one_sentence(footage, checkpoint, tmp_path, monkeypatc
 def open_written(name: str, engine, checkpoint: Path, folder: Path):
     """Store `name` holding `engine`'s gallery: the engine's own for an in-process store, else a new one
     written at `folder` the way `index --store NAME` writes it."""
-    from lightclip_core.search import store_key
+    from lightclip_core.gallery_embeddings import store_key
     from lightclip_core.stores import STORES
 
     cls = STORES.get(name)

@@ -22,9 +22,10 @@ from lightclip_core import train as train_mod
 from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
 from lightclip_core.data import load_dataset
 from lightclip_core.synthpedes.writer import SynthConfig, generate
-from lightclip_core.data.transforms import AUGMENTATIONS
+from lightclip_core.train_config import AUGMENTATIONS
 from lightclip_core.evaluate import evaluate
-from lightclip_core.train import TrainConfig, fit
+from lightclip_core.train import fit
+from lightclip_core.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -336,7 +337,7 @@ def test_train_and_eval_on_each_published_format(kind, tmp_path, capsys):
 
 def test_cpu_preset_fits_every_study_backbone():
     from lightclip_core.models.backbones import STUDY_BACKBONES, get_backbone_spec
-    from lightclip_core.train import preset
+    from lightclip_core.train_config import preset
 
     with pytest.raises(LightCLIPError, match="valid presets are: cpu-synth"):
         preset("gpu-huge")
@@ -351,7 +352,7 @@ def test_cpu_preset_fits_every_study_backbone():
 def test_gpu_preset_fits_all_nine_and_stops_in_one_sentence_without_cuda(micro, tmp_path, capsys):
     from lightclip_core.cli import main
     from lightclip_core.models.backbones import STUDY_BACKBONES, get_backbone_spec
-    from lightclip_core.train import preset
+    from lightclip_core.train_config import preset
 
     for key in (*STUDY_BACKBONES, "vit_base_patch32_clip_224"):
         fields = preset("gpu-synth", key)
@@ -377,7 +378,7 @@ def test_samples_per_epoch_walks_permutations_without_repeats():
 
 def test_kd_preset_gives_every_backbone_the_same_images_at_a_size_it_accepts():
     from lightclip_core.models.backbones import STUDY_BACKBONES, get_backbone_spec
-    from lightclip_core.train import preset
+    from lightclip_core.train_config import preset
 
     ref = preset("cpu-synth-kd", "mobilenetv3_small_100")
     assert ref["epochs"] * ref["samples_per_epoch"] == 132_000 and ref["stripes"] == 4

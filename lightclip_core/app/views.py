@@ -20,7 +20,8 @@ from ..fileio import atomic_write_bytes
 from ..models.backbones import DEFAULT_BACKBONE, STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
-from ..search import MAX_K, Gallery, QueryError, SearchEngine, SearchResult, clean_query
+from ..search import MAX_K, QueryError, SearchEngine, SearchResult, clean_query
+from ..gallery import Gallery
 from .pool import EnginePool, model_key
 from .uploads import UploadArea, ingest_uploads
 

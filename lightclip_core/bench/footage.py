@@ -107,7 +107,8 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
                       sheet: str | Path | None = None, keep: str | Path | None = None, busy: int = 0) -> dict[str, Any]:
     from ..checkpoints import load_checkpoint
     from ..footage import Source, build_footage_gallery, make_detector, probe_video
-    from ..search import Gallery, SearchEngine
+    from ..search import SearchEngine
+    from ..gallery import Gallery
 
     info = probe_video(video)
     model = load_checkpoint(checkpoint)

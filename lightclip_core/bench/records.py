@@ -330,7 +330,7 @@ def gallery_root(gallery) -> Path:
 
 
 def gallery_dataset(gallery) -> str:
-    from ..search import detect_gallery_dataset
+    from ..gallery import detect_gallery_dataset
 
     return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
@@ -375,7 +375,8 @@ def run_bench(
     `runtime` (torch | onnx | auto; default $LIGHTCLIP_RUNTIME) is the one the rows are measured on.
     `real_root`: a real-photo check (`lightclip_core.realcheck`) every row is also scored on.
     """
-    from ..search import Gallery, bundled_checkpoints
+    from ..gallery import Gallery
+    from ..checkpoints import bundled_checkpoints
 
     gallery = Gallery.load(gallery_dir)
     found = [(p, True) for p in bundled_checkpoints(checkpoints_dir).values()]

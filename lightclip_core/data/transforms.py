@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import torch
 from torchvision import transforms as T
 
-from ..train_config import AUGMENTATIONS, AugmentConfig  # noqa: F401  (re-exported; declared with the run's config)
+from ..train_config import AugmentConfig
 from .base import load_image
 
 

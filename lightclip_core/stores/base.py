@@ -63,7 +63,7 @@ class VectorStore:
 
     def write(self, embeddings: np.ndarray, meta: "RowMeta | None", key: str) -> int:
         """Replace the stored rows with `embeddings` (and a footage gallery's `meta`); `key` says what
-        they were made from (`search.store_key`). Returns the row count."""
+        they were made from (`gallery_embeddings.store_key`). Returns the row count."""
         raise LightCLIPError(f"The {self.name} store is built in the searching process, not written.")
 
 

@@ -73,7 +73,7 @@ class MilvusStore(VectorStore):
 
     def write(self, embeddings: np.ndarray, meta: RowMeta | None, key: str, batch: int = 10_000) -> int:
         """Replace the collection with these rows: embedding and (footage galleries, `meta`) source,
-        timestamp, track and box; `key` says what they were made from (`search.store_key`)."""
+        timestamp, track and box; `key` says what they were made from (`gallery_embeddings.store_key`)."""
         from pymilvus import DataType
 
         emb = np.ascontiguousarray(embeddings, np.float32)
