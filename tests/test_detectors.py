@@ -149,7 +149,7 @@ def test_tracks_per_person_counts_the_tracks_a_person_falls_into(tmp_path):
     (tmp_path / "g" / "footage.json").write_text(json.dumps({"crops": crops}))
     people = {"crops": {
         "a": {"person": 0, "frame": 1, "box": [0, 0, 10, 20]}, "b": {"person": 0, "frame": 3, "box": [2, 0, 10, 20]},
-        "c": {"person": 1, "frame": 1, "box": [50, 0, 10, 20]},
+        "c": {"person": 1, "frame": 1, "box": [45, -5, 20, 30]},  # a padded crop (IoU 0.33): still that person
         "d": {"person": 1, "frame": 9, "box": [50, 0, 10, 20]}}}  # no detection in frame 9: a miss
     (tmp_path / "people.json").write_text(json.dumps(people))
     got = tracks_per_person(tmp_path / "g", tmp_path / "people.json")

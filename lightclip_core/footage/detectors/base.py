@@ -61,7 +61,7 @@ DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", plural="dete
 from a hub must raise `lightclip_core.errors.OfflineError` in one sentence when they cannot be fetched
 (see `lightclip_core.hub.resolve_hub_file`)."""
 
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "ssdlite"  # docs/FOOTAGE.md: it finds more people than HOG (bench-detectors)
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> Detector:
