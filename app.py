@@ -76,8 +76,8 @@ once with the bundled encoder that does best on real photos; click a result to s
 is trained on it.
 
 ### Search your own street footage
-In **Your gallery**, upload a street video or street photos: people are found with OpenCV's HOG detector
-(built in, no download), followed across frames into tracks, and each track becomes one search result;
+In **Your gallery**, upload a street video or street photos: people are found with a bundled SSDLite
+detector (no download), followed across frames into tracks, and each track becomes one search result;
 click a result to see the frame. The same from the command line:
 ```bash
 python -m lightclip_core footage --video street.mp4 --out my_footage
@@ -484,7 +484,7 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
     default = views.best_for_real(pool.bench(), pool.usable()) or default
     gr.Markdown(f"Upload pictures of people (or a zip of them), up to {MAX_IMAGES} images, or a street video "
                 f"({', '.join(e[1:] for e in VIDEO_EXTENSIONS[:4])}; up to {APP_LIMITS.max_video_seconds / 60:g} minutes). "
-                "People in videos and street photos are found with OpenCV's HOG detector and followed across frames, "
+                "People in videos and street photos are found with a bundled SSDLite detector and followed across frames, "
                 "so one person is one result. Everything is indexed with the model you choose and becomes "
                 "searchable in the Search tab (tick *Search my uploaded gallery*) for this browser session only.")
     up_backbone = gr.Dropdown(choices, value=default, label="Index with")

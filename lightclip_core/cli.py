@@ -1229,8 +1229,8 @@ def _add_search(sub) -> None:
 def _add_footage(sub) -> None:
     """The `footage` command and its flags."""
     p = sub.add_parser("footage", help="people in a video or street photos -> a searchable gallery folder (offline)",
-                       description="Sample a video's frames (or read street photos), detect people with OpenCV's HOG "
-                       "detector (no download), link detections across frames into tracks, keep each track's best crops, "
+                       description="Sample a video's frames (or read street photos), detect people (SSDLite-MobileNetV2 "
+                       "on ONNX Runtime by default, or OpenCV's HOG; no download), link detections across frames into tracks, keep each track's best crops, "
                        "and write a gallery folder (crops/, frames/, captions.jsonl, footage.json) that search, index, "
                        "the folder dataset and the app load as they are. Written to a temporary folder, then renamed.")
     p.add_argument("--video", action="append", help="a video file: mp4, avi, mov, webm, mkv, m4v (repeatable)")

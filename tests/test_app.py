@@ -514,7 +514,7 @@ def test_a_broken_picture_among_good_ones_is_skipped_by_name(site, tmp_path):
 
 
 def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
-    """*Your gallery* with a real street clip (4 s of OpenCV's vtest.avi): HOG finds people, search
+    """*Your gallery* with a real street clip (4 s of OpenCV's vtest.avi): the default detector finds people, search
     returns one result per track, a click shows the frame; a corrupt video is one sentence."""
     pytest.importorskip("cv2")
     from test_footage import vtest_clip
