@@ -67,7 +67,7 @@ def gallery_files(root: Path) -> dict[str, bytes]:
 def single_process(sources, out: Path, checkpoint: Path):
     from lightclip_core import load_checkpoint
 
-    return build_footage_gallery(sources, out, load_checkpoint(checkpoint), make_detector("hog"), sample_fps=2.0)
+    return build_footage_gallery(sources, out, load_checkpoint(checkpoint), make_detector(), sample_fps=2.0)
 
 
 def test_sources_from_folders_lists_and_files(tmp_path, archive):
