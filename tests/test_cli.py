@@ -122,7 +122,7 @@ def test_train_flags_come_from_the_config_fields():
                                                 "text_head": "tokens"}
     assert given_options(args, LossConfig) == {"neg": 0.5}
     with pytest.raises(SystemExit):
-        parser.parse_args(["train", "--epochs", "0"])  # ranges still come from NUMERIC_FLAGS
+        parser.parse_args(["train", "--epochs", "0"])  # ranges still come from commands.RANGES
 
 
 @pytest.mark.slow
@@ -143,3 +143,31 @@ def test_search_on_an_empty_cache_exits_0_and_keeps_the_graphs_it_began(tmp_path
     assert len(json.loads(proc.stdout)[0]["hits"]) == 2
     kept = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))
     assert kept == ["text-head", "text-states"], kept  # the model's text head and the encoder's token-states graph
+
+
+def test_a_command_is_one_decorated_function_with_its_ranges_beside_it(capsys):
+    """A plug-in command: `@command` adds it to the parser, `flag_ranges` checks its numbers, and
+    `main` runs it; unregistered, it is gone."""
+    from lightclip_core.cli import build_parser
+    from lightclip_core.commands import COMMANDS, RANGES
+    from lightclip_core.commands.common import command, flag_ranges, whole
+
+    @command("toy")
+    def _add_toy(sub):
+        p = sub.add_parser("toy", help="count to --times")
+        p.add_argument("--times", type=int, default=2)
+        p.set_defaults(func=lambda args: print("tick " * args.times) or 0)
+
+    flag_ranges(times=whole(1, 5))
+    try:
+        assert main(["toy", "--times", "3"]) == 0 and capsys.readouterr().out.strip() == "tick tick tick"
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["toy", "--times", "9"])
+        assert "--times" in capsys.readouterr().err
+        with pytest.raises(ValueError, match="declared twice"):
+            flag_ranges(times=whole(1))
+    finally:
+        COMMANDS.unregister("toy")
+        del RANGES["times"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["toy"])

@@ -40,7 +40,7 @@ def test_a_bad_number_stops_in_one_line_before_any_work(argv, message, capsys):
 
 
 def test_every_numeric_flag_has_a_range():
-    """build_parser gives each int/float flag its range from NUMERIC_FLAGS (a new flag without one fails)."""
+    """build_parser gives each int/float flag its range from commands.RANGES (a new flag without one fails)."""
     import argparse
 
     def flags(parser):
