@@ -243,6 +243,11 @@ def api_endpoint(fn, inputs, outputs, **kwargs):
     return gr.on([], fn, inputs, outputs, **kwargs)
 
 
+def _warning(exc: LightCLIPError) -> str:
+    """A view's error as the page shows it, in place of the results."""
+    return f"⚠️ {exc}"
+
+
 def _hide_frame():
     """New results: the frame and explanation shown for an earlier click go away."""
     return gr.update(value=None, visible=False), ""
@@ -258,11 +263,14 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
             _touch(session, request)
             try:
                 where = views.footage_filter(cams, t0, t1) if engine.gallery.footage is not None else None
+                return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
             except LightCLIPError as exc:
-                return [], f"⚠️ {exc}", []
-            return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
-        return views.search_view(pool, q, b, kk, gallery=g, progress=lambda stage, done, total: progress(
-            done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
+                return [], _warning(exc), []
+        try:
+            return views.search_view(pool, q, b, kk, gallery=g, progress=lambda stage, done, total: progress(
+                done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
+        except LightCLIPError as exc:
+            return [], _warning(exc), []
 
     search_inputs = [t.query, t.backbone, t.k, t.gallery, t.mine, session.engine, session.backbone, t.cameras,
                      t.start, t.end]
@@ -306,19 +314,25 @@ def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> Non
     """A clicked result (its explanation and, for footage, its frame) and "find people like this"."""
     def on_select(rows, q, b, g, use_mine, engine, engine_backbone, evt: gr.SelectData):
         row = rows[evt.index] if rows and evt.index is not None and evt.index < len(rows) else None
-        if use_mine and engine is not None:
-            frame, why = views.session_frame(engine, row), views.explain_view(pool, q, engine_backbone, row, engine=engine)
-        else:
-            frame, why = views.bundled_frame(pool, b, g, row), views.explain_view(pool, q, b, row, gallery=g)
+        mine = use_mine and engine is not None
+        frame = views.session_frame(engine, row) if mine else views.bundled_frame(pool, b, g, row)
+        try:
+            why = (views.explain_view(pool, q, engine_backbone, row, engine=engine) if mine
+                   else views.explain_view(pool, q, b, row, gallery=g))
+        except LightCLIPError as exc:
+            why = _warning(exc)
         return row, gr.update(value=frame, visible=frame is not None), why
 
     t.results.select(on_select, [t.rows_state, t.query, t.backbone, t.gallery, t.mine, session.engine, session.backbone],
                      [t.selected, t.seen_in, t.explanation], api_visibility="private")
 
     def ui_similar(b, row, kk, g, use_mine, engine, engine_backbone):
-        if use_mine and engine is not None:
-            return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
-        return views.similar_view(pool, b, row, kk, gallery=g)
+        try:
+            if use_mine and engine is not None:
+                return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
+            return views.similar_view(pool, b, row, kk, gallery=g)
+        except LightCLIPError as exc:
+            return [], _warning(exc), []
 
     t.similar_btn.click(ui_similar, [t.backbone, t.selected, t.k, t.gallery, t.mine, session.engine, session.backbone],
                         [t.results, t.info, t.rows_state], api_visibility="private").then(
@@ -342,12 +356,13 @@ def _session_engine(engine, engine_backbone: str | None, b: str | None):
     return engine
 
 
-def _or_error(value, md: str):
-    """`value`, unless the view failed (its "⚠️" message becomes the client's error). An empty or
-    unusable query gives [] as /search does."""
-    if md.startswith("⚠️"):
-        raise gr.Error(md.removeprefix("⚠️").strip())
-    return value
+def _for_client(view, *args, **kwargs):
+    """A view's answer for an API client: its `LightCLIPError` becomes the client's error (one
+    sentence). An empty or unusable query gives [] as /search does."""
+    try:
+        return view(*args, **kwargs)
+    except LightCLIPError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) -> None:
@@ -355,8 +370,7 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
     def api_search_mine(q, b, kk, engine, engine_backbone, request: gr.Request = None):
         engine = _session_engine(engine, engine_backbone, b)
         _touch(session, request)
-        items, md, _ = views.search_view(pool, q, engine_backbone, kk, engine=engine)
-        return _or_error(items, md)
+        return _for_client(views.search_view, pool, q, engine_backbone, kk, engine=engine)[0]
 
     api_endpoint(api_search_mine, [t.query, t.backbone, t.k, session.engine, session.backbone],
                                 [t.results], api_name="search_mine")
@@ -369,10 +383,8 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
         if use_mine:
             engine = _session_engine(engine, engine_backbone, b)
             _touch(session, request)
-            items, md, _ = views.similar_view(pool, engine_backbone, int(row), kk, engine=engine)
-        else:
-            items, md, _ = views.similar_view(pool, b, int(row), kk, gallery=g)
-        return _or_error(items, md)
+            return _for_client(views.similar_view, pool, engine_backbone, int(row), kk, engine=engine)[0]
+        return _for_client(views.similar_view, pool, b, int(row), kk, gallery=g)[0]
 
     api_endpoint(api_similar, [t.api_row, t.backbone, t.k, t.mine, t.gallery, session.engine, session.backbone],
                             [t.results], api_name="similar")
@@ -381,10 +393,8 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
         """Which phrases of description `q` gallery row `row` matches under backbone `b` (markdown)."""
         if use_mine:
             engine = _session_engine(engine, engine_backbone, b)
-            md = views.explain_view(pool, q, engine_backbone, row, engine=engine)
-        else:
-            md = views.explain_view(pool, q, b, row, gallery=g)
-        return _or_error(md, md)
+            return _for_client(views.explain_view, pool, q, engine_backbone, row, engine=engine)
+        return _for_client(views.explain_view, pool, q, b, row, gallery=g)
 
     api_endpoint(api_explain, [t.query, t.backbone, t.api_row, t.mine, t.gallery, session.engine, session.backbone],
                             [t.explanation], api_name="explain")
@@ -424,7 +434,11 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
     cmp_models.change(show_columns, [cmp_models], [*columns, *galleries], api_visibility="private")
 
     def ui_compare(q, models, kk, g):
-        items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True, gallery=g)
+        try:
+            items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True, gallery=g)
+        except LightCLIPError as exc:
+            nothing = [[] for _ in range(COMPARE_COLUMNS)]
+            items, texts, note, rows = nothing, ["" for _ in nothing], _warning(exc), nothing
         return (*items, *texts, note, rows, *["" for _ in whys])
 
     compare_outputs = [*galleries, *infos, cmp_note, cmp_rows, *whys]
@@ -442,12 +456,15 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
             col = rows[i] if rows and i < len(rows) else []
             row = col[evt.index] if evt.index is not None and evt.index < len(col) else None
             chosen = [m for m in models or [] if m]
-            return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row, gallery=g)
+            try:
+                return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row, gallery=g)
+            except LightCLIPError as exc:
+                return _warning(exc)
 
         gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models, cmp_gallery], [whys[i]], api_visibility="private")
 
     def api_compare(q, models, kk, g):
-        items, _, note = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, gallery=g)
+        items, _, note = _for_client(views.compare_view, pool, q, models, kk, COMPARE_COLUMNS, gallery=g)
         return (*items, note)
 
     api_endpoint(api_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], [*galleries, cmp_note], api_name="compare")
@@ -500,10 +517,14 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
     up_backbone.change(lambda b: views.synthetic_note(pool, b), [up_backbone], [up_warn], api_visibility="private")
 
     def ui_index(paths, b, is_street=False, request: gr.Request = None, progress=gr.Progress()):
-        return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, uploads,
-                                   request.session_hash if request else "",
-                                   progress=lambda stage, done, total: progress(done / total if total else 0.0, desc=stage),
-                                   street=bool(is_street))
+        try:
+            return views.index_uploads(pool, [getattr(p, "name", p) for p in paths or []], b, uploads,
+                                       request.session_hash if request else "",
+                                       progress=lambda stage, done, total: progress(done / total if total else 0.0,
+                                                                                    desc=stage),
+                                       street=bool(is_street))
+        except LightCLIPError as exc:  # the page (and an /upload client) reads why
+            return None, None, _warning(exc)
 
     def show_filters(engine):
         cams = views.footage_cameras(engine)

@@ -102,10 +102,10 @@ def test_search_view_captions_and_bad_inputs(site):
     assert items == [] and "Type a description" in md
     items, md, _ = views.search_view(pool, "red " * 2500, "mobilenetv3_small_100", 3)  # 10,000 characters
     assert len(items) == 3 and "was cut" in md
-    items, md, _ = views.search_view(pool, "a man", "efficientnet_b3", 5)
-    assert items == [] and "No checkpoint for efficientnet_b3" in md and "export" in md
-    items, md, _ = views.search_view(pool, "a man", "resnet_9000", 5)
-    assert items == [] and "valid" in md.lower()
+    with pytest.raises(LightCLIPError, match="No checkpoint for efficientnet_b3.*export"):
+        views.search_view(pool, "a man", "efficientnet_b3", 5)
+    with pytest.raises(LightCLIPError, match="(?i)valid"):
+        views.search_view(pool, "a man", "resnet_9000", 5)
     assert len(views.search_view(pool, "a man", "mobilenetv3_small_100", 999)[0]) == 32  # k capped
     # a repeated query's embedding comes from the text encoder's cache, and the summary says so
     _, md, _ = views.search_view(pool, "a person in a teal scarf, asked once", "mobilenetv3_small_100", 3)
@@ -119,12 +119,12 @@ def test_every_view_answers_a_bad_backbone_in_one_sentence(site, bad, tmp_path):
     """/search, /similar, /explain, /upload and /upload_sample all check the backbone the same way."""
     pool, why = site["pool"], "Name one model as a string"
     assert isinstance(views.search_many(pool, ["a man"], [bad], [5])[0], LightCLIPError)
-    assert why in views.search_view(pool, "a man", bad, 5)[1]
-    assert why in views.similar_view(pool, bad, 0, 5)[1]
-    assert why in views.explain_view(pool, "a man", bad, 0)
     pics = _people_pictures(tmp_path / "pics", [(200, 30, 30)])
-    engine, key, md = views.index_uploads(pool, pics, bad, UploadArea(tmp_path / "up"), "s1")
-    assert engine is None and key is None and why in md
+    for view, args in ((views.search_view, (pool, "a man", bad, 5)), (views.similar_view, (pool, bad, 0, 5)),
+                       (views.explain_view, (pool, "a man", bad, 0)),
+                       (views.index_uploads, (pool, pics, bad, UploadArea(tmp_path / "up"), "s1"))):
+        with pytest.raises(LightCLIPError, match=why):
+            view(*args)
     assert pool.info(bad)["available"] is False
 
 
@@ -188,11 +188,13 @@ def test_explain_view_scores_each_phrase_and_refuses_bad_input(site, key):
                                              abs=100 / len(sims) + 1e-6)
     assert views.explain_view(pool, query, key, None).startswith("Click a result")
     for bad_row in (999, -1, "x"):
-        md = views.explain_view(pool, query, key, bad_row)
-        assert md.startswith("⚠️") and "does not exist" in md and md.count(".") <= 2
+        with pytest.raises(LightCLIPError, match="does not exist") as refused:
+            views.explain_view(pool, query, key, bad_row)
+        assert str(refused.value).count(".") <= 2
     assert views.explain_view(pool, "   ", key, 3).startswith("Type a description")
     assert "| " in views.explain_view(pool, "blue " * 2000, key, 3)  # cut, not refused
-    assert views.explain_view(pool, query, "resnet_9000", 3).startswith("⚠️")
+    with pytest.raises(LightCLIPError, match="resnet_9000"):
+        views.explain_view(pool, query, "resnet_9000", 3)
 
 
 def test_batched_search_answers_each_request_as_if_alone(site):
@@ -204,11 +206,12 @@ def test_batched_search_answers_each_request_as_if_alone(site):
             ("a man", "efficientnet_b3", 4), ("red " * 2500, "mobilenetv3_large_100", 999)]
     got = views.search_many(pool, [q for q, _, _ in reqs], [b for _, b, _ in reqs], [k for _, _, k in reqs])
     for (q, b, k), answer in zip(reqs, got):
-        items, md, _ = views.search_view(pool, q, b, k)
-        if isinstance(answer, LightCLIPError):  # the one sentence search_view shows for it
-            assert items == [] and md == f"⚠️ {answer}", (q, b, k)
+        if isinstance(answer, LightCLIPError):  # the one sentence search_view raises for it
+            with pytest.raises(LightCLIPError) as alone:
+                views.search_view(pool, q, b, k)
+            assert str(alone.value) == str(answer), (q, b, k)
         else:
-            assert answer == items, (q, b, k)
+            assert answer == views.search_view(pool, q, b, k)[0], (q, b, k)
     assert [len(a) if isinstance(a, list) else "error" for a in got] == [5, 0, 3, "error", 12, 4, "error", 32]
 
 
@@ -262,10 +265,13 @@ def test_the_street_gallery_is_chosen_by_key_on_every_view(site):
     assert pool.get(b, gallery="street").model is pool.get(b).model
     for bad in ("nope", ["street"], 3):
         message = "Unknown gallery " + (repr(bad) if isinstance(bad, str) else f"a {type(bad).__name__}")
-        assert views.search_view(pool, q, b, 4, gallery=bad)[1] == f"⚠️ {message}; valid galleries are: synthpedes, street."
+        with pytest.raises(LightCLIPError) as refused:
+            views.search_view(pool, q, b, 4, gallery=bad)
+        assert str(refused.value) == f"{message}; valid galleries are: synthpedes, street."
         assert str(views.search_many(pool, [q], [b], [4], [bad])[0]).startswith(message)
-        assert views.compare_view(pool, q, [b], 3, gallery=bad)[2].startswith(f"⚠️ {message}")
-        assert views.explain_view(pool, q, b, 0, gallery=bad).startswith(f"⚠️ {message}")
+        for view, args in ((views.compare_view, (pool, q, [b], 3)), (views.explain_view, (pool, q, b, 0))):
+            with pytest.raises(LightCLIPError, match=re.escape(message)):
+                view(*args, gallery=bad)
 
 
 def test_choosing_the_street_gallery_picks_the_best_encoder_on_real_photos_and_a_street_example(site, monkeypatch):
@@ -508,8 +514,9 @@ def test_a_broken_picture_among_good_ones_is_skipped_by_name(site, tmp_path):
     assert engine is not None and "Indexed **2** images" in md, md
     assert "`cut.jpg`: cannot be decoded" in md and "`bomb.png`: claims more pixels" in md
     assert str(tmp_path) not in md
-    engine, _, md = views.index_uploads(site["pool"], bad, "mobilenetv3_small_100", area, "s1")
-    assert engine is None and md.startswith("⚠️ No readable images") and str(tmp_path) not in md
+    with pytest.raises(LightCLIPError, match="^No readable images") as refused:
+        views.index_uploads(site["pool"], bad, "mobilenetv3_small_100", area, "s1")
+    assert str(tmp_path) not in str(refused.value)
     assert len(list(area.root.iterdir())) == 1  # the failed one went; the session's gallery stayed
 
 
@@ -535,9 +542,9 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     assert views.source_frame(None, 0) is None
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    engine, backbone, md = views.index_uploads(site["pool"], [str(bad)], "mobilenetv3_small_100",
-                                               UploadArea(tmp_path / "up2"), "s1")
-    assert engine is None and md.startswith("⚠️ bad.mp4") and md.count(".") <= 3
+    with pytest.raises(LightCLIPError, match="^bad.mp4") as refused:
+        views.index_uploads(site["pool"], [str(bad)], "mobilenetv3_small_100", UploadArea(tmp_path / "up2"), "s1")
+    assert str(refused.value).count(".") <= 3
     assert list((tmp_path / "up2").iterdir()) == []  # a failed upload's folder goes at once
     # one unreadable video beside a good one is skipped and named; the good one is indexed
     engine, _, md = views.index_uploads(site["pool"], [str(clip), str(bad)], "mobilenetv3_small_100",
@@ -546,12 +553,13 @@ def test_index_uploads_of_a_street_video_gives_tracks(site, tmp_path):
     # when every file is refused, the reasons are the answer
     (tmp_path / "notes.txt").write_text("x")
     bad.with_name("bad2.mp4").write_bytes(b"\x00" * 1000)
-    engine, _, md = views.index_uploads(site["pool"], [str(bad), str(bad.with_name("bad2.mp4"))],
-                                        "mobilenetv3_small_100", UploadArea(tmp_path / "up4"), "s1")
-    assert engine is None and "Nothing could be indexed (2 file(s) skipped: bad.mp4 could not be opened" in md, md
-    engine, _, md = views.index_uploads(site["pool"], [str(tmp_path / "notes.txt")], "mobilenetv3_small_100",
-                                        UploadArea(tmp_path / "up5"), "s1")
-    assert engine is None and "(1 file(s) skipped: notes.txt: not an image or zip file)" in md, md
+    with pytest.raises(LightCLIPError, match=re.escape("Nothing could be indexed (2 file(s) skipped: bad.mp4 could "
+                                                       "not be opened")):
+        views.index_uploads(site["pool"], [str(bad), str(bad.with_name("bad2.mp4"))], "mobilenetv3_small_100",
+                            UploadArea(tmp_path / "up4"), "s1")
+    with pytest.raises(LightCLIPError, match=re.escape("(1 file(s) skipped: notes.txt: not an image or zip file)")):
+        views.index_uploads(site["pool"], [str(tmp_path / "notes.txt")], "mobilenetv3_small_100",
+                            UploadArea(tmp_path / "up5"), "s1")
 
 
 @pytest.mark.slow
@@ -577,9 +585,8 @@ def test_the_sample_clip_indexes_and_filters_by_camera_and_time(site, tmp_path):
     assert set(rows) != set(everything) or len(everything) < 10
     with pytest.raises(LightCLIPError, match="seconds into the video"):
         views.footage_filter([], "ten", None)
-    items, md, _ = views.search_view(site["pool"], "a man", backbone, 5, engine=engine,
-                                     where=views.footage_filter(["cam9"], None, None))
-    assert items == [] and md.startswith("⚠️ No camera 'cam9'")
+    with pytest.raises(LightCLIPError, match="^No camera 'cam9'"):
+        views.search_view(site["pool"], "a man", backbone, 5, engine=engine, where=views.footage_filter(["cam9"], None, None))
 
 
 # -- the app on a port ------------------------------------------------------------------------------

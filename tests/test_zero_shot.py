@@ -9,6 +9,7 @@ import torch
 
 from conftest import run_python, make_gallery
 from lightclip_core import OfflineError, create_zero_shot, list_zero_shot
+from lightclip_core.errors import LightCLIPError
 from lightclip_core.data.transforms import eval_transform
 from lightclip_core.app.pool import EnginePool
 from lightclip_core.app import views
@@ -73,10 +74,11 @@ def test_zero_shot_in_the_pool_and_views(tmp_path, no_hub):
 def test_pool_reports_offline_models_in_the_page(tmp_path, no_hub):
     gallery = make_gallery(tmp_path / "g", people=3, seed=3)
     pool = EnginePool(tmp_path / "none", gallery, cache_dir=tmp_path / "cache")
-    items, md, _ = views.search_view(pool, "a man", "mobileclip-s2", 3)
-    assert items == [] and md.startswith("⚠️") and "MobileCLIP-S2" in md
+    with pytest.raises(LightCLIPError, match="MobileCLIP-S2") as offline:
+        views.search_view(pool, "a man", "mobileclip-s2", 3)
     t0 = time.perf_counter()
-    assert views.search_view(pool, "a man", "mobileclip-s2", 3)[1] == md  # remembered, not probed again
-    assert time.perf_counter() - t0 < 0.5
+    with pytest.raises(LightCLIPError) as again:  # remembered, not probed again
+        views.search_view(pool, "a man", "mobileclip-s2", 3)
+    assert str(again.value) == str(offline.value) and time.perf_counter() - t0 < 0.5
     with pytest.raises(OfflineError):
         create_zero_shot("clip-vit-b-32")

@@ -195,9 +195,9 @@ def _still_there(engine: SearchEngine) -> SearchEngine:
 def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
                 engine: SearchEngine | None = None, progress=None,
                 caveat: bool = True, where=None, gallery: Any = None) -> tuple[list[tuple[str, str]], str, list[int]]:
-    """``(items, markdown, rows)`` for one query. Bad input gives a message and no items, never an
-    exception: an empty query, an unknown backbone or one without a checkpoint, a model whose
-    weights cannot be downloaded. `progress(stage, done, total)` follows a first-use gallery encoding;
+    """``(items, markdown, rows)`` for one query; an empty query is a message and no items. What cannot
+    be answered raises its `LightCLIPError`, one sentence for the page or the client: an unknown
+    backbone or one without a checkpoint, a model whose weights cannot be downloaded. `progress(stage, done, total)` follows a first-use gallery encoding;
     ``caveat=False`` leaves out the synthetic-training caveat (Compare says it once for all columns).
     `where`: a footage gallery's camera / time filter (`footage_filter`); `gallery`: which of the
     pool's galleries (default: its first), when no session `engine` is given."""
@@ -206,8 +206,6 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
         result = engine.search_batch([query], clamp_k(k), where=where)[0]
     except QueryError as exc:
         return [], str(exc), []
-    except LightCLIPError as exc:
-        return [], f"⚠️ {exc}", []
     footage = engine.gallery.footage
     return (hit_items(result, footage), summary(result, backbone, pool if caveat else None, footage),
             [h.row for h in result.hits])
@@ -302,11 +300,8 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
     """"Find people like this": image-to-image search from gallery row `row`."""
     if row is None:
         return [], "Click a result first, then ask for people like it.", []
-    try:
-        engine = _still_there(engine) if engine else pool.get(backbone, gallery=gallery)
-        result = engine.search_similar(int(row), clamp_k(k))
-    except LightCLIPError as exc:
-        return [], f"⚠️ {exc}", []
+    engine = _still_there(engine) if engine else pool.get(backbone, gallery=gallery)
+    result = engine.search_similar(int(row), clamp_k(k))
     items = hit_items(result, engine.gallery.footage)
     src_pid = engine.gallery.pids[int(row)]
     same = sum(h.pid == src_pid for h in result.hits)
@@ -318,7 +313,8 @@ def similar_view(pool: EnginePool, backbone: str, row: int | None, k: Any = 10,
 def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
                  engine: SearchEngine | None = None, gallery: Any = None) -> str:
     """Markdown: which phrases of `query` gallery picture `row` matches under `backbone`, and which
-    not ("a grey jacket ✓ · black trousers ✗"). Bad input is one sentence, never an exception."""
+    not ("a grey jacket ✓ · black trousers ✗"). An empty query is a message; what cannot be explained
+    raises its `LightCLIPError` (one sentence)."""
     from ..explain import MATCH, UNSURE, explain
 
     if row is None:
@@ -326,14 +322,12 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
     try:
         row = int(row)
     except (TypeError, ValueError):
-        return f"⚠️ Gallery picture {row!r} does not exist; pick one of the results."
+        raise LightCLIPError(f"Gallery picture {row!r} does not exist; pick one of the results.") from None
     try:
         engine = _still_there(engine) if engine else pool.get(backbone, gallery=gallery)
         evidence = explain(engine, query, row)
     except QueryError as exc:
         return str(exc)
-    except LightCLIPError as exc:
-        return f"⚠️ {exc}"
     n = len(engine.gallery)
     lines = ["| | phrase | this picture beats | cosine |", "|---|---|---|---|"]
     for e in evidence:
@@ -351,21 +345,23 @@ def overlap(lists: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
 def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any = 10,
                  columns: int = 3, with_rows: bool = False, gallery: Any = None) -> tuple:
     """The same query through up to `columns` backbones: items and a summary per column, and how
-    much the top-K lists overlap; `with_rows` adds each column's gallery rows (for explanations)."""
+    much the top-K lists overlap; `with_rows` adds each column's gallery rows (for explanations). A
+    column that cannot answer shows its sentence (and the note names it), the others still answer;
+    an unknown gallery raises its `LightCLIPError`."""
     if isinstance(backbones, str):  # one name, not its letters
         backbones = [backbones]
     backbones = list(dict.fromkeys(b for b in (backbones or []) if isinstance(b, str) and b))[:columns]
-    items, texts, rows = [], [], []
-    try:
-        pool.gallery_key(gallery)
-        problem = None if backbones else "Choose two or more models to compare."
-    except LightCLIPError as exc:
-        problem = f"⚠️ {exc}"
-    if problem:
-        empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], problem)
+    items, texts, rows, failed = [], [], [], []
+    pool.gallery_key(gallery)  # an unknown gallery: its sentence, raised
+    if not backbones:
+        empty = ([[] for _ in range(columns)], ["" for _ in range(columns)], "Choose two or more models to compare.")
         return (*empty, [[] for _ in range(columns)]) if with_rows else empty
     for b in backbones:
-        it, md, r = search_view(pool, query, b, k, caveat=False, gallery=gallery)
+        try:
+            it, md, r = search_view(pool, query, b, k, caveat=False, gallery=gallery)
+        except LightCLIPError as exc:  # this column's own failure; the others still answer
+            it, md, r = [], f"⚠️ {exc}", []
+            failed.append(f"{display_name(b)}: {exc}")
         items.append(it)
         texts.append(md)
         rows.append(r)
@@ -376,8 +372,6 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
         note = "Top-K overlap · " + " · ".join(parts)
     else:
         note = "Choose a second model to see how the top-K lists overlap." if len(backbones) == 1 else "No overlap to show."
-    failed = [f"{display_name(b)}: {md.removeprefix('⚠️').strip()}" for b, md in zip(backbones, texts)
-              if md.startswith("⚠️")]
     if failed:  # the API returns no per-column text, so the note carries each column's sentence
         note += "\n\n⚠️ " + " · ".join(failed)
     synthetic = [display_name(b) for b in backbones if pool.info(b).get("synthetic")]
@@ -451,8 +445,8 @@ def source_frame(engine: SearchEngine | None, row: int | None):
 def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: UploadArea, session: str = "",
                   progress=None, street: bool = False) -> tuple[SearchEngine | None, str | None, str]:
     """*Your gallery*: copy the uploaded images / zips into a fresh folder of `area`, index them with
-    `backbone`, and return ``(engine, backbone, markdown)``; on bad input ``(None, None, message)``
-    (the folder is deleted at once). A success replaces `session`'s previous gallery.
+    `backbone`, and return ``(engine, backbone, markdown)``; nothing chosen is ``(None, None, message)``.
+    A refused upload raises its `LightCLIPError` (one sentence; its folder is deleted at once). A success replaces `session`'s previous gallery.
     `progress(stage, done, total)` follows the copy and the encoding.
 
     Videos among `paths`, or `street=True` (the images are street photos, not person crops), go
@@ -464,17 +458,11 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
 
     videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     index = _index_footage if videos or street else _index_pictures
-    try:
-        folder, room = area.open()
-    except LightCLIPError as exc:
-        return None, None, f"⚠️ {exc}"
+    folder, room = area.open()
     try:
         engine, head, skipped = index(pool, [p for p in paths if p not in videos], videos, backbone, folder, room,
                                       as_progress(progress), street)
-    except LightCLIPError as exc:
-        area.discard(folder)
-        return None, None, f"⚠️ {exc}"
-    except BaseException:
+    except BaseException:  # a refused upload (its LightCLIPError, raised) or anything else: nothing kept
         area.discard(folder)
         raise
     area.keep(session, folder)
