@@ -10,7 +10,6 @@ import torch
 
 from conftest import make_gallery
 from lightclip_core import create_model
-from lightclip_core import benchmarks
 from lightclip_core.bench import records, scale, tables  # noqa: F401
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.cli import main

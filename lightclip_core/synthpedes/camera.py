@@ -595,7 +595,6 @@ class CameraRenderer(Renderer):
 
     def _person(self, cv: Canvas, ident: Identity, g: Figure, umbrella: RGB | None, pose: Pose,
                 rng: np.random.Generator) -> None:
-        L = pose.scale
         offs = [(int(rng.integers(0, 256)), int(rng.integers(0, 256))) for _ in range(8)]
         upper_fab = FABRICS[UPPER_FABRIC.get(ident.upper_type, "cotton")]
         if ident.upper_type == "jacket":  # leather in dark colours, padded nylon otherwise
@@ -696,7 +695,6 @@ class CameraRenderer(Renderer):
         L = pose.scale
         bw = g.bw
         cx = g.cx
-        neck_y = pose.neck[1]
         sh_y = pose.shoulders[0][1]
         hip_y = pose.hip_y
         ut = ident.upper_type
