@@ -153,7 +153,11 @@ def test_tracks_per_person_counts_the_tracks_a_person_falls_into(tmp_path):
         "d": {"person": 1, "frame": 9, "box": [50, 0, 10, 20]}}}  # no detection in frame 9: a miss
     (tmp_path / "people.json").write_text(json.dumps(people))
     got = tracks_per_person(tmp_path / "g", tmp_path / "people.json")
-    assert got == {"people": 2, "tracks_per_person": 1.5, "labelled_boxes_found": 3, "labelled_boxes_missed": 1}
+    assert got == {"people": 2, "tracks_per_person": 1.5, "mixed_tracks": 0, "tracks_seen": 3, "labelled_boxes_found": 3,
+                   "labelled_boxes_missed": 1}
+    people["crops"]["e"] = {"person": 1, "frame": 2, "box": [1, 0, 10, 20]}  # person 1 where track 0 is: a swap
+    (tmp_path / "people.json").write_text(json.dumps(people))
+    assert tracks_per_person(tmp_path / "g", tmp_path / "people.json")["mixed_tracks"] == 1
 
 
 def test_bench_detectors_refuses_a_video_without_the_labelled_frames(tmp_path):

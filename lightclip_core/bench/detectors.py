@@ -9,7 +9,8 @@ in one run, with what footage users care about:
   detector (detection, embedding, tracking and writing), and seconds of detection per picture;
 - **tracks per person**: the people the real-photo check (``realcheck/street/crops.json``) follows
   through the clip by hand; for each, how many tracks the pipeline (at 10 sampled frames per second)
-  cut their labelled boxes into. Fewer is better (1: one person, one track). Those boxes were cut
+  cut their labelled boxes into. Fewer is better (1: one person, one track), unless tracks swap
+  people: *mixed tracks* hold the labelled boxes of more than one person. Those boxes were cut
   from HOG's tracks, so they are frames where HOG found the person: a floor for HOG's misses there.
 """
 
@@ -181,7 +182,12 @@ def tracks_per_person(gallery: str | Path, people_file: str | Path) -> dict[str,
         else:
             missed += 1
     counts = [len(t) for t in people.values() if t]
+    holders: dict[int, set[int]] = {}  # track -> the people whose labelled boxes it holds
+    for person, tracks in people.items():
+        for t in tracks:
+            holders.setdefault(t, set()).add(person)
     return {"people": len(people), "tracks_per_person": round(statistics.mean(counts), 2) if counts else None,
+            "mixed_tracks": sum(len(p) > 1 for p in holders.values()), "tracks_seen": len(holders),
             "labelled_boxes_found": seen, "labelled_boxes_missed": missed}
 
 
