@@ -118,6 +118,36 @@ def check_footage_options(sources: Sequence[Source], sample_fps: float, topts: T
                                f"({1.0 / sample_fps:g} s at {sample_fps:g} frames/s), or no track could continue.")
 
 
+def index_sources(sources: Sequence[Source], indexer: FrameIndexer, topts: TrackerOptions, sample_fps: float,
+                  limits: FootageLimits, report: Callable[[str, int, int], None], keep_going: bool = True,
+                  record_paths: bool = False) -> tuple[list[SourceResult], list[tuple[str, str]]]:
+    """Each source's tracks and manifest entry, in order, and the ``(name, reason)`` of those skipped
+    (with `keep_going`; without, or with one source, its `FootageError` is raised)."""
+    results: list[SourceResult] = []
+    skipped: list[tuple[str, str]] = []
+    for n, (src, short) in enumerate(zip(sources, short_names(sources))):
+        name = Path(src.path).name
+        report(f"{src.kind} {n + 1}/{len(sources)}: {name}", n, len(sources))
+        try:
+            if src.kind == "video":
+                info = probe_video(src.path, limits)
+                frames = indexer.video_frames(src.path, name, short, sample_fps, limits, info)
+                stage = lambda text, done, total: report(f"video {n + 1}/{len(sources)}: {text}", done, total)  # noqa: E731,B023
+                results.append(track_video(name, frames, topts, info, stage))
+            else:
+                results.append(index_picture(src, name, short, indexer, limits))
+        except FootageError as exc:
+            if not keep_going or len(sources) == 1:  # one source: its own error is the answer
+                raise
+            skipped.append((name, str(exc)))
+            continue
+        if record_paths:
+            results[-1].meta["path"] = str(Path(src.path).resolve())
+        if src.kind != "video":
+            check_crop_count(results, limits, final=False)
+    return results, skipped
+
+
 def build_footage_gallery(
     sources: Sequence[Source],
     out: str | Path,
@@ -159,30 +189,9 @@ def build_footage_gallery(
     indexer = FrameIndexer(model, detector)
     report = as_progress(progress)
     t_start = time.perf_counter()
-    results: list[SourceResult] = []
-    skipped: list[tuple[str, str]] = []
     threads_before = set_torch_threads(torch_threads)
     try:
-        for n, (src, short) in enumerate(zip(sources, short_names(sources))):
-            name = Path(src.path).name
-            report(f"{src.kind} {n + 1}/{len(sources)}: {name}", n, len(sources))
-            where = {"path": str(Path(src.path).resolve())} if record_paths else {}
-            try:
-                if src.kind == "video":
-                    info = probe_video(src.path, limits)
-                    frames = indexer.video_frames(src.path, name, short, sample_fps, limits, info)
-                    stage = lambda text, done, total: report(f"video {n + 1}/{len(sources)}: {text}", done, total)  # noqa: E731,B023
-                    results.append(track_video(name, frames, topts, info, stage))
-                else:
-                    results.append(index_picture(src, name, short, indexer, limits))
-            except FootageError as exc:
-                if not keep_going or len(sources) == 1:  # one source: its own error is the answer
-                    raise
-                skipped.append((name, str(exc)))
-                continue
-            results[-1].meta.update(where)
-            if src.kind != "video":
-                check_crop_count(results, limits, final=False)
+        results, skipped = index_sources(sources, indexer, topts, sample_fps, limits, report, keep_going, record_paths)
         if not results and skipped:  # nothing could be read: the reasons are the answer
             raise FootageError(f"Nothing could be indexed ({skipped_summary(skipped)}).")
         counts = {"frames_read": indexer.frames, "detections": indexer.detections,
