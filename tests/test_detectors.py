@@ -4,30 +4,19 @@ both built-in detectors on the hand-labelled street frames (samples/detection/bo
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lightclip_core.bench.detectors import accuracy, box_iou, labelled_pictures, match_picture, tracks_per_person
-from lightclip_core.footage import DETECTORS, Detection, Detector, FootageError, iou, make_detector
+from lightclip_core.bench.detectors import accuracy, labelled_pictures, match_picture, tracks_per_person
+from lightclip_core.footage import DETECTORS, Detection, Detector, FootageError, make_detector
 from lightclip_core.footage.detectors.ssdlite import BUNDLED_MODEL, cut_by_seam, tile_boxes
 from test_footage import VTEST, require_test_video
 
 ROOT = Path(__file__).resolve().parents[1]
 BOXES = ROOT / "samples" / "detection" / "boxes.json"
-
-
-def test_box_iou_is_torchvisions():
-    rng = random.Random(0)
-    for _ in range(200):
-        a = [rng.uniform(0, 50), rng.uniform(0, 50)]
-        b = [rng.uniform(0, 50), rng.uniform(0, 50)]
-        a += [a[0] + rng.uniform(1, 40), a[1] + rng.uniform(1, 40)]
-        b += [b[0] + rng.uniform(1, 40), b[1] + rng.uniform(1, 40)]
-        assert box_iou(a, b) == pytest.approx(iou(a, b), abs=1e-9)
 
 
 def test_matching_counts_hits_duplicates_and_ignore_regions():

@@ -26,19 +26,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import LightCLIPError
+from ..footage.detectors import iou
 from ..fileio import log
 from ..profiling import machine_info
 
 IOU_MATCH = 0.5
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, w) * max(0.0, h)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _inside(det: Sequence[float], region: Sequence[float]) -> float:
@@ -59,13 +51,13 @@ def match_picture(dets: Sequence[tuple[Sequence[float], float]], truth: Sequence
     for box, _ in sorted(dets, key=lambda d: -d[1]):
         best, best_iou = -1, IOU_MATCH
         for i, t in enumerate(truth):
-            overlap = box_iou(box, t)
+            overlap = iou(box, t)
             if not taken[i] and overlap >= best_iou:
                 best, best_iou = i, overlap
         if best >= 0:
             taken[best] = True
             hits += 1
-        elif not any(_inside(box, r) >= 0.5 or box_iou(box, r) >= IOU_MATCH for r in ignore):
+        elif not any(_inside(box, r) >= 0.5 or iou(box, r) >= IOU_MATCH for r in ignore):
             false += 1
     return {"hits": hits, "false": false, "truth": len(truth)}
 
@@ -178,7 +170,7 @@ def people_in_tracks(by_frame: dict[int, list[tuple[Sequence[float], int]]], peo
     for c in json.loads(Path(people_file).read_text(encoding="utf-8"))["crops"].values():
         x, y, w, h = c["box"]
         truth = (x, y, x + w, y + h)
-        best = max(((box_iou(b, truth), t) for b, t in by_frame.get(int(c["frame"]), []) if _centres_inside(b, truth)),
+        best = max(((iou(b, truth), t) for b, t in by_frame.get(int(c["frame"]), []) if _centres_inside(b, truth)),
                    default=(0.0, -1))
         people.setdefault(int(c["person"]), set())
         if best[1] >= 0:
@@ -204,28 +196,26 @@ GATE_VARIANTS: dict[str, dict[str, float]] = {"default": {}, "size ratio 2.0": {
                                               "distance 0.6": {"max_distance": 0.6}, "gap 3 s": {"max_gap_s": 3.0}}
 
 
-def index_clip(video: str | Path, checkpoint: str | Path, detector, sample_fps: float, out: Path) -> dict[str, Any]:
+def index_clip(video: str | Path, model, detector, sample_fps: float, out: Path) -> dict[str, Any]:
     """Index `video` with `detector` as ``footage`` does; the summary (seconds, real-time factor)."""
-    from ..checkpoints import load_checkpoint
     from ..footage import FootageLimits, Source, TrackerOptions, build_footage_gallery
 
-    summary, _ = build_footage_gallery([Source(str(video), "video")], out, load_checkpoint(checkpoint), detector,
+    summary, _ = build_footage_gallery([Source(str(video), "video")], out, model, detector,
                                        sample_fps, TrackerOptions(), FootageLimits(max_crops=1_000_000))
     return summary.to_dict()
 
 
-def follow_people(video: str | Path, checkpoint: str | Path, detector, people_file: str | Path,
+def follow_people(video: str | Path, model, detector, people_file: str | Path,
                   sample_fps: float = 10.0) -> dict[str, dict[str, Any]]:
     """The hand-followed people through `detector`'s tracks of `video` (every detection kept), with the
     default tracker and each of `GATE_VARIANTS`, all on the same detections."""
     from dataclasses import replace
 
-    from ..checkpoints import load_checkpoint
     from ..footage import FootageLimits, TrackerOptions, probe_video
     from ..footage.pipeline import FrameIndexer, track_video
 
     info = probe_video(video)
-    indexer = FrameIndexer(load_checkpoint(checkpoint), detector)
+    indexer = FrameIndexer(model, detector)
     name = Path(video).name
     frames = list(indexer.video_frames(str(video), name, "clip", sample_fps, FootageLimits(), info))
     out = {}
@@ -244,9 +234,11 @@ def run_detector_bench(boxes_file: str | Path, video: str | Path, photos: str | 
                        make: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Every detector in `names` on the labelled pictures and on the whole clip, one after the other in
     one process (same machine, same load)."""
+    from ..checkpoints import load_checkpoint
     from ..footage import make_detector
 
     make = make or make_detector
+    model = load_checkpoint(checkpoint)  # links the tracks of every detector's runs
     pictures = labelled_pictures(boxes_file, video, photos)
     doc: dict[str, Any] = {"machine": machine_info(), "pictures": len(pictures),
                            "people": sum(len(p["boxes"]) for p in pictures), "iou": IOU_MATCH, "detectors": {}}
@@ -256,12 +248,12 @@ def run_detector_bench(boxes_file: str | Path, video: str | Path, photos: str | 
         row: dict[str, Any] = {"options": detector.options(), "accuracy": accuracy(detector, pictures)}
         with tempfile.TemporaryDirectory() as tmp:
             log(f"bench-detectors: {name} indexes {Path(video).name} at 2 frames/s")
-            ix = index_clip(video, checkpoint, detector, 2.0, Path(tmp) / "g2")
+            ix = index_clip(video, model, detector, 2.0, Path(tmp) / "g2")
             row["indexing"] = {k: ix[k] for k in ("seconds", "video_seconds", "realtime_factor", "detect_seconds",
                                                   "embed_seconds", "detections", "tracks", "crops")}
             row["indexing"]["seconds_per_video_minute"] = round(60 * ix["seconds"] / ix["video_seconds"], 2)
         log(f"bench-detectors: {name} follows the labelled people at 10 frames/s")
-        gates = follow_people(video, checkpoint, detector, people_file)
+        gates = follow_people(video, model, detector, people_file)
         row["tracks"], row["tracker_gates"] = gates["default"], gates
         doc["detectors"][name] = row
     return doc
