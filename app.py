@@ -243,11 +243,6 @@ def api_endpoint(fn, inputs, outputs, **kwargs):
     return gr.on([], fn, inputs, outputs, **kwargs)
 
 
-def _warning(exc: LightCLIPError) -> str:
-    """A view's error as the page shows it, in place of the results."""
-    return f"⚠️ {exc}"
-
-
 def _hide_frame():
     """New results: the frame and explanation shown for an earlier click go away."""
     return gr.update(value=None, visible=False), ""
@@ -265,12 +260,12 @@ def _wire_search(pool: EnginePool, t: SimpleNamespace, session: Session) -> None
                 where = views.footage_filter(cams, t0, t1) if engine.gallery.footage is not None else None
                 return views.search_view(pool, q, engine_backbone, kk, engine=engine, where=where)
             except LightCLIPError as exc:
-                return [], _warning(exc), []
+                return [], views.warning(exc), []
         try:
             return views.search_view(pool, q, b, kk, gallery=g, progress=lambda stage, done, total: progress(
                 done / total, desc=f"first use of this model: indexing the gallery {done}/{total}"))
         except LightCLIPError as exc:
-            return [], _warning(exc), []
+            return [], views.warning(exc), []
 
     search_inputs = [t.query, t.backbone, t.k, t.gallery, t.mine, session.engine, session.backbone, t.cameras,
                      t.start, t.end]
@@ -320,7 +315,7 @@ def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> Non
             why = (views.explain_view(pool, q, engine_backbone, row, engine=engine) if mine
                    else views.explain_view(pool, q, b, row, gallery=g))
         except LightCLIPError as exc:
-            why = _warning(exc)
+            why = views.warning(exc)
         return row, gr.update(value=frame, visible=frame is not None), why
 
     t.results.select(on_select, [t.rows_state, t.query, t.backbone, t.gallery, t.mine, session.engine, session.backbone],
@@ -332,7 +327,7 @@ def _wire_results(pool: EnginePool, t: SimpleNamespace, session: Session) -> Non
                 return views.similar_view(pool, engine_backbone, row, kk, engine=engine)
             return views.similar_view(pool, b, row, kk, gallery=g)
         except LightCLIPError as exc:
-            return [], _warning(exc), []
+            return [], views.warning(exc), []
 
     t.similar_btn.click(ui_similar, [t.backbone, t.selected, t.k, t.gallery, t.mine, session.engine, session.backbone],
                         [t.results, t.info, t.rows_state], api_visibility="private").then(
@@ -438,7 +433,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
             items, texts, note, rows = views.compare_view(pool, q, models, kk, COMPARE_COLUMNS, with_rows=True, gallery=g)
         except LightCLIPError as exc:
             nothing = [[] for _ in range(COMPARE_COLUMNS)]
-            items, texts, note, rows = nothing, ["" for _ in nothing], _warning(exc), nothing
+            items, texts, note, rows = nothing, ["" for _ in nothing], views.warning(exc), nothing
         return (*items, *texts, note, rows, *["" for _ in whys])
 
     compare_outputs = [*galleries, *infos, cmp_note, cmp_rows, *whys]
@@ -459,7 +454,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
             try:
                 return views.explain_view(pool, q, chosen[i] if i < len(chosen) else None, row, gallery=g)
             except LightCLIPError as exc:
-                return _warning(exc)
+                return views.warning(exc)
 
         gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models, cmp_gallery], [whys[i]], api_visibility="private")
 
@@ -473,7 +468,7 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
 def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:
     """Accuracy against cost (Plotly), training curves, the whole table and its CSV."""
     if bench_error:
-        gr.Markdown(f"⚠️ {bench_error}")
+        gr.Markdown(views.warning(bench_error))
     with gr.Row():
         metric = gr.Dropdown([(v, k_) for k_, v in charts.METRICS.items()], value="r1", label="Accuracy")
         cost = gr.Dropdown([(v[0], k_) for k_, v in charts.COSTS.items()], value="gflops", label="Cost")
@@ -524,7 +519,7 @@ def gallery_tab(pool: EnginePool, choices, default: str | None, session: Session
                                                                                     desc=stage),
                                        street=bool(is_street))
         except LightCLIPError as exc:  # the page (and an /upload client) reads why
-            return None, None, _warning(exc)
+            return None, None, views.warning(exc)
 
     def show_filters(engine):
         cams = views.footage_cameras(engine)

@@ -337,6 +337,11 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
             + "\n".join(lines))
 
 
+def warning(problem: Any) -> str:
+    """A view's error (or any problem) as the page shows it: one marked sentence, in place of results."""
+    return f"⚠️ {problem}"
+
+
 def overlap(lists: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
     """``(i, j, shared)`` for every pair of top-K lists: how many gallery rows both contain."""
     return [(i, j, len(set(lists[i]) & set(lists[j]))) for i in range(len(lists)) for j in range(i + 1, len(lists))]
@@ -360,7 +365,7 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
         try:
             it, md, r = search_view(pool, query, b, k, caveat=False, gallery=gallery)
         except LightCLIPError as exc:  # this column's own failure; the others still answer
-            it, md, r = [], f"⚠️ {exc}", []
+            it, md, r = [], warning(exc), []
             failed.append(f"{display_name(b)}: {exc}")
         items.append(it)
         texts.append(md)
@@ -373,7 +378,7 @@ def compare_view(pool: EnginePool, query: str, backbones: Sequence[str], k: Any 
     else:
         note = "Choose a second model to see how the top-K lists overlap." if len(backbones) == 1 else "No overlap to show."
     if failed:  # the API returns no per-column text, so the note carries each column's sentence
-        note += "\n\n⚠️ " + " · ".join(failed)
+        note += "\n\n" + warning(" · ".join(failed))
     synthetic = [display_name(b) for b in backbones if pool.info(b).get("synthetic")]
     if synthetic:
         note += f"\n\n*Synthetic-trained: {', '.join(synthetic)}.* {SYNTHETIC_WARNING}"
