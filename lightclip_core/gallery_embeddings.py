@@ -16,11 +16,13 @@ from .fileio import cache_root, read_cache, safe_stem, write_cache
 from .gallery import Gallery
 from .index import as_float32
 from .progress import Progress, as_progress
+from .retrieval import GALLERY_VIEWS, encode_images
 
 
 def store_key(checkpoint: str | Path, gallery: Gallery) -> str:
-    """What a written index or store was made from: the checkpoint's weights and the gallery's content."""
-    return f"{checkpoint_fingerprint(checkpoint)}|{gallery.content_fingerprint()}"
+    """What a written index or store was made from: the checkpoint's weights, the gallery's content and
+    how its pictures were embedded (`GALLERY_VIEWS`)."""
+    return f"{checkpoint_fingerprint(checkpoint)}|{gallery.content_fingerprint()}|{GALLERY_VIEWS}"
 
 
 def checkpoint_fingerprint(path: str | Path) -> str:
@@ -48,7 +50,8 @@ def _shipped(checkpoint: str | Path, gallery: Gallery, valid, checkpoint_fp: str
     """The shipped file written for these weights and this gallery's content, whatever its name (a
     gallery copied to another folder still finds its own; another one in a folder of the same name never
     gets wrong embeddings): the file named after the folder first, then the others (headers only)."""
-    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint()}
+    meta = {"checkpoint": checkpoint_fp or checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint(),
+            "views": GALLERY_VIEWS}
     first = shipped_file(checkpoint, gallery)
     for path in [first, *sorted(p for p in Path(checkpoint).glob("*" + SHIPPED_SUFFIX) if p != first)]:
         got = read_cache(path, valid, "numpy", metadata=meta)
@@ -60,7 +63,8 @@ def _shipped(checkpoint: str | Path, gallery: Gallery, valid, checkpoint_fp: str
 def read_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embed_dim: int,
                             checkpoint_fp: str | None = None) -> np.ndarray | None:
     """The gallery embeddings shipped beside a checkpoint (fp16 on disk; unit-norm float32 here), or
-    None when there are none, or they were written for other weights or another gallery content."""
+    None when there are none, or they were written for other weights, another gallery content or with
+    other views (`GALLERY_VIEWS`)."""
     got = _shipped(checkpoint, gallery, lambda t: t["embeddings"].shape == (len(gallery), embed_dim), checkpoint_fp)
     if got is None:
         return None
@@ -81,7 +85,7 @@ def write_shipped_embeddings(checkpoint: str | Path, gallery: Gallery, embedding
     if emb.shape[0] != len(gallery):
         raise LightCLIPError(f"{emb.shape[0]} embeddings for a gallery of {len(gallery)} images.")
     meta = {"checkpoint": checkpoint_fingerprint(checkpoint), "gallery": gallery.content_fingerprint(),
-            "images": str(len(gallery)), "dtype": "float16"}
+            "views": GALLERY_VIEWS, "images": str(len(gallery)), "dtype": "float16"}
     write_cache(path, {"embeddings": emb.astype(np.float16)}, metadata=meta, framework="numpy")
     return path
 
@@ -92,7 +96,7 @@ def cached_gallery_embeddings(model, gallery: Gallery, model_key: str | None, ca
     identify the weights) and the gallery's fingerprint; `model_key=None` skips the cache."""
     cache_file = None
     if model_key is not None:
-        name = hashlib.sha256((model_key + gallery.fingerprint()).encode()).hexdigest()[:24]
+        name = hashlib.sha256((model_key + gallery.fingerprint() + GALLERY_VIEWS).encode()).hexdigest()[:24]
         cache_file = Path(cache_dir or cache_root()) / "gallery" / f"{name}.safetensors"
         cached = read_cache(cache_file, lambda t: t["embeddings"].shape == (len(gallery), model.embed_dim), "numpy")
         if cached is not None:
@@ -110,8 +114,6 @@ def encode_gallery(model, gallery: Gallery, batch_size: int = 64,
     `progress("encoding the gallery", done, total)` is called after each batch (the app drives its
     progress bar with it).
     """
-    from .retrieval import encode_images
-
     report = as_progress(progress)
     on_batch = lambda done, total: report("encoding the gallery", done, total)  # noqa: E731
     return encode_images(model, gallery.paths, batch_size, on_batch=on_batch).numpy()

@@ -93,10 +93,31 @@ def retrieval_metrics(
     return out
 
 
+# How gallery images are embedded: "image+mirror", the mean of a picture's and its mirror image's
+# embeddings (a person seen in a mirror is the same person; the mean does not depend on which way they
+# walk), or "image", the picture alone. "image+mirror" costs twice the image encoding and nothing at
+# query time; docs/REAL.md has its A/B (`eval --gallery-views`). Part of every stored embedding's key,
+# so embeddings written the other way are never mixed in.
+GALLERY_VIEWS = "image+mirror"
+GALLERY_VIEW_CHOICES = ("image", "image+mirror")
+
+
+def encode_gallery_images(model, images: Tensor, views: str = GALLERY_VIEWS) -> Tensor:
+    """Gallery embeddings ``(B, D)`` float32 of a batch ``(B, 3, H, W)``, L2-normalised: with
+    ``image+mirror`` each picture's embedding plus its mirror image's (one call on ``2B`` pictures)."""
+    if views not in GALLERY_VIEW_CHOICES:
+        raise LightCLIPError(f"Unknown gallery views {views!r}; choose one of {', '.join(GALLERY_VIEW_CHOICES)}.")
+    if views == "image":
+        return model.encode_image(images).float()
+    both = model.encode_image(torch.cat([images, images.flip(-1)])).float()  # (2B, D), each L2-normalised
+    n = images.shape[0]
+    return torch.nn.functional.normalize(both[:n] + both[n:], dim=-1)
+
+
 @torch.no_grad()
 def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = False,
-                  on_batch=None) -> Tensor:
-    """L2-normalised image embeddings ``(N, D)`` (on CPU) for image files, in order.
+                  on_batch=None, views: str = GALLERY_VIEWS) -> Tensor:
+    """L2-normalised gallery embeddings ``(N, D)`` (on CPU, `encode_gallery_images`) of image files, in order.
 
     `progress` shows a tqdm bar; `on_batch(done, total)`, when given, is called after each batch.
     """
@@ -114,7 +135,7 @@ def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers
         it = tqdm(loader, desc="gallery", unit="batch", leave=False)
     done = 0
     for images in it:
-        feats.append(model.encode_image(images.to(model.device)).float().cpu())
+        feats.append(encode_gallery_images(model, images.to(model.device), views).cpu())
         done += len(images)
         if on_batch is not None:
             on_batch(done, len(ds))

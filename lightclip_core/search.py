@@ -141,7 +141,8 @@ class SearchEngine:
         info = store.info()
         if info.get("key") != store_key(checkpoint, gallery) or info.get("rows") != len(gallery):
             raise LightCLIPError(f"The {store.name} store at {getattr(store, 'uri', '?')} holds {info.get('rows')} "
-                                 "embeddings written with another checkpoint or gallery; write it again with "
+                                 "embeddings written with another checkpoint, gallery or way of embedding pictures (before "
+                                 "image+mirror); write it again with "
                                  f"`index --store {store.name}` for these.")
         return cls(load_checkpoint(checkpoint), gallery, None, store=store, **kw)
 

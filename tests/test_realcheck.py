@@ -95,6 +95,24 @@ def test_real_check_scores_text_and_reid_from_the_model(tmp_path, headed):
                  str(root), "--split", "test", "--json"]) == 0
 
 
+def test_eval_scores_the_gallery_embedded_either_way(tmp_path, headed, capsys):
+    from lightclip_core.retrieval import encode_images
+
+    root = write_check(tmp_path / "check")
+    ckpt = save(headed, tmp_path / "ck")
+    ev = load_rstpreid(root).eval_split("test")
+    got = {}
+    for views in ("image", "image+mirror"):
+        assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "rstpreid", "--root", str(root),
+                     "--gallery-views", views, "--json"]) == 0
+        got[views] = json.loads(capsys.readouterr().out)
+        assert got[views]["gallery_views"] == views
+        want = real_check(headed, root, encode_images(headed, ev.gallery, views=views))
+        assert got[views]["map"] == pytest.approx(want["real_map"], abs=0.01)
+        assert got[views]["reid"]["map"] == pytest.approx(want["real_reid_map"], abs=0.01)
+    assert got["image"]["reid"]["map"] != got["image+mirror"]["reid"]["map"]
+
+
 def save(model, path: Path) -> Path:
     from lightclip_core.checkpoints import save_checkpoint
 

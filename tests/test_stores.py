@@ -147,7 +147,7 @@ def test_store_errors_are_one_sentence(footage, checkpoint, tmp_path, monkeypatc
             capsys=capsys)
     assert main(["search", "--checkpoint", str(checkpoint), "--gallery", str(footage), "-q", "a man",
                  "--store", "milvus", "--uri", str(db)]) != 0
-    assert "written with another checkpoint or gallery" in capsys.readouterr().err
+    assert "written with another checkpoint, gallery or way of embedding pictures" in capsys.readouterr().err
     assert main(["search", "--checkpoint", str(checkpoint), "--gallery", str(footage), "-q", "a man",
                  "--store", "milvus", "--uri", str(db), "--collection", "nothing_here"]) != 0
     assert "has no collection 'nothing_here'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import LightCLIPError
+from ..retrieval import GALLERY_VIEW_CHOICES, GALLERY_VIEWS, encode_images
 from ..train_config import image_size_arg
 from .common import command
 
@@ -30,15 +31,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..realcheck import read_crops
 
     crops = read_crops(args.root) if args.dataset == "rstpreid" and args.split == "test" else None
-    features = None
     gallery = dataset.eval_split(args.split).gallery
-    if args.binding or crops is not None:
-        from ..retrieval import encode_images
-
-        features = encode_images(model, gallery, args.batch_size, args.workers)
+    features = encode_images(model, gallery, args.batch_size, args.workers, progress=not args.json,
+                             views=args.gallery_views)
     result = evaluate(model, dataset, args.split, args.batch_size, args.workers, progress=not args.json,
                       image_features=features)
-    result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split)
+    result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split,
+                  gallery_views=args.gallery_views)
     if crops is not None:  # a real check (lightclip_core.realcheck): image -> image re-identification too
         from ..realcheck import crops_reid
 
@@ -113,6 +112,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--binding", action="store_true",
                    help="also the binding benchmark (SynthPedes): how often a picture prefers its true description "
                    "over one with the colours swapped or one attribute changed (chance 50%%), and composed precision@5")
+    p.add_argument("--gallery-views", default=GALLERY_VIEWS, choices=GALLERY_VIEW_CHOICES,
+                   help="embed each gallery picture with its mirror image (image+mirror, as the app and bench do; "
+                   "default) or alone (image)")
     p.set_defaults(func=cmd_eval)
 
 

@@ -34,11 +34,13 @@ def crop_quality(box: Sequence[float], sharp: float) -> float:
 
 
 def image_embedder(model, batch_size: int = 64) -> Callable[[list[np.ndarray]], np.ndarray]:
-    """BGR crops -> L2-normalised LightCLIP image embeddings ``(N, D)`` float32 (eval transform)."""
+    """BGR crops -> LightCLIP gallery embeddings ``(N, D)`` float32 (eval transform; each the mean of the crop
+    and its mirror image, `retrieval.encode_gallery_images`)."""
     import torch
     from PIL import Image
 
     from ..data.transforms import eval_transform
+    from ..retrieval import encode_gallery_images
 
     tf = eval_transform(model)
 
@@ -50,7 +52,7 @@ def image_embedder(model, batch_size: int = 64) -> Callable[[list[np.ndarray]], 
         with torch.no_grad():
             for s in range(0, len(patches), batch_size):
                 x = torch.stack([tf(Image.fromarray(np.ascontiguousarray(p[:, :, ::-1]))) for p in patches[s:s + batch_size]])
-                out.append(model.encode_image(x.to(model.device)).float().cpu().numpy())
+                out.append(encode_gallery_images(model, x.to(model.device)).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
     return embed
