@@ -397,36 +397,45 @@ def _wire_session_api(pool: EnginePool, t: SimpleNamespace, session: Session) ->
 
 def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[list[str]]) -> None:
     """One query through up to COMPARE_COLUMNS encoders side by side, with their top-K overlap; API /compare."""
-    first = views.compare_defaults(pool.available(), default)
+    t = _compare_layout(choices, views.compare_defaults(pool.available(), default), examples)
+    _wire_compare(pool, t, default)
+
+
+def _compare_layout(choices, first: list[str], examples: list[list[str]]) -> SimpleNamespace:
+    """The Compare tab's components: gallery, models, query, top-K, and one column per model."""
+    t = SimpleNamespace(columns=[], galleries=[], infos=[], whys=[])
     with gr.Row():
-        cmp_gallery = gr.Radio(GALLERY_CHOICES, value=DEFAULT_GALLERY_KEY, label="Gallery", scale=1, elem_id="compare-gallery")
-        cmp_models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
-                                 label=f"Models (up to {COMPARE_COLUMNS})", scale=2)
+        t.gallery = gr.Radio(GALLERY_CHOICES, value=DEFAULT_GALLERY_KEY, label="Gallery", scale=1, elem_id="compare-gallery")
+        t.models = gr.Dropdown(choices, value=first, multiselect=True, max_choices=COMPARE_COLUMNS,
+                               label=f"Models (up to {COMPARE_COLUMNS})", scale=2)
     with gr.Row():
-        cmp_query = gr.Textbox(label="Description", lines=2, scale=3, placeholder=views.WITNESS_QUERIES[1])
-        cmp_k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
-    cmp_btn = gr.Button("Compare", variant="primary")
-    gr.Examples(examples, inputs=[cmp_query], label=EXAMPLES_LABEL)
-    gr.Examples([[q] for q in views.STREET_QUERIES], inputs=[cmp_query], label=STREET_EXAMPLES_LABEL)
-    cmp_note = gr.Markdown()
-    columns, galleries, infos, whys = [], [], [], []
-    cmp_rows = gr.State([[] for _ in range(COMPARE_COLUMNS)])  # gallery rows shown in each column
+        t.query = gr.Textbox(label="Description", lines=2, scale=3, placeholder=views.WITNESS_QUERIES[1])
+        t.k = gr.Slider(1, MAX_K, value=8, step=1, label="Top-K", scale=1)
+    t.button = gr.Button("Compare", variant="primary")
+    gr.Examples(examples, inputs=[t.query], label=EXAMPLES_LABEL)
+    gr.Examples([[q] for q in views.STREET_QUERIES], inputs=[t.query], label=STREET_EXAMPLES_LABEL)
+    t.note = gr.Markdown()
+    t.rows = gr.State([[] for _ in range(COMPARE_COLUMNS)])  # gallery rows shown in each column
     shown = max(1, len(first))
     with gr.Row():
         for i in range(COMPARE_COLUMNS):
             with gr.Column(visible=i < shown) as col:  # only as many panels as models chosen
-                infos.append(gr.Markdown())
-                galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=TILES_PER_ROW[shown], height=480,
-                                            object_fit="contain", elem_classes=["lc-results"], elem_id=f"compare-{i}"))
-                whys.append(gr.Markdown(elem_id=f"compare-why-{i}"))
-            columns.append(col)
+                t.infos.append(gr.Markdown())
+                t.galleries.append(gr.Gallery(label=f"Model {i + 1}", columns=TILES_PER_ROW[shown], height=480,
+                                              object_fit="contain", elem_classes=["lc-results"], elem_id=f"compare-{i}"))
+                t.whys.append(gr.Markdown(elem_id=f"compare-why-{i}"))
+            t.columns.append(col)
+    return t
 
+
+def _wire_compare(pool: EnginePool, t: SimpleNamespace, default: str | None) -> None:
+    """The Compare tab's events and its API endpoint."""
     def show_columns(models):
         n = max(1, len([m for m in models or [] if m][:COMPARE_COLUMNS]))
         return ([gr.Column(visible=i < n) for i in range(COMPARE_COLUMNS)]
                 + [gr.Gallery(columns=TILES_PER_ROW[n]) for _ in range(COMPARE_COLUMNS)])
 
-    cmp_models.change(show_columns, [cmp_models], [*columns, *galleries], api_visibility="private")
+    t.models.change(show_columns, [t.models], [*t.columns, *t.galleries], api_visibility="private")
 
     def ui_compare(q, models, kk, g):
         try:
@@ -434,19 +443,20 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
         except LightCLIPError as exc:
             nothing = [[] for _ in range(COMPARE_COLUMNS)]
             items, texts, note, rows = nothing, ["" for _ in nothing], views.warning(exc), nothing
-        return (*items, *texts, note, rows, *["" for _ in whys])
+        return (*items, *texts, note, rows, *["" for _ in t.whys])
 
-    compare_outputs = [*galleries, *infos, cmp_note, cmp_rows, *whys]
-    cmp_btn.click(ui_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], compare_outputs, api_visibility="private")
+    inputs = [t.query, t.models, t.k, t.gallery]
+    outputs = [*t.galleries, *t.infos, t.note, t.rows, *t.whys]
+    t.button.click(ui_compare, inputs, outputs, api_visibility="private")
 
     def choose_gallery(g, q):  # as on Search: compare at once, led by the best encoder on real photos for the street
         lead, q = views.gallery_defaults(pool, g, q, default)
         return views.compare_defaults(pool.available(), lead), q
 
-    cmp_gallery.input(choose_gallery, [cmp_gallery, cmp_query], [cmp_models, cmp_query], api_visibility="private").then(
-        ui_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], compare_outputs, api_visibility="private")
+    t.gallery.input(choose_gallery, [t.gallery, t.query], [t.models, t.query], api_visibility="private").then(
+        ui_compare, inputs, outputs, api_visibility="private")
 
-    for i, gallery in enumerate(galleries):
+    for i, gallery in enumerate(t.galleries):
         def explain_column(rows, q, models, g, evt: gr.SelectData, i=i):
             col = rows[i] if rows and i < len(rows) else []
             row = col[evt.index] if evt.index is not None and evt.index < len(col) else None
@@ -456,13 +466,13 @@ def compare_tab(pool: EnginePool, choices, default: str | None, examples: list[l
             except LightCLIPError as exc:
                 return views.warning(exc)
 
-        gallery.select(explain_column, [cmp_rows, cmp_query, cmp_models, cmp_gallery], [whys[i]], api_visibility="private")
+        gallery.select(explain_column, [t.rows, t.query, t.models, t.gallery], [t.whys[i]], api_visibility="private")
 
     def api_compare(q, models, kk, g):
         items, _, note = _for_client(views.compare_view, pool, q, models, kk, COMPARE_COLUMNS, gallery=g)
         return (*items, note)
 
-    api_endpoint(api_compare, [cmp_query, cmp_models, cmp_k, cmp_gallery], [*galleries, cmp_note], api_name="compare")
+    api_endpoint(api_compare, inputs, [*t.galleries, t.note], api_name="compare")
 
 
 def tradeoffs_tab(bench: dict, bench_error: str | None) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .losses import compute_losses
 from .retrieval import encode_images, retrieval_metrics
+from .train_config import LossConfig
 
 # --------------------------------------------------------------------------------------------------
 # The full evaluation of a model on a dataset split (metrics and encoding: retrieval.py)
@@ -60,6 +62,33 @@ def attribute_analysis(
     return {"r1_by_family": by_family, "failed_queries": n_failed, "failed_mentions": most_failed}
 
 
+def validation_loss(model, ev, img: Tensor, txt: Tensor, loss_cfg=None, batch_size: int = 64) -> float:
+    """The training losses on (image, caption) pairs of an evaluation split `ev`, from its gallery
+    embeddings `img` (G, D) and query embeddings `txt` (Q, D): each described image with its first
+    caption, in batches of `batch_size`, averaged."""
+    cfg = loss_cfg or LossConfig()
+    # The ID classifier knows training ids only, and no teacher embeddings exist for this split, so
+    # the validation loss is the contrastive part (ITC when a run trained on distillation alone); the
+    # counterfactual and attribute terms are training-only too.
+    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0, "kd_kl": 0.0, "kd_cos": 0.0, "neg": 0.0, "attr": 0.0})
+    if not (cfg.itc or cfg.sdm):
+        cfg = LossConfig(**{**cfg.to_dict(), "itc": 1.0})
+    losses = []
+    scale = model.scale().detach().float().cpu()
+    pids = torch.as_tensor(ev.gallery_pids)
+    # Gallery images nobody described (distractors: an empty caption list) are in the ranking above
+    # but have no caption to pair with, so the loss uses the described images only.
+    ends = [*ev.first_query[1:], len(ev.queries)]
+    described = [i for i in range(len(ev.gallery)) if ends[i] > ev.first_query[i]]
+    for start in range(0, len(described), batch_size):
+        idx = described[start : start + batch_size]
+        if len(idx) < 2:
+            continue
+        out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}
+        losses.append(compute_losses(out, pids[idx], cfg)["loss"].item())
+    return sum(losses) / len(losses) if losses else float("nan")
+
+
 @torch.no_grad()  # a text head would otherwise keep every query's autograd graph
 def evaluate(
     model,
@@ -82,9 +111,6 @@ def evaluate(
     Also the validation loss: the training losses on (image, caption) pairs of the split, in
     batches of `batch_size`, averaged.
     """
-    from .losses import compute_losses
-    from .train_config import LossConfig
-
     t0 = time.perf_counter()
     ev = dataset.eval_split(split)
     if image_features is not None:
@@ -97,28 +123,7 @@ def evaluate(
     result = retrieval_metrics(None, ev.query_pids, ev.gallery_pids, sim_rows=lambda a, b: txt[a:b] @ img.t(), per_query=True)
     per_query = result.pop("per_query")
 
-    # Validation loss over pairs: each image with its first caption, batched.
-    cfg = loss_cfg or LossConfig()
-    # The ID classifier knows training ids only, and no teacher embeddings exist for this split, so
-    # the validation loss is the contrastive part (ITC when a run trained on distillation alone); the
-    # counterfactual and attribute terms are training-only too.
-    cfg = LossConfig(**{**cfg.to_dict(), "id": 0.0, "kd_kl": 0.0, "kd_cos": 0.0, "neg": 0.0, "attr": 0.0})
-    if not (cfg.itc or cfg.sdm):
-        cfg = LossConfig(**{**cfg.to_dict(), "itc": 1.0})
-    losses = []
-    scale = model.scale().detach().float().cpu()
-    pids = torch.as_tensor(ev.gallery_pids)
-    # Gallery images nobody described (distractors: an empty caption list) are in the ranking above
-    # but have no caption to pair with, so the loss uses the described images only.
-    ends = [*ev.first_query[1:], len(ev.queries)]
-    described = [i for i in range(len(ev.gallery)) if ends[i] > ev.first_query[i]]
-    for start in range(0, len(described), batch_size):
-        idx = described[start : start + batch_size]
-        if len(idx) < 2:
-            continue
-        out = {"image_features": img[idx], "text_features": txt[[ev.first_query[i] for i in idx]], "logit_scale": scale}
-        losses.append(compute_losses(out, pids[idx], cfg)["loss"].item())
-    result["val_loss"] = sum(losses) / len(losses) if losses else float("nan")
+    result["val_loss"] = validation_loss(model, ev, img, txt, loss_cfg, batch_size)
     analysis = attribute_analysis(dataset, split, per_query) if by_attribute else None
     if analysis is not None:
         result["by_attribute"] = analysis

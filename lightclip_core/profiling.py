@@ -26,6 +26,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .checkpoints import load_checkpoint
+from .errors import LightCLIPError
+from .index import GalleryIndex
+from .models.backbones import get_backbone_spec
+from .models.lightclip import create_model
+from .models.zero_shot import create_zero_shot, is_zero_shot, weights_cached
+
 FLOPS_NOTE = "FLOPs = 2 x MACs (torch FlopCounterMode)"
 TYPICAL_QUERY = "a young woman with long black hair wearing a red coat, blue jeans and white shoes, carrying a black backpack"
 BATCH_QUERIES = (
@@ -148,6 +155,44 @@ class EfficiencyReport:
         return asdict(self)
 
 
+def _query_index(model, engine, gallery_size: int):
+    """The index timed queries search, and its size: `engine`'s, else an exact index of `gallery_size`
+    random unit vectors of the model's width."""
+    if engine is not None:
+        return engine.index, len(engine.gallery)
+    g = np.random.default_rng(0).standard_normal((gallery_size, model.embed_dim)).astype(np.float32)
+    return GalleryIndex.build(g / np.linalg.norm(g, axis=1, keepdims=True)), gallery_size
+
+
+def _query_times(model, index, repeats: int, sync) -> dict[str, list[float]]:
+    """Milliseconds of each timed call on the text side: a fresh query's text encode, a top-10 search,
+    both together, and five fresh queries as one batch."""
+    enc = model.text_encoder
+
+    def encode(texts):
+        enc.clear_cache()  # every timed query is a new one
+        with torch.no_grad():
+            return model.encode_text(list(texts)).float().cpu().numpy()
+
+    q = encode([TYPICAL_QUERY])
+    return {
+        "text": timed(lambda: encode([TYPICAL_QUERY]), repeats, sync=sync),
+        "search": timed(lambda: index.search(q, 10), repeats),
+        "query": timed(lambda: index.search(encode([TYPICAL_QUERY]), 10), repeats, sync=sync),
+        "batch5": timed(lambda: index.search(encode(BATCH_QUERIES), 10), max(5, repeats // 2), sync=sync),
+    }
+
+
+def _image_times(model, device: torch.device, repeats: int, sync) -> dict[str, list[float]]:
+    """Milliseconds of one image's encode and of a batch of 32."""
+    h, w = model.image_size
+    one = torch.randn(1, 3, h, w, device=device)
+    batch = torch.randn(32, 3, h, w, device=device)
+    with torch.no_grad():
+        return {"image": timed(lambda: model.encode_image(one), repeats, sync=sync),
+                "batch32": timed(lambda: model.encode_image(batch), max(3, repeats // 5), warmup=1, sync=sync)}
+
+
 def profile_model(
     model,
     engine=None,
@@ -159,45 +204,23 @@ def profile_model(
     """Measure `model` (a LightCLIP). Queries search `engine`'s index when given (the bundled
     gallery, already indexed), else an exact index of `gallery_size` random unit vectors of the
     model's width (flat search cost does not depend on the values)."""
-    from .index import GalleryIndex
-    from .models.backbones import get_backbone_spec
 
     device = torch.device(device)
     model = model.to(device).eval()
     h, w = model.image_size
     sync = torch.cuda.synchronize if device.type == "cuda" else None
-    if engine is not None:
-        index, n_gallery = engine.index, len(engine.gallery)
-    else:
-        rng = np.random.default_rng(0)
-        g = rng.standard_normal((gallery_size, model.embed_dim)).astype(np.float32)
-        index, n_gallery = GalleryIndex.build(g / np.linalg.norm(g, axis=1, keepdims=True)), gallery_size
+    index, n_gallery = _query_index(model, engine, gallery_size)
+    t = _query_times(model, index, repeats, sync)
+    t.update(_image_times(model, device, repeats, sync))
     enc = model.text_encoder
-
-    def encode(texts):
-        enc.clear_cache()  # every timed query is a new one
-        with torch.no_grad():
-            return model.encode_text(list(texts)).float().cpu().numpy()
-
-    q = encode([TYPICAL_QUERY])
-    t_text = timed(lambda: encode([TYPICAL_QUERY]), repeats, sync=sync)
-    t_search = timed(lambda: index.search(q, 10), repeats)
-    t_query = timed(lambda: index.search(encode([TYPICAL_QUERY]), 10), repeats, sync=sync)
-    t_batch5 = timed(lambda: index.search(encode(BATCH_QUERIES), 10), max(5, repeats // 2), sync=sync)
-
-    one = torch.randn(1, 3, h, w, device=device)
-    batch = torch.randn(32, 3, h, w, device=device)
-    with torch.no_grad():
-        t_image = timed(lambda: model.encode_image(one), repeats, sync=sync)
-        t_batch = timed(lambda: model.encode_image(batch), max(3, repeats // 5), warmup=1, sync=sync)
-    img_gflops = gflops(nn.Sequential(model.backbone, model.head), one)
+    img_gflops = gflops(nn.Sequential(model.backbone, model.head), torch.randn(1, 3, h, w, device=device))
     try:
         txt_gflops = text_gflops(enc)
     except Exception:  # an encoder whose forward the counter cannot trace: report nothing, not a guess
         txt_gflops = float("nan")
 
-    query_med, query_p90 = median_p90(t_query)
-    image_med, image_p90 = median_p90(t_image)
+    query_med, query_p90 = median_p90(t["query"])
+    image_med, image_p90 = median_p90(t["image"])
     display = getattr(getattr(model, "spec", None), "display_name", None) or get_backbone_spec(model.config.backbone).display_name
     trunk, head, text = params_m(model.backbone), params_m(model.head), enc.num_params() / 1e6
     return EfficiencyReport(
@@ -216,12 +239,12 @@ def profile_model(
         gflops_text=round(txt_gflops, 4),
         latency_ms=round(query_med, 3),
         latency_ms_p90=round(query_p90, 3),
-        latency_ms_text=round(statistics.median(t_text), 3),
-        latency_ms_search=round(statistics.median(t_search), 4),
-        latency_ms_batch5=round(statistics.median(t_batch5), 3),
+        latency_ms_text=round(statistics.median(t["text"]), 3),
+        latency_ms_search=round(statistics.median(t["search"]), 4),
+        latency_ms_batch5=round(statistics.median(t["batch5"]), 3),
         latency_ms_image=round(image_med, 3),
         latency_ms_image_p90=round(image_p90, 3),
-        images_per_s=round(32 / (statistics.median(t_batch) / 1e3), 2),
+        images_per_s=round(32 / (statistics.median(t["batch32"]) / 1e3), 2),
         peak_mem_mb=peak_memory() if peak_memory else None,
         gallery_size=n_gallery,
         machine=machine_info(device),
@@ -283,8 +306,6 @@ def cpu_peak_memory_mb(
 
     Returns None where /proc is missing (not Linux) or the subprocess fails.
     """
-    from .models.zero_shot import is_zero_shot
-
     if not os.path.exists("/proc/self/status"):
         return None
     spec = {
@@ -330,11 +351,6 @@ def profile(
 ) -> EfficiencyReport:
     """Profile a checkpoint, or a backbone with random weights (same costs, no training needed);
     latency and throughput on `runtime` (torch | onnx | auto) when given, else eager PyTorch."""
-    from .checkpoints import load_checkpoint
-    from .errors import LightCLIPError
-    from .models.lightclip import create_model
-    from .models.zero_shot import create_zero_shot, is_zero_shot, weights_cached
-
     if checkpoint:
         model = load_checkpoint(checkpoint, backbone=backbone)
     elif backbone and is_zero_shot(backbone):

@@ -24,35 +24,20 @@ BINDING_NOTE = ("Reading descriptions (`eval --binding`, docs/BINDING.md): *Swap
                 "share of the top 5 for a composed description (gender, upper and lower colour) that match all three.")
 
 
-def markdown_table(doc: dict[str, Any]) -> str:
-    """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
-    head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
-    rule = "|" + "|".join("---" if fmt == "{}" else "---:" for _, _, fmt in TABLE_COLUMNS) + "|"
-    rows = []
-    for rec in sorted(doc["records"], key=lambda r: r["params_m"]):
-        cells = []
-        for _, key, fmt in TABLE_COLUMNS:
-            v = rec.get(key)
-            cells.append("n/a" if v is None else fmt.format(v))
-        if rec.get("zero_shot"):
-            cells[0] += " (pretrained CLIP, zero-shot)"
-        elif not rec.get("bundled", True):
-            cells[0] += " (reference, not bundled)"
-        rows.append("| " + " | ".join(cells) + " |")
-    r = doc["ratios"]
-    lines = [head, rule, *rows, ""]
-    lines.append(
-        f"{measured_on(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
-        f"{doc['gallery']['images']} gallery images, "
-        f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
-    )
-    if r.get("naive_vs_warm_query") is not None:
-        lines.append(
-            f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
-            f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
-            f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
-            f"ViT-B/32 image tower at the same input size, measured in the same run."
-        )
+def _table_row(rec: dict[str, Any]) -> str:
+    """One model's row of the benchmark table."""
+    cells = ["n/a" if rec.get(key) is None else fmt.format(rec[key]) for _, key, fmt in TABLE_COLUMNS]
+    if rec.get("zero_shot"):
+        cells[0] += " (pretrained CLIP, zero-shot)"
+    elif not rec.get("bundled", True):
+        cells[0] += " (reference, not bundled)"
+    return "| " + " | ".join(cells) + " |"
+
+
+def runtime_lines(r: dict[str, Any]) -> list[str]:
+    """The table's notes on the runtimes, from the document's side-by-side `ratios`: PyTorch against
+    ONNX Runtime, and against CLIP's ViT-B/32 on each."""
+    lines: list[str] = []
     if r.get("onnx_vs_torch_query") and r.get("onnx_vs_torch_image"):
         q, ips = r["query_ms_by_runtime"], r["images_per_s_by_runtime"]
         lines.append(
@@ -69,6 +54,28 @@ def markdown_table(doc: dict[str, Any]) -> str:
                 f"ONNX Runtime (ViT-B/32: {r['vit_b32_images_per_s_by_runtime']['torch']:.0f} and "
                 f"{r['vit_b32_images_per_s_by_runtime']['onnx']:.0f} images/s)."
             )
+    return lines
+
+
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The benchmark table (study Tables II-IV in one): cost columns, then accuracy columns."""
+    head = "| " + " | ".join(c for c, _, _ in TABLE_COLUMNS) + " |"
+    rule = "|" + "|".join("---" if fmt == "{}" else "---:" for _, _, fmt in TABLE_COLUMNS) + "|"
+    r = doc["ratios"]
+    lines = [head, rule, *map(_table_row, sorted(doc["records"], key=lambda rec: rec["params_m"])), ""]
+    lines.append(
+        f"{measured_on(doc, doc.get('command', 'python -m lightclip_core bench'))}, "
+        f"{doc['gallery']['images']} gallery images, "
+        f"{doc['gallery']['queries']} queries; {FLOPS_NOTE}; query = text encode + top-10 search."
+    )
+    if r.get("naive_vs_warm_query") is not None:
+        lines.append(
+            f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
+            f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
+            f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
+            f"ViT-B/32 image tower at the same input size, measured in the same run."
+        )
+    lines += runtime_lines(r)
     if any(rec.get("binding_swap") is not None for rec in doc["records"]):
         lines.append(BINDING_NOTE)
     if note := real_note(doc["records"]):

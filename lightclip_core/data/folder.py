@@ -66,6 +66,39 @@ def _read_captions(root: Path) -> dict[str, dict]:
     return table
 
 
+def _listed_images(root: Path, skip) -> tuple[list[Path], dict | None]:
+    """The image files of `root` in gallery order, and its footage.json (read) or None: a footage
+    gallery's crops in the order footage.json lists them, else every image file under `root`, sorted.
+    Each file left out goes to `skip(path, why)`."""
+    real_root = root.resolve()
+    try:
+        footage = read_footage(root)
+    except FootageError as exc:
+        raise DataError(str(exc)) from None
+    found: list[Path] = []
+    for entry in footage["crops"] if footage else ():
+        path = root / str(entry.get("file", ""))
+        if not path.resolve().is_relative_to(real_root) or not path.is_file():
+            skip(path, "listed in footage.json but not found in the folder")
+        else:
+            found.append(path)
+    if footage:
+        return found, footage
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name == "captions.jsonl":
+                continue
+            path = Path(dirpath) / name
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                skip(path, "not an image file type (jpg, png, webp, bmp)")
+            elif not path.resolve().is_relative_to(real_root):
+                skip(path, "a link that leads outside the folder")
+            else:
+                found.append(path)
+    return sorted(found), None
+
+
 def load_folder(
     root: str | Path,
     check_images: bool = True,
@@ -74,39 +107,13 @@ def load_folder(
 ) -> PersonSearchDataset:
     """Every image under `root` as a gallery sample (split `split`), with captions when given."""
     root = require_root(root, "image folder")
-    real_root = root.resolve()
     captions = _read_captions(root)
     skipped: list[tuple[str, str]] = []  # (file relative to root, why): never the machine's own path
 
     def skip(path: Path, why: str) -> None:
         skipped.append((os.path.relpath(path, root), why))
 
-    found: list[Path] = []
-    try:
-        footage = read_footage(root)
-    except FootageError as exc:
-        raise DataError(str(exc)) from None
-    for entry in footage["crops"] if footage else ():
-        path = root / str(entry.get("file", ""))
-        if not path.resolve().is_relative_to(real_root) or not path.is_file():
-            skip(path, "listed in footage.json but not found in the folder")
-        else:
-            found.append(path)
-    for dirpath, dirnames, filenames in ([] if footage else os.walk(root, followlinks=False)):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or name == "captions.jsonl":
-                continue
-            path = Path(dirpath) / name
-            if not name.lower().endswith(IMAGE_EXTENSIONS):
-                skip(path, "not an image file type (jpg, png, webp, bmp)")
-                continue
-            if not path.resolve().is_relative_to(real_root):
-                skip(path, "a link that leads outside the folder")
-                continue
-            found.append(path)
-    if not footage:
-        found.sort()
+    found, footage = _listed_images(root, skip)
     if max_images is not None and len(found) > max_images:
         for p in found[max_images:]:
             skip(p, f"over the limit of {max_images} images")

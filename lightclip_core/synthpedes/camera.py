@@ -394,6 +394,61 @@ class Pose:
     hip_y: float
 
 
+def _side_limbs(g: Figure, L: float, sx, swing: float, sh_y: float, hip_y: float, knee_y: float, ankle_y: float):
+    """Shoulders, hips, legs (knee, ankle), elbows, hands and which limbs are near, of a figure seen
+    from the side: the legs and arms swing about one line, the far ones first."""
+    cx, face = g.cx, g.face
+    shoulders = [(cx, sh_y)] * 2
+    hips = [(cx - face * L * 0.005, hip_y)] * 2
+    legs = []
+    for ang in (-swing, swing):  # far leg first
+        thigh = L * 0.235
+        shin = ankle_y - knee_y
+        # The leg that is behind bends its knee and lifts its heel.
+        bend = max(0.0, -ang) * 1.3 + 0.05
+        kx = hips[0][0] + face * math.sin(ang) * thigh
+        ky = hip_y + math.cos(ang) * thigh * 0.98
+        ax_ = kx + face * math.sin(ang - bend) * shin
+        ay_ = ky + math.cos(ang - bend) * shin
+        legs.append(((kx, ky), (ax_, min(ay_, ankle_y))))
+    elbows, hands = [], []
+    for ang in (swing * 0.9, -swing * 0.9):
+        upper = L * 0.15
+        ex_ = cx + face * math.sin(ang) * upper
+        ey_ = sh_y + L * 0.01 + math.cos(ang) * upper
+        fa = ang + 0.15 + max(0.0, ang) * 0.6
+        elbows.append((ex_, ey_))
+        hands.append((ex_ + face * math.sin(fa) * L * 0.14, ey_ + math.cos(fa) * L * 0.14))
+    return shoulders, hips, legs, elbows, hands, [False, True]
+
+
+def _front_limbs(g: Figure, L: float, sx, swing: float, sh_y: float, hip_y: float, knee_y: float, ankle_y: float):
+    """`_side_limbs` for a figure seen from the front or back: the foot ahead is lower on screen, the
+    one behind lifts, and the arms swing against the legs."""
+    cx = g.cx
+    sh_w = L * 0.112 * g.bw * sx(0.17)
+    hip_w = L * (0.066 if g.woman else 0.062) * g.bw * sx(0.5)
+    shoulders = [(cx - sh_w, sh_y), (cx + sh_w, sh_y)]
+    hips = [(cx - hip_w, hip_y), (cx + hip_w, hip_y)]
+    legs = []
+    for k, sgn in enumerate((-1, 1)):
+        fwd = swing * sgn  # > 0: this foot is ahead, so lower on screen (nearer the camera)
+        lift = L * 0.06 * max(0.0, -fwd) / 0.38
+        kx = hips[k][0] + sgn * L * 0.005
+        ky = knee_y + fwd * L * 0.05 - lift * 0.4
+        ax_ = hips[k][0] + sgn * L * 0.012
+        ay_ = ankle_y + fwd * L * 0.07 - lift
+        legs.append(((kx, ky), (ax_, ay_)))
+    elbows, hands = [], []
+    for k, sgn in enumerate((-1, 1)):
+        fwd = -swing * sgn
+        ex_ = shoulders[k][0] + sgn * L * 0.004
+        ey_ = sh_y + L * 0.145 - abs(fwd) * L * 0.02
+        elbows.append((ex_, ey_))
+        hands.append((ex_ + sgn * L * 0.012, ey_ + L * 0.13 - abs(fwd) * L * 0.05 + fwd * L * 0.03))
+    return shoulders, hips, legs, elbows, hands, [True, True]
+
+
 class CameraRenderer(Renderer):
     """Paints `Renderer.plan`'s pictures with shaded volumes on photos and a camera model (module doc)."""
 
@@ -459,7 +514,6 @@ class CameraRenderer(Renderer):
             return 1.0 + elev * 0.7 * (0.45 - f)
 
         L = ph
-        bw = g.bw
         side = g.side
         face = g.face
         head_c = (cx + (face * L * 0.01 if side else 0.0), Y(0.064))
@@ -469,51 +523,8 @@ class CameraRenderer(Renderer):
         knee_y, ankle_y = Y(0.73), Y(0.965)
         stride = g.stride * (1.0 + rng.uniform(-0.15, 0.15))
         swing = stride * g.phase
-        if side:
-            shoulders = [(cx, sh_y)] * 2
-            hips = [(cx - face * L * 0.005, hip_y)] * 2
-            legs = []
-            for k, ang in enumerate((-swing, swing)):  # far leg first
-                thigh = L * 0.235
-                shin = ankle_y - knee_y
-                # The leg that is behind bends its knee and lifts its heel.
-                bend = max(0.0, -ang) * 1.3 + 0.05
-                kx = hips[0][0] + face * math.sin(ang) * thigh
-                ky = hip_y + math.cos(ang) * thigh * 0.98
-                ax_ = kx + face * math.sin(ang - bend) * shin
-                ay_ = ky + math.cos(ang - bend) * shin
-                legs.append(((kx, ky), (ax_, min(ay_, ankle_y))))
-            elbows, hands = [], []
-            for k, ang in enumerate((swing * 0.9, -swing * 0.9)):
-                upper = L * 0.15
-                ex_ = cx + face * math.sin(ang) * upper
-                ey_ = sh_y + L * 0.01 + math.cos(ang) * upper
-                fa = ang + 0.15 + max(0.0, ang) * 0.6
-                elbows.append((ex_, ey_))
-                hands.append((ex_ + face * math.sin(fa) * L * 0.14, ey_ + math.cos(fa) * L * 0.14))
-            near = [False, True]
-        else:
-            sh_w = L * 0.112 * bw * sx(0.17)
-            hip_w = L * (0.066 if g.woman else 0.062) * bw * sx(0.5)
-            shoulders = [(cx - sh_w, sh_y), (cx + sh_w, sh_y)]
-            hips = [(cx - hip_w, hip_y), (cx + hip_w, hip_y)]
-            legs = []
-            for k, sgn in enumerate((-1, 1)):
-                fwd = swing * sgn  # > 0: this foot is ahead, so lower on screen (nearer the camera)
-                lift = L * 0.06 * max(0.0, -fwd) / 0.38
-                kx = hips[k][0] + sgn * L * 0.005
-                ky = knee_y + fwd * L * 0.05 - lift * 0.4
-                ax_ = hips[k][0] + sgn * L * 0.012
-                ay_ = ankle_y + fwd * L * 0.07 - lift
-                legs.append(((kx, ky), (ax_, ay_)))
-            elbows, hands = [], []
-            for k, sgn in enumerate((-1, 1)):
-                fwd = -swing * sgn
-                ex_ = shoulders[k][0] + sgn * L * 0.004
-                ey_ = sh_y + L * 0.145 - abs(fwd) * L * 0.02
-                elbows.append((ex_, ey_))
-                hands.append((ex_ + sgn * L * 0.012, ey_ + L * 0.13 - abs(fwd) * L * 0.05 + fwd * L * 0.03))
-            near = [True, True]
+        limbs = _side_limbs if side else _front_limbs
+        shoulders, hips, legs, elbows, hands, near = limbs(g, L, sx, swing, sh_y, hip_y, knee_y, ankle_y)
         if ident.carry == "phone" and g.view != "back":  # the phone hand comes up to the chest
             k = 1
             hands[k] = (cx + (face * L * 0.06 if side else L * 0.04), Y(0.33))

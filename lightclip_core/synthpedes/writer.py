@@ -281,6 +281,35 @@ def synthpedes_files(folder: Path) -> set[str] | None:
 DATASET_OUTPUT = OutputKind("a SynthPedes dataset", synthpedes_files)
 
 
+def _prepare_output(out: Path, cfg: SynthConfig, splits: tuple[str, ...], overwrite: bool) -> Path:
+    """Check the request and make `out` ready to write: an earlier dataset there is removed (with
+    `overwrite`, only the files it listed), and a marker says the dataset is incomplete until done."""
+    cfg.check()
+    if not splits:
+        raise LightCLIPError(f"No split to write; valid splits are: {', '.join(SPLITS)}.")
+    for split in splits:
+        one_of("split", split, SPLITS, "splits")
+    earlier = check_output_dir(out, DATASET_OUTPUT)
+    if earlier is not None:
+        if not overwrite:
+            raise LightCLIPError(f"{out} already holds a SynthPedes dataset; pass --overwrite to replace it.")
+        remove_owned(out, earlier)  # only what an earlier run listed (foreign files were refused)
+    (out / "imgs").mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / PARTIAL_FILE, {"generator": "SynthPedes", "complete": False})
+    return out
+
+
+def _write_counterfactuals(path: Path, per_caption: int, pictures: dict[str, Any]) -> None:
+    """The counterfactuals file (`per_caption` > 0), or none: an overwritten dataset keeps no
+    counterfactuals of its old captions."""
+    if per_caption:
+        atomic_write_json(path, {"format": "synthpedes-counterfactuals", "version": 1, "synthetic": True,
+                                 "per_caption": per_caption, "pictures": pictures},
+                          indent=None, ensure_ascii=False)
+    elif path.exists():
+        path.unlink()
+
+
 def generate(
     out_dir: str | Path,
     cfg: SynthConfig = SynthConfig(),
@@ -295,19 +324,7 @@ def generate(
     identical whichever splits are written. Returns a summary with counts and timing.
     """
 
-    cfg.check()
-    if not splits:
-        raise LightCLIPError(f"No split to write; valid splits are: {', '.join(SPLITS)}.")
-    for split in splits:
-        one_of("split", split, SPLITS, "splits")
-    out = Path(out_dir)
-    earlier = check_output_dir(out, DATASET_OUTPUT)
-    if earlier is not None:
-        if not overwrite:
-            raise LightCLIPError(f"{out} already holds a SynthPedes dataset; pass --overwrite to replace it.")
-        remove_owned(out, earlier)  # only what an earlier run listed (foreign files were refused)
-    (out / "imgs").mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / PARTIAL_FILE, {"generator": "SynthPedes", "complete": False})
+    out = _prepare_output(Path(out_dir), cfg, splits, overwrite)
 
     people, split = make_identities(cfg)
     chosen = [p for p in people if split[p.pid] in splits]
@@ -345,13 +362,7 @@ def generate(
         "pictures": facts,
     }
     atomic_write_json(out / "attributes.json", attributes, indent=None, ensure_ascii=False)
-    cf_path = out / COUNTERFACTUALS_FILE
-    if cfg.counterfactuals:
-        atomic_write_json(cf_path, {"format": "synthpedes-counterfactuals", "version": 1, "synthetic": True,
-                                    "per_caption": cfg.counterfactuals, "pictures": counterfactuals},
-                          indent=None, ensure_ascii=False)
-    elif cf_path.exists():
-        cf_path.unlink()  # an overwritten dataset keeps no counterfactuals of its old captions
+    _write_counterfactuals(out / COUNTERFACTUALS_FILE, cfg.counterfactuals, counterfactuals)
     atomic_write_json(out / "data_captions.json", records, indent=1, ensure_ascii=False)  # last: its presence marks a complete dataset
     (out / PARTIAL_FILE).unlink()
     return {"out": str(out), "images": n_images, "ids": counts, "seconds": seconds, "images_per_s": n_images / max(seconds, 1e-9)}
