@@ -25,9 +25,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -35,421 +33,13 @@ from PIL import Image, ImageFilter
 from .drawing import RGB, Figure, Occluder, Renderer, Shot, ShotPlan, _contrast
 from .identities import Identity
 from .vocabulary import SKIN_TONES
-
-BACKGROUNDS = Path(__file__).resolve().parent / "backgrounds"
-
-
-
-# --------------------------------------------------------------------------------------------------
-# Backgrounds
-# --------------------------------------------------------------------------------------------------
+from .camera_details import AccessoryPainter
+from .camera_paint import (FABRICS, LOWER_FABRIC, UPPER_FABRIC, Canvas, Fabric, Patch, Pose, Textures, clip01, front_limbs,
+                           lit_colour, rgb_of, side_limbs)
+from .camera_scene import PhotoBank, load_photos, resize_photo
 
 
-@lru_cache(maxsize=None)
-def _photos(kind: str) -> tuple[np.ndarray, ...]:
-    """The shipped photos whose names start with `kind` (wall, ground, scene, wall_brick, ...) as float32
-    RGB in [0, 1]."""
-    files = sorted(BACKGROUNDS.glob(f"{kind}*.jpg"))
-    if not files:
-        raise FileNotFoundError(f"No {kind}*.jpg in {BACKGROUNDS}; the camera renderer ships them with the package.")
-    return tuple(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0 for f in files)
-
-
-def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`arr` (H, W, 3) in [0, 1] resized to `size` (h, w)."""
-    img = Image.fromarray(np.clip(arr * 255, 0, 255).astype(np.uint8))
-    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-
-
-def _ground_plane(tile: np.ndarray, h: int, w: int, horizon: float, zoom: float, rng: np.random.Generator) -> np.ndarray:
-    """A textured ground seen from an elevated camera: the texture's scale at row y goes as
-    1/(y - horizon), so it shrinks toward the horizon; `zoom` is texture px per screen px at the bottom
-    row, and rows are foreshortened to half of that."""
-    th, tw = tile.shape[:2]
-    ys = np.arange(h, dtype=np.float32)[:, None]
-    xs = np.arange(w, dtype=np.float32)[None, :]
-    dist = np.maximum(ys - horizon, 1.0)
-    near = h - horizon
-    u = ((xs - w / 2) * zoom * near / dist + rng.uniform(0, tw)).astype(np.int64) % tw
-    v = (0.5 * zoom * near * near / dist + rng.uniform(0, th)).astype(np.int64) % th
-    out = tile[v, u]
-    # Far ground fades into haze; near ground keeps its contrast.
-    fade = np.clip((ys - horizon) / (0.6 * h), 0.0, 1.0)[..., None]
-    mean = tile.reshape(-1, 3).mean(0)
-    return out * (0.6 + 0.4 * fade) + mean * (0.4 - 0.4 * fade)
-
-
-class PhotoBank:
-    """Large background scenes built from the shipped photos: a wall or trees behind a ground plane in
-    perspective, or a whole landscape photo; each picture crops one. A scene is built the first time a
-    picture asks for it, from a generator of its own, so a short run builds few."""
-
-    def __init__(self, size: tuple[int, int], seed: int, count: int = 24) -> None:
-        h, w = size
-        self.size = size
-        self.seed = seed
-        self.count = count
-        self.big = (int(h * 1.3), int(w * 1.6))
-        self._built: dict[int, np.ndarray] = {}
-        self._scaled: dict[tuple[int, int, int], np.ndarray] = {}
-
-    def scene(self, i: int) -> np.ndarray:
-        """Scene `i` (mod `count`), built on first use."""
-        i %= self.count
-        if i not in self._built:
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xCA3E, i]))
-            if i % 4 == 3:  # a landscape photo, as it is
-                scenes = _photos("scene_")
-                self._built[i] = self._photo(scenes[int(rng.integers(len(scenes)))], rng)
-            else:
-                walls, grounds = _photos("wall_"), _photos("ground_")
-                wall, ground = walls[int(rng.integers(len(walls)))], grounds[int(rng.integers(len(grounds)))]
-                # Pavements are greyer than the textures: take some colour out.
-                ground = ground * 0.6 + ground.mean(axis=2, keepdims=True) * 0.4
-                self._built[i] = self._street(wall, ground, rng)
-        return self._built[i]
-
-    def _photo(self, photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        H, W = self.big
-        ph, pw = photo.shape[:2]
-        scale = max(H / ph, W / pw) * rng.uniform(1.0, 1.6)
-        big = _resize(photo, (int(ph * scale) + 1, int(pw * scale) + 1))
-        y = int(rng.integers(0, big.shape[0] - H + 1))
-        x = int(rng.integers(0, big.shape[1] - W + 1))
-        return big[y : y + H, x : x + W]
-
-    def _street(self, wall: np.ndarray, ground: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        H, W = self.big
-        # An elevated camera sees mostly ground: the wall's foot is often above the picture.
-        horizon = H * rng.uniform(-0.15, 0.4)
-        out = _ground_plane(ground, H, W, horizon - H * rng.uniform(0.4, 1.2), rng.uniform(1.0, 2.2), rng)
-        wh = int(horizon)
-        if wh > 2:
-            wall_img = _resize(wall, (wh, max(W, int(wall.shape[1] * wh / wall.shape[0] * rng.uniform(0.5, 1.0)))))
-            x = int(rng.integers(0, wall_img.shape[1] - W + 1))
-            out[:wh] = wall_img[:, x : x + W]
-            # Where the wall meets the ground: a darker band (ambient occlusion).
-            band = np.exp(-np.abs(np.arange(H, dtype=np.float32) - wh) / (H * 0.02))[:, None, None]
-            out *= 1.0 - 0.3 * band
-        return out
-
-    def cut(self, scene: int, fx: float, fy: float, mirrored: bool, size: tuple[int, int]) -> np.ndarray:
-        """The window of scene `scene` at fractions (fx, fy) of the free range, at `size` (h, w): the
-        scene is scaled by h / self.size[0] first (cached: a few camera resolutions recur)."""
-        h, w = size
-        key = (scene % self.count, h, w)
-        img = self._scaled.get(key)
-        if img is None:
-            img = self.scene(scene)
-            if h != self.size[0]:
-                k = h / self.size[0]
-                img = _resize(img, (max(h, round(img.shape[0] * k)), max(w, round(img.shape[1] * k))))
-            self._scaled[key] = img
-        x = int(round(fx * (img.shape[1] - w)))
-        y = int(round(fy * (img.shape[0] - h)))
-        out = img[y : y + h, x : x + w]
-        return (out[:, ::-1] if mirrored else out).copy()
-
-
-# --------------------------------------------------------------------------------------------------
-# Shapes: each body part is a tapered volume around a segment, rasterised over its bounding box
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Patch:
-    """One shape over its bounding box: coverage, local frame (along, across) and surface normal."""
-
-    ys: slice
-    xs: slice
-    alpha: np.ndarray  # (h, w) coverage, anti-aliased
-    along: np.ndarray  # px from the segment's start, along it
-    across: np.ndarray  # signed px from the axis
-    t: np.ndarray  # 0..1 along the segment
-    nx: np.ndarray
-    ny: np.ndarray
-    nz: np.ndarray
-    light: np.ndarray  # (3,) unit vector toward the light: x right, y down, z toward the camera
-
-
-class Canvas:
-    """An RGB float image, the picture's light direction, and a mask of where the person is (self-shadows
-    fall only on the person). `wobble` (h, w) px, when given, moves every shape's edge in and out a
-    little: cloth and hair are never the perfect outlines that make a figure look like a mannequin."""
-
-    def __init__(self, background: np.ndarray, light: np.ndarray, wobble: np.ndarray | None = None) -> None:
-        self.rgb = background
-        self.light = light
-        self.h, self.w = background.shape[:2]
-        self.body = np.zeros((self.h, self.w), dtype=np.float32)
-        self.wobble = wobble
-        # Pixel centres, sliced by every shape (cheaper than a new arange per shape).
-        self._xc = np.arange(self.w, dtype=np.float32)[None, :] + 0.5
-        self._yc = np.arange(self.h, dtype=np.float32)[:, None] + 0.5
-
-    def shape(self, a: tuple[float, float], b: tuple[float, float], ts, ws, round_ends=(True, True),
-              flat: float = 1.0) -> Patch | None:
-        """A volume around segment a->b with half-width `ws` at fractions `ts` of its length.
-
-        `flat` < 1 makes the volume shallower (a torso is wider than deep): normals lean less sideways.
-        Round ends are half-discs, flat ends cut square.
-        """
-        ax, ay = a
-        bx, by = b
-        dx, dy = bx - ax, by - ay
-        length = max(math.hypot(dx, dy), 1e-3)
-        ex, ey = dx / length, dy / length
-        px, py = -ey, ex
-        r = max(ws) + 1.5
-        x0, x1 = max(0, int(min(ax, bx) - r)), min(self.w, int(max(ax, bx) + r) + 2)
-        y0, y1 = max(0, int(min(ay, by) - r)), min(self.h, int(max(ay, by) + r) + 2)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        X = self._xc[:, x0:x1] - ax
-        Y = self._yc[y0:y1] - ay
-        along = X * ex + Y * ey
-        across = X * px + Y * py
-        t = _clip01(along * (1.0 / length))
-        if len(ts) == 2:  # the common case, without np.interp's overhead
-            w = ws[0] + (ws[1] - ws[0]) * t
-        else:
-            w = np.interp(t, ts, ws).astype(np.float32)
-        off = along - t * length  # 0 beside the segment, past an end the distance beyond it
-        d = np.hypot(off, across) - w
-        if not (round_ends[0] and round_ends[1]):
-            d_flat = np.maximum(np.abs(across) - w, np.maximum(-along, along - length))
-            if not round_ends[0]:
-                d = np.where(along < 0, d_flat, d)
-            if not round_ends[1]:
-                d = np.where(along > length, d_flat, d)
-        if self.wobble is not None:
-            d = d + self.wobble[y0:y1, x0:x1]
-        alpha = _clip01(0.5 - d)
-        if not alpha.any():
-            return None
-        inv = 1.0 / np.maximum(w, 0.5)
-        nu = off * inv
-        nv = np.minimum(np.maximum(across * inv, -1.0), 1.0) * flat
-        nz = np.sqrt(np.maximum(1.0 - nu * nu - nv * nv, 0.02))
-        nx = nu * ex + nv * px
-        ny = nu * ey + nv * py
-        return Patch(slice(y0, y1), slice(x0, x1), alpha, along, across, t, nx, ny, nz, self.light)
-
-    def ellipse(self, c: tuple[float, float], rx: float, ry: float) -> Patch | None:
-        """An ellipsoid seen face on (head, bun, shoe toe)."""
-        cx, cy = c
-        x0, x1 = max(0, int(cx - rx - 2)), min(self.w, int(cx + rx) + 3)
-        y0, y1 = max(0, int(cy - ry - 2)), min(self.h, int(cy + ry) + 3)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        X = (self._xc[:, x0:x1] - cx) * (1.0 / rx)
-        Y = (self._yc[y0:y1] - cy) * (1.0 / ry)
-        r2 = X * X + Y * Y
-        alpha = _clip01((1.0 - np.sqrt(r2)) * min(rx, ry) + 0.5)
-        if not alpha.any():
-            return None
-        nz = np.sqrt(np.maximum(1.0 - r2, 0.02))
-        return Patch(slice(y0, y1), slice(x0, x1), alpha, Y * ry, X * rx, _clip01(Y * 0.5 + 0.5),
-                     np.minimum(np.maximum(X, -1), 1), np.minimum(np.maximum(Y, -1), 1), nz, self.light)
-
-    def fill(self, p: Patch | None, colour: np.ndarray, body: bool = True, clip: np.ndarray | None = None) -> None:
-        """Composite per-pixel `colour` (h, w, 3) over the canvas with the patch's coverage."""
-        if p is None:
-            return
-        a = p.alpha if clip is None else p.alpha * clip
-        a3 = a[..., None]
-        region = self.rgb[p.ys, p.xs]
-        self.rgb[p.ys, p.xs] = region + (colour - region) * a3
-        if body:
-            self.body[p.ys, p.xs] = np.maximum(self.body[p.ys, p.xs], a)
-
-    def darken(self, p: Patch | None, amount: float) -> None:
-        """A soft shadow in the patch's shape, on the person only (a part casting onto the body); it fades
-        toward the shape's edge."""
-        if p is None:
-            return
-        a = p.alpha * amount * self.body[p.ys, p.xs] * (0.4 + 0.6 * p.nz)
-        self.rgb[p.ys, p.xs] *= (1.0 - a)[..., None]
-
-
-def _clip01(a: np.ndarray) -> np.ndarray:
-    """np.clip(a, 0, 1) without its wrapper's overhead (it runs thousands of times a picture)."""
-    return np.minimum(np.maximum(a, 0.0), 1.0)
-
-
-def _lit(p: Patch, base: np.ndarray, ambient: float = 0.42, shine: float = 0.0, power: float = 18.0) -> np.ndarray:
-    """Lambert shading (plus a Blinn highlight when `shine`, its exponent `power` rounded to a power of two)
-    of colour `base` (3,) or (h, w, 3)."""
-    lx, ly, lz = p.light
-    lam = np.maximum(p.nx * lx + p.ny * ly + p.nz * lz, 0.0)
-    shade = ambient + (1.0 - ambient) * 1.05 * lam
-    out = base * shade[..., None]
-    if shine:
-        # Blinn half-vector between the light and the viewer (0, 0, 1).
-        hx, hy, hz = lx, ly, lz + 1.0
-        n = math.sqrt(hx * hx + hy * hy + hz * hz)
-        spec = np.maximum((p.nx * hx + p.ny * hy + p.nz * hz) * (1.0 / n), 0.0)
-        for _ in range(max(1, round(math.log2(power)))):  # spec ** power, by squaring (power ~ 2^k)
-            spec = spec * spec
-        out = out + shine * spec[..., None]
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Fabric, skin and hair
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fabric:
-    """How a garment's surface looks: fine texture, folds and sheen."""
-
-    name: str
-    grain: float  # fine texture contrast
-    folds: float  # fold shading depth
-    fold_px: float  # fold spacing at a 200 px person
-    shine: float  # leather/nylon highlight
-    ribs: float = 0.0  # knit ribs across the garment
-    twill: float = 0.0  # diagonal denim weave
-    fade: float = 0.0  # lighter centre of worn denim
-
-
-FABRICS: dict[str, Fabric] = {
-    "denim": Fabric("denim", 0.05, 0.06, 9.0, 0.0, twill=0.07, fade=0.2),
-    "cotton": Fabric("cotton", 0.03, 0.05, 11.0, 0.0),
-    "jersey": Fabric("jersey", 0.025, 0.035, 14.0, 0.02),
-    "wool": Fabric("wool", 0.05, 0.06, 16.0, 0.0),
-    "knit": Fabric("knit", 0.05, 0.03, 14.0, 0.0, ribs=0.1),
-    "fleece": Fabric("fleece", 0.06, 0.04, 12.0, 0.0),
-    "leather": Fabric("leather", 0.02, 0.05, 10.0, 0.3),
-    "nylon": Fabric("nylon", 0.015, 0.07, 8.0, 0.15),
-}
-UPPER_FABRIC = {"t-shirt": "jersey", "shirt": "cotton", "coat": "wool", "hoodie": "fleece", "sweater": "knit",
-                "dress": "cotton"}
-LOWER_FABRIC = {"jeans": "denim", "trousers": "cotton", "shorts": "cotton", "skirt": "wool"}
-
-
-def _rgb(c: RGB) -> np.ndarray:
-    return np.asarray(c, dtype=np.float32) / 255.0
-
-
-class Textures:
-    """Per-process noise tiles (fine grain, soft blotches, hair strands) sampled at random offsets."""
-
-    SIZE = 256
-
-    def __init__(self, seed: int) -> None:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7E47]))
-        n = self.SIZE
-        white = rng.normal(0, 1, (n, n)).astype(np.float32)
-        self.fine = self._blur(white, 0.6)
-        self.soft = self._blur(rng.normal(0, 1, (n, n)).astype(np.float32), 4.0)
-        # Hair: noise stretched along y (strands), normalised to unit spread.
-        grey = Image.fromarray(((white * 40) + 128).clip(0, 255).astype(np.uint8))
-        strands = np.asarray(grey.resize((n, n // 8)).resize((n, n), Image.Resampling.BICUBIC), dtype=np.float32)
-        self.strands = (strands - strands.mean()) / (strands.std() + 1e-6)
-
-    @staticmethod
-    def _blur(a: np.ndarray, radius: float) -> np.ndarray:
-        img = Image.fromarray(((a * 30) + 128).clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
-        out = np.asarray(img, dtype=np.float32)
-        return (out - out.mean()) / (out.std() + 1e-6)
-
-    def local(self, tile: np.ndarray, p: Patch, along: float, across: float, oy: int, ox: int) -> np.ndarray:
-        """The tile in the patch's own frame, stretched: `along`/`across` tile px per patch px."""
-        n = self.SIZE
-        ys = (p.along * along + oy).astype(np.int64) % n
-        xs = (p.across * across + ox).astype(np.int64) % n
-        return tile[ys, xs]
-
-    def sample(self, tile: np.ndarray, p: Patch, oy: int, ox: int) -> np.ndarray:
-        """The tile under the patch's pixels (screen-aligned), shifted by (oy, ox)."""
-        n = self.SIZE
-        ys = (np.arange(p.ys.start, p.ys.stop) + oy) % n
-        xs = (np.arange(p.xs.start, p.xs.stop) + ox) % n
-        return tile[ys[:, None], xs[None, :]]
-
-
-# --------------------------------------------------------------------------------------------------
-# The person
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Pose:
-    """Joint positions (px) of one picture's person, after gait and the camera's elevation."""
-
-    head: tuple[float, float]
-    head_r: tuple[float, float]  # (rx, ry)
-    neck: tuple[float, float]
-    shoulders: list[tuple[float, float]]  # screen left, right (side view: one point, twice)
-    hips: list[tuple[float, float]]
-    knees: list[tuple[float, float]]
-    ankles: list[tuple[float, float]]
-    elbows: list[tuple[float, float]]
-    hands: list[tuple[float, float]]
-    near: list[bool]  # per leg/arm: drawn in front (side views: one far, one near)
-    scale: float  # px per unit of body height
-    waist_y: float
-    hip_y: float
-
-
-def _side_limbs(g: Figure, L: float, sx, swing: float, sh_y: float, hip_y: float, knee_y: float, ankle_y: float):
-    """Shoulders, hips, legs (knee, ankle), elbows, hands and which limbs are near, of a figure seen
-    from the side: the legs and arms swing about one line, the far ones first."""
-    cx, face = g.cx, g.face
-    shoulders = [(cx, sh_y)] * 2
-    hips = [(cx - face * L * 0.005, hip_y)] * 2
-    legs = []
-    for ang in (-swing, swing):  # far leg first
-        thigh = L * 0.235
-        shin = ankle_y - knee_y
-        # The leg that is behind bends its knee and lifts its heel.
-        bend = max(0.0, -ang) * 1.3 + 0.05
-        kx = hips[0][0] + face * math.sin(ang) * thigh
-        ky = hip_y + math.cos(ang) * thigh * 0.98
-        ax_ = kx + face * math.sin(ang - bend) * shin
-        ay_ = ky + math.cos(ang - bend) * shin
-        legs.append(((kx, ky), (ax_, min(ay_, ankle_y))))
-    elbows, hands = [], []
-    for ang in (swing * 0.9, -swing * 0.9):
-        upper = L * 0.15
-        ex_ = cx + face * math.sin(ang) * upper
-        ey_ = sh_y + L * 0.01 + math.cos(ang) * upper
-        fa = ang + 0.15 + max(0.0, ang) * 0.6
-        elbows.append((ex_, ey_))
-        hands.append((ex_ + face * math.sin(fa) * L * 0.14, ey_ + math.cos(fa) * L * 0.14))
-    return shoulders, hips, legs, elbows, hands, [False, True]
-
-
-def _front_limbs(g: Figure, L: float, sx, swing: float, sh_y: float, hip_y: float, knee_y: float, ankle_y: float):
-    """`_side_limbs` for a figure seen from the front or back: the foot ahead is lower on screen, the
-    one behind lifts, and the arms swing against the legs."""
-    cx = g.cx
-    sh_w = L * 0.112 * g.bw * sx(0.17)
-    hip_w = L * (0.066 if g.woman else 0.062) * g.bw * sx(0.5)
-    shoulders = [(cx - sh_w, sh_y), (cx + sh_w, sh_y)]
-    hips = [(cx - hip_w, hip_y), (cx + hip_w, hip_y)]
-    legs = []
-    for k, sgn in enumerate((-1, 1)):
-        fwd = swing * sgn  # > 0: this foot is ahead, so lower on screen (nearer the camera)
-        lift = L * 0.06 * max(0.0, -fwd) / 0.38
-        kx = hips[k][0] + sgn * L * 0.005
-        ky = knee_y + fwd * L * 0.05 - lift * 0.4
-        ax_ = hips[k][0] + sgn * L * 0.012
-        ay_ = ankle_y + fwd * L * 0.07 - lift
-        legs.append(((kx, ky), (ax_, ay_)))
-    elbows, hands = [], []
-    for k, sgn in enumerate((-1, 1)):
-        fwd = -swing * sgn
-        ex_ = shoulders[k][0] + sgn * L * 0.004
-        ey_ = sh_y + L * 0.145 - abs(fwd) * L * 0.02
-        elbows.append((ex_, ey_))
-        hands.append((ex_ + sgn * L * 0.012, ey_ + L * 0.13 - abs(fwd) * L * 0.05 + fwd * L * 0.03))
-    return shoulders, hips, legs, elbows, hands, [True, True]
-
-
-class CameraRenderer(Renderer):
+class CameraRenderer(AccessoryPainter, Renderer):
     """Paints `Renderer.plan`'s pictures with shaded volumes on photos and a camera model (module doc)."""
 
     def __init__(self, size: tuple[int, int] = (256, 128), seed: int = 0) -> None:
@@ -523,7 +113,7 @@ class CameraRenderer(Renderer):
         knee_y, ankle_y = Y(0.73), Y(0.965)
         stride = g.stride * (1.0 + rng.uniform(-0.15, 0.15))
         swing = stride * g.phase
-        limbs = _side_limbs if side else _front_limbs
+        limbs = side_limbs if side else front_limbs
         shoulders, hips, legs, elbows, hands, near = limbs(g, L, sx, swing, sh_y, hip_y, knee_y, ankle_y)
         if ident.carry == "phone" and g.view != "back":  # the phone hand comes up to the chest
             k = 1
@@ -555,7 +145,7 @@ class CameraRenderer(Renderer):
         """A garment's colour under light: texture, folds, pattern, sheen."""
         if p is None:
             return None
-        base = _rgb(colour)
+        base = rgb_of(colour)
         oy, ox = offs
         k = scale / 200.0  # features scale with the person
         # Weave, ribs and twill are under a pixel on a person under 100 px tall: only folds and fading show.
@@ -577,7 +167,7 @@ class CameraRenderer(Renderer):
             tone = tone + fabric.fade * np.clip(1.0 - np.abs(p.nx) * 1.6, 0, 1) * (0.5 + 0.5 * grain * 0.3)
         col = base[None, None, :] * tone[..., None]
         if pattern != "plain":
-            other = _rgb(_contrast(colour))
+            other = rgb_of(_contrast(colour))
             period = max(3.0, 7.0 * k)
             stripe = (np.sin(p.along / period * 2 * math.pi) > 0.1).astype(np.float32)
             if pattern == "checked":
@@ -586,13 +176,13 @@ class CameraRenderer(Renderer):
             else:
                 mix = stripe
             col = col + (other - base)[None, None, :] * (mix * 0.85)[..., None] * tone[..., None]
-        return _lit(p, col, ambient=0.4, shine=fabric.shine)
+        return lit_colour(p, col, ambient=0.4, shine=fabric.shine)
 
     def _skin(self, p: Patch | None, g: Figure) -> np.ndarray | None:
         if p is None:
             return None
         # Skin scatters light: a higher ambient term and a warm shadow.
-        col = _lit(p, _rgb(g.skin), ambient=0.55)
+        col = lit_colour(p, rgb_of(g.skin), ambient=0.55)
         return col * np.array([1.0, 0.97, 0.95], dtype=np.float32)
 
     def _plain(self, p: Patch | None, colour: RGB, shine: float = 0.05, grain: float = 0.02,
@@ -600,7 +190,7 @@ class CameraRenderer(Renderer):
         if p is None:
             return None
         tone = 1.0 + grain * self.tex.sample(self.tex.fine, p, *offs)
-        return _lit(p, _rgb(colour)[None, None, :] * tone[..., None], ambient=0.4, shine=shine)
+        return lit_colour(p, rgb_of(colour)[None, None, :] * tone[..., None], ambient=0.4, shine=shine)
 
     # ---- the person, back to front ---------------------------------------------------------------
 
@@ -698,7 +288,7 @@ class CameraRenderer(Renderer):
         if col is not None:
             cv.fill(p, col * dim)
         if st == "sneakers" and p is not None:  # a white rubber sole: the downward-facing part of the shoe
-            sole = _clip01((p.ny - 0.25) * 3.0)
+            sole = clip01((p.ny - 0.25) * 3.0)
             cv.fill(p, np.full(p.alpha.shape + (3,), 0.88, dtype=np.float32) * dim, clip=sole)
 
     def _torso(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, fab: Fabric, lower_fab: Fabric,
@@ -759,13 +349,13 @@ class CameraRenderer(Renderer):
         cx = g.cx
         sh_y = pose.shoulders[0][1]
         ut = ident.upper_type
-        upper = _rgb(g.upper)
+        upper = rgb_of(g.upper)
         dark = upper * 0.45
 
         def line(a, b, width, colour, amount=1.0):
             q = cv.shape(a, b, [0, 1], [width, width])
             if q is not None:
-                cv.fill(q, _lit(q, np.broadcast_to(colour, q.alpha.shape + (3,)).astype(np.float32), ambient=0.6),
+                cv.fill(q, lit_colour(q, np.broadcast_to(colour, q.alpha.shape + (3,)).astype(np.float32), ambient=0.6),
                         clip=np.full_like(q.alpha, amount))
 
         if g.view == "front":
@@ -773,7 +363,7 @@ class CameraRenderer(Renderer):
                 line((cx, sh_y + L * 0.02), (cx, bottom_y - 1), max(0.7, L * 0.004), dark)  # opening
                 for sgn in (-1, 1):  # lapels / collar
                     line((cx + sgn * sh * 0.45, sh_y - L * 0.01), (cx + sgn * L * 0.008, sh_y + L * 0.075), max(0.8, L * 0.006),
-                         upper * 0.7 if ut == "coat" else _rgb(_contrast(g.upper)) * 0.8 + upper * 0.2)
+                         upper * 0.7 if ut == "coat" else rgb_of(_contrast(g.upper)) * 0.8 + upper * 0.2)
                 if ut == "coat" and L >= 80:  # buttons: below a pixel on a smaller person
                     for by in (0.27, 0.34, 0.41, 0.48):
                         yb = pose.neck[1] + (by - 0.135) * L * 1.05
@@ -783,7 +373,7 @@ class CameraRenderer(Renderer):
                     line((cx, sh_y + L * 0.08), (cx, sh_y + L * 0.1), max(0.7, L * 0.004),
                          np.array([0.8, 0.8, 0.8], np.float32))
             elif ut == "shirt":
-                other = _rgb(_contrast(g.upper)) * 0.6 + upper * 0.4
+                other = rgb_of(_contrast(g.upper)) * 0.6 + upper * 0.4
                 for sgn in (-1, 1):
                     line((cx + sgn * L * 0.035, sh_y - L * 0.012), (cx + sgn * L * 0.006, sh_y + L * 0.03),
                          max(0.8, L * 0.008), other)
@@ -805,7 +395,7 @@ class CameraRenderer(Renderer):
         if ut == "hoodie" and g.view != "front":  # the hood lying on the back/shoulders
             hx = cx - (g.face * L * 0.035 if g.side else 0)
             q = cv.ellipse((hx, sh_y + L * 0.005), L * (0.045 if g.side else 0.06), L * 0.04)
-            cv.fill(q, _lit(q, np.broadcast_to(upper * 0.85, q.alpha.shape + (3,)).astype(np.float32)) if q else None)
+            cv.fill(q, lit_colour(q, np.broadcast_to(upper * 0.85, q.alpha.shape + (3,)).astype(np.float32)) if q else None)
         if ut == "sweater":  # ribbed hem band
             q = cv.shape((cx - waist * 1.05, bottom_y - L * 0.012), (cx + waist * 1.05, bottom_y - L * 0.012), [0, 1],
                          [L * 0.011, L * 0.011], round_ends=(False, False))
@@ -851,261 +441,6 @@ class CameraRenderer(Renderer):
         if col is not None:
             cv.fill(q, col * dim)
 
-    def _bags(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, offs: tuple[int, int]) -> None:
-        L = pose.scale
-        cx = g.cx
-        bag = ident.bag
-        if bag == "none" or g.bagc is None:
-            return
-        colour = g.bagc
-        sh_y = pose.shoulders[0][1]
-        fab = FABRICS["nylon"] if bag == "backpack" else FABRICS["leather"]
-
-        def strap(a, b, width=L * 0.009):
-            q = cv.shape(a, b, [0, 1], [width, width])
-            col = self._plain(q, colour, shine=0.1)
-            if col is not None:
-                cv.fill(q, col * 0.85)
-
-        if bag == "backpack":
-            if g.view == "back":
-                self._backpack(cv, g, pose, behind=False)
-            elif g.view == "front":
-                for sgn in (-1, 1):
-                    strap((cx + sgn * L * 0.06, sh_y - L * 0.01), (cx + sgn * L * 0.075, pose.waist_y - L * 0.02), L * 0.012)
-            else:
-                strap((cx + g.face * L * 0.01, sh_y - L * 0.01), (cx + g.face * L * 0.02, pose.waist_y), L * 0.011)
-        elif bag == "shoulder bag":
-            if g.side:
-                strap((cx, sh_y - L * 0.01), (cx + g.face * L * 0.01, pose.hip_y - L * 0.04))
-                p = cv.shape((cx, pose.hip_y - L * 0.045), (cx, pose.hip_y + L * 0.035), [0, 1], [L * 0.045, L * 0.045],
-                             round_ends=(False, False), flat=0.4)
-            else:
-                strap((cx - L * 0.07, sh_y - L * 0.01), (cx + L * 0.1, pose.hip_y - L * 0.04))
-                p = cv.shape((cx + L * 0.11, pose.hip_y - L * 0.05), (cx + L * 0.11, pose.hip_y + L * 0.035), [0, 1],
-                             [L * 0.045, L * 0.045], round_ends=(False, False), flat=0.4)
-            col = self._cloth(p, colour, fab, offs, L)
-            if col is not None:
-                cv.fill(p, col)
-        elif bag == "handbag":
-            hx, hy = pose.hands[0]
-            q = cv.shape((hx - L * 0.02, hy + L * 0.02), (hx, hy - L * 0.005), [0, 1], [L * 0.006, L * 0.006])
-            if q is not None:
-                cv.fill(q, self._plain(q, colour))
-            q = cv.shape((hx + L * 0.02, hy + L * 0.02), (hx, hy - L * 0.005), [0, 1], [L * 0.006, L * 0.006])
-            if q is not None:
-                cv.fill(q, self._plain(q, colour))
-            p = cv.shape((hx, hy + L * 0.02), (hx, hy + L * 0.085), [0, 1], [L * 0.035, L * 0.045], round_ends=(False, False),
-                         flat=0.5)
-            col = self._cloth(p, colour, fab, offs, L)
-            if col is not None:
-                cv.fill(p, col)
-
-    def _backpack(self, cv: Canvas, g: Figure, pose: Pose, behind: bool) -> None:
-        L = pose.scale
-        cx = g.cx
-        sh_y = pose.shoulders[0][1]
-        colour = g.bagc
-        if colour is None:
-            return
-        if g.side:
-            bx = cx - g.face * L * 0.085
-            p = cv.shape((bx, sh_y + L * 0.01), (bx, pose.waist_y + L * 0.02), [0, 0.5, 1], [L * 0.045, L * 0.055, L * 0.05],
-                         flat=0.8)
-        elif behind:  # seen from the front: its sides show beyond the shoulders
-            p = cv.shape((cx, sh_y + L * 0.01), (cx, pose.waist_y + L * 0.01), [0, 1], [L * 0.125, L * 0.125],
-                         round_ends=(True, False), flat=0.6)
-        else:
-            p = cv.shape((cx, sh_y + L * 0.02), (cx, pose.waist_y + L * 0.04), [0, 0.2, 1], [L * 0.075, L * 0.088, L * 0.092],
-                         round_ends=(True, False), flat=0.5)
-        col = self._cloth(p, colour, FABRICS["nylon"], (40, 90), L)
-        if col is None:
-            return
-        cv.fill(p, col * (0.75 if behind else 1.0))
-        if not behind and not g.side:  # the front pocket's seam
-            q = cv.shape((cx - L * 0.06, pose.waist_y - L * 0.02), (cx + L * 0.06, pose.waist_y - L * 0.02), [0, 1], [0.7, 0.7])
-            if q is not None:
-                cv.rgb[q.ys, q.xs] *= (1 - 0.35 * q.alpha)[..., None]
-
-    def _long_hair(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, behind: bool) -> None:
-        L = pose.scale
-        (hx, hy), (rx, ry) = pose.head, pose.head_r
-        p = cv.shape((hx, hy - ry * 0.3), (hx, pose.shoulders[0][1] + L * (0.1 if not behind else 0.08)), [0, 0.6, 1],
-                     [rx * 1.12, rx * 1.18, rx * 1.05], round_ends=(True, False), flat=0.8)
-        col = self._hair(p, g)
-        if col is not None:
-            cv.fill(p, col)
-
-    def _hair(self, p: Patch | None, g: Figure) -> np.ndarray | None:
-        if p is None:
-            return None
-        strands = self.tex.sample(self.tex.strands, p, 13, 57)
-        base = _rgb(g.hair)[None, None, :] * (1.0 + 0.16 * strands)[..., None]
-        # Hair sheen: a band of highlight across the strands.
-        return _lit(p, base, ambient=0.45, shine=0.12 + 0.25 * float(_rgb(g.hair).mean()), power=8)
-
-    def _head(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, offs: tuple[int, int]) -> None:
-        L = pose.scale
-        (hx, hy), (rx, ry) = pose.head, pose.head_r
-        face = g.face
-        style = ident.hair_style
-        # neck, with the head's shadow on it
-        p = cv.shape((pose.neck[0], hy + ry * 0.5), (pose.neck[0], pose.shoulders[0][1] + L * 0.005), [0, 1],
-                     [L * 0.026, L * 0.03])
-        col = self._skin(p, g)
-        if col is not None:
-            cv.fill(p, col * (1.0 - 0.35 * np.clip(1.0 - p.t * 1.5, 0, 1))[..., None])
-        head = cv.ellipse((hx, hy), rx, ry)
-        if head is None:
-            return
-        skin = self._skin(head, g)
-        if g.view == "back" and style != "bald":
-            cv.fill(head, self._hair(head, g))
-        else:
-            cv.fill(head, skin)
-            if g.view != "back":
-                self._face(cv, ident, g, pose)
-            if style != "bald":
-                self._hair_cap(cv, g, pose, head)
-        if g.view == "back" and style == "long":
-            self._long_hair(cv, ident, g, pose, behind=False)
-        if style == "ponytail" and g.view != "front":
-            bx = hx - (face * rx * 0.9 if g.side else 0)
-            q = cv.shape((bx, hy - ry * 0.1), (bx - (face * L * 0.012 if g.side else 0), hy + ry * 1.35), [0, 0.3, 1],
-                         [L * 0.016, L * 0.02, L * 0.01])
-            cv.fill(q, self._hair(q, g))
-        if style == "bun":
-            bx = hx - (face * rx * 0.7 if g.side else 0)
-            by = hy - ry * (0.85 if g.view == "front" else 0.7)
-            q = cv.ellipse((bx, by), L * 0.026, L * 0.024)
-            cv.fill(q, self._hair(q, g))
-
-    def _hair_cap(self, cv: Canvas, g: Figure, pose: Pose, head: Patch) -> None:
-        """Hair over the top (and, in side views, the back) of the head: the head's shape above a hairline."""
-        (hx, hy), (rx, ry) = pose.head, pose.head_r
-        p = cv.ellipse((hx, hy - ry * 0.04), rx * 1.08, ry * 1.06)
-        if p is None:
-            return
-        X = p.across / (rx * 1.08)
-        Y = p.along / (ry * 1.06)
-        if g.side:
-            f = g.face
-            # hair covers the back half and the top; the hairline runs from the brow to behind the ear
-            keep = np.clip(((-f * X) * 1.2 + 0.25 - Y * 0.9) * 4, 0, 1)
-            keep = np.maximum(keep, np.clip((-0.3 - Y) * 5, 0, 1))
-        else:
-            hairline = -0.28 + 0.25 * X * X  # a rounded brow line
-            keep = np.clip((hairline - Y) * 6, 0, 1)
-            keep = np.maximum(keep, np.clip((np.abs(X) - 0.86) * 8, 0, 1) * (Y < 0.35))  # at the temples
-        cv.fill(p, self._hair(p, g), clip=keep)
-
-    def _face(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose) -> None:
-        """Eyes, brows, nose shade and mouth, a pixel or two each at this scale; glasses."""
-        (hx, hy), (rx, ry) = pose.head, pose.head_r
-        L = pose.scale
-        dark = np.array([0.12, 0.09, 0.08], np.float32)
-        skin = _rgb(g.skin)
-
-        def dab(x, y, r_x, r_y, colour, amount):
-            q = cv.ellipse((x, y), max(r_x, 0.6), max(r_y, 0.5))
-            if q is not None:
-                cv.fill(q, np.broadcast_to(colour, q.alpha.shape + (3,)).astype(np.float32), clip=np.full_like(q.alpha, amount))
-
-        eye_y = hy + ry * 0.02
-        if rx < 3.0:  # a head a few pixels wide: features merge into one shadow across the eyes
-            if not g.side:
-                dab(hx, eye_y, rx * 0.6, ry * 0.09, skin * 0.5, 0.6)
-        elif g.side:
-            ex = hx + g.face * rx * 0.55
-            dab(ex, eye_y, rx * 0.12, ry * 0.07, dark, 0.8)
-            dab(ex, eye_y - ry * 0.16, rx * 0.18, ry * 0.05, _rgb(g.hair) * 0.8, 0.6)
-            dab(hx + g.face * rx * 0.95, hy + ry * 0.2, rx * 0.12, ry * 0.1, skin * 0.95, 1.0)  # nose
-            dab(hx - g.face * rx * 0.1, hy + ry * 0.05, rx * 0.14, ry * 0.16, skin * 0.75, 0.6)  # ear
-            dab(hx + g.face * rx * 0.65, hy + ry * 0.5, rx * 0.14, ry * 0.03, skin * 0.6, 0.6)
-        else:
-            for sgn in (-1, 1):
-                dab(hx + sgn * rx * 0.38, eye_y, rx * 0.13, ry * 0.065, dark, 0.85)
-                dab(hx + sgn * rx * 0.38, eye_y - ry * 0.17, rx * 0.2, ry * 0.045, _rgb(g.hair) * 0.8, 0.55)
-            dab(hx + rx * 0.08, hy + ry * 0.3, rx * 0.09, ry * 0.12, skin * 0.72, 0.5)  # nose shadow
-            dab(hx, hy + ry * 0.55, rx * 0.22, ry * 0.04, skin * 0.55, 0.7)  # mouth
-        if ident.glasses:
-            frame = np.array([0.06, 0.06, 0.07], np.float32)
-            lw = max(0.5, L * 0.0035)
-            if g.side:
-                gx = hx + g.face * rx * 0.55
-                for a, b in (((gx - rx * 0.15, eye_y - ry * 0.1), (gx + rx * 0.15, eye_y - ry * 0.1)),
-                             ((gx - rx * 0.15, eye_y + ry * 0.1), (gx + rx * 0.15, eye_y + ry * 0.1)),
-                             ((gx - g.face * rx * 0.15, eye_y - ry * 0.05), (hx - g.face * rx * 0.2, eye_y - ry * 0.1))):
-                    q = cv.shape(a, b, [0, 1], [lw, lw])
-                    if q is not None:
-                        cv.fill(q, np.broadcast_to(frame, q.alpha.shape + (3,)).astype(np.float32))
-            else:
-                for sgn in (-1, 1):
-                    ex = hx + sgn * rx * 0.4
-                    q = cv.ellipse((ex, eye_y), rx * 0.3, ry * 0.17)
-                    if q is not None:
-                        rr = np.sqrt((q.across / (rx * 0.3)) ** 2 + (q.along / (ry * 0.17)) ** 2)
-                        ring = np.clip(1.0 - np.abs(rr - 0.9) * (rx * 0.3) / lw, 0, 1)
-                        cv.fill(q, np.broadcast_to(frame, q.alpha.shape + (3,)).astype(np.float32), clip=ring)
-                        # glass: a faint reflection
-                        cv.fill(q, np.broadcast_to(np.float32(0.8), q.alpha.shape + (3,)).astype(np.float32),
-                                clip=(rr < 0.85) * 0.12)
-                q = cv.shape((hx - rx * 0.12, eye_y), (hx + rx * 0.12, eye_y), [0, 1], [lw, lw])
-                if q is not None:
-                    cv.fill(q, np.broadcast_to(frame, q.alpha.shape + (3,)).astype(np.float32))
-
-    def _headwear(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose) -> None:
-        if ident.headwear == "none" or g.hatc is None:
-            return
-        (hx, hy), (rx, ry) = pose.head, pose.head_r
-        colour = g.hatc
-        if ident.headwear == "cap":
-            p = cv.ellipse((hx, hy - ry * 0.3), rx * 1.06, ry * 0.8)
-            if p is not None:
-                crown = np.clip((-p.along / (ry * 0.8) + 0.05) * 6, 0, 1)
-                cv.fill(p, self._plain(p, colour, shine=0.05, grain=0.04), clip=crown)
-            if g.side:
-                a, b = (hx + g.face * rx * 0.6, hy - ry * 0.3), (hx + g.face * rx * 1.55, hy - ry * 0.22)
-                q = cv.shape(a, b, [0, 1], [ry * 0.07, ry * 0.06])
-            elif g.view == "front":
-                q = cv.ellipse((hx, hy - ry * 0.3), rx * 1.0, ry * 0.17)
-            else:
-                q = None
-            if q is not None:
-                cv.fill(q, self._plain(q, colour, shine=0.03) * 0.75)
-        else:  # a hat: a brim and a crown
-            q = cv.ellipse((hx, hy - ry * 0.45), rx * 1.65, ry * 0.2)
-            if q is not None:
-                cv.fill(q, self._plain(q, colour, shine=0.02, grain=0.05) * 0.8)
-            p = cv.shape((hx, hy - ry * 1.3), (hx, hy - ry * 0.5), [0, 1], [rx * 0.82, rx * 0.92],
-                         round_ends=(True, False), flat=0.8)
-            if p is not None:
-                cv.fill(p, self._plain(p, colour, shine=0.04, grain=0.05))
-                band = (p.t > 0.72).astype(np.float32) * 0.6
-                cv.rgb[p.ys, p.xs] *= (1 - band * p.alpha * 0.5)[..., None]
-
-    def _carried(self, cv: Canvas, ident: Identity, g: Figure, pose: Pose, umbrella: RGB | None) -> None:
-        L = pose.scale
-        hx, hy = pose.hands[-1]
-        if ident.carry == "umbrella" and umbrella is not None:
-            top_y = g.top - L * 0.05
-            q = cv.shape((hx, hy), (hx, top_y + L * 0.08), [0, 1], [max(0.7, L * 0.005)] * 2)
-            if q is not None:
-                cv.fill(q, np.broadcast_to(np.float32(0.15), q.alpha.shape + (3,)).astype(np.float32))
-            p = cv.ellipse((hx, top_y + L * 0.1), L * 0.26, L * 0.13)
-            if p is not None:
-                dome = (p.along < 0).astype(np.float32)
-                ribs = 1 - 0.12 * (np.sin(p.across / (L * 0.06) * math.pi) > 0.7)  # the canopy's panels
-                col = _lit(p, _rgb(umbrella)[None, None, :] * ribs[..., None], ambient=0.5, shine=0.12)
-                cv.fill(p, col, clip=dome)
-        elif ident.carry == "phone" and g.view != "back":
-            q = cv.shape((hx, hy - L * 0.03), (hx, hy + L * 0.005), [0, 1], [L * 0.011, L * 0.011], round_ends=(False, False))
-            if q is not None:
-                cv.fill(q, np.broadcast_to(np.array([0.05, 0.05, 0.07], np.float32), q.alpha.shape + (3,)).copy())
-            q = cv.ellipse((hx, hy), L * 0.017, L * 0.018)
-            if q is not None:
-                cv.fill(q, self._skin(q, g))
-
     # ---- in front of the person ------------------------------------------------------------------
 
     def _occluder(self, cv: Canvas, g: Figure, occ: Occluder, rng: np.random.Generator) -> None:
@@ -1115,7 +450,7 @@ class CameraRenderer(Renderer):
             pw = occ.width / 2
             p = cv.shape((occ.x, -2), (occ.x, H + 2), [0, 1], [pw, pw], round_ends=(False, False))
             if p is not None:
-                cv.fill(p, _lit(p, np.broadcast_to(_rgb(occ.colour), p.alpha.shape + (3,)).astype(np.float32), shine=0.35,
+                cv.fill(p, lit_colour(p, np.broadcast_to(rgb_of(occ.colour), p.alpha.shape + (3,)).astype(np.float32), shine=0.35,
                                 power=12), body=False)
         elif occ.kind == "person":
             ow = occ.width
@@ -1126,15 +461,15 @@ class CameraRenderer(Renderer):
             p = layer.shape((x, top + L * 0.2), (x, H + 10), [0, 0.2, 1], [ow * 0.7, ow, ow * 0.9], flat=0.8)
             col = self._plain(p, occ.colour, grain=0.03)
             if col is not None:
-                legs = _clip01((p.t - 0.55) * 8)[..., None]  # darker trousers below the hips
+                legs = clip01((p.t - 0.55) * 8)[..., None]  # darker trousers below the hips
                 layer.fill(p, col * (1 - 0.55 * legs))
             hxp = x + (ow * 0.3 if occ.left else -ow * 0.3)
             q = layer.ellipse((hxp, top + L * 0.09), L * 0.05, L * 0.065)
             if q is not None:
-                layer.fill(q, _lit(q, _rgb(SKIN_TONES[occ.skin]), ambient=0.55))
+                layer.fill(q, lit_colour(q, rgb_of(SKIN_TONES[occ.skin]), ambient=0.55))
                 hair = layer.ellipse((hxp, top + L * 0.07), L * 0.053, L * 0.055)
                 if hair is not None:
-                    layer.fill(hair, _lit(hair, _rgb((40, 30, 25))), clip=(hair.along < -L * 0.01).astype(np.float32))
+                    layer.fill(hair, lit_colour(hair, rgb_of((40, 30, 25))), clip=(hair.along < -L * 0.01).astype(np.float32))
             # out of focus: it is much nearer than the focus distance
             blurred = Image.fromarray(np.clip(layer.rgb * 255, 0, 255).astype(np.uint8)).filter(
                 ImageFilter.GaussianBlur(rng.uniform(1.0, 2.5) * H / self.size[0]))
@@ -1145,13 +480,13 @@ class CameraRenderer(Renderer):
                          round_ends=(False, False), flat=0.5)
             if p is not None:
                 # A wall, a planter or a bench in front: one of the wall photos, tinted by the planned colour.
-                walls = _photos("wall_brick") + _photos("wall_stone") + _photos("wall_wood")
+                walls = load_photos("wall_brick") + load_photos("wall_stone") + load_photos("wall_wood")
                 wall = walls[int(rng.integers(len(walls)))]
                 surface = wall[:p.alpha.shape[0], :p.alpha.shape[1]]
                 if surface.shape[:2] != p.alpha.shape:
-                    surface = _resize(wall, p.alpha.shape)
-                base = surface * 0.5 + _rgb(occ.colour)[None, None, :] * surface.mean(axis=2, keepdims=True) * 1.1
-                col = _lit(p, base, ambient=0.5, shine=0.1)
+                    surface = resize_photo(wall, p.alpha.shape)
+                base = surface * 0.5 + rgb_of(occ.colour)[None, None, :] * surface.mean(axis=2, keepdims=True) * 1.1
+                col = lit_colour(p, base, ambient=0.5, shine=0.1)
                 # the top edge catches the light
                 col = col * (1 + 0.25 * np.clip(1 - (p.across + (H - top) * 0.5) / 3, 0, 1))[..., None]
                 cv.fill(p, col, body=False)
