@@ -30,7 +30,8 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .drawing import RGB, Figure, Occluder, Renderer, Shot, ShotPlan, _contrast
+from .drawing import Renderer
+from .shots import RGB, Figure, Occluder, Shot, ShotPlan, contrasting
 from .identities import Identity
 from .vocabulary import SKIN_TONES
 from .camera_details import AccessoryPainter
@@ -167,7 +168,7 @@ class CameraRenderer(AccessoryPainter, Renderer):
             tone = tone + fabric.fade * np.clip(1.0 - np.abs(p.nx) * 1.6, 0, 1) * (0.5 + 0.5 * grain * 0.3)
         col = base[None, None, :] * tone[..., None]
         if pattern != "plain":
-            other = rgb_of(_contrast(colour))
+            other = rgb_of(contrasting(colour))
             period = max(3.0, 7.0 * k)
             stripe = (np.sin(p.along / period * 2 * math.pi) > 0.1).astype(np.float32)
             if pattern == "checked":
@@ -363,7 +364,7 @@ class CameraRenderer(AccessoryPainter, Renderer):
                 line((cx, sh_y + L * 0.02), (cx, bottom_y - 1), max(0.7, L * 0.004), dark)  # opening
                 for sgn in (-1, 1):  # lapels / collar
                     line((cx + sgn * sh * 0.45, sh_y - L * 0.01), (cx + sgn * L * 0.008, sh_y + L * 0.075), max(0.8, L * 0.006),
-                         upper * 0.7 if ut == "coat" else rgb_of(_contrast(g.upper)) * 0.8 + upper * 0.2)
+                         upper * 0.7 if ut == "coat" else rgb_of(contrasting(g.upper)) * 0.8 + upper * 0.2)
                 if ut == "coat" and L >= 80:  # buttons: below a pixel on a smaller person
                     for by in (0.27, 0.34, 0.41, 0.48):
                         yb = pose.neck[1] + (by - 0.135) * L * 1.05
@@ -373,7 +374,7 @@ class CameraRenderer(AccessoryPainter, Renderer):
                     line((cx, sh_y + L * 0.08), (cx, sh_y + L * 0.1), max(0.7, L * 0.004),
                          np.array([0.8, 0.8, 0.8], np.float32))
             elif ut == "shirt":
-                other = rgb_of(_contrast(g.upper)) * 0.6 + upper * 0.4
+                other = rgb_of(contrasting(g.upper)) * 0.6 + upper * 0.4
                 for sgn in (-1, 1):
                     line((cx + sgn * L * 0.035, sh_y - L * 0.012), (cx + sgn * L * 0.006, sh_y + L * 0.03),
                          max(0.8, L * 0.008), other)

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .drawing import RGB, Figure
+from .shots import RGB, Figure
 from .identities import Identity
 
 from .camera_paint import FABRICS, Canvas, Patch, Pose, lit_colour, rgb_of

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .drawing import RGB, Figure
+from .shots import RGB, Figure
 
 # --------------------------------------------------------------------------------------------------
 # Shapes: each body part is a tapered volume around a segment, rasterised over its bounding box

@@ -9,7 +9,7 @@ import numpy as np
 
 from .vocabulary import COLOUR_WORDS, HAIR_WORDS, ITEM_WORDS, NOUNS, PATTERN_WORDS, PLURAL_ITEMS, PRONOUNS
 from .identities import Identity
-from .drawing import Shot
+from .shots import Shot
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,54 +5,16 @@ paint the same plan, so their captions are the same."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .vocabulary import COLOURS, HAIR_COLOURS, SKIN_TONES, VIEWS
+from .vocabulary import COLOURS, SKIN_TONES, VIEWS
 from .identities import Identity, _pick
 
 
-# --------------------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------------------
-
-RGB = tuple[int, int, int]
-
-
-def shade(rgb: RGB, rng: np.random.Generator, amount: float = 1.0) -> RGB:
-    """A per-picture shade of a named colour: brightness and channel jitter that keep the name."""
-    light = rng.uniform(0.86, 1.1) if amount else 1.0
-    out = []
-    for c in rgb:
-        v = c * light + rng.normal(0, 7 * amount)
-        out.append(int(min(255, max(0, v))))
-    return tuple(out)  # type: ignore[return-value]
-
-
-def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return tuple(int(a[i] * (1 - t) + b[i] * t) for i in range(3))  # type: ignore[return-value]
-
-
-def _darker(rgb: RGB, f: float = 0.7) -> RGB:
-    return tuple(int(c * f) for c in rgb)  # type: ignore[return-value]
-
-
-def _contrast(rgb: RGB) -> RGB:
-    """A colour that shows on `rgb` (for stripes, seams, logos)."""
-    lum = 0.3 * rgb[0] + 0.59 * rgb[1] + 0.11 * rgb[2]
-    return _darker(rgb, 0.45) if lum > 110 else _mix(rgb, (245, 245, 245), 0.6)
-
-
-@dataclass
-class Shot:
-    """How one picture of an identity is taken; also what its captions may say about the picture."""
-
-    view: str  # front | back | left | right
-    action: str  # walking | standing
-    occluder: str  # none | pole | person | obstacle
-    visible: set[str] = field(default_factory=set)  # attributes that can be seen in this picture
+from .shots import (RGB, CameraDraw, Crop, Figure, Occluder, Shot, ShotPlan, contrasting, darker_colour, mix_colours,
+                    shade)
 
 
 class BackgroundBank:
@@ -77,16 +39,16 @@ class BackgroundBank:
             top = tuple(int(v) for v in rng.integers(60, 200, 3)) if kind == "street" else (
                 int(rng.integers(110, 170)), int(rng.integers(160, 200)), int(rng.integers(210, 250))
             )
-            bottom = _mix(top, (230, 230, 225), 0.5)
+            bottom = mix_colours(top, (230, 230, 225), 0.5)
             for y in range(ground):
-                d.line([(0, y), (W, y)], fill=_mix(top, bottom, y / max(1, ground)))
+                d.line([(0, y), (W, y)], fill=mix_colours(top, bottom, y / max(1, ground)))
         if kind == "street":  # building facade with windows
             wall = tuple(int(v) for v in rng.integers(90, 210, 3))
             d.rectangle([0, 0, W, ground], fill=wall)
             ww, wh = int(W * rng.uniform(0.1, 0.16)), int(H * rng.uniform(0.07, 0.1))
             for y in range(int(H * 0.04), ground - wh, int(wh * 1.8)):
                 for x in range(int(W * 0.05), W - ww, int(ww * 1.9)):
-                    d.rectangle([x, y, x + ww, y + wh], fill=_darker(wall, rng.uniform(0.3, 0.6)))
+                    d.rectangle([x, y, x + ww, y + wh], fill=darker_colour(wall, rng.uniform(0.3, 0.6)))
         elif kind == "wall":  # bricks
             brick = (int(rng.integers(120, 180)), int(rng.integers(50, 90)), int(rng.integers(30, 60)))
             mortar = (180, 175, 165)
@@ -107,15 +69,15 @@ class BackgroundBank:
             "sky": (140, 136, 128),
         }[kind]
         if kind == "pavement":
-            d.rectangle([0, 0, W, H], fill=_mix(g_col, (255, 255, 255), 0.2))
+            d.rectangle([0, 0, W, H], fill=mix_colours(g_col, (255, 255, 255), 0.2))
             ground = int(H * 0.25)
         d.rectangle([0, ground, W, H], fill=g_col)
         if kind in ("street", "pavement", "wall"):
             step = max(6, W // 6)
             for y in range(ground, H, step // 2):
-                d.line([(0, y), (W, y)], fill=_darker(g_col, 0.85))
+                d.line([(0, y), (W, y)], fill=darker_colour(g_col, 0.85))
             for x in range(0, W, step):
-                d.line([(x, ground), (x, H)], fill=_darker(g_col, 0.85))
+                d.line([(x, ground), (x, H)], fill=darker_colour(g_col, 0.85))
         arr = np.asarray(img, dtype=np.float32)
         grain = rng.normal(0, 9 if kind == "grass" else 5, size=arr.shape[:2] + (1,)).astype(np.float32)
         return Image.fromarray(np.clip(arr + grain, 0, 255).astype(np.uint8))
@@ -134,152 +96,6 @@ class BackgroundBank:
         h, w = self.size
         img = self.scenes[crop.scene].crop((crop.x, crop.y, crop.x + w, crop.y + h))
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if crop.mirrored else img
-
-
-@dataclass(frozen=True)
-class Crop:
-    """A background crop: scene index, top-left corner, mirrored; x_max/y_max give the corner as a
-    fraction of its range (another renderer maps it onto scenes of its own)."""
-
-    scene: int
-    x: int
-    y: int
-    mirrored: bool
-    x_max: int
-    y_max: int
-
-
-@dataclass
-class Figure:
-    """Where one drawn person's parts go and which colours they get; every length is a fraction of the
-    person's height ``ph`` (``L``) measured from the top of the head (``Y``). Built by :meth:`Figure.draw`,
-    which makes the picture's random choices in a fixed order (the bundled gallery depends on it)."""
-
-    H: int
-    W: int
-    view: str
-    action: str
-    woman: bool
-    bw: float  # build (width factor)
-    ph: float
-    top: float
-    cx: float
-    skin: RGB
-    upper: RGB
-    lower: RGB
-    shoes: RGB
-    hair: RGB
-    bagc: RGB | None
-    hatc: RGB | None
-    stride: float
-    phase: float
-
-    @classmethod
-    def draw(cls, ident: Identity, rng: np.random.Generator, size: tuple[int, int], view: str, action: str) -> "Figure":
-        H, W = size
-        ph = H * rng.uniform(0.74, 0.93) * ident.height
-        feet = H * rng.uniform(0.94, 0.995)
-        cx = W / 2 + rng.uniform(-0.1, 0.1) * W
-        woman = ident.gender == "woman"
-        skin = shade(SKIN_TONES[ident.skin], rng, 0.5)
-        upper = shade(COLOURS[ident.upper_colour], rng)
-        lower = shade(COLOURS[ident.lower_colour], rng) if ident.lower_type != "none" else upper
-        shoes = shade(COLOURS[ident.shoes_colour], rng)
-        hair = shade(HAIR_COLOURS[ident.hair_colour], rng, 0.6) if ident.hair_style != "bald" else skin
-        bagc = shade(COLOURS[ident.bag_colour], rng) if ident.bag != "none" else None
-        hatc = shade(COLOURS[ident.headwear_colour], rng) if ident.headwear != "none" else None
-        stride = rng.uniform(0.18, 0.38) if action == "walking" else rng.uniform(0.0, 0.05)
-        phase = rng.choice([-1.0, 1.0])
-        return cls(H=H, W=W, view=view, action=action, woman=woman, bw=ident.build * (0.93 if woman else 1.0), ph=ph,
-                   top=feet - ph, cx=cx, skin=skin, upper=upper, lower=lower, shoes=shoes, hair=hair, bagc=bagc,
-                   hatc=hatc, stride=stride, phase=phase)
-
-    def Y(self, f: float) -> float:  # noqa: N802 - a height on the body, as in the drawings' comments
-        return self.top + f * self.ph
-
-    def L(self, f: float) -> float:  # noqa: N802 - a length on the body
-        return f * self.ph
-
-    @property
-    def side(self) -> bool:
-        return self.view in ("left", "right")
-
-    @property
-    def face(self) -> int:
-        """Facing direction on screen for side views."""
-        return -1 if self.view == "left" else 1
-
-    @property
-    def sh(self) -> float:  # shoulder half-width
-        return self.L(0.06 if self.side else 0.118) * self.bw
-
-    @property
-    def hip(self) -> float:
-        return self.L(0.055 if self.side else (0.102 if self.woman else 0.094)) * self.bw
-
-    @property
-    def ys(self) -> float:  # shoulders
-        return self.Y(0.165)
-
-    @property
-    def yh(self) -> float:  # hips
-        return self.Y(0.5)
-
-    @property
-    def yk(self) -> float:  # knees
-        return self.Y(0.73)
-
-    @property
-    def ya(self) -> float:  # ankles
-        return self.Y(0.955)
-
-    @property
-    def limb(self) -> int:
-        return max(2, int(self.L(0.05) * self.bw))
-
-    @property
-    def arm_w(self) -> int:
-        return max(2, int(self.L(0.04) * self.bw))
-
-
-@dataclass
-class Occluder:
-    """What stands in front of the person (``kind``: none | pole | person | obstacle) and its drawn
-    geometry and colour; fields a kind does not use stay None."""
-
-    kind: str
-    x: float | None = None  # pole centre
-    width: float | None = None  # pole width, or passer-by width
-    colour: RGB | None = None
-    left: bool | None = None  # passer-by at the left edge
-    skin: int | None = None  # passer-by skin tone index
-    top: float | None = None  # obstacle top edge
-
-
-@dataclass
-class CameraDraw:
-    """The camera's draws: blur radius (None: sharp), per-channel gain, offset, noise window and amount."""
-
-    blur: float | None
-    gain: np.ndarray  # (3,) float
-    offset: float
-    noise_yx: tuple[int, int]
-    noise: float
-
-
-@dataclass
-class ShotPlan:
-    """Every random choice of one picture, made by :meth:`Renderer.plan` in a fixed order. A renderer
-    paints a plan without drawing from the picture's generator again, so any renderer leaves it in the
-    same state and the captions written from it after the picture are the same."""
-
-    view: str
-    action: str
-    crop: Crop
-    figure: Figure
-    umbrella: RGB | None  # the umbrella's shade, when the person carries one
-    occluder: Occluder
-    camera: CameraDraw
 
 
 class Renderer:
@@ -344,8 +160,8 @@ class Renderer:
             k = (x_hip + math.sin(angle) * (g.yk - g.yh), g.yk)
             a = (k[0] + math.sin(angle * 0.8) * (g.ya - g.yk), g.ya - abs(math.sin(angle)) * L(0.02))
             f = 0.78 if far else 1.0
-            d.line([(x_hip, g.yh), k], fill=_darker(colour_thigh, f), width=limb + 1, joint="curve")
-            d.line([k, a], fill=_darker(colour_shin, f), width=limb, joint="curve")
+            d.line([(x_hip, g.yh), k], fill=darker_colour(colour_thigh, f), width=limb + 1, joint="curve")
+            d.line([k, a], fill=darker_colour(colour_shin, f), width=limb, joint="curve")
             return a
 
         legs_covered = ident.lower_type in ("trousers", "jeans")
@@ -366,7 +182,7 @@ class Renderer:
         if ident.lower_type == "jeans":  # outer seams
             for (ax, ay), sx in zip(ankles, (-1, 1)):
                 top_x = cx + sx * spread
-                d.line([(ax + sx * limb * 0.3, ay - L(0.02)), (top_x + sx * limb * 0.3, g.yh + L(0.02))], fill=_darker(g.lower, 0.75), width=1)
+                d.line([(ax + sx * limb * 0.3, ay - L(0.02)), (top_x + sx * limb * 0.3, g.yh + L(0.02))], fill=darker_colour(g.lower, 0.75), width=1)
         return ankles
 
     @staticmethod
@@ -395,7 +211,7 @@ class Renderer:
             x0, x1 = sorted([bx, bx - g.face * L(0.085)])
             d.rounded_rectangle([x0, Y(0.19), x1, Y(0.44)], radius=max(1, int(L(0.02))), fill=g.bagc)
         else:
-            d.rounded_rectangle([cx - sh * 1.08, Y(0.2), cx + sh * 1.08, Y(0.42)], radius=max(1, int(L(0.02))), fill=_darker(g.bagc, 0.8))
+            d.rounded_rectangle([cx - sh * 1.08, Y(0.2), cx + sh * 1.08, Y(0.42)], radius=max(1, int(L(0.02))), fill=darker_colour(g.bagc, 0.8))
 
     @staticmethod
     def _arm(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, x_sh: float, swing: float, far: bool,
@@ -410,12 +226,12 @@ class Renderer:
         else:
             hand = (elbow[0] + math.sin(swing * 1.2) * L(0.15), elbow[1] + math.cos(swing * 1.2) * L(0.15))
         upper_end = elbow if sleeve_long else ((x_sh + elbow[0]) / 2, (ys + elbow[1]) / 2)
-        d.line([(x_sh, ys + L(0.01)), elbow, hand], fill=_darker(g.skin, f), width=arm_w, joint="curve")
-        d.line([(x_sh, ys + L(0.01)), upper_end], fill=_darker(g.upper, f), width=arm_w + 1, joint="curve")
+        d.line([(x_sh, ys + L(0.01)), elbow, hand], fill=darker_colour(g.skin, f), width=arm_w, joint="curve")
+        d.line([(x_sh, ys + L(0.01)), upper_end], fill=darker_colour(g.upper, f), width=arm_w + 1, joint="curve")
         if sleeve_long:
-            d.line([elbow, (elbow[0] + (hand[0] - elbow[0]) * 0.85, elbow[1] + (hand[1] - elbow[1]) * 0.85)], fill=_darker(g.upper, f), width=arm_w + 1)
+            d.line([elbow, (elbow[0] + (hand[0] - elbow[0]) * 0.85, elbow[1] + (hand[1] - elbow[1]) * 0.85)], fill=darker_colour(g.upper, f), width=arm_w + 1)
         r = arm_w * 0.6
-        d.ellipse([hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r], fill=_darker(g.skin, f))
+        d.ellipse([hand[0] - r, hand[1] - r, hand[0] + r, hand[1] + r], fill=darker_colour(g.skin, f))
         return hand
 
     def _near_arms(self, d: ImageDraw.ImageDraw, ident: Identity, g: Figure) -> list[tuple[float, float]]:
@@ -449,7 +265,7 @@ class Renderer:
             d.polygon([(cx - hip, Y(0.49)), (cx + hip, Y(0.49)), (cx + flare, Y(0.7)), (cx - flare, Y(0.7))], fill=g.lower)
         # pattern, clipped to the trapezoid row by row
         if ident.upper_pattern != "plain":
-            pc = _contrast(upper)
+            pc = contrasting(upper)
             step = max(3, int(L(0.035)))
             y = ys + step / 2
             while y < bottom_pattern - 1:
@@ -467,25 +283,25 @@ class Renderer:
         # garment details that tell the type apart
         if g.view == "front":
             if ident.upper_type in ("jacket", "coat"):
-                d.line([(cx, ys + L(0.02)), (cx, bottom)], fill=_darker(upper, 0.55), width=max(1, int(L(0.01))))
-                d.polygon([(cx - sh * 0.5, ys), (cx, ys + L(0.07)), (cx + sh * 0.5, ys)], fill=_contrast(upper) if ident.upper_type == "jacket" else _darker(upper, 0.8))
+                d.line([(cx, ys + L(0.02)), (cx, bottom)], fill=darker_colour(upper, 0.55), width=max(1, int(L(0.01))))
+                d.polygon([(cx - sh * 0.5, ys), (cx, ys + L(0.07)), (cx + sh * 0.5, ys)], fill=contrasting(upper) if ident.upper_type == "jacket" else darker_colour(upper, 0.8))
                 if ident.upper_type == "coat":
                     for by in (0.26, 0.34, 0.42, 0.5):
-                        d.ellipse([cx - 2 + L(0.015), Y(by) - 1, cx + L(0.015), Y(by) + 1], fill=_darker(upper, 0.4))
+                        d.ellipse([cx - 2 + L(0.015), Y(by) - 1, cx + L(0.015), Y(by) + 1], fill=darker_colour(upper, 0.4))
             elif ident.upper_type == "shirt":
-                d.polygon([(cx - sh * 0.45, ys), (cx, ys + L(0.04)), (cx + sh * 0.45, ys), (cx, ys + L(0.015))], fill=_contrast(upper))
-                d.line([(cx, ys + L(0.04)), (cx, bottom)], fill=_darker(upper, 0.7), width=1)
+                d.polygon([(cx - sh * 0.45, ys), (cx, ys + L(0.04)), (cx + sh * 0.45, ys), (cx, ys + L(0.015))], fill=contrasting(upper))
+                d.line([(cx, ys + L(0.04)), (cx, bottom)], fill=darker_colour(upper, 0.7), width=1)
             elif ident.upper_type == "hoodie":
-                d.rectangle([cx - waist * 0.6, Y(0.38), cx + waist * 0.6, Y(0.47)], outline=_darker(upper, 0.65))
+                d.rectangle([cx - waist * 0.6, Y(0.38), cx + waist * 0.6, Y(0.47)], outline=darker_colour(upper, 0.65))
                 d.line([(cx - L(0.02), ys + L(0.01)), (cx - L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
                 d.line([(cx + L(0.02), ys + L(0.01)), (cx + L(0.02), Y(0.27))], fill=(225, 225, 225), width=1)
             elif ident.upper_type in ("t-shirt", "dress"):
                 d.chord([cx - L(0.035), ys - L(0.02), cx + L(0.035), ys + L(0.03)], 0, 180, fill=g.skin)
         if ident.upper_type == "sweater":
-            d.line([(cx - waist, bottom - L(0.012)), (cx + waist, bottom - L(0.012))], fill=_darker(upper, 0.7), width=max(1, int(L(0.02))))
+            d.line([(cx - waist, bottom - L(0.012)), (cx + waist, bottom - L(0.012))], fill=darker_colour(upper, 0.7), width=max(1, int(L(0.02))))
         if ident.upper_type == "hoodie" and g.view != "front":
             hx = cx - g.face * L(0.03) if g.side else cx
-            d.ellipse([hx - L(0.06), ys - L(0.03), hx + L(0.06), ys + L(0.06)], fill=_darker(upper, 0.85))
+            d.ellipse([hx - L(0.06), ys - L(0.03), hx + L(0.06), ys + L(0.06)], fill=darker_colour(upper, 0.85))
 
     @staticmethod
     def _bags(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]]) -> None:
@@ -494,7 +310,7 @@ class Renderer:
         strap_w = max(1, int(L(0.012)))
         if ident.bag == "backpack" and view == "back":
             d.rounded_rectangle([cx - sh * 0.82, Y(0.19), cx + sh * 0.82, Y(0.45)], radius=max(1, int(L(0.025))), fill=bagc)
-            d.rectangle([cx - sh * 0.55, Y(0.33), cx + sh * 0.55, Y(0.42)], outline=_darker(bagc, 0.6))
+            d.rectangle([cx - sh * 0.55, Y(0.33), cx + sh * 0.55, Y(0.42)], outline=darker_colour(bagc, 0.6))
         elif ident.bag == "backpack" and view == "front":
             for sx in (-1, 1):
                 d.line([(cx + sx * sh * 0.6, ys), (cx + sx * sh * 0.75, Y(0.36))], fill=bagc, width=strap_w + 1)
@@ -530,9 +346,9 @@ class Renderer:
             if long_hair:
                 d.rounded_rectangle([hcx - hr_x * 1.15, hc_y - hr_y * 0.4, hcx + hr_x * 1.15, Y(0.27)], radius=max(1, int(L(0.03))), fill=hair)
             if ident.hair_style == "ponytail":
-                d.ellipse([hcx - L(0.02), hc_y, hcx + L(0.02), Y(0.2)], fill=_darker(hair, 0.9))
+                d.ellipse([hcx - L(0.02), hc_y, hcx + L(0.02), Y(0.2)], fill=darker_colour(hair, 0.9))
             if ident.hair_style == "bun":
-                d.ellipse([hcx - L(0.03), hc_y - hr_y - L(0.02), hcx + L(0.03), hc_y - hr_y + L(0.035)], fill=_darker(hair, 0.9))
+                d.ellipse([hcx - L(0.03), hc_y - hr_y - L(0.02), hcx + L(0.03), hc_y - hr_y + L(0.035)], fill=darker_colour(hair, 0.9))
             return
         if ident.hair_style != "bald":
             d.ellipse([hcx - hr_x * 1.08, hc_y - hr_y * 1.08, hcx + hr_x * 1.08, hc_y + hr_y * 0.5], fill=hair)
@@ -551,7 +367,7 @@ class Renderer:
             for ex in (-1, 1):
                 ecx = hcx + ex * hr_x * 0.38
                 d.ellipse([ecx - 1, hc_y - 1, ecx + 1, hc_y + 1], fill=(30, 25, 25))
-            d.line([(hcx - L(0.012), hc_y + hr_y * 0.55), (hcx + L(0.012), hc_y + hr_y * 0.55)], fill=_darker(skin, 0.7), width=1)
+            d.line([(hcx - L(0.012), hc_y + hr_y * 0.55), (hcx + L(0.012), hc_y + hr_y * 0.55)], fill=darker_colour(skin, 0.7), width=1)
             if ident.hair_style == "bun":
                 d.ellipse([hcx - L(0.028), hc_y - hr_y - L(0.035), hcx + L(0.028), hc_y - hr_y + L(0.02)], fill=hair)
         if ident.glasses:
@@ -576,12 +392,12 @@ class Renderer:
             d.chord([hcx - hr_x * 1.05, hc_y - hr_y * 1.15, hcx + hr_x * 1.05, hc_y + hr_y * 0.2], 180, 360, fill=hatc)
             if g.side:
                 bx0, bx1 = sorted([hcx + face * hr_x * 0.6, hcx + face * (hr_x + L(0.05))])
-                d.rectangle([bx0, hc_y - hr_y * 0.5, bx1, hc_y - hr_y * 0.35], fill=_darker(hatc, 0.85))
+                d.rectangle([bx0, hc_y - hr_y * 0.5, bx1, hc_y - hr_y * 0.35], fill=darker_colour(hatc, 0.85))
             elif g.view == "front":
-                d.ellipse([hcx - hr_x * 1.0, hc_y - hr_y * 0.6, hcx + hr_x * 1.0, hc_y - hr_y * 0.25], fill=_darker(hatc, 0.85))
+                d.ellipse([hcx - hr_x * 1.0, hc_y - hr_y * 0.6, hcx + hr_x * 1.0, hc_y - hr_y * 0.25], fill=darker_colour(hatc, 0.85))
         elif ident.headwear == "hat":
             d.rounded_rectangle([hcx - hr_x * 0.9, hc_y - hr_y * 1.55, hcx + hr_x * 0.9, hc_y - hr_y * 0.45], radius=max(1, int(L(0.015))), fill=hatc)
-            d.ellipse([hcx - hr_x * 1.7, hc_y - hr_y * 0.65, hcx + hr_x * 1.7, hc_y - hr_y * 0.3], fill=_darker(hatc, 0.85))
+            d.ellipse([hcx - hr_x * 1.7, hc_y - hr_y * 0.65, hcx + hr_x * 1.7, hc_y - hr_y * 0.3], fill=darker_colour(hatc, 0.85))
 
     @staticmethod
     def _carried(d: ImageDraw.ImageDraw, ident: Identity, g: Figure, hands: list[tuple[float, float]],
@@ -624,7 +440,7 @@ class Renderer:
         if occluder == "pole":
             px, pw, pc = occ.x, occ.width, occ.colour
             d.rectangle([px - pw / 2, 0, px + pw / 2, H], fill=pc)
-            d.line([(px - pw / 2 + 1, 0), (px - pw / 2 + 1, H)], fill=_mix(pc, (255, 255, 255), 0.3), width=1)
+            d.line([(px - pw / 2 + 1, 0), (px - pw / 2 + 1, H)], fill=mix_colours(pc, (255, 255, 255), 0.3), width=1)
         elif occluder == "person":
             left, ow, oc = occ.left, occ.width, occ.colour
             x0, x1 = (-ow * 0.6, ow) if left else (W - ow, W + ow * 0.6)
@@ -634,7 +450,7 @@ class Renderer:
         elif occluder == "obstacle":
             oy, oc = occ.top, occ.colour
             d.rounded_rectangle([-5, oy, W + 5, H + 5], radius=max(1, int(W * 0.06)), fill=oc)
-            d.line([(0, oy + 3), (W, oy + 3)], fill=_mix(oc, (255, 255, 255), 0.35), width=1)
+            d.line([(0, oy + 3), (W, oy + 3)], fill=mix_colours(oc, (255, 255, 255), 0.35), width=1)
 
     def _draw_camera(self, rng: np.random.Generator) -> CameraDraw:
         blur = rng.uniform(0.3, 1.0) if rng.random() < 0.55 else None

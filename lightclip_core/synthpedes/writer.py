@@ -21,7 +21,8 @@ from ..outputs import OutputKind, check_output_dir, remove_owned
 from ..registry import one_of
 from .vocabulary import VERSION, VIEWS
 from .identities import Identity, mutate_identity, sample_identity
-from .drawing import Renderer, Shot
+from .drawing import Renderer
+from .shots import Shot
 from .renderers import RENDERERS
 from .captions import CaptionWriter
 from .counterfactuals import UniformStream, write_counterfactuals
