@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 from conftest import REPO
 from lightclip_core import LightCLIPError
+from lightclip_core import run_state
 from lightclip_core import train as train_mod
 from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
 from lightclip_core.data import load_dataset
@@ -131,10 +132,10 @@ def test_a_kill_inside_an_epochs_save_resumes_to_the_same_weights(tiny, tmp_path
     disk and ends with the uninterrupted run's weights."""
     want = uninterrupted_weights(tiny, tmp_path / "full")
     saves = {"n": 0}
-    real_write, real_replace = train_mod.atomic_write_bytes, train_mod.replace_dir
+    real_write, real_replace = run_state.atomic_write_bytes, run_state.replace_dir
 
     def dying_write(path, data):
-        if Path(path).name == train_mod.STATE_TENSORS:
+        if Path(path).name == run_state.STATE_TENSORS:
             saves["n"] += 1
             if saves["n"] == 2 and where == "optimizer state":
                 raise KeyboardInterrupt("killed inside the save")
@@ -149,8 +150,8 @@ def test_a_kill_inside_an_epochs_save_resumes_to_the_same_weights(tiny, tmp_path
     # its own context: monkeypatch.undo() would also drop the text_cache fixture's LIGHTCLIP_CACHE, and
     # the resumed run would read caption features another runtime wrote into the user's cache
     with monkeypatch.context() as faults, pytest.raises(KeyboardInterrupt):
-        faults.setattr(train_mod, "atomic_write_bytes", dying_write)
-        faults.setattr(train_mod, "replace_dir", dying_replace)
+        faults.setattr(run_state, "atomic_write_bytes", dying_write)
+        faults.setattr(run_state, "replace_dir", dying_replace)
         fit(small_cfg(tiny, run))
     assert json.loads((run / "last" / "config.json").read_text())["epoch"] == 1  # the first epoch's folder, whole
     assert json.loads((run / "last" / "train_state.json").read_text())["epoch"] == 0
@@ -167,12 +168,12 @@ def test_resume_refuses_a_torn_or_damaged_last_folder(tiny, tmp_path):
     with pytest.raises(LightCLIPError, match="holds the weights of epoch 2 but the optimizer state of epoch 1"):
         fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
     (last / "config.json").write_text(cfg_text)
-    state = (last / train_mod.STATE_TENSORS).read_bytes()
-    (last / train_mod.STATE_TENSORS).write_bytes(state[: len(state) // 2])  # truncated
+    state = (last / run_state.STATE_TENSORS).read_bytes()
+    (last / run_state.STATE_TENSORS).write_bytes(state[: len(state) // 2])  # truncated
     with pytest.raises(LightCLIPError, match="cannot be read"):
         fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
-    (last / train_mod.STATE_TENSORS).write_bytes(state)
-    (last / train_mod.STATE_JSON).write_text('{"epoch": 0')
+    (last / run_state.STATE_TENSORS).write_bytes(state)
+    (last / run_state.STATE_JSON).write_text('{"epoch": 0')
     with pytest.raises(LightCLIPError, match="saved state in .* is damaged"):
         fit(small_cfg(tiny, run, epochs=2, max_steps_per_epoch=1), resume=True)
 
@@ -368,7 +369,7 @@ def test_gpu_preset_fits_all_nine_and_stops_in_one_sentence_without_cuda(micro, 
 
 
 def test_samples_per_epoch_walks_permutations_without_repeats():
-    from lightclip_core.train import epoch_indices
+    from lightclip_core.train_parts import epoch_indices
 
     seen = np.concatenate([epoch_indices(10, 4, e, seed=3) for e in range(5)])  # 20 = two passes over 10
     assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))

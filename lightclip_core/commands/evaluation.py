@@ -18,7 +18,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..checkpoints import load_checkpoint
     from ..data import load_dataset
     from ..evaluate import evaluate
-    from ..train import resolve_device
+    from ..train_parts import resolve_device
 
     device = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=device)

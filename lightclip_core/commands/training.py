@@ -42,7 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a backbone against a frozen text encoder; writes RUN_DIR/best and RUN_DIR/last."""
     from dataclasses import replace
 
-    from ..train import fit, read_run_config
+    from ..run_state import read_run_config
+    from ..train import fit
     from ..train_config import preset
 
     cfg = TrainConfig()
@@ -76,7 +77,8 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..train_config import AUGMENTATIONS
     from ..distill import build_teacher_store
-    from ..train import refuse_real_check, resolve_device
+    from ..train import refuse_real_check
+    from ..train_parts import resolve_device
     from ..train_config import preset
 
     if args.augment:
