@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+import torch
 
-from .fileio import atomic_write_json, log, read_json
-from .progress import Progress, as_progress
+from .checkpoints import load_checkpoint
 from .data.footage_file import FootageError
+from .fileio import atomic_write_json, log, read_json
 from .footage.detectors import DEFAULT_DETECTOR, make_detector
 from .footage.limits import VIDEO_EXTENSIONS, FootageLimits
 from .footage.opencv import opencv
@@ -44,6 +45,9 @@ from .footage.sources import Source, files_under, short_names
 from .footage.tracker import Candidate, Track, TrackerOptions
 from .footage.video import probe_video, video_segments
 from .footage.writer import FootageSummary, SourceResult, prepare_out, write_footage_gallery
+from .gallery_embeddings import checkpoint_fingerprint
+from .progress import Progress, as_progress
+from .runtime import set_torch_threads
 
 PARTS = "parts"
 MANIFEST = "manifest.json"
@@ -181,7 +185,6 @@ def build_archive_gallery(
     `ray`: None runs here in this process; ``"local"`` starts Ray on this machine with `workers`
     workers; ``HOST:PORT`` joins a running cluster. A video that cannot be read is skipped and listed
     (one sentence each); the others go on. Returns the summary and the crops' embeddings."""
-    from .gallery_embeddings import checkpoint_fingerprint
 
     limits = limits or ARCHIVE_LIMITS
     topts = tracker or TrackerOptions()
@@ -232,8 +235,6 @@ def _start_manifest(out: Path, options: dict[str, Any]) -> dict[str, Any]:
 def _run_here(todo: Sequence[Source], *, checkpoint, det, sample_fps, topts, limits, finished, skipped, report,
               **_: Any) -> None:
     """Every video in this process, one after the other (PyTorch on one thread beside OpenCV's pool)."""
-    from .checkpoints import load_checkpoint
-    from .runtime import set_torch_threads
 
     indexer = FrameIndexer(load_checkpoint(checkpoint), det)
     before = set_torch_threads(1)
@@ -325,9 +326,7 @@ class _Worker:
 
     def __init__(self, checkpoint: str, detector: str, detector_options: dict, limits: dict) -> None:
         import cv2
-        import torch
 
-        from .checkpoints import load_checkpoint
 
         cv2.setNumThreads(1)  # one CPU per worker: the workers are the parallelism
         torch.set_num_threads(1)

@@ -18,15 +18,19 @@ The text side is encoded once (`BindingSet.features`) and shared by every model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .data import load_dataset
 from .errors import LightCLIPError
 from .fileio import read_json
+from .synthpedes.counterfactuals import counterfactual_identity
+from .synthpedes.identities import Identity
+from .text_cache import TokenStateStore
 
 KINDS = ("swap_colours", "upper_colour", "lower_colour", "gender", "upper_type", "lower_type")
 SINGLE_KINDS = KINDS[1:]  # "one attribute changed"
@@ -78,10 +82,6 @@ class BindingSet:
 
     @classmethod
     def build(cls, root: str | Path, split: str = "test", seed: int = 0) -> "BindingSet":
-        from .data import load_dataset
-        from .synthpedes.counterfactuals import counterfactual_identity
-        from .synthpedes.identities import Identity
-
         people = _people(root)
         samples = load_dataset("synthpedes", root).split(split)
         if not samples:
@@ -120,7 +120,6 @@ class BindingSet:
         """The frozen encoder's output for every text and query, once (shared by models on that encoder)."""
         texts = self.texts + self.queries
         if states:
-            from .text_cache import TokenStateStore
 
             return TokenStateStore.build(text_encoder, texts, progress=False)
         return torch.cat([text_encoder.encode(texts[i : i + 512]).float().cpu() for i in range(0, len(texts), 512)])
@@ -133,10 +132,6 @@ def _people(root: str | Path) -> dict[int, dict[str, Any]]:
 
 
 def _identity_fields(person: dict[str, Any]) -> dict[str, Any]:
-    from dataclasses import fields
-
-    from .synthpedes.identities import Identity
-
     names = {f.name for f in fields(Identity)} - {"skin", "height", "build"}
     return {k: person[k] for k in names if k in person}
 
@@ -147,7 +142,6 @@ def _combo(p: dict[str, Any]) -> tuple:
 
 def project(model, features, rows: slice | None = None) -> torch.Tensor:
     """The joint-space text embeddings of the cached frozen features (all, or `rows`), in chunks."""
-    from .text_cache import TokenStateStore
 
     n = len(features) if isinstance(features, TokenStateStore) else features.shape[0]
     out = []

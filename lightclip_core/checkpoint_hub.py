@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import CONFIG_FILE, MODEL_FILE, load_checkpoint, read_config
-from .fileio import _UMASK, replace_dir
 from .errors import LightCLIPError, OfflineError
+from .fileio import _UMASK, replace_dir
 from .hub import cached_hub_file, error_summary, hub_unreachable_reason
+from .models.backbones import get_backbone_spec
 
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE)
 OPTIONAL_FILES = ("metrics.json", "curves.json")
@@ -112,7 +113,11 @@ def _fetch(repo_id: str, backbone: str, revision: str | None, token: str | None)
         return paths  # complete in the cache: no network needed (optional files are only extras)
     _require_hub(f"Downloading the {backbone} checkpoint from {repo_id}")
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     for name in missing:
         try:
@@ -135,7 +140,6 @@ def pull_checkpoint(repo_id: str, backbone: str, out_dir: str | Path, *, force: 
     beside the destination and only then moved into place; an existing checkpoint is replaced only
     with ``force=True``.
     """
-    from .models.backbones import get_backbone_spec
 
     repo_id = _check_repo_id(repo_id)
     get_backbone_spec(backbone)  # an unknown name raises with the list of valid ones

@@ -7,13 +7,25 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from .errors import LightCLIPError
-from .fileio import atomic_write_bytes, atomic_write_json, read_json, read_json_or_none, write_dir
+from .fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    portable_path,
+    portable_record,
+    read_json,
+    read_json_or_none,
+    write_dir,
+)
+from .models.lightclip import LightCLIP, LightCLIPConfig
 from .outputs import OutputKind, check_output_dir
 
 MODEL_FILE = "model.safetensors"
@@ -78,7 +90,6 @@ def save_checkpoint(model, path: str | Path, extra: dict[str, Any] | None = None
     `dtype`: None keeps the weights as they are; a float dtype (``torch.float16``) casts them;
     ``"int8"`` stores large weight matrices as per-channel int8 (see `quantize_int8`).
     """
-    from safetensors.torch import save
 
     path = Path(path)
     raw = model.trainable_state_dict()
@@ -123,10 +134,7 @@ def load_checkpoint(
     mismatch, a truncated or foreign weights file, or missing / unexpected tensors raise a
     `LightCLIPError` that names what differs.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
-    from .models.lightclip import LightCLIP, LightCLIPConfig
 
     path = Path(path)
     config = read_config(path)
@@ -166,13 +174,11 @@ def load_checkpoint(
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str | None = torch.float16) -> Path:
     """Copy checkpoint `src` (e.g. ``RUN_DIR/best``) to `dst` with weights in `dtype` (fp16 halves
     the size, "int8" quarters it; `load_checkpoint` restores fp32), keeping config, metrics, curves."""
-    import shutil
 
     src, dst = Path(src), Path(dst)
     check_output_dir(dst, CHECKPOINT_OUTPUT, "--out", [src])  # before loading anything
     model = load_checkpoint(src)
     config = read_config(src)
-    from .fileio import portable_path, portable_record
 
     extra = portable_record({k: v for k, v in config.items() if k not in ("format", "model", "weights_dtype")})
     extra["exported_from"] = portable_path(src)

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from .commands import COMMANDS, RANGES
 from .errors import LightCLIPError
+from .runtime import resolve_runtime
 from .train_config import image_size_arg  # noqa: F401 - the --image-size parser, tested through the command line
 
 
@@ -51,7 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if getattr(args, "runtime", None):
-            from .runtime import resolve_runtime
 
             resolve_runtime(args.runtime)  # an unknown or unavailable runtime: one sentence, before any work
         return func(args)

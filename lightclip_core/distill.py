@@ -26,7 +26,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torchvision.transforms.functional as TF
+from PIL import ImageFilter
+from torchvision.transforms import InterpolationMode
+from tqdm import tqdm
 
+from .checkpoints import load_checkpoint, read_config
+from .data.base import load_image
+from .data.transforms import down_up, jpeg_roundtrip
 from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, sha256_file, write_cache
 
@@ -111,9 +118,6 @@ class ViewTransform:
         self.mean, self.std = list(mean), list(std)
 
     def __call__(self, img, p: dict[str, Any]) -> torch.Tensor:
-        import torchvision.transforms.functional as TF
-        from torchvision.transforms import InterpolationMode
-
         h, w = self.size
         img = TF.resize(img, [h, w], interpolation=InterpolationMode.BICUBIC)
         if p["flip"]:
@@ -141,9 +145,7 @@ class ViewTransform:
     @staticmethod
     def _camera(img, p: dict[str, Any]):
         """The view's lost resolution, blur, greyscale and JPEG on a PIL image (same size)."""
-        from PIL import ImageFilter
 
-        from .data.transforms import down_up, jpeg_roundtrip
 
         if p["downsample"]:
             img = down_up(img, p["downsample"])
@@ -169,7 +171,6 @@ def epoch_view(seed: int, epoch: int, index: int, views: int) -> int:
 def check_teacher(path: str | Path, text_encoder: str) -> dict[str, Any]:
     """The teacher's config, if `path` is a checkpoint trained against `text_encoder` (cheap: no weights
     are read, so a run fails on a wrong teacher before it spends minutes on anything else)."""
-    from .checkpoints import read_config
 
     path = Path(path)
     if not path.exists():
@@ -186,7 +187,6 @@ def check_teacher(path: str | Path, text_encoder: str) -> dict[str, Any]:
 
 def load_teacher(path: str | Path, text_encoder: str, embed_dim: int, device: torch.device | str = "cpu"):
     """A teacher checkpoint, checked against the student: same text encoder, same embedding width."""
-    from .checkpoints import load_checkpoint
 
     path = Path(path)
     check_teacher(path, text_encoder)
@@ -223,8 +223,6 @@ class _ViewImages(torch.utils.data.Dataset):
         return len(self.paths) * self.views
 
     def __getitem__(self, j: int) -> torch.Tensor:
-        from .data.base import load_image
-
         i, v = divmod(j, self.views)
         return self.transform(load_image(self.paths[i]), view_params(self.aug, self.seed, v, i))
 
@@ -269,7 +267,6 @@ def build_teacher_store(
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
         it = loader
         if progress:
-            from tqdm import tqdm
 
             it = tqdm(loader, desc=f"teacher {k + 1}/{len(teachers)}: {n} images x {views} views", unit="batch",
                       leave=False, file=sys.stderr)

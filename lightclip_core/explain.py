@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import LightCLIPError
+from .search import clean_query
 
 MAX_PHRASES = 8
 MATCH, UNSURE = 70.0, 50.0  # percentile of the gallery the picture beats: >= MATCH ✓, >= UNSURE ≈, else ✗
@@ -47,7 +48,6 @@ def split_phrases(text: str, limit: int = MAX_PHRASES) -> list[str]:
 
 def explain(engine, query: str, row: int) -> list[PhraseEvidence]:
     """Per-phrase evidence for gallery row `row` of `engine` (a SearchEngine) under `query`."""
-    from .search import clean_query
 
     query, _ = clean_query(query)
     n = len(engine.gallery)

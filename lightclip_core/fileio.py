@@ -13,7 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from safetensors import safe_open
+from safetensors.numpy import save as save_numpy
+from safetensors.torch import save as save_torch
+
 from .errors import LightCLIPError
+from .settings import get
 
 _UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so never toggle it later)
 os.umask(_UMASK)
@@ -125,7 +130,6 @@ def write_dir(dest: Path, fill: Callable[[Path], None], flag: str = "--out") -> 
 def check_writable_dir(folder: Path, flag: str) -> None:
     """Make `folder` (and its parents) and check a file can be written there, before any long work:
     one sentence naming `flag` when it cannot (read-only place, a file in the way, no permission)."""
-    from .errors import LightCLIPError
 
     folder = Path(folder)
     blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
@@ -185,7 +189,6 @@ def sha256_file(path: Path) -> str:
 
 def cache_root() -> Path:
     """LightCLIP's cache root: ``$LIGHTCLIP_CACHE`` or ``~/.cache/lightclip``."""
-    from .settings import get
 
     return Path(get("LIGHTCLIP_CACHE"))
 
@@ -200,8 +203,6 @@ def read_cache(path: Path, valid: Callable[[dict[str, Any]], bool], framework: s
     if not path.is_file():
         return None
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework=framework) as f:
             stored = f.metadata() or {}
             if any(stored.get(k) != v for k, v in (metadata or {}).items()):
@@ -216,10 +217,7 @@ def write_cache(path: Path, tensors: dict[str, Any], metadata: dict[str, str] | 
                 best_effort: bool = False) -> None:
     """Store `tensors` at `path` atomically; with `best_effort`, a read-only cache directory is
     ignored (it only costs the next run its encoding time)."""
-    if framework == "numpy":
-        from safetensors.numpy import save
-    else:
-        from safetensors.torch import save
+    save = save_numpy if framework == "numpy" else save_torch
     try:
         atomic_write_bytes(path, save(tensors, metadata=metadata))
     except OSError:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .data import load_dataset
 from .errors import LightCLIPError
+from .footage import FootageIndex
 
 
 def detect_gallery_dataset(root: str | Path) -> str:
@@ -51,7 +54,6 @@ class Gallery:
 
         `dataset="auto"`: RSTPReid/SynthPedes format when ``data_captions.json`` exists, else a folder.
         """
-        from .data import load_dataset
 
         root = Path(root)
         if dataset == "auto":
@@ -63,7 +65,6 @@ class Gallery:
             samples = samples[:max_images]
         footage = None
         if ds.notes.get("footage"):
-            from .footage import FootageIndex
 
             footage = FootageIndex.from_meta(root, ds.notes["footage"])
         return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
@@ -77,8 +78,6 @@ class Gallery:
         return self.footage is not None
 
     def max_images_per_id(self) -> int:
-        from collections import Counter
-
         return max(Counter(self.pids).values(), default=1)
 
     def pid_of_caption(self, text: str) -> int | None:

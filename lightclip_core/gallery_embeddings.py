@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoints import SHIPPED_EMBEDDINGS, SHIPPED_SUFFIX
+from .checkpoints import CONFIG_FILE, MODEL_FILE, SHIPPED_EMBEDDINGS, SHIPPED_SUFFIX
 from .errors import LightCLIPError
 from .fileio import cache_root, read_cache, safe_stem, write_cache
 from .gallery import Gallery
@@ -27,7 +27,6 @@ def store_key(checkpoint: str | Path, gallery: Gallery) -> str:
 
 def checkpoint_fingerprint(path: str | Path) -> str:
     """SHA-256 of a checkpoint's weights and config."""
-    from .checkpoints import CONFIG_FILE, MODEL_FILE
 
     h = hashlib.sha256()
     for name in (MODEL_FILE, CONFIG_FILE):

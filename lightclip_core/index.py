@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from .errors import LightCLIPError
-from .fileio import cache_root, read_json_or_none
+from .fileio import atomic_write_bytes, atomic_write_json, cache_root, log, read_json_or_none
+from .outputs import check_output_file
 from .registry import one_of
 
 INDEX_KINDS = ("auto", "flat", "pq", "hnsw", "ivf")
@@ -243,7 +244,6 @@ class GalleryIndex:
         self.tuned = {"param": name, "value": int(value), "recall_at_10": round(recall, 4), "target": target,
                       "queries": len(q), "reached": recall >= target}
         if recall < target:
-            from .fileio import log
 
             log(f"The {self.kind} index reaches recall@{k} {recall:.3f} at its widest search ({name} {value}), "
                 f"short of the target {target}; use kind 'flat' for exact search.")
@@ -273,7 +273,6 @@ class GalleryIndex:
     def check_out(path: str | Path, inputs=(), flag: str = "--out") -> None:
         """Refuse, in one sentence, to save to `path` when ``<path>.json`` or ``<path>.faiss`` exists and
         is not an index this project saved (`outputs.check_output_file`), or `path` overlaps `inputs`."""
-        from .outputs import check_output_file
 
         path = Path(path)
         meta = path.with_suffix(".json")
@@ -282,7 +281,6 @@ class GalleryIndex:
 
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.faiss`` and ``<path>.json`` atomically; returns the .faiss path."""
-        from .fileio import atomic_write_bytes, atomic_write_json
 
         faiss = _faiss()
         path = Path(path)

@@ -27,8 +27,11 @@ from typing import Any, Sequence
 
 import torch
 
+from .data.footage_file import read_footage
+from .data.person_search import load_rstpreid
 from .errors import LightCLIPError
 from .fileio import read_json
+from .retrieval import encode_images, retrieval_metrics
 
 CROPS_FILE = "crops.json"
 CROPS_FORMAT = "lightclip-realcheck"
@@ -58,7 +61,6 @@ def measuring_only(root: str | Path) -> str | None:
     """Why `root` must never be trained on (a real check, or a footage gallery of the street video), or None."""
     if is_real_check(root):
         return "is a real-photo check (crops.json, lightclip-realcheck)"
-    from .data.footage_file import read_footage
 
     try:
         meta = read_footage(root)
@@ -82,7 +84,6 @@ def reid_metrics(features: torch.Tensor, persons: list[int], tracks: list, times
                  gap_s: float = REID_GAP_S) -> dict[str, float]:
     """Image -> image retrieval over crops ``features (N, D)`` (L2-normalised): mAP and R@1 in percent,
     over the crops that have at least one positive left after the same-track time gap."""
-    from .retrieval import retrieval_metrics
 
     sim = features.float() @ features.float().t()
     aps, r1s, queries = [], [], 0
@@ -139,8 +140,6 @@ def real_check(model, root: str | Path, image_features: torch.Tensor | None = No
     """Every real-check figure of `model` on the check at `root` (``real_*`` fields; the re-ID ones only
     when ``crops.json`` is there). `image_features` ``(G, D)``: the crops already encoded, in the test
     split's gallery order."""
-    from .data.person_search import load_rstpreid
-    from .retrieval import encode_images, retrieval_metrics
 
     root = Path(root)
     ev = load_rstpreid(root, name="real check").eval_split("test")

@@ -15,7 +15,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
+from .data.transforms import ImageFiles, eval_transform
 from .errors import LightCLIPError
 
 METRIC_KEYS = ("r1", "r5", "r10", "map", "minp")
@@ -121,7 +123,6 @@ def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers
 
     `progress` shows a tqdm bar; `on_batch(done, total)`, when given, is called after each batch.
     """
-    from .data.transforms import ImageFiles, eval_transform
 
     ds = ImageFiles(list(paths), eval_transform(model))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
@@ -130,7 +131,6 @@ def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers
     feats = []
     it = loader
     if progress:
-        from tqdm import tqdm
 
         it = tqdm(loader, desc="gallery", unit="batch", leave=False)
     done = 0

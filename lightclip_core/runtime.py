@@ -18,6 +18,7 @@ import atexit
 import copy
 import hashlib
 import json
+import multiprocessing
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ import torch
 
 from .errors import LightCLIPError
 from .fileio import atomic_write_json, cache_root, log, sha256_file
+from .registry import one_of
+from .settings import get
 
 RUNTIMES = ("torch", "onnx")
 OPSET = 17
@@ -46,7 +49,6 @@ def onnxruntime_available() -> bool:
 
 def requested_runtime(name: str | None = None) -> str:
     """What was asked for, before resolving: `name`, else ``$LIGHTCLIP_RUNTIME``, else ``auto``."""
-    from .settings import get
 
     return (name or get("LIGHTCLIP_RUNTIME")).strip().lower()
 
@@ -56,7 +58,6 @@ def resolve_runtime(name: str | None = None) -> str:
     name = requested_runtime(name)
     if name == "auto":
         return "onnx" if onnxruntime_available() else "torch"
-    from .registry import one_of
 
     one_of("runtime", name, ("auto", *RUNTIMES), "runtimes")
     if name == "onnx" and not onnxruntime_available():
@@ -206,7 +207,6 @@ class OnnxFunction:
     def _export_in_child(self, timeout_s: float = 900) -> bool:
         """`_export` in a forked process (one thread, silent), waited for without holding the GIL;
         whether it left a checked file. False where there is no fork (then the caller exports here)."""
-        import multiprocessing
 
         if "fork" not in multiprocessing.get_all_start_methods():
             return False

@@ -18,14 +18,21 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .checkpoints import load_checkpoint
 from .errors import LightCLIPError
 from .gallery import Gallery
 from .gallery_embeddings import (
-    cached_gallery_embeddings, checkpoint_fingerprint, encode_gallery, read_shipped_embeddings,
-    store_key)
+    cached_gallery_embeddings,
+    checkpoint_fingerprint,
+    encode_gallery,
+    read_shipped_embeddings,
+    store_key,
+)
 from .index import TUNE_QUERIES, GalleryIndex, as_float32, will_tune
-from .stores import FaissStore
+from .models.zero_shot import create_zero_shot
 from .progress import Progress
+from .retrieval import retrieval_metrics
+from .stores import FaissStore
 
 MAX_QUERY_CHARS = 1000  # longer queries are cut (at a word boundary); the encoders truncate tokens anyway
 MAX_K = 50
@@ -136,7 +143,6 @@ class SearchEngine:
     def on_store(cls, checkpoint: str | Path, gallery: Gallery, store, **kw: Any) -> "SearchEngine":
         """A checkpoint's queries over `gallery`, whose embeddings the persistent `store` holds (`index --store NAME`
         wrote them with this checkpoint and this gallery: checked)."""
-        from .checkpoints import load_checkpoint
 
         info = store.info()
         if info.get("key") != store_key(checkpoint, gallery) or info.get("rows") != len(gallery):
@@ -169,7 +175,6 @@ class SearchEngine:
         ``shipped=False`` skips it), the disk cache under ``<cache>/gallery/`` (keyed by the
         checkpoint's and the gallery's fingerprints; `cache_dir=False` disables it), or an encode.
         """
-        from .checkpoints import load_checkpoint
 
         return cls.over_gallery(load_checkpoint(checkpoint, device=device), checkpoint, gallery, cache_dir,
                                 progress, shipped, **index_kw)
@@ -204,7 +209,6 @@ class SearchEngine:
     ) -> "SearchEngine":
         """A pretrained CLIP-family model (`lightclip_core.list_zero_shot()`) over `gallery`; the
         gallery embeddings are cached like a checkpoint's (keyed by model, weights and gallery)."""
-        from .models.zero_shot import create_zero_shot
 
         model = create_zero_shot(key, pretrained=pretrained).to(device)
         cache_key = f"zero-shot:{key}:{model.config.pretrained_tag}" if pretrained and cache_dir is not False else None
@@ -277,7 +281,6 @@ class SearchEngine:
 
     def average_precision(self, query_embedding: np.ndarray, pid: int) -> float:
         """AP (percent) of one query embedding whose true identity is `pid`, over the whole gallery."""
-        from .retrieval import retrieval_metrics
 
         sim = torch.from_numpy(self.embeddings @ query_embedding)[None, :]  # (1, N)
         return float(retrieval_metrics(sim, [pid], self.gallery.pids)["map"])

@@ -16,9 +16,12 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
+from tqdm import tqdm
 
 from .fileio import cache_root, log, read_cache, write_cache
 from .models.text_encoders import TextEncoder, TextFeatures
+from .runtime import onnxruntime_available
 
 CHUNK = 512  # texts per encoder call while building
 
@@ -34,7 +37,6 @@ def _key(encoder: TextEncoder, texts: list[str], kind: str) -> str:
 def _chunks(n: int, what: str, progress: bool):
     it = range(0, n, CHUNK)
     if progress:
-        from tqdm import tqdm
 
         it = tqdm(it, desc=f"encoding {n} {what}", unit="chunk", leave=False)
     return it
@@ -113,7 +115,6 @@ def cached_token_states(encoder: TextEncoder, texts: list[str], name: str, progr
     if cached is not None:
         return _store_from(cached)
     t0 = time.perf_counter()
-    from .runtime import onnxruntime_available
 
     on_onnx = encoder.device.type == "cpu" and onnxruntime_available()
     with encoder.dispatch.switched("onnx") if on_onnx else nullcontext():
@@ -130,7 +131,6 @@ def _store_from(tensors: dict[str, torch.Tensor]) -> TokenStateStore:
 
 def _write_large(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Like `fileio.write_cache`, but streamed to a temporary file (no second copy in memory)."""
-    from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

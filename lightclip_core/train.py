@@ -23,28 +23,39 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm import tqdm
 
 from .checkpoints import load_checkpoint
 from .data import load_dataset
 from .data.base import caption_offsets
 from .data.supervision import attribute_classes, counterfactual_captions, has_counterfactuals
+from .data.supervision import attribute_labels as read_labels
 from .data.transforms import train_transform
-from .errors import LightCLIPError
 from .distill import ViewTransform, build_teacher_store, check_teacher
+from .errors import LightCLIPError
 from .evaluate import evaluate
 from .fileio import check_writable_dir, log
 from .losses import compute_losses
 from .models.backbones import get_backbone_spec
 from .models.lightclip import LightCLIP, LightCLIPConfig
 from .realcheck import measuring_only
+from .run_state import load_resume_state, resume_point, save_epoch, teacher_record, write_run_record
 from .text_cache import cached_text_features, cached_token_states, cached_token_states_exist
 from .train_config import (
-    PRESET_EPOCHS, PRESETS, TrainConfig, preset,
+    PRESET_EPOCHS,
+    PRESETS,
+    TrainConfig,
+    preset,
 )
-from .run_state import (load_resume_state, resume_point, save_epoch, teacher_record,
-                        write_run_record)
-from .train_parts import (PairDataset, autocast_dtype, gather_features, lr_lambda, param_groups,
-                          resolve_device, seed_everything)
+from .train_parts import (
+    PairDataset,
+    autocast_dtype,
+    gather_features,
+    lr_lambda,
+    param_groups,
+    resolve_device,
+    seed_everything,
+)
 
 
 @dataclass
@@ -261,7 +272,6 @@ def _training_texts(cfg: TrainConfig, model: LightCLIP, train_samples: list, dis
         texts += cf_texts
         name += "-negatives"
     if cfg.losses.attr:
-        from .data.supervision import attribute_labels as read_labels
 
         attribute_labels = read_labels(cfg.root, train_samples)
     encoder = model.text_encoder
@@ -372,7 +382,6 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:
     term_sums: dict[str, float] = {}
     bar = None
     if cfg.progress and run.main_proc:
-        from tqdm import tqdm
 
         bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
     for batch in loader:

@@ -11,9 +11,11 @@ import random
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
 from .data.base import load_image
+from .distill import epoch_view, view_params
 from .errors import LightCLIPError
 
 
@@ -82,7 +84,6 @@ class PairDataset(torch.utils.data.Dataset):
         s = self.samples[i]
         pick = np.random.default_rng((self.seed, self.epoch, i)).integers(len(s.captions))
         if self.views:
-            from .distill import epoch_view, view_params
 
             v = epoch_view(self.seed, self.epoch, i, self.views)
             image = self.view_transform(load_image(s.img_path), view_params(self.aug, self.seed, v, i))
@@ -131,8 +132,6 @@ def gather_features(x: torch.Tensor, with_grad: bool) -> torch.Tensor:
     """Concatenate `x` from all ranks; with `with_grad` the local slice keeps its gradient."""
     world = dist.get_world_size()
     if with_grad:
-        import torch.distributed.nn.functional as dist_fn
-
         return torch.cat(dist_fn.all_gather(x))
     parts = [torch.zeros_like(x) for _ in range(world)]
     dist.all_gather(parts, x.contiguous())

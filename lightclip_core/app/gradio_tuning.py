@@ -28,13 +28,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..settings import get
+
 MAX_REMEMBERED = 200_000  # file paths; about 30 MB of strings at most
 ANALYTICS_EVERY = "200"
 
 
 def enabled() -> bool:
-    from ..settings import get
-
     return get("LIGHTCLIP_GRADIO_TUNING")
 
 

@@ -8,10 +8,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..checkpoints import bundled_checkpoints
+from ..checkpoint_hub import pull_checkpoint
+from ..checkpoints import bundled_checkpoints, read_config
 from ..errors import LightCLIPError
+from ..fileio import log, read_json
 from ..gallery import Gallery
 from ..gallery_embeddings import shipped_embeddings_current
+from ..models.backbones import get_backbone_spec
+from ..models.lightclip import LightCLIPConfig
+from ..models.zero_shot import is_zero_shot, weights_cached
 from ..progress import Progress
 from ..search import SearchEngine
 
@@ -109,7 +114,6 @@ class EnginePool:
         """checkpoints/benchmarks.json, read once ({} when it is missing or unreadable: the app then shows
         no measured figures rather than failing)."""
         if self._bench is None:
-            from ..fileio import read_json
 
             try:
                 doc = read_json(self.checkpoints_dir / "benchmarks.json")
@@ -123,8 +127,6 @@ class EnginePool:
 
     def info(self, backbone: str) -> dict[str, Any]:
         """What the app shows about a model: trained on what, epochs, val metrics."""
-        from ..checkpoints import read_config
-        from ..models.zero_shot import is_zero_shot, weights_cached
 
         try:
             backbone = model_key(backbone)
@@ -138,8 +140,6 @@ class EnginePool:
             return {"available": False, "message": how_to_get(backbone)}
         try:
             cfg = read_config(self.checkpoints[backbone])
-            from ..models.lightclip import LightCLIPConfig
-
             LightCLIPConfig.from_dict(cfg["model"])
         except LightCLIPError as exc:  # damaged: listed, and says why (not where the server keeps it)
             where = self.checkpoints[backbone]
@@ -152,8 +152,6 @@ class EnginePool:
     def get(self, backbone: str, progress: Progress | None = None, gallery: Any = None) -> SearchEngine:
         """The engine for `backbone` over `gallery` (built on first use: load + encode or read the
         gallery's shipped embeddings or cache)."""
-        from ..models.backbones import get_backbone_spec
-        from ..models.zero_shot import is_zero_shot
 
         backbone, key = model_key(backbone), self.gallery_key(gallery)
         zero_shot = is_zero_shot(backbone)
@@ -219,7 +217,6 @@ class EnginePool:
         gallery encode (one without current embeddings is left for its first search). The app runs this
         in the background once its default model is warm, so the first search with any bundled encoder
         needs only a text encode. Returns the backbones now loaded; a failure is logged and skipped."""
-        from ..fileio import log
 
         done = []
         for b in backbones if backbones is not None else self.available():
@@ -238,7 +235,6 @@ class EnginePool:
 
     def _fetch_from_hub(self, backbone: str) -> None:
         """Download `backbone`'s checkpoint from `hub_repo` into the checkpoints directory (caller holds its lock)."""
-        from ..checkpoint_hub import pull_checkpoint
 
         try:
             dest = pull_checkpoint(self.hub_repo, backbone, self.checkpoints_dir)

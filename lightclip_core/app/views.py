@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,12 +17,15 @@ from PIL import Image
 
 from ..data.base import skipped_summary
 from ..errors import LightCLIPError
-from ..fileio import atomic_write_bytes
+from ..explain import MATCH, UNSURE, explain
+from ..fileio import atomic_write_bytes, log
+from ..footage import APP_LIMITS, VIDEO_EXTENSIONS, Source, build_footage_gallery
+from ..gallery import Gallery
 from ..models.backbones import DEFAULT_BACKBONE, STUDY_BACKBONES, get_backbone_spec
 from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
 from ..search import MAX_K, QueryError, SearchEngine, SearchResult, clean_query
-from ..gallery import Gallery
+from ..stores import FootageFilter, parse_time
 from .pool import EnginePool, model_key
 from .uploads import UploadArea, ingest_uploads
 
@@ -214,7 +218,6 @@ def search_view(pool: EnginePool, query: str, backbone: str, k: Any = 10,
 def footage_filter(cameras: Any, start: Any, end: Any):
     """The Search tab's filter fields as a `stores.FootageFilter` (None when all are empty); a bad time
     is a `LightCLIPError` in one sentence."""
-    from ..stores import FootageFilter, parse_time
 
     cams = tuple(c for c in (cameras or []) if isinstance(c, str) and c)
     times = [None if t is None or not str(t).strip() else parse_time(str(t), label)
@@ -287,9 +290,7 @@ def _as_sentence(exc: Exception, what: str) -> LightCLIPError:
     """`exc` as the one sentence a caller sees; an unexpected error is logged here with its traceback."""
     if isinstance(exc, LightCLIPError):
         return exc
-    import traceback
 
-    from ..fileio import log
 
     log(f"search: {what}:\n{traceback.format_exc()}")
     return LightCLIPError(f"Sorry, {what} ({type(exc).__name__}); the server logged the details.")
@@ -315,7 +316,6 @@ def explain_view(pool: EnginePool, query: str, backbone: str, row: Any,
     """Markdown: which phrases of `query` gallery picture `row` matches under `backbone`, and which
     not ("a grey jacket ✓ · black trousers ✗"). An empty query is a message; what cannot be explained
     raises its `LightCLIPError` (one sentence)."""
-    from ..explain import MATCH, UNSURE, explain
 
     if row is None:
         return "Click a result to see which parts of the description it matches."
@@ -459,7 +459,6 @@ def index_uploads(pool: EnginePool, paths: Sequence[str], backbone: str, area: U
     search returns tracks."""
     if not paths:
         return None, None, "Choose some images, a zip, or a video first."
-    from ..footage import VIDEO_EXTENSIONS
 
     videos = [p for p in paths if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     index = _index_footage if videos or street else _index_pictures
@@ -514,7 +513,6 @@ def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence
 
 def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
                    room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
-    from ..footage import APP_LIMITS, Source, build_footage_gallery
 
     base = pool.get(backbone)
     skipped: list[tuple[str, str]] = []

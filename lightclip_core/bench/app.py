@@ -21,7 +21,10 @@ Loopback only; nothing leaves the machine. Needs httpx and gradio_client (instal
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import os
 import socket
 import statistics
 import subprocess
@@ -32,8 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import bundled_checkpoints
 from ..errors import LightCLIPError
 from ..fileio import log
+from ..models.backbones import DEFAULT_BACKBONE
+from ..profiling import machine_info
 
 QUERIES = tuple(f"a {w} person in a {c} coat with a {b}" for w in ("tall", "short")
                 for c in ("red", "blue", "green", "black", "grey") for b in ("backpack", "shoulder bag"))
@@ -48,7 +54,6 @@ def _free_port() -> int:
 def start_app(app_file: str | Path, checkpoints: str | Path, gallery: str | Path, cache_dir: str | Path, log_path: Path,
               timeout_s: float = 180, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
     """Launch `app_file` (the project's app.py) on a free loopback port, in its folder; returns (process, url, seconds until the port answered)."""
-    import os
 
     port = _free_port()
     env = {**os.environ, "LIGHTCLIP_PORT": str(port), "LIGHTCLIP_CHECKPOINTS": str(checkpoints),
@@ -120,7 +125,6 @@ def first_searches(url: str, backbones: list[str], query: str = QUERIES[0], k: i
 
 def _cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of process `pid` so far (Linux /proc), None elsewhere."""
-    import os
 
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -130,8 +134,6 @@ def _cpu_s(pid: int) -> float | None:
 
 
 def _own_cpu_s() -> float:
-    import os
-
     t = os.times()
     return t.user + t.system
 
@@ -140,7 +142,6 @@ async def _http_search(http, url: str, q: str, b: str, k: int, session: str) -> 
     """One /search through Gradio's REST API (``POST /gradio_api/call/search``, then its event stream):
     the queue, batching and outputs a client meets, without a client library's own overhead. Calls
     with the same `session` share one Gradio session, as a browser tab's do."""
-    import json
 
     body = {"data": [q, b, k, "synthpedes"], "session_hash": session}  # every argument: REST fills in no defaults
     r = await http.post(f"{url}/gradio_api/call/search", json=body)
@@ -171,7 +172,6 @@ def load(url: str, encoders: list[str], clients: int = 20, seconds: float = 30, 
         return _load_gradio_client(url, encoders, clients, seconds, k, server_pid)
     if client != "http":
         raise LightCLIPError(f"Unknown load client {client!r}; use http or gradio_client.")
-    import asyncio
 
     import httpx
 
@@ -271,9 +271,6 @@ def run_app_bench(checkpoints: str | Path = "checkpoints", gallery: str | Path =
     """Start `app_file` with an empty cache; first searches per bundled encoder; then the load test.
     With `baseline`, the load test again on an app without gradio_tuning (`load_untuned`, `ratios`);
     with `stall`, `stall_test`: 5 clients of the default encoder beside one encoder's first use."""
-    from ..checkpoints import bundled_checkpoints
-    from ..models.backbones import DEFAULT_BACKBONE
-    from ..profiling import machine_info
 
     backbones = list(bundled_checkpoints(checkpoints))
     if not backbones:
@@ -316,8 +313,6 @@ def stall_test(app_file: str | Path, checkpoints: str | Path, gallery: str | Pat
     gallery (its shipped embeddings are left out of a copy of `checkpoints`, and nothing is preloaded).
     Reports both loads, the slow call's own outcome, and the fast clients' p95 and worst wait beside it
     over alone."""
-    import asyncio
-    import os
 
     import httpx
 

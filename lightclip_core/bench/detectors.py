@@ -20,14 +20,19 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..checkpoints import load_checkpoint
 from ..errors import LightCLIPError
-from ..footage.detectors import iou
 from ..fileio import log
+from ..footage import FootageLimits, Source, TrackerOptions, build_footage_gallery, make_detector, probe_video
+from ..footage.detectors import iou
+from ..footage.opencv import opencv
+from ..footage.pipeline import FrameIndexer, track_video
 from ..profiling import machine_info
 
 IOU_MATCH = 0.5
@@ -72,7 +77,6 @@ def scores(counts: Sequence[dict[str, int]]) -> dict[str, Any]:
 # -- the labelled pictures ------------------------------------------------------------------------
 def video_frames(video: str | Path, wanted: set[int]) -> dict[int, np.ndarray]:
     """The frames of `video` whose index is in `wanted`, read in order (no seeking: exact indices)."""
-    from ..footage.opencv import opencv
 
     cv2 = opencv()
     cap = cv2.VideoCapture(str(video))
@@ -95,7 +99,6 @@ def video_frames(video: str | Path, wanted: set[int]) -> dict[int, np.ndarray]:
 def labelled_pictures(boxes_file: str | Path, video: str | Path, photos: str | Path) -> list[dict[str, Any]]:
     """Each picture of `boxes_file` as ``{name, kind, image (BGR), boxes, ignore}``: video frames read
     from `video` (then halved or cropped as the entry says), photos from the folder `photos`."""
-    from ..footage.opencv import opencv
 
     cv2 = opencv()
     doc = json.loads(Path(boxes_file).read_text(encoding="utf-8"))
@@ -198,7 +201,6 @@ GATE_VARIANTS: dict[str, dict[str, float]] = {"default": {}, "size ratio 2.0": {
 
 def index_clip(video: str | Path, model, detector, sample_fps: float, out: Path) -> dict[str, Any]:
     """Index `video` with `detector` as ``footage`` does; the summary (seconds, real-time factor)."""
-    from ..footage import FootageLimits, Source, TrackerOptions, build_footage_gallery
 
     summary, _ = build_footage_gallery([Source(str(video), "video")], out, model, detector,
                                        sample_fps, TrackerOptions(), FootageLimits(max_crops=1_000_000))
@@ -209,10 +211,7 @@ def follow_people(video: str | Path, model, detector, people_file: str | Path,
                   sample_fps: float = 10.0) -> dict[str, dict[str, Any]]:
     """The hand-followed people through `detector`'s tracks of `video` (every detection kept), with the
     default tracker and each of `GATE_VARIANTS`, all on the same detections."""
-    from dataclasses import replace
 
-    from ..footage import FootageLimits, TrackerOptions, probe_video
-    from ..footage.pipeline import FrameIndexer, track_video
 
     info = probe_video(video)
     indexer = FrameIndexer(model, detector)
@@ -234,8 +233,6 @@ def run_detector_bench(boxes_file: str | Path, video: str | Path, photos: str | 
                        make: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Every detector in `names` on the labelled pictures and on the whole clip, one after the other in
     one process (same machine, same load)."""
-    from ..checkpoints import load_checkpoint
-    from ..footage import make_detector
 
     make = make or make_detector
     model = load_checkpoint(checkpoint)  # links the tracks of every detector's runs

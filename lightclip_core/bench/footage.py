@@ -12,15 +12,27 @@ care about, side by side in one run:
 
 from __future__ import annotations
 
+import json
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageDraw
+
+from ..archive import PARTS, read_manifest
+from ..checkpoints import load_checkpoint
 from ..errors import LightCLIPError
 from ..fileio import log
+from ..footage import Source, build_footage_gallery, make_detector, probe_video
+from ..footage.opencv import opencv
+from ..gallery import Gallery
 from ..profiling import machine_info
+from ..search import SearchEngine
 
 QUERIES = ("a man in a black jacket and blue jeans", "a woman in a red coat", "a woman with blonde hair in a black coat",
            "a man in a blue jacket and grey trousers", "a person in a white hooded jacket")
@@ -29,9 +41,7 @@ QUERIES = ("a man in a black jacket and blue jeans", "a woman in a red coat", "a
 def tracks_sheet(root: str | Path, out: str | Path, height: int = 120, columns: int = 4) -> Path:
     """A JPEG contact sheet of a footage gallery: one cell per track, its kept crops side by side,
     labelled ``T<track> <start>-<end> s n<detections>``."""
-    import json
 
-    from PIL import Image, ImageDraw
 
     root = Path(root)
     meta = json.loads((root / "footage.json").read_text())
@@ -57,9 +67,6 @@ def tracks_sheet(root: str | Path, out: str | Path, height: int = 120, columns: 
 
 def _index_seconds(video: str | Path, checkpoint: str | Path, sample_fps: float, torch_threads: int) -> float:
     """`footage` in a fresh process, as users run it: its own indexing seconds (model load excluded)."""
-    import json
-    import subprocess
-    import sys
 
     with tempfile.TemporaryDirectory(prefix="lightclip-footage-busy-") as tmp:
         done = subprocess.run([sys.executable, "-m", "lightclip_core", "footage", "--video", str(video), "--out",
@@ -77,8 +84,6 @@ def busy_comparison(video: str | Path, checkpoint: str | Path, sample_fps: float
     with the thread policy `build_footage_gallery` uses (PyTorch on one thread) and with PyTorch's
     threads as they are, side by side in one run (each a fresh `footage` process, the median of
     `repeats`, the policies alternating); ``ratio`` = busy / idle of the same policy."""
-    import subprocess
-    import sys
 
     policies = {"one_torch_thread": 1, "threads_as_set": 0}
     out: dict[str, Any] = {"busy_processes": busy, "repeats": repeats}
@@ -105,10 +110,6 @@ def busy_comparison(video: str | Path, checkpoint: str | Path, sample_fps: float
 
 def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: str | Path, sample_fps: float = 2.0,
                       sheet: str | Path | None = None, keep: str | Path | None = None, busy: int = 0) -> dict[str, Any]:
-    from ..checkpoints import load_checkpoint
-    from ..footage import Source, build_footage_gallery, make_detector, probe_video
-    from ..search import SearchEngine
-    from ..gallery import Gallery
 
     info = probe_video(video)
     model = load_checkpoint(checkpoint)
@@ -118,8 +119,6 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
             f"at {sample_fps:g} frames/s")
         summary, emb = build_footage_gallery([Source(str(video), "video")], out, model, make_detector(),
                                              sample_fps=sample_fps)
-        import json
-
         meta = json.loads((out / "footage.json").read_text())
         lengths = sorted((t["detections"] for t in meta["tracks"]), reverse=True)
         sheet_path = str(tracks_sheet(out, sheet)) if sheet else None
@@ -164,7 +163,6 @@ def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: st
 def cut_clips(video: str | Path, folder: Path, clips: int, seconds: float) -> list[Path]:
     """`clips` clips of `seconds` each, cut one after the other from `video` (mp4, the source's rate);
     the last clip wraps around to the start when the video is shorter than all of them together."""
-    from ..footage.opencv import opencv
 
     cv2 = opencv()
     cap = cv2.VideoCapture(str(video))
@@ -193,11 +191,7 @@ def _archive_run(folder: Path, out: Path, checkpoint: str | Path, sample_fps: fl
                  kill_after_parts: int | None = None) -> tuple[float, dict[str, Any]] | None:
     """`footage --videos folder` in a fresh process: its wall seconds and its JSON summary (None when
     killed on purpose once `kill_after_parts` videos were finished)."""
-    import signal
-    import subprocess
-    import sys
 
-    from ..archive import read_manifest
 
     cmd = [sys.executable, "-m", "lightclip_core", "footage", "--videos", str(folder), "--out", str(out),
            "--checkpoint", str(checkpoint), "--fps", str(sample_fps), "--no-progress", "--json", *extra]
@@ -214,7 +208,6 @@ def _archive_run(folder: Path, out: Path, checkpoint: str | Path, sample_fps: fl
     printed, err = job.communicate()
     if job.returncode != 0:
         raise LightCLIPError(f"footage --videos failed while benchmarking: {err.strip().splitlines()[-1:]}")
-    import json
 
     return time.perf_counter() - t0, json.loads(printed.strip().splitlines()[-1])
 
@@ -225,7 +218,6 @@ def archive_comparison(video: str | Path, checkpoint: str | Path, clips: int = 4
     processes, wall time of the whole command), the two galleries compared file by file; then a run
     killed with SIGKILL after its first finished video and re-run, compared with the uninterrupted one.
     From the measured cost: the Ray workers (one CPU each) that index 2,400 hours in one hour."""
-    from ..archive import PARTS
 
     with tempfile.TemporaryDirectory(prefix="lightclip-archive-") as tmp:
         tmp = Path(tmp)
@@ -258,7 +250,6 @@ def archive_comparison(video: str | Path, checkpoint: str | Path, clips: int = 4
 def _same_gallery(a: Path, b: Path, skip: str) -> bool:
     """Whether two footage galleries hold the same files (crops, frames, captions, footage.json but for
     its timings), the parts folder aside."""
-    import json
 
     def files(root: Path) -> dict[str, bytes]:
         got = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))

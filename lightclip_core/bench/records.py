@@ -18,11 +18,30 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import read_config
 from ..benchmarks import machine_of, record_machine_label
+from ..binding import BindingSet, binding_report
+from ..checkpoints import bundled_checkpoints, read_config
+from ..data import load_dataset
 from ..errors import LightCLIPError
+from ..evaluate import evaluate
 from ..fileio import log
-from ..profiling import FLOPS_NOTE, TYPICAL_QUERY, cpu_peak_memory_mb, machine_info, profile, profile_model, timed
+from ..gallery import Gallery, detect_gallery_dataset
+from ..models.backbones import BACKBONES
+from ..models.lightclip import create_model
+from ..models.zero_shot import list_zero_shot, weights_cached
+from ..profiling import (
+    FLOPS_NOTE,
+    TYPICAL_QUERY,
+    cpu_peak_memory_mb,
+    machine_info,
+    profile,
+    profile_model,
+    timed,
+)
+from ..realcheck import real_check
+from ..retrieval import encode_images, retrieval_metrics
+from ..runtime import RUNTIMES, resolve_runtime
+from ..search import SearchEngine
 from ..train_config import CAMERA_FIELDS
 
 REFERENCE = "vit_base_patch32_clip_224"
@@ -42,8 +61,6 @@ def _training_summary(ckpt: Path) -> dict[str, Any]:
 
 
 def display_name(backbone: str | None) -> str:
-    from ..models.backbones import BACKBONES
-
     try:
         return BACKBONES.get(backbone).display_name
     except Exception:  # noqa: BLE001 - an unknown or missing name is shown as it is
@@ -132,7 +149,6 @@ def quality_check(model, gallery, image_features: torch.Tensor | None = None,
     as queries). `bench` records it beside each checkpoint; the test suite recomputes it from the
     bundled weights and fails if it drops, which a broken int8 round trip would make it do.
     `image_features` ``(>= n_images, D)`` skips encoding when the gallery is already encoded."""
-    from ..retrieval import encode_images, retrieval_metrics
 
     n = min(n_images, len(gallery))
     if image_features is None:
@@ -150,8 +166,6 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
                  checkpoint: Path | None = None, real_root: Path | None = None) -> dict[str, Any]:
     """One record: retrieval metrics on the engine's gallery (its dataset's test split) + costs, and the
     real-photo check's figures (``real_*``) when `real_root` names one."""
-    from ..data import load_dataset
-    from ..evaluate import evaluate
 
     t0 = time.perf_counter()
     model, gallery = engine.model, engine.gallery
@@ -170,7 +184,6 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
     record.update(binding_fields(model, gallery, torch.from_numpy(engine.embeddings)))
     if real_root is not None:
-        from ..realcheck import real_check
 
         record.update(real_check(model, real_root))
     record["bundled"] = bundled
@@ -200,7 +213,6 @@ def binding_fields(model, gallery, image_features: torch.Tensor) -> dict[str, An
     """The record's binding benchmark (`lightclip_core.binding`) and what its text side is: the frozen
     features are computed once per gallery and text encoder, and shared by every row of the run.
     Empty for a gallery without SynthPedes' attributes.json."""
-    from ..binding import BindingSet, binding_report
 
     root = gallery_root(gallery)
     text_head = getattr(model.config, "text_head", "none") if hasattr(model, "config") else "none"
@@ -238,9 +250,7 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
                      bundled: bool = True, runtime: str | None = None, real_root: Path | None = None) -> dict[str, Any]:
-    from ..search import SearchEngine
 
-    from ..runtime import resolve_runtime
 
     # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
     engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime(runtime))
@@ -276,7 +286,6 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
     runtime, measured side by side in alternating blocks (`_in_blocks`). The frozen encoder and the
     model's own text head switch together, as `LightCLIP.use_runtime` does."""
 
-    from ..runtime import RUNTIMES
 
     model = engine.model
     enc = model.text_encoder
@@ -304,7 +313,6 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
 def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[str, float]:
     """Image-encode throughput at batch `batch` per runtime, in alternating blocks (`_in_blocks`)."""
 
-    from ..runtime import RUNTIMES
 
     before = model.image_runtime
     h, w = model.image_size
@@ -330,8 +338,6 @@ def gallery_root(gallery) -> Path:
 
 
 def gallery_dataset(gallery) -> str:
-    from ..gallery import detect_gallery_dataset
-
     return gallery.dataset or detect_gallery_dataset(gallery_root(gallery))
 
 
@@ -375,8 +381,6 @@ def run_bench(
     `runtime` (torch | onnx | auto; default $LIGHTCLIP_RUNTIME) is the one the rows are measured on.
     `real_root`: a real-photo check (`lightclip_core.realcheck`) every row is also scored on.
     """
-    from ..gallery import Gallery
-    from ..checkpoints import bundled_checkpoints
 
     gallery = Gallery.load(gallery_dir)
     found = [(p, True) for p in bundled_checkpoints(checkpoints_dir).values()]
@@ -418,8 +422,6 @@ def run_bench(
 
 def _bench_zero_shot(records: list, gallery, backbones, repeats: int, naive: bool, memory: bool) -> list[dict]:
     """Append a row per zero-shot CLIP-family model whose weights are cached; returns the skipped ones."""
-    from ..models.zero_shot import list_zero_shot, weights_cached
-    from ..search import SearchEngine
 
     skipped = []
     for key in list_zero_shot():
@@ -457,8 +459,6 @@ def _side_by_side(default: dict[str, Any], gallery, repeats: int) -> dict[str, A
     ips_by_runtime: dict[str, float] = {}
     vit_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
-        from ..models.lightclip import create_model
-        from ..search import SearchEngine
 
         log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
         engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import log
+from ..index import TUNE_QUERIES, GalleryIndex, exact_top_k, recall_at_k
 from ..profiling import machine_info, timed
 
 
@@ -65,7 +66,6 @@ def run_scale(
     are random but clustered like a person-search gallery (`clustered_unit_vectors`). Approximate
     indexes are tuned to `recall_target` on 200 held-out queries (`GalleryIndex.tune`); recall and
     latency are then measured on `n_queries` other queries, about other people."""
-    from ..index import TUNE_QUERIES, GalleryIndex, exact_top_k, recall_at_k
 
     rng = np.random.default_rng(seed)
     rows = []

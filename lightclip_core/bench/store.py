@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 
 from ..fileio import log
+from ..index import GalleryIndex, exact_top_k
+from ..profiling import machine_info
+from ..stores import STORES, FootageFilter, RowMeta, filtered_search
+from .scale import clustered_unit_vectors, queries_around
 
 CAMERAS, DAY_S = 100, 86_400.0
 FILTER = {"camera": "cam3", "from_s": 10 * 3600.0, "to_s": 11 * 3600.0}
@@ -40,7 +44,6 @@ def _recall(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
 
 def _metadata(n: int, rng: np.random.Generator):
     """Footage-like metadata for `n` random rows: 100 cameras, timestamps over a day, a track each."""
-    from ..stores import RowMeta
 
     return RowMeta(np.array([f"cam{c}" for c in rng.integers(0, CAMERAS, n)]), rng.uniform(0, DAY_S, n),
                    np.arange(n, dtype=np.int64), np.zeros((n, 4), np.float32))
@@ -50,9 +53,6 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
                     store_name: str = "milvus") -> dict[str, Any]:
     """FAISS in this process beside the persistent store `store_name` (a local file of it), on the same
     vectors and queries."""
-    from .scale import clustered_unit_vectors, queries_around
-    from ..index import GalleryIndex, exact_top_k
-    from ..stores import FootageFilter, filtered_search
 
     rng = np.random.default_rng(seed)
     flt = FootageFilter((FILTER["camera"],), FILTER["from_s"], FILTER["to_s"])
@@ -80,7 +80,6 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
                          "filtered_ms": round(fms, 2), "filtered_recall_at_10": _recall(ffound, exact_f),
                          "filtered_rows": int(len(keep))})
         with tempfile.TemporaryDirectory(prefix=f"lightclip-{store_name}-") as tmp:
-            from ..stores import STORES
 
             store = STORES.get(store_name).open(Path(tmp) / "bench.db")
             t0 = time.perf_counter()
@@ -97,7 +96,6 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
         log(f"bench --store {store_name}: {n:,} rows: " + "; ".join(
             f"{r['store']} {r['latency_ms']} ms (recall {r['recall_at_10']}), filtered {r['filtered_ms']} ms"
             for r in rows_out[-2:]))
-    from ..profiling import machine_info
 
     return {"machine": machine_info("cpu"), "dim": dim, "queries": n_queries, "filter": FILTER,
             "cameras": CAMERAS, "day_s": DAY_S, "rows": rows_out}

@@ -7,9 +7,30 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import LightCLIPError
-from .common import REAL_CHECK, add_runtime_flag, bundled_dir, command, flag_ranges, number, persistent_store, whole
+import torch
 
+from .. import benchmarks
+from ..bench import records, scale, tables
+from ..bench.app import run_app_bench
+from ..bench.detectors import detector_table, run_detector_bench
+from ..bench.footage import archive_comparison, run_footage_bench
+from ..bench.store import run_store_bench, store_table
+from ..checkpoints import bundled_checkpoints
+from ..errors import LightCLIPError
+from ..fileio import atomic_write_json, log
+from ..footage import DETECTORS
+from ..models.backbones import DEFAULT_BACKBONE
+from ..stores import STORES
+from .common import (
+    REAL_CHECK,
+    add_runtime_flag,
+    bundled_dir,
+    command,
+    flag_ranges,
+    number,
+    persistent_store,
+    whole,
+)
 
 # The numeric flags of these commands and what each accepts (checked before any work).
 flag_ranges(
@@ -25,7 +46,6 @@ flag_ranges(
 
 def update_pages(readme: str | Path, table: str, training: str) -> None:
     """Write the results table into the README and both tables into docs/BENCHMARKS.md beside it."""
-    from ..bench import tables
 
     tables.update_readme(readme, table, training)
     page = Path(readme).parent / "docs" / "BENCHMARKS.md"
@@ -35,15 +55,11 @@ def update_pages(readme: str | Path, table: str, training: str) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
-    import torch
 
-    from .. import benchmarks
-    from ..bench import records, scale, tables
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.scale and persistent_store(args):
-        from ..bench.store import run_store_bench, store_table
 
         doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20),
                               store_name=args.store)
@@ -71,7 +87,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if real is not None and not (real / "data_captions.json").is_file():
         if args.real != REAL_CHECK:
             raise LightCLIPError(f"--real {real} holds no real check (data_captions.json); see realcheck/street/README.md.")
-        from ..fileio import log
 
         log(f"bench: no real-photo check at {real}; rows get no real_* fields")
         real = None
@@ -93,8 +108,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_bench_app(args: argparse.Namespace) -> int:
     """Time the app over HTTP: start-up, first /search per bundled encoder, N concurrent clients."""
-    from ..bench.app import run_app_bench
-    from ..fileio import atomic_write_json
 
     encoders = [b.strip() for b in args.encoders.split(",") if b.strip()] if args.encoders else None
     doc = run_app_bench(args.checkpoints, args.gallery, args.clients, args.seconds, encoders, first=not args.no_first,
@@ -131,11 +144,6 @@ def cmd_bench_app(args: argparse.Namespace) -> int:
 
 def cmd_bench_detectors(args: argparse.Namespace) -> int:
     """Every person detector on the hand-labelled pictures and the whole street clip, side by side."""
-    from ..bench.detectors import detector_table, run_detector_bench
-    from ..fileio import atomic_write_json
-    from ..footage import DETECTORS
-    from ..models.backbones import DEFAULT_BACKBONE
-    from ..checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
     if ckpt is None:
@@ -151,16 +159,11 @@ def cmd_bench_detectors(args: argparse.Namespace) -> int:
 
 def cmd_bench_footage(args: argparse.Namespace) -> int:
     """Index a street video and time it; tracks; first search over the footage vs the bundled gallery."""
-    from ..fileio import atomic_write_json
-    from ..bench.footage import run_footage_bench
-    from ..models.backbones import DEFAULT_BACKBONE
-    from ..checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint or bundled_checkpoints(bundled_dir("checkpoints")).get(DEFAULT_BACKBONE)
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
     if args.archive:
-        from ..bench.footage import archive_comparison
 
         doc = archive_comparison(args.video, ckpt, args.archive, args.archive_seconds, args.fps, args.workers)
         if args.out:
@@ -213,7 +216,6 @@ def _add_bench(sub) -> None:
     p.add_argument("--table-only", action="store_true", help="print (and with --update-readme, write) the table of "
                    "the existing benchmarks.json without measuring")
     p.add_argument("--scale", action="store_true", help="exact vs approximate FAISS search on random vectors")
-    from ..stores import STORES
 
     p.add_argument("--store", choices=STORES.names(), default="faiss",
                    help="with --scale: a persistent store (milvus: a milvus-lite file; needs requirements-scale.txt) "

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
+from ..checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
+from ..checkpoints import bundled_checkpoints
 from ..errors import LightCLIPError
+from ..models.backbones import create_backbone, get_backbone_spec, list_backbones
+from ..profiling import gflops, params_m
 from ..train_config import image_size_arg
 from .common import command
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
     """Print the backbone table: key, display name, params, GFLOPs, feature width."""
-    import torch
 
-    from ..models.backbones import create_backbone, get_backbone_spec, list_backbones
-    from ..profiling import gflops, params_m
 
     keys = args.names or list_backbones()
     rows = []
@@ -70,8 +73,6 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 
 def cmd_hub(args: argparse.Namespace) -> int:
     """Publish checkpoints to a Hugging Face model repo, list what it holds, or fetch from it."""
-    from ..checkpoint_hub import pull_checkpoint, push_checkpoints, remote_backbones
-    from ..checkpoints import bundled_checkpoints
 
     if args.action == "push":
         if args.checkpoint:

@@ -8,7 +8,9 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from ..fileio import log
 from ..registry import Registry
+from ..stores import DEFAULT_COLLECTION, STORES, FootageFilter, parse_time
 from ..train_config import image_size_arg
 
 COMMANDS: Registry[Callable[[Any], None]] = Registry("command", plural="commands")
@@ -96,8 +98,6 @@ def bundled_dir(name: str) -> Path:
     return checkout if checkout.exists() else here
 
 def add_store_flags(p: argparse.ArgumentParser) -> None:
-    from ..stores import DEFAULT_COLLECTION, STORES
-
     p.add_argument("--store", choices=STORES.names(), default="faiss",
                    help="faiss: in this process (default); milvus: a Milvus collection through pymilvus "
                    "(pip install -r requirements-scale.txt); any other registered store by its name")
@@ -107,7 +107,6 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 
 def persistent_store(args: argparse.Namespace) -> bool:
     """Whether `--store` names a store written by `index --uri` and opened again by `search --uri`."""
-    from ..stores import STORES
 
     return STORES.get(args.store).persistent
 
@@ -120,7 +119,6 @@ def add_gallery_flag(p: argparse.ArgumentParser) -> None:
 
 def report_skipped(gallery, shown: int = 20) -> None:
     """Say on stderr which files of a folder gallery were left out and why (by their names in it)."""
-    from ..fileio import log
 
     for name, why in gallery.skipped[:shown]:
         log(f"skipped {name}: {why}")
@@ -129,7 +127,6 @@ def report_skipped(gallery, shown: int = 20) -> None:
 
 def footage_filter(args: argparse.Namespace):
     """`--camera`, `--from`, `--to` as a `stores.FootageFilter` (None when none is given)."""
-    from ..stores import FootageFilter, parse_time
 
     flt = FootageFilter(tuple(args.camera or ()), None if args.start is None else parse_time(args.start, "--from"),
                         None if args.end is None else parse_time(args.end, "--to"))

@@ -8,8 +8,9 @@ import os
 import sys
 
 from ..errors import LightCLIPError
+from ..synthpedes.renderers import RENDERERS
+from ..synthpedes.writer import SPLITS, SynthConfig, contact_sheet, generate
 from .common import command, flag_ranges, picture_size_arg, whole
-
 
 # The numeric flags of these commands and what each accepts (checked before any work).
 flag_ranges(
@@ -27,7 +28,6 @@ flag_ranges(
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate SynthPedes (and/or draw a contact sheet)."""
 
-    from ..synthpedes.writer import SPLITS, SynthConfig, contact_sheet, generate
 
     if not args.out and not args.contact_sheet:
         raise LightCLIPError("synth needs --out DIR (the dataset) and/or --contact-sheet PNG.")
@@ -71,7 +71,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
 @command("synth")
 def _add_synth(sub) -> None:
     """The `synth` command and its flags."""
-    from ..synthpedes.renderers import RENDERERS  # numpy and PIL only: the choices come from the registry
 
     p = sub.add_parser(
         "synth",

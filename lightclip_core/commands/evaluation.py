@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
+from ..binding import BindingSet, binding_report
+from ..checkpoints import load_checkpoint
+from ..data import load_dataset
 from ..errors import LightCLIPError
+from ..evaluate import evaluate
+from ..profiling import profile
+from ..realcheck import crops_reid, read_crops
 from ..retrieval import GALLERY_VIEW_CHOICES, GALLERY_VIEWS, encode_images
 from ..train_config import image_size_arg
+from ..train_parts import resolve_device
 from .common import command
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a dataset split; --json prints one object."""
-    import torch
 
-    from ..checkpoints import load_checkpoint
-    from ..data import load_dataset
-    from ..evaluate import evaluate
-    from ..train_parts import resolve_device
 
     device = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=device)
@@ -28,7 +32,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.binding and args.dataset != "synthpedes":
         raise LightCLIPError("eval --binding needs SynthPedes (--dataset synthpedes): it writes descriptions from "
                              "each picture's known attributes.")
-    from ..realcheck import read_crops
 
     crops = read_crops(args.root) if args.dataset == "rstpreid" and args.split == "test" else None
     gallery = dataset.eval_split(args.split).gallery
@@ -39,12 +42,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split,
                   gallery_views=args.gallery_views)
     if crops is not None:  # a real check (lightclip_core.realcheck): image -> image re-identification too
-        from ..realcheck import crops_reid
 
         reid = crops_reid(args.root, gallery, features, crops)
         result["reid"] = {k.removeprefix("real_reid_"): v for k, v in reid.items()}
     if args.binding:
-        from ..binding import BindingSet, binding_report
 
         result["binding"] = binding_report(model, BindingSet.build(args.root, args.split), features)
     if args.json:
@@ -67,9 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """Params, GFLOPs, latency, throughput and peak memory of one model."""
-    import torch
 
-    from ..profiling import profile
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import LightCLIPError
-from .common import bundled_dir, command, flag_ranges, number, whole
+from tqdm import tqdm
 
+from ..archive import ARCHIVE_LIMITS, archive_sources, build_archive_gallery
+from ..checkpoints import bundled_checkpoints, load_checkpoint
+from ..errors import LightCLIPError
+from ..fileio import log
+from ..footage import FootageLimits, TrackerOptions, build_footage_gallery, make_detector, sources_from
+from ..footage.detectors import DEFAULT_DETECTOR, DETECTORS
+from ..models.backbones import DEFAULT_BACKBONE
+from .common import bundled_dir, command, flag_ranges, number, whole
 
 # The numeric flags of these commands and what each accepts (checked before any work).
 flag_ranges(
@@ -29,10 +37,6 @@ flag_ranges(
 
 def cmd_footage(args: argparse.Namespace) -> int:
     """Detect, track and crop the people in a video or street photos into a searchable gallery folder."""
-    from ..checkpoints import load_checkpoint
-    from ..footage import FootageLimits, TrackerOptions, build_footage_gallery, make_detector, sources_from
-    from ..models.backbones import DEFAULT_BACKBONE
-    from ..checkpoints import bundled_checkpoints
 
     ckpt = args.checkpoint
     if ckpt is None:
@@ -68,13 +72,11 @@ def cmd_footage(args: argparse.Namespace) -> int:
 
 def _footage_archive(args: argparse.Namespace, ckpt, tracker, detector_options: dict) -> int:
     """`footage --videos`: an archive, resumable, on this machine or over Ray."""
-    from ..archive import ARCHIVE_LIMITS, archive_sources, build_archive_gallery
 
     if args.video or args.photos or args.crops:
         raise LightCLIPError("--videos indexes an archive on its own; give single videos with --videos too.")
     limits = ARCHIVE_LIMITS
     if args.max_seconds or args.max_crops:
-        from dataclasses import replace
 
         limits = replace(limits, max_video_seconds=args.max_seconds or limits.max_video_seconds,
                          max_crops=args.max_crops or limits.max_crops)
@@ -94,7 +96,6 @@ def _footage_progress(off: bool):
     """A tqdm bar on stderr and the `progress(stage, done, total)` that moves it (None, no-op when `off`)."""
     if off:
         return None, None
-    from tqdm import tqdm
 
     bar = tqdm(total=0, unit="frame", desc="footage", file=sys.stderr, leave=False)
 
@@ -109,8 +110,6 @@ def _footage_progress(off: bool):
 
 
 def _footage_done(args: argparse.Namespace, summary) -> int:
-    from ..fileio import log
-
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:
@@ -153,7 +152,6 @@ def _add_footage(sub) -> None:
                    help="write each source's absolute path into footage.json (default: its file name only, so a "
                    "shared gallery does not tell where its owner keeps files)")
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video (default 2)")
-    from ..footage.detectors import DEFAULT_DETECTOR, DETECTORS
 
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS.names(),
                    help=f"person detector (default {DEFAULT_DETECTOR}; docs/FOOTAGE.md compares them): hog, OpenCV's "

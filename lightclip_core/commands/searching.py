@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+from ..checkpoints import bundled_checkpoints
 from ..errors import LightCLIPError
-from .common import (add_gallery_flag, add_runtime_flag, add_store_flags, command, flag_ranges, footage_filter,
-                     persistent_store, report_skipped, whole)
-
+from ..fileio import check_writable_dir, log
+from ..gallery import Gallery
+from ..gallery_embeddings import shipped_embeddings_current, store_key, write_shipped_embeddings
+from ..index import GalleryIndex
+from ..search import SearchEngine
+from ..stores import STORES, RowMeta
+from .common import (
+    add_gallery_flag,
+    add_runtime_flag,
+    add_store_flags,
+    command,
+    flag_ranges,
+    footage_filter,
+    persistent_store,
+    report_skipped,
+    whole,
+)
 
 # The numeric flags of these commands and what each accepts (checked before any work).
 flag_ranges(
@@ -21,10 +37,6 @@ flag_ranges(
 def cmd_index(args: argparse.Namespace) -> int:
     """Encode a gallery with a checkpoint and save its FAISS index (+ the embedding cache), or write
     the embeddings with their footage metadata into a Milvus store."""
-    from ..fileio import check_writable_dir
-    from ..index import GalleryIndex
-    from ..search import SearchEngine
-    from ..gallery import Gallery
 
     if persistent_store(args):
         return _index_store(args)
@@ -46,10 +58,6 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _index_store(args: argparse.Namespace) -> int:
     """`index --store NAME` (a persistent store, e.g. milvus): the gallery's embeddings (encoded or
     cached) and metadata into it."""
-    from ..search import SearchEngine
-    from ..gallery import Gallery
-    from ..gallery_embeddings import store_key
-    from ..stores import STORES, RowMeta
 
     uri = args.uri or args.out
     if not uri:
@@ -69,13 +77,7 @@ def _index_store(args: argparse.Namespace) -> int:
 def cmd_ship_embeddings(args: argparse.Namespace) -> int:
     """Write each checkpoint's gallery embeddings beside it (fp16), so the app's first search with any
     bundled encoder needs only a text encode; stale ones are rewritten, current ones kept."""
-    import time
 
-    from ..fileio import log
-    from ..search import SearchEngine
-    from ..gallery import Gallery
-    from ..checkpoints import bundled_checkpoints
-    from ..gallery_embeddings import shipped_embeddings_current, write_shipped_embeddings
 
     gallery = Gallery.load(args.gallery)
     found = bundled_checkpoints(args.checkpoints)
@@ -104,14 +106,11 @@ def cmd_ship_embeddings(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a gallery with a text query (or several) and print the top-K."""
-    from ..search import SearchEngine
-    from ..gallery import Gallery
 
     gallery = Gallery.load(args.gallery)
     report_skipped(gallery)
     where = footage_filter(args)
     if persistent_store(args):
-        from ..stores import STORES
 
         if not args.uri:
             raise LightCLIPError(f"--store {args.store} needs --uri (the file or server `index --store {args.store}` "

@@ -5,12 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import LightCLIPError
-from ..train_config import AUGMENTATIONS, DEFAULT_KD, LossConfig, TrainConfig, add_options, given_options
-from .common import command, flag_ranges, number, whole
+import torch
 
+from ..checkpoints import MODEL_FILE, export_checkpoint, load_checkpoint
+from ..data import load_dataset
+from ..distill import build_teacher_store
+from ..errors import LightCLIPError
+from ..fileio import check_writable_dir, read_json_or_none
+from ..models.text_encoders import TEXT_ENCODERS, create_text_encoder
+from ..outputs import OutputKind, check_output_dir, check_output_file
+from ..run_state import read_run_config
+from ..runtime import onnxruntime_available
+from ..train import fit, refuse_real_check
+from ..train_config import (
+    AUGMENTATIONS,
+    DEFAULT_KD,
+    LossConfig,
+    TrainConfig,
+    add_options,
+    given_options,
+    preset,
+)
+from ..train_parts import resolve_device
+from ..weight_ensemble import wise_checkpoint
+from .common import command, flag_ranges, number, whole
 
 # The numeric flags of these commands and what each accepts (checked before any work).
 flag_ranges(
@@ -40,11 +61,7 @@ flag_ranges(
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a backbone against a frozen text encoder; writes RUN_DIR/best and RUN_DIR/last."""
-    from dataclasses import replace
 
-    from ..run_state import read_run_config
-    from ..train import fit
-    from ..train_config import preset
 
     cfg = TrainConfig()
     if args.resume and args.out and (Path(args.out) / "train_config.json").is_file():
@@ -72,14 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_teacher_store(args: argparse.Namespace) -> int:
     """Encode a training split with one or more teachers in every view, once, into the store
     that `train --teacher` reads (same key: teachers, data, views, augmentation, seed)."""
-    import torch
 
-    from ..data import load_dataset
-    from ..train_config import AUGMENTATIONS
-    from ..distill import build_teacher_store
-    from ..train import refuse_real_check
-    from ..train_parts import resolve_device
-    from ..train_config import preset
 
     if args.augment:
         aug = AUGMENTATIONS[args.augment]
@@ -90,7 +100,6 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
     refuse_real_check(args.root)
     dataset = load_dataset(args.dataset, args.root)
     samples = dataset.split(args.split)
-    from ..models.text_encoders import TEXT_ENCODERS
 
     dim = TEXT_ENCODERS.get(args.text_encoder).dim
     store = build_teacher_store(args.teacher, samples, args.text_encoder, dim, aug, args.views, args.seed,
@@ -106,9 +115,7 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Copy a checkpoint with fp16 (or fp32) weights, e.g. RUN_DIR/best -> checkpoints/<backbone>."""
-    import torch
 
-    from ..checkpoints import MODEL_FILE, export_checkpoint
 
     if args.format == "onnx":
         return _export_onnx(args)
@@ -125,7 +132,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_wise(args: argparse.Namespace) -> int:
     """Weight-space ensembling: a checkpoint whose trunk is moved back toward its pretrained start."""
-    from ..weight_ensemble import wise_checkpoint
 
     dst = wise_checkpoint(args.checkpoint, Path(args.out), args.alpha, args.toward)
     print(json.dumps({"checkpoint": str(dst), "alpha": args.alpha, "toward": args.toward}))
@@ -136,7 +142,6 @@ def _export_onnx(args: argparse.Namespace) -> int:
     """A checkpoint's image side, or a text encoder, as one fp32 ONNX file (+ a JSON sidecar with its
     SHA-256 and the parity check against PyTorch). The app and `search` build these on demand in the
     cache; this writes one where you want it (to serve it elsewhere, or to inspect it)."""
-    from ..runtime import onnxruntime_available
 
     if not onnxruntime_available():
         raise LightCLIPError("--format onnx needs onnxruntime (to check the export): pip install onnx onnxruntime.")
@@ -146,11 +151,9 @@ def _export_onnx(args: argparse.Namespace) -> int:
         out = out / ("text.onnx" if args.text_encoder else "image.onnx")
     _check_onnx_out(out, folder_given, [args.checkpoint])
     if args.text_encoder:
-        from ..models.text_encoders import create_text_encoder
 
         fn = create_text_encoder(args.text_encoder).onnx_function()
     elif args.checkpoint:
-        from ..checkpoints import load_checkpoint
 
         fn = load_checkpoint(args.checkpoint).image_onnx()
     else:
@@ -166,8 +169,6 @@ def _export_onnx(args: argparse.Namespace) -> int:
 def _check_onnx_out(out: Path, folder_given: bool, inputs: list) -> None:
     """`export --format onnx` writes OUT.onnx and its sidecar OUT.json: each new or an export of ours;
     a folder given as --out (image.onnx / text.onnx inside) is new, empty or holds only such exports."""
-    from ..fileio import check_writable_dir, read_json_or_none
-    from ..outputs import OutputKind, check_output_dir, check_output_file
 
     def sidecar(path: Path) -> bool:
         meta = read_json_or_none(path)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from PIL import Image, UnidentifiedImageError
+
 from ..errors import LightCLIPError
 from ..fileio import read_json
 
@@ -181,7 +183,6 @@ MAX_PIXELS = 50_000_000  # a picture's pixel count, checked from its header befo
 def open_checked(path: str | os.PathLike):
     """Open a picture lazily (header only) and refuse one over `MAX_PIXELS` before it is decoded;
     the caller closes it. Raises a `DataError` naming the file by its name."""
-    from PIL import Image, UnidentifiedImageError
 
     name = Path(path).name
     try:
@@ -204,7 +205,6 @@ def open_checked(path: str | os.PathLike):
 def load_image(path: str | os.PathLike):
     """Open an image as RGB, or raise a `DataError` naming the file (by its name) and what is wrong.
     The pixel count is checked before decoding, so a decompression bomb stops at its header."""
-    from PIL import Image
 
     with open_checked(path) as img:
         try:

@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 
 from ..errors import OfflineError
+from ..hub import hub_unreachable_reason
 from .base import DataError, PersonSearchDataset, Sample
 
 REQUIRED_COLUMNS = ("image", "caption", "split")
@@ -35,7 +36,6 @@ def _open(source: str):
         return datasets.load_dataset("parquet", data_files=files, split="train"), path / ".lightclip"
     if path.exists():
         raise DataError(f"{path} is a file; Flickr30k expects a directory of parquet files or a Hub dataset id.")
-    from ..hub import hub_unreachable_reason
 
     reason = hub_unreachable_reason()
     if reason is not None:

@@ -10,9 +10,11 @@ resolution, blur, JPEG, rare greyscale and sensor noise, so that drawings train 
 
 from __future__ import annotations
 
+import io
 from typing import Callable, Sequence
 
 import torch
+from PIL import Image
 from torchvision import transforms as T
 
 from ..train_config import AugmentConfig
@@ -32,8 +34,6 @@ class Letterbox:
         self.h, self.w = size
 
     def __call__(self, img):
-        from PIL import Image
-
         iw, ih = img.size
         target_w = max(iw, round(ih * self.w / self.h))
         target_h = max(ih, round(iw * self.h / self.w))
@@ -60,7 +60,6 @@ def _uniform(lo: float, hi: float) -> float:
 def down_up(img, f: float):
     """A PIL image shrunk to `f` of its size and brought back (bilinear): what a far, low-resolution camera
     loses. The size is unchanged."""
-    from PIL import Image
 
     small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
     return small.resize(img.size, Image.Resampling.BILINEAR)
@@ -68,9 +67,7 @@ def down_up(img, f: float):
 
 def jpeg_roundtrip(img, quality: int):
     """A PIL image encoded as JPEG at `quality` and decoded again (RGB): compression blocks and ringing."""
-    import io
 
-    from PIL import Image
 
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=quality)

@@ -6,7 +6,11 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 
+from ..data.transforms import eval_transform
+from ..retrieval import encode_gallery_images
 from .opencv import opencv
 
 
@@ -36,11 +40,7 @@ def crop_quality(box: Sequence[float], sharp: float) -> float:
 def image_embedder(model, batch_size: int = 64) -> Callable[[list[np.ndarray]], np.ndarray]:
     """BGR crops -> LightCLIP gallery embeddings ``(N, D)`` float32 (eval transform; each the mean of the crop
     and its mirror image, `retrieval.encode_gallery_images`)."""
-    import torch
-    from PIL import Image
 
-    from ..data.transforms import eval_transform
-    from ..retrieval import encode_gallery_images
 
     tf = eval_transform(model)
 

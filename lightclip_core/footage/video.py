@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from ..data.base import DataError, open_checked
 from ..data.footage_file import FootageError
@@ -132,7 +133,6 @@ def read_photo(path: str | Path, limits: FootageLimits | None = None) -> np.ndar
     limits = limits or FootageLimits()
     path = Path(path)
     _check_file(path, limits)
-    from PIL import Image, ImageOps
 
     try:
         with open_checked(path) as img:  # the header's pixel count is checked before decoding

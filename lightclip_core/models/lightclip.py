@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import LightCLIPError
 from ..configs import config_kwargs
+from ..errors import LightCLIPError
+from ..runtime import OnnxFunction, requested_runtime, state_key
 from .backbones import Backbone, create_backbone
 from .heads import ProjectionHead
 from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
@@ -135,7 +136,6 @@ class LightCLIP(nn.Module):
     def use_runtime(self, name: str | None = None) -> str:
         """Encode images and texts on `name` (``torch``, ``onnx`` or ``auto``; see lightclip_core.runtime)
         at inference time on the CPU; training (gradients on) always runs in PyTorch. Returns the choice."""
-        from ..runtime import requested_runtime
 
         self.image_runtime = self.text_encoder.use_runtime(name)
         self._runtime_auto = requested_runtime(name) == "auto"
@@ -144,7 +144,6 @@ class LightCLIP(nn.Module):
     def image_onnx(self):
         """The image side (trunk, pooling, head, normalisation) as an ONNX Runtime function, exported and
         checked against PyTorch on first use and cached on disk by a hash of its weights."""
-        from ..runtime import OnnxFunction, state_key
 
         if self._image_onnx is None:
             graph = _ImageGraph(self.backbone, self.head).eval()
@@ -158,7 +157,6 @@ class LightCLIP(nn.Module):
     def text_head_onnx(self):
         """The text head and normalisation as an ONNX Runtime function (exported, checked and cached like
         the image side): pooled (B, D), token states (B, T, D), mask (B, T) as float -> (B, D)."""
-        from ..runtime import OnnxFunction, state_key
 
         if self._text_head_onnx is None:
             graph = TextHeadGraph(self.text_head).eval()

@@ -27,6 +27,7 @@ from .. import settings
 from ..errors import LightCLIPError
 from ..hub import resolve_hub_file
 from ..registry import Registry
+from ..runtime import OnnxFunction, fuse_bert, state_key
 from .text_lru import TextLRU
 from .text_runtime import TextRuntime
 
@@ -143,7 +144,6 @@ class TextEncoder(nn.Module):
 
     def _build_onnx(self, states: bool):
         """Export the pooled (or the token-states) graph and check it against PyTorch: an OnnxFunction."""
-        from ..runtime import OnnxFunction, state_key
 
         graph = self._export_states_graph() if states else self._export_graph()
         example = self._tokens(["a man in a red coat", "a woman with a black backpack and white shoes"], tensors=True)
@@ -319,8 +319,6 @@ class MiniLMTextEncoder(TextEncoder):
         return _TokenStates(self._eager_model()).eval()
 
     def _onnx_optimizer(self):
-        from ..runtime import fuse_bert
-
         cfg = self.model.config
         return fuse_bert(cfg.hidden_size, cfg.num_attention_heads)
 

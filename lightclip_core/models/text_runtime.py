@@ -13,6 +13,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..errors import LightCLIPError
+from ..fileio import log
+from ..runtime import requested_runtime, resolve_runtime
 
 
 class TextRuntime:
@@ -26,7 +28,6 @@ class TextRuntime:
     def use(self, name: str | None = None) -> str:
         """Run on `name` (``torch``, ``onnx`` or ``auto``, see `lightclip_core.runtime`); returns the one
         chosen. No graph is built here: each is built on its first use."""
-        from ..runtime import requested_runtime, resolve_runtime
 
         self.name = resolve_runtime(name)
         self.auto = requested_runtime(name) == "auto"
@@ -59,7 +60,6 @@ class TextRuntime:
         except LightCLIPError as exc:
             if not self.auto:
                 raise
-            from ..fileio import log
 
             log(f"{exc} Encoding text with PyTorch instead.")
             self.name = "torch"  # chosen by auto: say so once, then stay on PyTorch

@@ -9,6 +9,8 @@ result per track with ``group_by_field="track"``.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,6 @@ _REMOTE_URI = re.compile(r"^(https?|tcp|grpc)://", re.IGNORECASE)
 
 
 def _pymilvus():
-    import logging
-    import os
-
     # pymilvus and milvus-lite's gRPC server log tracebacks (and gRPC's core its keep-alive chatter) for
     # what this module reports in one sentence; read by gRPC when it is first imported
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")

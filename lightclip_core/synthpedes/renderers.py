@@ -6,18 +6,15 @@ from __future__ import annotations
 from typing import Callable
 
 from ..registry import Registry
+from .camera import CameraRenderer, MixedRenderer
 from .drawing import Renderer
 
 
 def _camera_renderer(size: tuple[int, int], seed: int) -> Renderer:
-    from .camera import CameraRenderer  # numpy shading and photo backgrounds, loaded when asked for
-
     return CameraRenderer(size, seed)
 
 
 def _mixed_renderer(size: tuple[int, int], seed: int) -> Renderer:
-    from .camera import MixedRenderer
-
     return MixedRenderer(size, seed)
 
 

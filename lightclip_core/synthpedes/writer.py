@@ -13,21 +13,21 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
 
 from ..errors import LightCLIPError
 from ..fileio import atomic_write_json, read_json_or_none
 from ..outputs import OutputKind, check_output_dir, remove_owned
 from ..registry import one_of
-from .vocabulary import VERSION, VIEWS
-from .identities import Identity, mutate_identity, sample_identity
-from .drawing import Renderer
-from .shots import Shot
-from .renderers import RENDERERS
 from .captions import CaptionWriter
 from .counterfactuals import UniformStream, write_counterfactuals
+from .drawing import Renderer
+from .identities import Identity, mutate_identity, sample_identity
 from .phrasings import WRITERS
-
+from .renderers import RENDERERS
+from .shots import Shot
+from .vocabulary import VERSION, VIEWS
 
 # --------------------------------------------------------------------------------------------------
 # Dataset generation
@@ -333,7 +333,6 @@ def generate(
     records, facts, counterfactuals, n_images = [], {}, {}, 0
     bar = None
     if progress:
-        from tqdm import tqdm
 
         bar = tqdm(total=len(chosen), unit="id", desc="SynthPedes", file=__import__("sys").stderr)
     for ident, pictures in iter_rendered(cfg, chosen, workers):
@@ -379,7 +378,6 @@ def contact_sheet(
 ) -> Path:
     """Draw `n_ids` identities (rows) x their pictures (columns) with one caption per picture; then, if
     given, a row of `reference` pictures (real crops, to compare by eye) labelled `reference_label`."""
-    from PIL import ImageFont
 
     people, _ = make_identities(SynthConfig(**{**asdict(cfg), "ids": max(n_ids, 2), "val_ids": 0, "test_ids": 0}))
     people = people[:n_ids]
