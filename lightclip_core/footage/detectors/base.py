@@ -13,8 +13,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
-from torchvision.ops import nms as tv_nms
 
 from ...data.footage_file import FootageError
 from ...registry import Registry
@@ -28,6 +26,8 @@ class Detection:
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two ``(x0, y0, x1, y1)`` boxes (torchvision's `box_iou`)."""
+    from torchvision.ops import box_iou
+
     return float(box_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))[0, 0])
 
 
@@ -36,6 +36,8 @@ def nms(dets: Sequence[Detection], iou_threshold: float) -> list[Detection]:
     overlapping a kept one by more than `iou_threshold`."""
     if not dets:
         return []
+    from torchvision.ops import nms as tv_nms
+
     boxes = torch.tensor([d.box for d in dets], dtype=torch.float64)
     scores = torch.tensor([d.score for d in dets], dtype=torch.float64)
     return [dets[i] for i in tv_nms(boxes, scores, float(iou_threshold)).tolist()]
