@@ -52,55 +52,7 @@ MAX_UPLOAD = "300mb"  # per file, enforced by gradio before our own limits (uplo
 CONCURRENCY = settings.get("LIGHTCLIP_CONCURRENCY")
 PRELOAD = settings.get("LIGHTCLIP_PRELOAD")  # load every bundled encoder after start-up (0: on first use)
 
-ABOUT = """
-### What this compares
-LightCLIP keeps a frozen pretrained **text encoder** (all-MiniLM-L6-v2 offline, or CLIP's text tower)
-and replaces CLIP's **vision encoder** with lightweight CNN / hybrid backbones from timm
-(MobileNetV2, MobileNetV3-Small/Large, EfficientNet-B0/B3, InceptionV3, FastViT-T8, CoAtNet-0), each
-trained contrastively to map a person's picture next to the descriptions of that person. The
-**Trade-offs** tab shows what each encoder costs (parameters, GFLOPs with FLOPs = 2 × MACs, latency,
-throughput, memory) against what it retrieves (R@1/5/10, mAP, mINP), with CLIP's ViT-B/32 image tower
-as the reference row.
-
-**The bundled models are trained only on SynthPedes**, a procedurally drawn dataset of pedestrians
-with CUHK-PEDES-style captions, on a 2-core CPU: the default, EfficientNet-Lite0, starts from ImageNet
-weights; the other trunks start from scratch, and those marked "KD" in the Trade-offs tab were
-distilled from it. They are measured on the bundled synthetic gallery; **on real photos expect much
-weaker results**.
-
-### Real people, one click away
-Search and Compare offer two galleries: *SynthPedes — drawn* (the bundled test split of our synthetic
-people) and *Street — real video*: OpenCV's 79.5 s street clip `vtest.avi` through the footage pipeline
-(32 tracks, 90 crops; `samples/street/`, its licence in `samples/README.md`). Choosing it searches at
-once with the bundled encoder that does best on real photos; click a result to see the frame. Nothing
-is trained on it.
-
-### Search your own street footage
-In **Your gallery**, upload a street video or street photos: people are found with a bundled SSDLite
-detector (no download), followed across frames into tracks, and each track becomes one search result;
-click a result to see the frame. The same from the command line:
-```bash
-python -m lightclip_core footage --video street.mp4 --out my_footage
-python -m lightclip_core search --checkpoint checkpoints/efficientnet_lite0 --gallery my_footage -q "a woman in a red coat"
-```
-
-### Train on the real benchmarks
-```bash
-python -m lightclip_core train --dataset cuhkpedes --root /data/CUHK-PEDES --backbone efficientnet_b0 --pretrained --epochs 30
-python -m lightclip_core train --dataset rstpreid  --root /data/RSTPReid   --backbone mobilenetv3_large_100 --pretrained
-python -m lightclip_core train --dataset icfgpedes --root /data/ICFG-PEDES  --backbone fastvit_t8 --pretrained
-python -m lightclip_core train --dataset flickr30k --root /data/flickr30k   --backbone efficientnet_b0 --pretrained
-python -m lightclip_core eval --checkpoint runs/latest/best --dataset cuhkpedes --root /data/CUHK-PEDES --json
-python -m lightclip_core export --dtype int8 --checkpoint runs/latest/best --out checkpoints/efficientnet_b0
-```
-`--root` is the folder with the dataset's annotation file (`reid_raw.json`, `ICFG-PEDES.json`,
-`data_captions.json`). `--pretrained` needs the ImageNet weights once (Hub or cache).
-
-### Deploy
-`hf upload <user>/<space> . --repo-type space` uploads this folder (checkpoints included) to a Gradio
-Space; the README's front matter (kept equal to `space.yaml`) configures it. On a GPU Space the
-models run on CUDA automatically.
-"""
+ABOUT = (Path(views.__file__).parent / "about.md").read_text(encoding="utf-8")  # the About tab's text
 
 
 # Result tiles: let "#rank · cos score · id pid" wrap instead of being cut with an ellipsis.
