@@ -149,6 +149,9 @@ class EfficiencyReport:
     peak_mem_mb: float | None  # see module docstring; None when it could not be measured
     gallery_size: int
     flops_note: str = FLOPS_NOTE
+    # the five queries' token positions (padded to the longest) over the typical query's: the text
+    # encoder's share of a query grows with tokens, so batching shares only the per-call cost
+    tokens_batch5_vs_single: float | None = None
     machine: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +194,15 @@ def _image_times(model, device: torch.device, repeats: int, sync) -> dict[str, l
     with torch.no_grad():
         return {"image": timed(lambda: model.encode_image(one), repeats, sync=sync),
                 "batch32": timed(lambda: model.encode_image(batch), max(3, repeats // 5), warmup=1, sync=sync)}
+
+
+def _tokens_ratio(enc) -> float | None:
+    """The five queries' token positions (padded) over the typical query's; None for an encoder that
+    does not tokenise itself (a stand-in)."""
+    try:
+        return round(enc.batch_tokens(BATCH_QUERIES) / enc.batch_tokens([TYPICAL_QUERY]), 2)
+    except (NotImplementedError, AttributeError):
+        return None
 
 
 def profile_model(
@@ -242,6 +254,7 @@ def profile_model(
         latency_ms_text=round(statistics.median(t["text"]), 3),
         latency_ms_search=round(statistics.median(t["search"]), 4),
         latency_ms_batch5=round(statistics.median(t["batch5"]), 3),
+        tokens_batch5_vs_single=_tokens_ratio(enc),
         latency_ms_image=round(image_med, 3),
         latency_ms_image_p90=round(image_p90, 3),
         images_per_s=round(32 / (statistics.median(t["batch32"]) / 1e3), 2),

@@ -13,7 +13,7 @@ from lightclip_core import create_model
 from lightclip_core.bench import records, scale, tables  # noqa: F401
 from lightclip_core.checkpoints import save_checkpoint
 from lightclip_core.cli import main
-from lightclip_core.profiling import cpu_peak_memory_mb, profile_model
+from lightclip_core.profiling import BATCH_QUERIES, TYPICAL_QUERY, cpu_peak_memory_mb, profile_model
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,11 @@ def test_profile_report_fields_and_units():
     assert rep["latency_ms_search"] < rep["latency_ms"]
     assert rep["gallery_size"] == 100 and "2 x MACs" in rep["flops_note"]
     assert rep["gflops_text"] > 0
+    # the batch's token positions over the single query's, counted the slow way: each text alone, the
+    # batch padded to the longest
+    tok = model.text_encoder.tokenizer
+    lengths = [len(tok(q)["input_ids"]) for q in BATCH_QUERIES]
+    assert rep["tokens_batch5_vs_single"] == round(len(BATCH_QUERIES) * max(lengths) / len(tok(TYPICAL_QUERY)["input_ids"]), 2)
 
 
 @pytest.mark.slow
@@ -85,6 +90,7 @@ def test_bench_writes_records_ratios_and_readme_table(setup, tmp_path, capsys, m
     assert {x["model"] for x in doc["skipped"]} >= {"mobileclip-s1", "clip-vit-b-32"}
     r = doc["ratios"]
     assert r["batch5_vs_single"] == rec["batch5_vs_single"] > 0
+    assert r["tokens_batch5_vs_single"] == rec["tokens_batch5_vs_single"] >= 1
     # Measured side by side (the benchmark's claim, not this test's: 0.29 seen with training on the CPU).
     vit = r["vit_b32_images_per_s"]
     assert r["throughput_vs_vit_b32"]["mobilenetv3_small_100"] > 0 and vit

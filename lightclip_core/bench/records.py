@@ -406,6 +406,7 @@ def run_bench(
               "runtime": runtime or "torch",
               "naive_vs_warm_query": default.get("naive_vs_warm_query"),
               "batch5_vs_single": default["batch5_vs_single"],
+              "tokens_batch5_vs_single": default.get("tokens_batch5_vs_single"),
               "throughput_vs_vit_b32": {r["backbone"]: r["throughput_vs_vit_b32"] for r in records},
               "vit_b32_images_per_s": {f"{h}x{w}": v for (h, w), v in vit_ips.items()}}
     return {

@@ -72,8 +72,11 @@ def markdown_table(doc: dict[str, Any]) -> str:
         lines.append(
             f"Ratios ({r['measured_on']}): warm query vs re-encoding the gallery per query "
             f"**{r['naive_vs_warm_query']:.0f}x** faster; five batched queries cost "
-            f"**{r['batch5_vs_single']:.2f}x** one query; × ViT-B/32 = image-encode throughput against CLIP's "
-            f"ViT-B/32 image tower at the same input size, measured in the same run."
+            f"**{r['batch5_vs_single']:.2f}x** one query"
+            + (f" (they carry {r['tokens_batch5_vs_single']:.2f}x its tokens, padded to the longest, and the text "
+               "encoder's cost grows with tokens)" if r.get("tokens_batch5_vs_single") else "")
+            + "; × ViT-B/32 = image-encode throughput against CLIP's "
+            "ViT-B/32 image tower at the same input size, measured in the same run."
         )
     lines += runtime_lines(r)
     if any(rec.get("binding_swap") is not None for rec in doc["records"]):

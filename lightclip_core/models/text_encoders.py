@@ -212,6 +212,11 @@ class TextEncoder(nn.Module):
         the one chosen. The ONNX graph is built on the first encode, not here."""
         return self.dispatch.use(name)
 
+    def batch_tokens(self, texts: Sequence[str]) -> int:
+        """Token positions the encoder runs over for `texts` as one batch: texts x the longest one's tokens
+        (the batch is padded to it). What a batch costs grows with it, not with the number of texts."""
+        return int(np.asarray(self._tokens(list(texts))[0]).size)
+
     def is_cached(self, text: str) -> bool:
         """Whether `text`'s embedding is in the LRU cache (its next encode costs a lookup, not a forward)."""
         return text in self.vectors
