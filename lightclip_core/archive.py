@@ -327,7 +327,6 @@ class _Worker:
     def __init__(self, checkpoint: str, detector: str, detector_options: dict, limits: dict) -> None:
         import cv2
 
-
         cv2.setNumThreads(1)  # one CPU per worker: the workers are the parallelism
         torch.set_num_threads(1)
         self.indexer = FrameIndexer(load_checkpoint(checkpoint), make_detector(detector, **detector_options))

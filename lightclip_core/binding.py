@@ -120,7 +120,6 @@ class BindingSet:
         """The frozen encoder's output for every text and query, once (shared by models on that encoder)."""
         texts = self.texts + self.queries
         if states:
-
             return TokenStateStore.build(text_encoder, texts, progress=False)
         return torch.cat([text_encoder.encode(texts[i : i + 512]).float().cpu() for i in range(0, len(texts), 512)])
 

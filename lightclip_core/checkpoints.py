@@ -135,7 +135,6 @@ def load_checkpoint(
     `LightCLIPError` that names what differs.
     """
 
-
     path = Path(path)
     config = read_config(path)
     try:

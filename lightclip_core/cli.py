@@ -52,7 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if getattr(args, "runtime", None):
-
             resolve_runtime(args.runtime)  # an unknown or unavailable runtime: one sentence, before any work
         return func(args)
     except LightCLIPError as exc:

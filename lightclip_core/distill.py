@@ -146,7 +146,6 @@ class ViewTransform:
     def _camera(img, p: dict[str, Any]):
         """The view's lost resolution, blur, greyscale and JPEG on a PIL image (same size)."""
 
-
         if p["downsample"]:
             img = down_up(img, p["downsample"])
         if p["blur"]:
@@ -267,7 +266,6 @@ def build_teacher_store(
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
         it = loader
         if progress:
-
             it = tqdm(loader, desc=f"teacher {k + 1}/{len(teachers)}: {n} images x {views} views", unit="batch",
                       leave=False, file=sys.stderr)
         rows = []

@@ -65,7 +65,6 @@ class Gallery:
             samples = samples[:max_images]
         footage = None
         if ds.notes.get("footage"):
-
             footage = FootageIndex.from_meta(root, ds.notes["footage"])
         return cls([s.img_path for s in samples], [s.pid for s in samples], [tuple(s.captions) for s in samples],
                    name=f"{ds.name} ({root.name})", skipped=list(ds.notes.get("skipped", [])), root=str(root),

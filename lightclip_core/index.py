@@ -244,7 +244,6 @@ class GalleryIndex:
         self.tuned = {"param": name, "value": int(value), "recall_at_10": round(recall, 4), "target": target,
                       "queries": len(q), "reached": recall >= target}
         if recall < target:
-
             log(f"The {self.kind} index reaches recall@{k} {recall:.3f} at its widest search ({name} {value}), "
                 f"short of the target {target}; use kind 'flat' for exact search.")
         return self.tuned

@@ -131,7 +131,6 @@ def encode_images(model, paths: Sequence[str], batch_size: int = 64, num_workers
     feats = []
     it = loader
     if progress:
-
         it = tqdm(loader, desc="gallery", unit="batch", leave=False)
     done = 0
     for images in it:

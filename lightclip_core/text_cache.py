@@ -37,7 +37,6 @@ def _key(encoder: TextEncoder, texts: list[str], kind: str) -> str:
 def _chunks(n: int, what: str, progress: bool):
     it = range(0, n, CHUNK)
     if progress:
-
         it = tqdm(it, desc=f"encoding {n} {what}", unit="chunk", leave=False)
     return it
 

@@ -272,7 +272,6 @@ def _training_texts(cfg: TrainConfig, model: LightCLIP, train_samples: list, dis
         texts += cf_texts
         name += "-negatives"
     if cfg.losses.attr:
-
         attribute_labels = read_labels(cfg.root, train_samples)
     encoder = model.text_encoder
     if model.needs_token_states or cached_token_states_exist(encoder, texts, name):
@@ -382,7 +381,6 @@ def train_one_epoch(run: Run, epoch: int) -> dict[str, Any]:
     term_sums: dict[str, float] = {}
     bar = None
     if cfg.progress and run.main_proc:
-
         bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", file=sys.stderr, leave=False)
     for batch in loader:
         if steps >= run.steps_per_epoch:

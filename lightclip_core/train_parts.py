@@ -84,7 +84,6 @@ class PairDataset(torch.utils.data.Dataset):
         s = self.samples[i]
         pick = np.random.default_rng((self.seed, self.epoch, i)).integers(len(s.captions))
         if self.views:
-
             v = epoch_view(self.seed, self.epoch, i, self.views)
             image = self.view_transform(load_image(s.img_path), view_params(self.aug, self.seed, v, i))
             return image, self.offsets[i] + int(pick), self.labels[i], i, v

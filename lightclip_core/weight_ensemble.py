@@ -103,7 +103,6 @@ def wise_checkpoint(src: str | Path, dst: str | Path, alpha: float, toward: str 
     un-interpolated weights, so they move into the ``wise`` record (``source_metrics``) instead of standing
     as this checkpoint's own."""
 
-
     src, dst = Path(src), Path(dst)
     inputs = [src] + ([] if toward == PRETRAINED else [toward])
     check_output_dir(dst, CHECKPOINT_OUTPUT, "--out", inputs)  # before loading anything

@@ -114,7 +114,6 @@ class EnginePool:
         """checkpoints/benchmarks.json, read once ({} when it is missing or unreadable: the app then shows
         no measured figures rather than failing)."""
         if self._bench is None:
-
             try:
                 doc = read_json(self.checkpoints_dir / "benchmarks.json")
             except LightCLIPError:

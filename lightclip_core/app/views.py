@@ -291,7 +291,6 @@ def _as_sentence(exc: Exception, what: str) -> LightCLIPError:
     if isinstance(exc, LightCLIPError):
         return exc
 
-
     log(f"search: {what}:\n{traceback.format_exc()}")
     return LightCLIPError(f"Sorry, {what} ({type(exc).__name__}); the server logged the details.")
 
@@ -513,7 +512,6 @@ def _upload_report(pool: EnginePool, backbone: str, head: str, skipped: Sequence
 
 def _index_footage(pool: EnginePool, images: Sequence[str], videos: Sequence[str], backbone: str, folder: Path,
                    room: int, report, street: bool) -> tuple[SearchEngine, str, list[tuple[str, str]]]:
-
     base = pool.get(backbone)
     skipped: list[tuple[str, str]] = []
     sources = [Source(str(v), "video") for v in videos]

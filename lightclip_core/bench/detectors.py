@@ -212,7 +212,6 @@ def follow_people(video: str | Path, model, detector, people_file: str | Path,
     """The hand-followed people through `detector`'s tracks of `video` (every detection kept), with the
     default tracker and each of `GATE_VARIANTS`, all on the same detections."""
 
-
     info = probe_video(video)
     indexer = FrameIndexer(model, detector)
     name = Path(video).name

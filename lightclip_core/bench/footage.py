@@ -42,7 +42,6 @@ def tracks_sheet(root: str | Path, out: str | Path, height: int = 120, columns: 
     """A JPEG contact sheet of a footage gallery: one cell per track, its kept crops side by side,
     labelled ``T<track> <start>-<end> s n<detections>``."""
 
-
     root = Path(root)
     meta = json.loads((root / "footage.json").read_text())
     tracks = meta["tracks"]
@@ -110,7 +109,6 @@ def busy_comparison(video: str | Path, checkpoint: str | Path, sample_fps: float
 
 def run_footage_bench(video: str | Path, checkpoint: str | Path, gallery_dir: str | Path, sample_fps: float = 2.0,
                       sheet: str | Path | None = None, keep: str | Path | None = None, busy: int = 0) -> dict[str, Any]:
-
     info = probe_video(video)
     model = load_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory(prefix="lightclip-footage-") as tmp:
@@ -191,7 +189,6 @@ def _archive_run(folder: Path, out: Path, checkpoint: str | Path, sample_fps: fl
                  kill_after_parts: int | None = None) -> tuple[float, dict[str, Any]] | None:
     """`footage --videos folder` in a fresh process: its wall seconds and its JSON summary (None when
     killed on purpose once `kill_after_parts` videos were finished)."""
-
 
     cmd = [sys.executable, "-m", "lightclip_core", "footage", "--videos", str(folder), "--out", str(out),
            "--checkpoint", str(checkpoint), "--fps", str(sample_fps), "--no-progress", "--json", *extra]

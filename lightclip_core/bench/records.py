@@ -184,7 +184,6 @@ def bench_engine(engine, repeats: int = 20, naive: bool = True, memory: bool = T
     record["quality_check"] = quality_check(model, gallery, torch.from_numpy(engine.embeddings))
     record.update(binding_fields(model, gallery, torch.from_numpy(engine.embeddings)))
     if real_root is not None:
-
         record.update(real_check(model, real_root))
     record["bundled"] = bundled
     record["zero_shot"] = checkpoint is None
@@ -250,8 +249,6 @@ def text_head_query_ms(engine, repeats: int = 20) -> dict[str, float] | None:
 
 def bench_checkpoint(ckpt: Path, gallery, repeats: int = 20, naive: bool = True, memory: bool = True,
                      bundled: bool = True, runtime: str | None = None, real_root: Path | None = None) -> dict[str, Any]:
-
-
     # a concrete runtime (not "auto", which may switch the image side to ONNX mid-measurement)
     engine = SearchEngine.from_checkpoint(ckpt, gallery, runtime=resolve_runtime(runtime))
     return bench_engine(engine, repeats, naive, memory, bundled, checkpoint=Path(ckpt), real_root=real_root)
@@ -286,7 +283,6 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
     runtime, measured side by side in alternating blocks (`_in_blocks`). The frozen encoder and the
     model's own text head switch together, as `LightCLIP.use_runtime` does."""
 
-
     model = engine.model
     enc = model.text_encoder
     before = (enc.runtime, enc.dispatch.auto, model.image_runtime, model._runtime_auto)
@@ -312,7 +308,6 @@ def query_ms_by_runtime(engine, repeats: int = 20) -> dict[str, float]:
 
 def images_per_s_by_runtime(model, repeats: int = 10, batch: int = 32) -> dict[str, float]:
     """Image-encode throughput at batch `batch` per runtime, in alternating blocks (`_in_blocks`)."""
-
 
     before = model.image_runtime
     h, w = model.image_size
@@ -460,7 +455,6 @@ def _side_by_side(default: dict[str, Any], gallery, repeats: int) -> dict[str, A
     ips_by_runtime: dict[str, float] = {}
     vit_by_runtime: dict[str, float] = {}
     if default.get("checkpoint"):
-
         log(f"bench: warm query on each runtime, side by side ({default['backbone']})")
         engine = SearchEngine.from_checkpoint(default["checkpoint"], gallery)
         by_runtime = query_ms_by_runtime(engine, repeats)

@@ -80,7 +80,6 @@ def run_store_bench(sizes: list[int], dim: int = 384, n_queries: int = 20, seed:
                          "filtered_ms": round(fms, 2), "filtered_recall_at_10": _recall(ffound, exact_f),
                          "filtered_rows": int(len(keep))})
         with tempfile.TemporaryDirectory(prefix=f"lightclip-{store_name}-") as tmp:
-
             store = STORES.get(store_name).open(Path(tmp) / "bench.db")
             t0 = time.perf_counter()
             store.write(g, meta, key="bench")

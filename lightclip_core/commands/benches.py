@@ -56,11 +56,9 @@ def update_pages(readme: str | Path, table: str, training: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     """Evaluate + profile every checkpoint; write benchmarks.json; print the table (and ratios)."""
 
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.scale and persistent_store(args):
-
         doc = run_store_bench([int(x) for x in args.scale_sizes.split(",")], n_queries=min(args.scale_queries, 20),
                               store_name=args.store)
         if args.out:
@@ -164,7 +162,6 @@ def cmd_bench_footage(args: argparse.Namespace) -> int:
     if ckpt is None:
         raise LightCLIPError("No bundled EfficientNet-Lite0 checkpoint; pass --checkpoint DIR.")
     if args.archive:
-
         doc = archive_comparison(args.video, ckpt, args.archive, args.archive_seconds, args.fps, args.workers)
         if args.out:
             atomic_write_json(Path(args.out), doc)

@@ -19,7 +19,6 @@ from .common import command
 def cmd_backbones(args: argparse.Namespace) -> int:
     """Print the backbone table: key, display name, params, GFLOPs, feature width."""
 
-
     keys = args.names or list_backbones()
     rows = []
     for key in keys:

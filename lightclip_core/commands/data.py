@@ -28,7 +28,6 @@ flag_ranges(
 def cmd_synth(args: argparse.Namespace) -> int:
     """Generate SynthPedes (and/or draw a contact sheet)."""
 
-
     if not args.out and not args.contact_sheet:
         raise LightCLIPError("synth needs --out DIR (the dataset) and/or --contact-sheet PNG.")
     cfg = SynthConfig(

@@ -23,7 +23,6 @@ from .common import command
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a dataset split; --json prints one object."""
 
-
     device = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device=device)
     if args.threads:
@@ -42,11 +41,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result.update(checkpoint=str(args.checkpoint), backbone=model.config.backbone, dataset=args.dataset, split=args.split,
                   gallery_views=args.gallery_views)
     if crops is not None:  # a real check (lightclip_core.realcheck): image -> image re-identification too
-
         reid = crops_reid(args.root, gallery, features, crops)
         result["reid"] = {k.removeprefix("real_reid_"): v for k, v in reid.items()}
     if args.binding:
-
         result["binding"] = binding_report(model, BindingSet.build(args.root, args.split), features)
     if args.json:
         print(json.dumps(result))
@@ -68,7 +65,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """Params, GFLOPs, latency, throughput and peak memory of one model."""
-
 
     if args.threads:
         torch.set_num_threads(args.threads)

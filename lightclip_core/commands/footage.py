@@ -77,7 +77,6 @@ def _footage_archive(args: argparse.Namespace, ckpt, tracker, detector_options: 
         raise LightCLIPError("--videos indexes an archive on its own; give single videos with --videos too.")
     limits = ARCHIVE_LIMITS
     if args.max_seconds or args.max_crops:
-
         limits = replace(limits, max_video_seconds=args.max_seconds or limits.max_video_seconds,
                          max_crops=args.max_crops or limits.max_crops)
     sources = archive_sources(args.videos)

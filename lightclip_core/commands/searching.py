@@ -78,7 +78,6 @@ def cmd_ship_embeddings(args: argparse.Namespace) -> int:
     """Write each checkpoint's gallery embeddings beside it (fp16), so the app's first search with any
     bundled encoder needs only a text encode; stale ones are rewritten, current ones kept."""
 
-
     gallery = Gallery.load(args.gallery)
     found = bundled_checkpoints(args.checkpoints)
     if args.backbones:
@@ -111,7 +110,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     report_skipped(gallery)
     where = footage_filter(args)
     if persistent_store(args):
-
         if not args.uri:
             raise LightCLIPError(f"--store {args.store} needs --uri (the file or server `index --store {args.store}` "
                                  "wrote to).")

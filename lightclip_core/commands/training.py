@@ -62,7 +62,6 @@ flag_ranges(
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a backbone against a frozen text encoder; writes RUN_DIR/best and RUN_DIR/last."""
 
-
     cfg = TrainConfig()
     if args.resume and args.out and (Path(args.out) / "train_config.json").is_file():
         cfg = read_run_config(Path(args.out))  # --resume: the run's own settings, unless a flag is given
@@ -90,7 +89,6 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
     """Encode a training split with one or more teachers in every view, once, into the store
     that `train --teacher` reads (same key: teachers, data, views, augmentation, seed)."""
 
-
     if args.augment:
         aug = AUGMENTATIONS[args.augment]
     else:
@@ -115,7 +113,6 @@ def cmd_teacher_store(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Copy a checkpoint with fp16 (or fp32) weights, e.g. RUN_DIR/best -> checkpoints/<backbone>."""
-
 
     if args.format == "onnx":
         return _export_onnx(args)
@@ -151,10 +148,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
         out = out / ("text.onnx" if args.text_encoder else "image.onnx")
     _check_onnx_out(out, folder_given, [args.checkpoint])
     if args.text_encoder:
-
         fn = create_text_encoder(args.text_encoder).onnx_function()
     elif args.checkpoint:
-
         fn = load_checkpoint(args.checkpoint).image_onnx()
     else:
         raise LightCLIPError("--format onnx needs --checkpoint DIR (the image side) or --text-encoder NAME.")

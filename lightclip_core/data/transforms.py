@@ -71,7 +71,6 @@ def down_up(img, f: float):
 def jpeg_roundtrip(img, quality: int):
     """A PIL image encoded as JPEG at `quality` and decoded again (RGB): compression blocks and ringing."""
 
-
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=quality)
     buf.seek(0)

@@ -41,7 +41,6 @@ def image_embedder(model, batch_size: int = 64) -> Callable[[list[np.ndarray]], 
     """BGR crops -> LightCLIP gallery embeddings ``(N, D)`` float32 (eval transform; each the mean of the crop
     and its mirror image, `retrieval.encode_gallery_images`)."""
 
-
     tf = eval_transform(model)
 
     def embed(patches: list[np.ndarray]) -> np.ndarray:

@@ -163,7 +163,6 @@ class MilvusStore(VectorStore):
                 scores[i, j], rows[i, j] = h["distance"], h["entity"]["row"]
         return scores, rows
 
-
     def vector(self, row: int) -> np.ndarray:
         """Row `row`'s stored embedding, read back from Milvus."""
         self.sources()  # loads a store opened again

@@ -333,7 +333,6 @@ def generate(
     records, facts, counterfactuals, n_images = [], {}, {}, 0
     bar = None
     if progress:
-
         bar = tqdm(total=len(chosen), unit="id", desc="SynthPedes", file=__import__("sys").stderr)
     for ident, pictures in iter_rendered(cfg, chosen, workers):
         for pic in pictures:
