@@ -201,7 +201,7 @@ def _tokens_ratio(enc) -> float | None:
     does not tokenise itself (a stand-in)."""
     try:
         return round(enc.batch_tokens(BATCH_QUERIES) / enc.batch_tokens([TYPICAL_QUERY]), 2)
-    except (NotImplementedError, AttributeError):
+    except NotImplementedError:
         return None
 
 
