@@ -519,10 +519,11 @@ def _warm(pool: EnginePool, default: str) -> None:
         print(f"LightCLIP: could not index the gallery with {default}: {exc}", file=sys.stderr)
 
 
-def _when_ready(pool: EnginePool, default: str, preload: bool) -> None:
-    """Once the default's query graphs are ready (the CPU is then free), say so and, with `preload`,
-    load the other encoders."""
+def _when_ready(pool: EnginePool, default: str, preload: bool, warming: threading.Thread) -> None:
+    """Once the default is loaded (`warming` ends) and its query graphs are ready (the CPU is then free),
+    say so and, with `preload`, load the other encoders."""
     t = time.perf_counter()
+    warming.join()
     while pool.warming(default) and time.perf_counter() - t < 900:
         time.sleep(0.5)
     if pool.is_loaded(default):
@@ -566,10 +567,12 @@ def main() -> int:
     gr.set_static_paths(served)
     gradio_tuning.tune_environment()
     gradio_tuning.memoise_static_checks()
-    # The default model loads while the page is built, and the port opens when both are done, so no first
-    # search waits behind a checkpoint load. On a fresh machine its ONNX query graphs are exported by a
-    # child process meanwhile, and searches run on PyTorch until they are ready: an export in this
-    # process (before: the port waited for it, 19 s) held the GIL the requests need.
+    # The default model loads while the page is built and served: its text side only (the image side
+    # waits for an upload), about a second, so the port does not wait for it; a search sent sooner waits
+    # on the pool's lock for that one load, and the page says what is loading. On a fresh machine its
+    # ONNX query graphs are exported by a child process meanwhile, and searches run on PyTorch until they
+    # are ready: an export in this process (before: the port waited for it, 19 s) held the GIL the
+    # requests need.
     warming = threading.Thread(target=_warm, args=(pool, default), name="lightclip-warm", daemon=True)
     if default:
         warming.start()
@@ -578,8 +581,6 @@ def main() -> int:
     demo.queue(default_concurrency_limit=CONCURRENCY)
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
     threading.Thread(target=_reap_every, args=(uploads, 600), name="lightclip-reaper", daemon=True).start()
-    if default:
-        warming.join()
     port = settings.get("LIGHTCLIP_PORT") or int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=port,
                 allowed_paths=served, max_file_size=MAX_UPLOAD,
@@ -588,7 +589,8 @@ def main() -> int:
     if default:
         # then the other bundled encoders (their shipped embeddings: a checkpoint load each), so that
         # switching encoders is instant; a search for one not loaded yet builds just that one
-        threading.Thread(target=_when_ready, args=(pool, default, PRELOAD), name="lightclip-preload", daemon=True).start()
+        threading.Thread(target=_when_ready, args=(pool, default, PRELOAD, warming),
+                         name="lightclip-preload", daemon=True).start()
     demo.block_thread()
     return 0
 

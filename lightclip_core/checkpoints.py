@@ -25,7 +25,7 @@ from .fileio import (
     read_json_or_none,
     write_dir,
 )
-from .models.lightclip import LightCLIP, LightCLIPConfig
+from .models.lightclip import IMAGE_TOWER, LightCLIP, LightCLIPConfig
 from .outputs import OutputKind, check_output_dir
 
 MODEL_FILE = "model.safetensors"
@@ -127,12 +127,15 @@ def load_checkpoint(
     backbone: str | None = None,
     text_encoder: str | None = None,
     device: str | torch.device = "cpu",
+    defer_image: bool = False,
 ):
     """Rebuild the model saved in checkpoint directory `path`.
 
     `backbone` / `text_encoder`, when given, must match what the checkpoint was trained with; a
     mismatch, a truncated or foreign weights file, or missing / unexpected tensors raise a
-    `LightCLIPError` that names what differs.
+    `LightCLIPError` that names what differs. With `defer_image`, the image side (trunk, heads) is built
+    and read from the file when first used (`LightCLIP.defer_image_tower`): what a server needs whose
+    gallery embeddings are shipped; its tensors are checked then.
     """
 
     path = Path(path)
@@ -144,30 +147,55 @@ def load_checkpoint(
     for what, want, have in (("backbone", backbone, cfg.backbone), ("text encoder", text_encoder, cfg.text_encoder)):
         if want is not None and want != have:
             raise LightCLIPError(f"Checkpoint {path} was trained with {what} {have!r}, not {want!r}.")
+    state = _read_weights(path)
+    model = LightCLIP(cfg, image_tower=not defer_image)
+    if defer_image:
+        state = {k: v for k, v in state.items() if not _is_image_tensor(k)}
+        model.defer_image_tower(lambda m: _attach_image_tower(m, path))
+    _load_weights(model, model.trainable_state_dict(), state, path / MODEL_FILE, cfg.backbone)
+    model.checkpoint_info = config
+    return model.to(device).eval()
+
+
+def _is_image_tensor(name: str) -> bool:
+    return name.split(".", 1)[0] in IMAGE_TOWER
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = load_file(str(path / MODEL_FILE))
     except (SafetensorError, OSError, ValueError) as exc:
         raise LightCLIPError(f"{path / MODEL_FILE} cannot be read ({exc}); the file may be truncated.") from None
-    state = dequantize_int8(state)
-    model = LightCLIP(cfg)
-    expected = model.trainable_state_dict()
+    return dequantize_int8(state)
+
+
+def _load_weights(model: torch.nn.Module, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+                  where: Path, backbone: str) -> None:
+    """Load `state` into `model` when its names and shapes are exactly `expected`'s; else say what differs."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise LightCLIPError(
-            f"{path / MODEL_FILE} does not fit a {cfg.backbone} model: "
+            f"{where} does not fit a {backbone} model: "
             f"{len(missing)} tensor(s) missing (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})."
         )
     bad = [k for k in expected if expected[k].shape != state[k].shape]
     if bad:
         k = bad[0]
         raise LightCLIPError(
-            f"{path / MODEL_FILE} does not fit a {cfg.backbone} model: {k} is {tuple(state[k].shape)}, "
+            f"{where} does not fit a {backbone} model: {k} is {tuple(state[k].shape)}, "
             f"expected {tuple(expected[k].shape)}."
         )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
-    model.checkpoint_info = config
-    return model.to(device).eval()
+    model.load_state_dict({k: v.to(device=expected[k].device, dtype=expected[k].dtype) for k, v in state.items()},
+                          strict=False)
+
+
+def _attach_image_tower(model: LightCLIP, path: Path) -> None:
+    """Build `model`'s deferred image side and fill it from checkpoint `path` (read again: not kept in memory)."""
+    model.build_image_tower()
+    expected = {k: v for k, v in model.trainable_state_dict().items() if _is_image_tensor(k)}
+    state = {k: v for k, v in _read_weights(path).items() if _is_image_tensor(k)}
+    _load_weights(model, expected, state, path / MODEL_FILE, model.config.backbone)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str | None = torch.float16) -> Path:

@@ -166,6 +166,7 @@ class SearchEngine:
         device: str = "cpu",
         progress: Progress | None = None,
         shipped: bool = True,
+        defer_image: bool = False,
         **index_kw: Any,
     ) -> "SearchEngine":
         """Load a checkpoint and index `gallery` (a `Gallery`, or a folder `Gallery.load` reads).
@@ -174,10 +175,12 @@ class SearchEngine:
         gallery (`gallery_embeddings.shipped_file`, when it was written for this checkpoint and content;
         ``shipped=False`` skips it), the disk cache under ``<cache>/gallery/`` (keyed by the
         checkpoint's and the gallery's fingerprints; `cache_dir=False` disables it), or an encode.
+        `defer_image` builds the image side on first use (`load_checkpoint`): a gallery with shipped
+        embeddings then answers text queries without it.
         """
 
-        return cls.over_gallery(load_checkpoint(checkpoint, device=device), checkpoint, gallery, cache_dir,
-                                progress, shipped, **index_kw)
+        model = load_checkpoint(checkpoint, device=device, defer_image=defer_image)
+        return cls.over_gallery(model, checkpoint, gallery, cache_dir, progress, shipped, **index_kw)
 
     @classmethod
     def over_gallery(cls, model, checkpoint: str | Path, gallery: Gallery | str | Path,

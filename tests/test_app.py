@@ -4,6 +4,7 @@ uploaded-gallery indexing, on the `site` fixture (conftest.py). The app on a por
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from conftest import REPO, STREET, load_app_module, people_pictures
 from lightclip_core.app import charts, views
 from lightclip_core.errors import LightCLIPError
-from lightclip_core.app.pool import EnginePool
+from lightclip_core.app.pool import LOADING, EnginePool
 from lightclip_core.app.uploads import UploadArea
 
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -382,3 +383,32 @@ def test_the_sample_clip_indexes_and_filters_by_camera_and_time(site, tmp_path):
 
 
 # -- the app on a port ------------------------------------------------------------------------------
+
+
+def test_the_page_says_which_encoder_is_loading_until_it_is(site, monkeypatch):
+    """The port opens before the default model is loaded: while another thread loads it, `warming` and the
+    page's line say so; a search sent then waits for that one load."""
+    pool = EnginePool(site["ckpts"], site["gallery"], cache_dir=site["cache"])
+    b, release, build = "mobilenetv2_100", threading.Event(), pool._build
+
+    def slow_build(*args, **kwargs):
+        release.wait(60)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "_build", slow_build)
+    loading = threading.Thread(target=pool.warm, args=(b,), kwargs={"wait": False})
+    loading.start()
+    deadline = time.time() + 30
+    while not pool.warming(b) and time.time() < deadline:
+        time.sleep(0.02)
+    assert pool.warming(b) == [LOADING + b]
+    assert f"loading the {b} encoder" in views.warming_note(pool.warming(b))
+    searched = []
+    search = threading.Thread(target=lambda: searched.append(views.search_view(pool, "a woman in a red coat", b, 4)))
+    search.start()
+    time.sleep(0.3)
+    assert not searched  # waits for the load in progress, does not start a second one
+    release.set()
+    loading.join(60), search.join(60)
+    assert pool.is_loaded(b) and len(searched[0][2]) == 4
+    assert not any(w.startswith(LOADING) for w in pool.warming(b))

@@ -229,3 +229,43 @@ def test_band_pool_equals_adaptive_pooling_for_every_height():
     for h in range(1, 10):
         f = torch.randn(2, 3, h, 5, generator=torch.Generator().manual_seed(h))
         assert torch.allclose(band_pool(f, 4), F.adaptive_avg_pool2d(f, (4, 1)), atol=1e-6), h
+
+
+def test_a_deferred_image_side_is_built_on_first_use_and_equals_the_eager_load(tmp_path):
+    """`load_checkpoint(defer_image=True)`: text queries without a trunk; the first image read builds the
+    trunk, heads and attribute heads from the file, equal to the model loaded at once."""
+    from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens",
+                         attribute_classes={"upper": 3}).eval()
+    save_checkpoint(model, tmp_path / "ckpt")
+    eager, lazy = load_checkpoint(tmp_path / "ckpt"), load_checkpoint(tmp_path / "ckpt", defer_image=True)
+    texts = ["a man in a red coat", "a woman with a black bag"]
+    with torch.no_grad():
+        torch.testing.assert_close(lazy.encode_text(texts), eager.encode_text(texts))
+    assert not lazy.image_tower_built
+    images = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(lazy.encode_image(images), eager.encode_image(images))
+    assert lazy.image_tower_built and not lazy.training and not lazy.backbone.training
+    assert lazy.state_dict().keys() == eager.state_dict().keys()
+    for k, v in eager.state_dict().items():
+        torch.testing.assert_close(lazy.state_dict()[k], v)
+
+
+def test_a_deferred_image_side_that_does_not_fit_fails_on_first_use_and_again_after(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from lightclip_core.checkpoints import load_checkpoint, save_checkpoint
+
+    save_checkpoint(create_model("mobilenetv3_small_100", image_size=(64, 32)), tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    lazy = load_checkpoint(tmp_path / "ckpt", defer_image=True)  # the text side is all it reads now
+    state = load_file(str(weights))
+    save_file({k: v for k, v in state.items() if not k.startswith("head.")}, str(weights))
+    for _ in range(2):
+        with pytest.raises(LightCLIPError, match="does not fit a mobilenetv3_small_100 model"):
+            lazy.encode_image(torch.randn(1, 3, 64, 32))
+    with pytest.raises(LightCLIPError, match="does not fit"):
+        load_checkpoint(tmp_path / "ckpt")  # the eager load says the same at once

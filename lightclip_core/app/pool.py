@@ -40,6 +40,9 @@ def model_key(backbone: Any) -> str:
 DEFAULT_GALLERY_KEY = "synthpedes"  # the pool's first gallery, `gallery_dir`
 
 
+LOADING = "loading "  # `EnginePool.warming`'s word for a model whose checkpoint is being loaded
+
+
 def query_graphs(model) -> list:
     """The ONNX graphs a query goes through when `model` runs on ONNX Runtime (none on PyTorch): the
     frozen text encoder's (pooled vector, or the token states a tokens head reads) and the text head's."""
@@ -186,8 +189,10 @@ class EnginePool:
         if loaded is not None:  # the same weights over another gallery: one model in memory
             return SearchEngine.over_gallery(loaded.model, self.checkpoints[backbone], gallery, cache_dir=self.cache_dir,
                                              progress=progress)
+        # the image side is built on its first use (an upload, footage, a gallery without shipped
+        # embeddings): a text search over shipped embeddings needs only the text side
         return SearchEngine.from_checkpoint(self.checkpoints[backbone], gallery, cache_dir=self.cache_dir,
-                                            progress=progress, device=self.device)
+                                            progress=progress, device=self.device, defer_image=True)
 
     def warm(self, backbone: str, wait: bool = True) -> SearchEngine:
         """Load `backbone` and open (on a fresh machine, export) its ONNX query graphs — the frozen
@@ -205,10 +210,14 @@ class EnginePool:
         return engine
 
     def warming(self, backbone: str) -> list[str]:
-        """What is still being prepared for `backbone`'s queries (its ONNX graphs not ready yet), in words;
-        [] once its searches run on their final runtime, or when it is not loaded."""
+        """What is still being prepared for `backbone`'s queries, in words: ``LOADING + backbone`` while
+        its checkpoint loads, then its ONNX graphs not ready yet; [] once its searches run on their final
+        runtime, or when nothing is loading it."""
         engine = self._engines.get((DEFAULT_GALLERY_KEY, backbone))
-        return [] if engine is None else [g.what for g in query_graphs(engine.model) if not g.ready()]
+        if engine is None:  # being loaded now (another thread holds its lock), or not asked for
+            lock = self._locks.get(backbone)
+            return [LOADING + backbone] if lock is not None and lock.locked() else []
+        return [g.what for g in query_graphs(engine.model) if not g.ready()]
 
     def preload(self, backbones: Sequence[str] | None = None, gallery: Any = None) -> list[str]:
         """Build the engines of `backbones` (default: every bundled checkpoint) over `gallery` whose

@@ -26,7 +26,7 @@ from ..models.zero_shot import ZERO_SHOT, is_zero_shot, list_zero_shot
 from ..progress import as_progress
 from ..search import MAX_K, QueryError, SearchEngine, SearchResult, clean_query
 from ..stores import FootageFilter, parse_time
-from .pool import EnginePool, model_key
+from .pool import LOADING, EnginePool, model_key
 from .uploads import UploadArea, ingest_uploads
 
 SYNTHETIC_WARNING = (
@@ -397,6 +397,10 @@ def warming_note(pending: Sequence[str]) -> str:
     """The page's line while the default model's query graphs are still being built (empty when none)."""
     if not pending:
         return ""
+    loading = [p.removeprefix(LOADING) for p in pending if p.startswith(LOADING)]
+    if loading:
+        return (f"⏳ Getting ready: loading the {' and '.join(loading)} encoder (a second or two). A search sent "
+                "now is answered as soon as it is loaded.")
     return (f"⏳ Getting ready: exporting {' and '.join(pending)} to ONNX (once per machine). Searches already "
             "answer, on PyTorch, with the same rankings; they get faster when this line goes.")
 

@@ -13,8 +13,9 @@ space is the frozen sentence vector itself, as in checkpoints written before hea
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,9 @@ from .text_encoders import TextEncoder, TextFeatures, create_text_encoder
 from .text_heads import TextHeadGraph, create_text_head
 
 TEXT_HEAD_CHUNK = 256  # texts per text-head batch in encode_text
+# The image side: what `LightCLIP.defer_image_tower` leaves unbuilt until first read
+IMAGE_TOWER = ("backbone", "head", "attribute_heads")
+_TOWER_LOCK = threading.RLock()
 
 
 def _check_value(what: str, name: str, value: Any, kind: str) -> None:
@@ -103,19 +107,17 @@ class LightCLIP(nn.Module):
         pretrained_backbone: bool = False,
         pretrained_text: bool = True,
         text_encoder: TextEncoder | None = None,
+        image_tower: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
         self.text_encoder = text_encoder or create_text_encoder(config.text_encoder, pretrained_text)
-        self.backbone: Backbone = create_backbone(config.backbone, pretrained_backbone, config.image_size, config.stripes)
         self.embed_dim = self.text_encoder.dim
-        self.head = ProjectionHead(
-            self.backbone.num_features,
-            self.embed_dim,
-            kind=config.head,
-            hidden_dim=config.head_hidden_dim,
-            dropout=config.head_dropout,
-        )
+        # Without `image_tower`, the trunk, projection head and attribute heads are built when first used, by
+        # the function `defer_image_tower` was given (a checkpoint load: text queries alone never need them).
+        self._pending_image_tower = None
+        if image_tower:
+            self._build_image_tower(pretrained_backbone)
         # Stored as a log so the optimiser works on an unconstrained scalar, as in CLIP.
         self.logit_scale = nn.Parameter(
             torch.tensor(math.log(1.0 / config.init_temperature)), requires_grad=config.learn_temperature
@@ -123,15 +125,64 @@ class LightCLIP(nn.Module):
         self.classifier = (
             nn.Linear(self.embed_dim, config.num_classes) if config.num_classes > 0 else None
         )
-        self.attribute_heads = nn.ModuleDict(
-            {name: nn.Linear(self.backbone.num_features, n) for name, n in config.attribute_classes.items()}
-        ) if config.attribute_classes else None
+        if image_tower:
+            self._build_attribute_heads()
         self.text_head = create_text_head(config.text_head, self.embed_dim, config.text_head_width,
                                           config.text_head_layers)
         self.image_runtime = "torch"  # or "onnx" (`use_runtime`): CPU inference through ONNX Runtime
         self._runtime_auto = False  # chosen by "auto": a missing graph is exported in the background
         self._image_onnx = None
         self._text_head_onnx = None
+
+    def _build_image_tower(self, pretrained_backbone: bool = False) -> None:
+        cfg = self.config
+        self.backbone: Backbone = create_backbone(cfg.backbone, pretrained_backbone, cfg.image_size, cfg.stripes)
+        self.head = ProjectionHead(self.backbone.num_features, self.embed_dim, kind=cfg.head,
+                                   hidden_dim=cfg.head_hidden_dim, dropout=cfg.head_dropout)
+
+    def _build_attribute_heads(self) -> None:
+        classes = self.config.attribute_classes
+        self.attribute_heads = nn.ModuleDict(
+            {name: nn.Linear(self.backbone.num_features, n) for name, n in classes.items()}
+        ) if classes else None
+
+    def defer_image_tower(self, attach: Callable[["LightCLIP"], None]) -> None:
+        """Leave the image side unbuilt (the model was made with ``image_tower=False``) until something
+        reads `IMAGE_TOWER`: then `attach(model)` builds it (`build_image_tower`) and fills its weights.
+        A text query never reads it, so a served model whose gallery embeddings are shipped starts
+        without importing timm (~2 s) or building a trunk."""
+        self._pending_image_tower = attach
+
+    def build_image_tower(self) -> list[nn.Module]:
+        """Build the deferred image side, untrained, on the model's device and in its mode: the modules made."""
+        self._build_image_tower()
+        self._build_attribute_heads()
+        parts = [m for m in (self.backbone, self.head, self.attribute_heads) if m is not None]
+        for m in parts:
+            m.to(self.device).train(self.training)
+        return parts
+
+    @property
+    def image_tower_built(self) -> bool:
+        return "backbone" in self._modules
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name not in IMAGE_TOWER or self.__dict__.get("_pending_image_tower") is None:
+                raise
+        with _TOWER_LOCK:  # two threads reading it first build it once
+            attach = self.__dict__.get("_pending_image_tower")
+            if attach is not None and not self.image_tower_built:
+                try:
+                    attach(self)
+                except BaseException:  # e.g. a damaged file: no half-filled tower stays behind
+                    for part in IMAGE_TOWER:
+                        self._modules.pop(part, None), self.__dict__.pop(part, None)
+                    raise
+                self._pending_image_tower = None
+        return super().__getattr__(name)
 
     def use_runtime(self, name: str | None = None) -> str:
         """Encode images and texts on `name` (``torch``, ``onnx`` or ``auto``; see lightclip_core.runtime)
