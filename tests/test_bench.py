@@ -353,9 +353,13 @@ def test_the_text_heads_query_cost_is_measured_side_by_side(setup):
     model = create_model("mobilenetv3_small_100", image_size=(64, 32), text_head="tokens")
     save_checkpoint(model, base / "headed", {"train": {"dataset": "synthpedes"}})
     engine = SearchEngine.from_checkpoint(base / "headed", Gallery.load(gallery), runtime="torch")
+    calls = []
+    engine.model.text_head.register_forward_hook(lambda *_: calls.append(1))
     got = records.text_head_query_ms(engine, repeats=3)
     assert got["with_head"] > 0 and got["without_head"] > 0
     assert got["delta_ms"] == pytest.approx(got["with_head"] - got["without_head"], abs=1e-3)
+    # the head's own call, timed alone: it ran (50 timed + 5 warm-up, beside the blocks' queries)
+    assert got["call_ms"] > 0 and len(calls) >= 55
     assert engine.model.text_head is not None  # put back
 
 

@@ -86,7 +86,9 @@ def markdown_table(doc: dict[str, Any]) -> str:
     if head := r.get("text_head_query_ms"):
         lines.append(
             f"The text head's cost ({r['measured_on']}, the same warm query with and without it, alternating in one "
-            f"run): {head['with_head']:.2f} ms against {head['without_head']:.2f} ms, **{head['delta_ms']:+.2f} ms**."
+            f"run): {head['with_head']:.2f} ms against {head['without_head']:.2f} ms, **{head['delta_ms']:+.2f} ms**"
+            + (f"; the head's own call, timed alone on that query's encoder output: **{head['call_ms']:.2f} ms**."
+               if "call_ms" in head else ".")
         )
     note = embeddings_note(doc["records"])
     if note:
