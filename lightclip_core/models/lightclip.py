@@ -153,14 +153,13 @@ class LightCLIP(nn.Module):
         without importing timm (~2 s) or building a trunk."""
         self._pending_image_tower = attach
 
-    def build_image_tower(self) -> list[nn.Module]:
-        """Build the deferred image side, untrained, on the model's device and in its mode: the modules made."""
+    def build_image_tower(self) -> None:
+        """Build the deferred image side, untrained, on the model's device and in its mode."""
         self._build_image_tower()
         self._build_attribute_heads()
-        parts = [m for m in (self.backbone, self.head, self.attribute_heads) if m is not None]
-        for m in parts:
-            m.to(self.device).train(self.training)
-        return parts
+        for m in (self.backbone, self.head, self.attribute_heads):
+            if m is not None:
+                m.to(self.device).train(self.training)
 
     @property
     def image_tower_built(self) -> bool:
